@@ -1,0 +1,163 @@
+/* The request pipeline: parse, route, authenticate, validate, run the handler. */
+#include "app.h"
+
+#include "auth.h"
+#include "build-config.h"
+#include "log.h"
+#include "router.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void on_notify(const char *channel, const char *payload, void *ud)
+{
+    struct app *app = ud;
+    (void)channel;
+    if (strcmp(payload, "api_tokens") == 0)
+        auth_cache_flush(app);
+    else if (strcmp(payload, "gpu_types") == 0)
+        gpu_cache_flush(app);
+    else
+        app_flush_caches(app);
+}
+
+static void on_connected(void *ud)
+{
+    /* Notifications may have been missed while the connection was down. */
+    app_flush_caches(ud);
+}
+
+void app_init(struct app *app, struct llmops_conf *conf)
+{
+    memset(app, 0, sizeof *app);
+    app->conf = conf;
+    app->started_wall = util_wall_s();
+    app->started_ms = util_now_ms();
+    db_init(&app->db, conf->db_conninfo, (int)conf->db_connect_timeout_ms,
+            (int)conf->db_query_timeout_ms, "llm-opsd");
+    app->db.listen_channel = APP_NOTIFY_CHANNEL;
+    app->db.on_notify = on_notify;
+    app->db.on_connected = on_connected;
+    app->db.ud = app;
+}
+
+void app_flush_caches(struct app *app)
+{
+    auth_cache_flush(app);
+    gpu_cache_flush(app);
+}
+
+void app_fini(struct app *app)
+{
+    gpu_cache_flush(app);
+    db_close(&app->db);
+}
+
+/* Only the parameters a route declares are accepted; env is checked against the list. */
+static int check_query(struct req *r)
+{
+    const char *const *allowed = r->route->query;
+    for (int i = 0; i < r->n_query; i++) {
+        int ok = 0;
+        for (const char *const *a = allowed; a && *a; a++)
+            if (strcmp(*a, r->query[i].name) == 0)
+                ok = 1;
+        if (!ok) {
+            char list[128] = "";
+            size_t used = 0;
+            for (const char *const *a = allowed; a && *a; a++) {
+                int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", *a);
+                if (w > 0 && (size_t)w < sizeof list - used)
+                    used += (size_t)w;
+            }
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", r->query[i].name),
+                       "unknown query parameter '%.64s'; this route takes: %s", r->query[i].name,
+                       used ? list : "none");
+            return -1;
+        }
+    }
+    for (const char *const *a = allowed; a && *a; a++) {
+        if (strcmp(*a, "env") != 0)
+            continue;
+        const struct llmops_conf *c = r->app->conf;
+        const char *env = http_query(r, "env");
+        if (!env)
+            env = c->default_env;
+        r->env_index = conf_env_index(c, env);
+        if (r->env_index < 0) {
+            json_t *valid = json_array();
+            for (int i = 0; i < c->n_envs; i++)
+                json_array_append_new(valid, json_string(c->envs[i]));
+            char list[600];
+            conf_env_list(c, list, sizeof list);
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s,s:o}", "field", "env", "valid", valid),
+                       "unknown environment '%.64s'; valid: %s", env, list);
+            return -1;
+        }
+        r->env = c->envs[r->env_index];
+    }
+    return 0;
+}
+
+static int check_database(struct req *r)
+{
+    struct db_error err;
+    if (db_ensure(&r->app->db, &err) != DB_OK) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "the database is unavailable");
+        return -1;
+    }
+    int v = db_schema_version(&r->app->db, LLMOPS_SCHEMA_VERSION);
+    if (v != LLMOPS_SCHEMA_VERSION) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL,
+                   "the database schema is at version %d; this llm-opsd needs %d (run llm-opsctl "
+                   "migrate)",
+                   v, LLMOPS_SCHEMA_VERSION);
+        return -1;
+    }
+    return 0;
+}
+
+void app_handle(struct app *app, const struct http_input *in, struct req *r)
+{
+    memset(r, 0, sizeof *r);
+    r->app = app;
+    r->in = in;
+    r->start_us = util_now_us();
+    if (in->request_id && http_valid_request_id(in->request_id))
+        snprintf(r->request_id, sizeof r->request_id, "%s", in->request_id);
+    else
+        util_random_hex(r->request_id, 16);
+
+    /* Changes made by other workers (tokens, GPU types) arrive as notifications. */
+    db_poll(&app->db);
+
+    if (http_parse_uri(r) < 0)
+        return;
+    char allow[128];
+    const char *method = in->method ? in->method : "GET";
+    switch (route_match(r, method, allow, sizeof allow)) {
+    case ROUTE_NO_PATH:
+        resp_error(r, API_NOT_FOUND, NULL, "no route for %.16s %.200s", method,
+                   in->uri ? in->uri : "/");
+        return;
+    case ROUTE_NO_METHOD:
+        resp_header(r, "Allow: %s", allow);
+        resp_error(r, API_METHOD_NOT_ALLOWED,
+                   json_pack("{s:s}", "allow", allow), "method %.16s is not allowed here; allowed: %s",
+                   method, allow);
+        return;
+    case ROUTE_FOUND:
+        break;
+    }
+    if (r->route->min_role != ROLE_PUBLIC && auth_check(r) < 0)
+        return;
+    if (check_query(r) < 0)
+        return;
+    if ((r->route->flags & ROUTE_JSON_BODY) &&
+        http_read_json_body(r, app->conf->max_body_bytes) < 0)
+        return;
+    if ((r->route->flags & ROUTE_DB) && check_database(r) < 0)
+        return;
+    r->route->handler(r);
+}

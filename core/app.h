@@ -1,0 +1,53 @@
+/* The state one worker process keeps: configuration, its database connection, caches.
+ * One per process, handed to every request through struct req. */
+#ifndef LLMOPS_APP_H
+#define LLMOPS_APP_H
+
+#include "conf.h"
+#include "db.h"
+#include "http.h"
+
+#include <stdint.h>
+
+#define AUTH_CACHE_SLOTS 256
+
+struct auth_entry {
+    char hash[65]; /* "" = empty slot */
+    int found;
+    struct principal who;
+    int64_t expires_at; /* wall seconds, 0 = never */
+    int64_t fetched_ms;
+};
+
+struct gpu_cache_entry {
+    int valid;
+    char *body; /* the whole envelope */
+    size_t len;
+    char etag[40];
+};
+
+struct app {
+    struct llmops_conf *conf;
+    struct db db;
+    int64_t started_wall;
+    int64_t started_ms;
+    struct auth_entry auth[AUTH_CACHE_SLOTS];
+    struct gpu_cache_entry gpu[CONF_MAX_ENVS];
+};
+
+/* Binds the app to a configuration (not copied) and sets up the database handle. */
+void app_init(struct app *app, struct llmops_conf *conf);
+void app_fini(struct app *app);
+/* Drops every cache (after a reconnect or a configuration reload). */
+void app_flush_caches(struct app *app);
+/* Handles one request completely: r->resp holds the answer afterwards. */
+void app_handle(struct app *app, const struct http_input *in, struct req *r);
+
+/* The channel every worker LISTENs on; payload names what changed. */
+#define APP_NOTIFY_CHANNEL "llmops_invalidate"
+
+/* caches */
+void auth_cache_flush(struct app *app);
+void gpu_cache_flush(struct app *app);
+
+#endif

@@ -1,0 +1,353 @@
+/* llm-opsctl: the admin command line of llm-ops. */
+#include "auth.h"
+#include "build-config.h"
+#include "conf.h"
+#include "db.h"
+#include "gpu.h"
+#include "log.h"
+#include "migrate.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_TOO_NEW = 3 };
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: llm-opsctl [--config PATH] COMMAND ...\n"
+            "\n"
+            "  migrate [--dir DIR]        apply pending database migrations\n"
+            "  migrate --status [--dir DIR]\n"
+            "                             list applied and pending migrations\n"
+            "  seed [--file FILE]         insert the GPU types of the seed file (existing names\n"
+            "                             are kept)\n"
+            "  token create --name NAME --role reader|operator|admin [--expires-in 30d|12h|90m]\n"
+            "                             print a new token on stdout (shown this once only)\n"
+            "  token list                 list tokens (never the token itself)\n"
+            "  token revoke NAME          revoke the token NAME\n"
+            "  check-config               validate the configuration\n"
+            "\n"
+            "Exit status: 0 ok, 1 failure, 2 usage or configuration error, 3 database schema\n"
+            "newer than this build. See llm-opsctl(8).\n");
+}
+
+static int load_conf(const char *path, struct llmops_conf *conf)
+{
+    struct conf_errors errs = {0};
+    int n = conf_load(path, conf, &errs);
+    for (int i = 0; i < errs.n; i++)
+        fprintf(stderr, "%s\n", errs.msgs[i]);
+    conf_errors_free(&errs);
+    return n > 0 ? -1 : 0;
+}
+
+static int connect_db(struct db *db, const struct llmops_conf *conf)
+{
+    struct db_error err;
+    int timeout = conf->db_connect_timeout_ms < 5000 ? 5000 : (int)conf->db_connect_timeout_ms;
+    db_init(db, conf->db_conninfo, timeout, 600000, "llm-opsctl");
+    if (db_ensure(db, &err) != DB_OK) {
+        fprintf(stderr, "llm-opsctl: cannot connect to PostgreSQL: %s\n", err.message);
+        db_close(db);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_migrate(const struct llmops_conf *conf, int argc, char **argv)
+{
+    const char *dir = conf->migrations_dir;
+    int status = 0;
+    static const struct option o[] = {{"dir", required_argument, NULL, 'd'},
+                                      {"status", no_argument, NULL, 's'},
+                                      {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:s", o, NULL)) != -1) {
+        if (c == 'd')
+            dir = optarg;
+        else if (c == 's')
+            status = 1;
+        else
+            return EXIT_USAGE;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "llm-opsctl migrate: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    struct db db;
+    if (connect_db(&db, conf) < 0)
+        return EXIT_FAIL;
+    enum migrate_result r = status ? migrate_status(db.conn, dir, LLMOPS_SCHEMA_VERSION, stdout)
+                                   : migrate_apply(db.conn, dir, LLMOPS_SCHEMA_VERSION, stdout);
+    db_close(&db);
+    return r == MIGRATE_OK ? EXIT_OK : r == MIGRATE_TOO_NEW ? EXIT_TOO_NEW : EXIT_FAIL;
+}
+
+static int cmd_seed(const struct llmops_conf *conf, int argc, char **argv)
+{
+    const char *file = conf->seed_file;
+    static const struct option o[] = {{"file", required_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:", o, NULL)) != -1) {
+        if (c == 'f')
+            file = optarg;
+        else
+            return EXIT_USAGE;
+    }
+    json_error_t jerr;
+    json_t *seed = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+    if (!seed) {
+        fprintf(stderr, "%s:%d:%d: %s\n", file, jerr.line, jerr.column, jerr.text);
+        return EXIT_USAGE;
+    }
+    struct db db;
+    if (connect_db(&db, conf) < 0) {
+        json_decref(seed);
+        return EXIT_FAIL;
+    }
+    int inserted, kept;
+    char msg[512];
+    int rc = gpu_seed(&db, conf, seed, &inserted, &kept, msg, sizeof msg);
+    json_decref(seed);
+    db_close(&db);
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", file, msg);
+        return EXIT_FAIL;
+    }
+    printf("seeded GPU types from %s: %d inserted, %d already present\n", file, inserted, kept);
+    return EXIT_OK;
+}
+
+/* "30d", "12h", "90m", "45s" → seconds. */
+static int parse_duration(const char *s, long long *secs)
+{
+    size_t n = strlen(s);
+    if (n < 2)
+        return -1;
+    long long mult;
+    switch (s[n - 1]) {
+    case 's': mult = 1; break;
+    case 'm': mult = 60; break;
+    case 'h': mult = 3600; break;
+    case 'd': mult = 86400; break;
+    default: return -1;
+    }
+    char num[32];
+    if (n - 1 >= sizeof num)
+        return -1;
+    memcpy(num, s, n - 1);
+    num[n - 1] = '\0';
+    long long v;
+    if (util_parse_int(num, 1, 100LL * 365 * 86400 / mult, &v, NULL) < 0)
+        return -1;
+    *secs = v * mult;
+    return 0;
+}
+
+static int cmd_token_create(const struct llmops_conf *conf, int argc, char **argv)
+{
+    const char *name = NULL, *role = NULL, *expires = NULL;
+    static const struct option o[] = {{"name", required_argument, NULL, 'n'},
+                                      {"role", required_argument, NULL, 'r'},
+                                      {"expires-in", required_argument, NULL, 'e'},
+                                      {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "n:r:e:", o, NULL)) != -1) {
+        if (c == 'n')
+            name = optarg;
+        else if (c == 'r')
+            role = optarg;
+        else if (c == 'e')
+            expires = optarg;
+        else
+            return EXIT_USAGE;
+    }
+    enum role rl;
+    if (!name || !role) {
+        fprintf(stderr, "llm-opsctl token create: --name and --role are required\n");
+        return EXIT_USAGE;
+    }
+    if (role_from_string(role, &rl) < 0) {
+        fprintf(stderr, "llm-opsctl token create: role '%s' is not reader, operator or admin\n",
+                role);
+        return EXIT_USAGE;
+    }
+    char interval[48];
+    long long secs = 0;
+    if (expires) {
+        if (parse_duration(expires, &secs) < 0) {
+            fprintf(stderr,
+                    "llm-opsctl token create: --expires-in '%s' is not a duration such as 30d, "
+                    "12h, 90m or 45s\n",
+                    expires);
+            return EXIT_USAGE;
+        }
+        snprintf(interval, sizeof interval, "%lld seconds", secs);
+    }
+    char token[72], hash[65];
+    if (auth_new_token(token, hash) < 0) {
+        fprintf(stderr, "llm-opsctl: no randomness available\n");
+        return EXIT_FAIL;
+    }
+    struct db db;
+    if (connect_db(&db, conf) < 0)
+        return EXIT_FAIL;
+    const char *params[] = {name, role, hash, expires ? interval : NULL};
+    struct db_error err;
+    PGresult *r = db_exec(&db,
+                          "INSERT INTO api_tokens (name, role, token_sha256, expires_at) "
+                          "VALUES ($1, $2, $3, now() + $4::interval)",
+                          4, params, &err);
+    db_close(&db);
+    if (!r) {
+        if (strcmp(err.sqlstate, DB_SQLSTATE_UNIQUE_VIOLATION) == 0)
+            fprintf(stderr, "llm-opsctl: a token named '%s' exists already (revoke it first)\n",
+                    name);
+        else if (strcmp(err.sqlstate, "23514") == 0)
+            fprintf(stderr,
+                    "llm-opsctl: token name '%s' is not valid (1-63 of A-Z a-z 0-9 . _ @ -, "
+                    "starting with a letter or digit)\n",
+                    name);
+        else
+            fprintf(stderr, "llm-opsctl: %s\n", err.message);
+        return EXIT_FAIL;
+    }
+    PQclear(r);
+    printf("%s\n", token);
+    fprintf(stderr, "token '%s' (%s) created; it is shown this once only\n", name, role);
+    return EXIT_OK;
+}
+
+static int cmd_token_list(const struct llmops_conf *conf)
+{
+    struct db db;
+    if (connect_db(&db, conf) < 0)
+        return EXIT_FAIL;
+    struct db_error err;
+    PGresult *r = db_exec(
+        &db,
+        "SELECT name, role, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        " coalesce(to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'),"
+        " CASE WHEN revoked_at IS NOT NULL THEN 'revoked'"
+        "      WHEN expires_at IS NOT NULL AND expires_at <= now() THEN 'expired'"
+        "      ELSE 'active' END"
+        " FROM api_tokens ORDER BY created_at, id",
+        0, NULL, &err);
+    db_close(&db);
+    if (!r) {
+        fprintf(stderr, "llm-opsctl: %s\n", err.message);
+        return EXIT_FAIL;
+    }
+    printf("%-32s %-9s %-21s %-21s %s\n", "NAME", "ROLE", "CREATED", "EXPIRES", "STATE");
+    for (int i = 0; i < PQntuples(r); i++)
+        printf("%-32s %-9s %-21s %-21s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+               PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+    PQclear(r);
+    return EXIT_OK;
+}
+
+static int cmd_token_revoke(const struct llmops_conf *conf, const char *name)
+{
+    struct db db;
+    if (connect_db(&db, conf) < 0)
+        return EXIT_FAIL;
+    struct db_error err;
+    const char *params[] = {name};
+    PGresult *r = db_exec(&db,
+                          "UPDATE api_tokens SET revoked_at = now() "
+                          "WHERE name = $1 AND revoked_at IS NULL",
+                          1, params, &err);
+    db_close(&db);
+    if (!r) {
+        fprintf(stderr, "llm-opsctl: %s\n", err.message);
+        return EXIT_FAIL;
+    }
+    int n = strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    if (!n) {
+        fprintf(stderr, "llm-opsctl: no active token named '%s'\n", name);
+        return EXIT_FAIL;
+    }
+    printf("token '%s' revoked\n", name);
+    return EXIT_OK;
+}
+
+static int cmd_token(const struct llmops_conf *conf, int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "llm-opsctl token: create, list or revoke?\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "create") == 0)
+        return cmd_token_create(conf, argc - 1, argv + 1);
+    if (strcmp(argv[1], "list") == 0 && argc == 2)
+        return cmd_token_list(conf);
+    if (strcmp(argv[1], "revoke") == 0 && argc == 3)
+        return cmd_token_revoke(conf, argv[2]);
+    fprintf(stderr, "llm-opsctl token: usage: token create|list|revoke NAME\n");
+    return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = LLMOPS_DEFAULT_CONFIG;
+    const char *env_conf = getenv("LLMOPS_CONFIG");
+    if (env_conf && *env_conf)
+        config = env_conf;
+    log_set_program("llm-opsctl");
+    log_set_level(LOG_LVL_WARNING);
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            config = argv[i] + 9;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("llm-opsctl %s (schema %d)\n", LLMOPS_VERSION, LLMOPS_SCHEMA_VERSION);
+            return EXIT_OK;
+        } else {
+            fprintf(stderr, "llm-opsctl: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (i == argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[i];
+    int sub_argc = argc - i;
+    char **sub_argv = argv + i;
+    struct llmops_conf conf;
+    int conf_ok = load_conf(config, &conf) == 0;
+    int rc;
+    if (strcmp(cmd, "check-config") == 0) {
+        if (conf_ok)
+            printf("configuration OK\n");
+        rc = conf_ok ? EXIT_OK : EXIT_USAGE;
+    } else if (!conf_ok) {
+        rc = EXIT_USAGE;
+    } else if (strcmp(cmd, "migrate") == 0) {
+        rc = cmd_migrate(&conf, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "seed") == 0) {
+        rc = cmd_seed(&conf, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "token") == 0) {
+        rc = cmd_token(&conf, sub_argc, sub_argv);
+    } else {
+        fprintf(stderr, "llm-opsctl: unknown command '%s'\n", cmd);
+        usage(stderr);
+        rc = EXIT_USAGE;
+    }
+    conf_free(&conf);
+    return rc;
+}

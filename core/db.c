@@ -1,0 +1,263 @@
+#include "db.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void db_init(struct db *db, const char *conninfo, int connect_timeout_ms, int query_timeout_ms,
+             const char *application_name)
+{
+    memset(db, 0, sizeof *db);
+    db->conninfo = strdup(conninfo);
+    db->connect_timeout_ms = connect_timeout_ms;
+    db->query_timeout_ms = query_timeout_ms;
+    db->application_name = application_name;
+    db->schema_version = -1;
+}
+
+void db_close(struct db *db)
+{
+    if (db->conn)
+        PQfinish(db->conn);
+    db->conn = NULL;
+    free(db->conninfo);
+    db->conninfo = NULL;
+}
+
+static void set_err(struct db_error *err, enum db_status st, const char *sqlstate, const char *msg)
+{
+    if (!err)
+        return;
+    err->status = st;
+    snprintf(err->sqlstate, sizeof err->sqlstate, "%s", sqlstate ? sqlstate : "");
+    snprintf(err->message, sizeof err->message, "%s", msg ? msg : "");
+    /* libpq messages end with a newline; keep the log line whole */
+    char *nl = strchr(err->message, '\n');
+    if (nl)
+        *nl = '\0';
+}
+
+/* Server notices (e.g. "already exists, skipping") are not errors: debug level only. */
+static void on_notice(void *arg, const char *message)
+{
+    (void)arg;
+    log_debug("PostgreSQL: %s", message);
+}
+
+static void drop(struct db *db)
+{
+    if (db->conn)
+        PQfinish(db->conn);
+    db->conn = NULL;
+}
+
+/* Waits for the socket until the deadline. Returns 1 ready, 0 timeout, -1 error. */
+static int wait_socket(PGconn *conn, int for_write, int64_t deadline)
+{
+    int fd = PQsocket(conn);
+    if (fd < 0)
+        return -1;
+    for (;;) {
+        int64_t left = deadline - util_now_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {.fd = fd, .events = for_write ? POLLOUT : POLLIN};
+        int r = poll(&p, 1, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r < 0 ? -1 : (r == 0 ? 0 : 1);
+    }
+}
+
+static void read_schema_version(struct db *db)
+{
+    struct db_error e;
+    PGresult *r = db_exec(db,
+                          "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0 "
+                          "ELSE (SELECT coalesce(max(version), 0) FROM schema_migrations) END",
+                          0, NULL, &e);
+    db->schema_check_ms = util_now_ms();
+    if (r && PQntuples(r) == 1) {
+        long long v = 0;
+        util_parse_int(PQgetvalue(r, 0, 0), 0, 1000000, &v, NULL);
+        db->schema_version = (int)v;
+    }
+    if (r)
+        PQclear(r);
+}
+
+enum db_status db_ensure(struct db *db, struct db_error *err)
+{
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+        return DB_OK;
+    int was_connected = db->conn != NULL;
+    drop(db);
+    const char *kw[] = {"application_name", "dbname", NULL};
+    const char *val[] = {db->application_name ? db->application_name : "llm-ops", db->conninfo,
+                         NULL};
+    int64_t deadline = util_now_ms() + db->connect_timeout_ms;
+    PGconn *c = PQconnectStartParams(kw, val, 1);
+    if (!c) {
+        set_err(err, DB_UNAVAILABLE, NULL, "out of memory");
+        return DB_UNAVAILABLE;
+    }
+    if (PQstatus(c) == CONNECTION_BAD) {
+        set_err(err, DB_UNAVAILABLE, NULL, PQerrorMessage(c));
+        PQfinish(c);
+        return DB_UNAVAILABLE;
+    }
+    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+    while (ps != PGRES_POLLING_OK) {
+        if (ps == PGRES_POLLING_FAILED) {
+            set_err(err, DB_UNAVAILABLE, NULL, PQerrorMessage(c));
+            PQfinish(c);
+            return DB_UNAVAILABLE;
+        }
+        int w = wait_socket(c, ps == PGRES_POLLING_WRITING, deadline);
+        if (w <= 0) {
+            set_err(err, DB_UNAVAILABLE, NULL,
+                    w == 0 ? "timed out connecting to PostgreSQL" : "connection failed");
+            PQfinish(c);
+            return DB_UNAVAILABLE;
+        }
+        ps = PQconnectPoll(c);
+    }
+    if (PQsetnonblocking(c, 1) != 0) {
+        set_err(err, DB_UNAVAILABLE, NULL, PQerrorMessage(c));
+        PQfinish(c);
+        return DB_UNAVAILABLE;
+    }
+    PQsetNoticeProcessor(c, on_notice, NULL);
+    db->conn = c;
+    if (was_connected)
+        db->reconnects++;
+    if (db->listen_channel) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "LISTEN %s", db->listen_channel);
+        PGresult *r = db_exec(db, sql, 0, NULL, err);
+        if (!r)
+            return err ? err->status : DB_UNAVAILABLE;
+        PQclear(r);
+    }
+    read_schema_version(db);
+    if (!db->conn) {
+        set_err(err, DB_UNAVAILABLE, NULL, "connection lost right after connecting");
+        return DB_UNAVAILABLE;
+    }
+    log_info("connected to PostgreSQL (schema version %d)", db->schema_version);
+    if (db->on_connected)
+        db->on_connected(db->ud);
+    return DB_OK;
+}
+
+static void dispatch_notifications(struct db *db)
+{
+    PGnotify *n;
+    while (db->conn && (n = PQnotifies(db->conn)) != NULL) {
+        if (db->on_notify)
+            db->on_notify(n->relname, n->extra, db->ud);
+        PQfreemem(n);
+    }
+}
+
+void db_poll(struct db *db)
+{
+    if (!db->conn)
+        return;
+    if (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK) {
+        log_warning("PostgreSQL connection lost: %s", PQerrorMessage(db->conn));
+        drop(db);
+        return;
+    }
+    dispatch_notifications(db);
+}
+
+PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params,
+                  struct db_error *err)
+{
+    if (db_ensure(db, err) != DB_OK)
+        return NULL;
+    int64_t deadline = util_now_ms() + db->query_timeout_ms;
+    if (!PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
+        set_err(err, DB_UNAVAILABLE, NULL, PQerrorMessage(db->conn));
+        drop(db);
+        return NULL;
+    }
+    /* Flush what libpq could not send at once. */
+    for (;;) {
+        int f = PQflush(db->conn);
+        if (f == 0)
+            break;
+        if (f < 0 || wait_socket(db->conn, 1, deadline) <= 0) {
+            set_err(err, DB_UNAVAILABLE, NULL, "could not send the query to PostgreSQL");
+            drop(db);
+            return NULL;
+        }
+    }
+    PGresult *result = NULL, *r;
+    for (;;) {
+        while (PQisBusy(db->conn)) {
+            int w = wait_socket(db->conn, 0, deadline);
+            if (w <= 0) {
+                if (w == 0) {
+                    /* Ask the server to stop, and drop the connection either way. */
+                    PGcancel *cancel = PQgetCancel(db->conn);
+                    if (cancel) {
+                        char buf[128];
+                        PQcancel(cancel, buf, sizeof buf);
+                        PQfreeCancel(cancel);
+                    }
+                }
+                set_err(err, DB_UNAVAILABLE, NULL,
+                        w == 0 ? "PostgreSQL did not answer in time" : "connection error");
+                if (result)
+                    PQclear(result);
+                drop(db);
+                return NULL;
+            }
+            if (!PQconsumeInput(db->conn)) {
+                set_err(err, DB_UNAVAILABLE, NULL, PQerrorMessage(db->conn));
+                if (result)
+                    PQclear(result);
+                drop(db);
+                return NULL;
+            }
+        }
+        r = PQgetResult(db->conn);
+        if (!r)
+            break;
+        if (result)
+            PQclear(result);
+        result = r;
+    }
+    dispatch_notifications(db);
+    if (!result) {
+        set_err(err, DB_UNAVAILABLE, NULL, "no result from PostgreSQL");
+        return NULL;
+    }
+    ExecStatusType st = PQresultStatus(result);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        if (PQstatus(db->conn) != CONNECTION_OK) {
+            set_err(err, DB_UNAVAILABLE, NULL, PQresultErrorMessage(result));
+            drop(db);
+        } else {
+            set_err(err, DB_QUERY_ERROR, PQresultErrorField(result, PG_DIAG_SQLSTATE),
+                    PQresultErrorMessage(result));
+        }
+        PQclear(result);
+        return NULL;
+    }
+    return result;
+}
+
+int db_schema_version(struct db *db, int want)
+{
+    if (db->conn && db->schema_version != want && util_now_ms() - db->schema_check_ms >= 1000)
+        read_schema_version(db);
+    return db->schema_version;
+}

@@ -1,0 +1,55 @@
+/* PostgreSQL access: one connection per process that reconnects by itself, every wait
+ * bounded by a deadline, only parameterised SQL. */
+#ifndef LLMOPS_DB_H
+#define LLMOPS_DB_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+enum db_status {
+    DB_OK = 0,
+    DB_UNAVAILABLE, /* cannot connect, connection lost, or timed out */
+    DB_QUERY_ERROR, /* the server refused the statement: see sqlstate */
+};
+
+struct db_error {
+    enum db_status status;
+    char sqlstate[6];
+    char message[256];
+};
+
+typedef void (*db_notify_fn)(const char *channel, const char *payload, void *ud);
+typedef void (*db_connected_fn)(void *ud);
+
+struct db {
+    PGconn *conn;
+    char *conninfo;
+    const char *application_name;
+    int connect_timeout_ms;
+    int query_timeout_ms;
+    const char *listen_channel; /* LISTENed to after every (re)connect, or NULL */
+    db_notify_fn on_notify;
+    db_connected_fn on_connected; /* after every (re)connect: caches must be dropped */
+    void *ud;
+    int schema_version;      /* seen at connect; -1 unknown */
+    int64_t schema_check_ms; /* when schema_version was last read */
+    unsigned long reconnects;
+};
+
+void db_init(struct db *db, const char *conninfo, int connect_timeout_ms, int query_timeout_ms,
+             const char *application_name);
+void db_close(struct db *db);
+/* Makes sure a connection is up (connecting with the deadline if not). */
+enum db_status db_ensure(struct db *db, struct db_error *err);
+/* Reads pending notifications without blocking; notices a dead connection. */
+void db_poll(struct db *db);
+/* Runs one statement. Returns a PGresult (PGRES_TUPLES_OK or PGRES_COMMAND_OK) to PQclear,
+ * or NULL with err filled. */
+PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params,
+                  struct db_error *err);
+/* Re-reads the schema version when it did not match `want` and at least a second passed. */
+int db_schema_version(struct db *db, int want);
+
+#define DB_SQLSTATE_UNIQUE_VIOLATION "23505"
+
+#endif

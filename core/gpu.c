@@ -1,0 +1,565 @@
+#include "gpu.h"
+
+#include "app.h"
+#include "handlers.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- validation (declared table, kcgi's kvalid idea) ---- */
+
+enum member_kind { M_NAME, M_ENUM_VENDOR, M_TEXT, M_INT, M_RESOURCE, M_SELECTOR, M_MIG, M_BOOL };
+
+struct member_def {
+    const char *name;
+    enum member_kind kind;
+    int required;
+    long long min, max; /* ints: value range; strings: length range */
+};
+
+static const struct member_def members[] = {
+    {"name", M_NAME, 1, 1, 63},
+    {"vendor", M_ENUM_VENDOR, 1, 0, 0},
+    {"model", M_TEXT, 1, 1, 128},
+    {"memory_gib", M_INT, 1, 1, 4096},
+    {"resource_name", M_RESOURCE, 1, 1, 253},
+    {"node_selector", M_SELECTOR, 1, 0, 0},
+    {"mig_profile", M_MIG, 0, 1, 32},
+    {"capacity", M_INT, 1, 0, 100000},
+    {"enabled", M_BOOL, 0, 0, 0},
+};
+static const char *const readonly_members[] = {"environment", "created_at", "updated_at"};
+static const char *const vendors[] = {"nvidia", "amd", "intel"};
+
+static int all_chars(const char *s, const char *extra, int allow_upper)
+{
+    for (; *s; s++) {
+        char c = *s;
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            (allow_upper && c >= 'A' && c <= 'Z') || (c && strchr(extra, c)))
+            continue;
+        return 0;
+    }
+    return 1;
+}
+
+static int check_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (!all_chars(s, ".-", 0))
+        return 0;
+    return n > 0 && s[0] != '.' && s[0] != '-' && s[n - 1] != '.' && s[n - 1] != '-';
+}
+
+static int check_member(const struct member_def *d, json_t *v, char *msg, size_t msgsize)
+{
+    switch (d->kind) {
+    case M_INT: {
+        if (!json_is_integer(v)) {
+            snprintf(msg, msgsize, "%s must be an integer %lld-%lld", d->name, d->min, d->max);
+            return -1;
+        }
+        json_int_t i = json_integer_value(v);
+        if (i < d->min || i > d->max) {
+            snprintf(msg, msgsize, "%s must be an integer %lld-%lld (got %lld)", d->name, d->min,
+                     d->max, (long long)i);
+            return -1;
+        }
+        return 0;
+    }
+    case M_BOOL:
+        if (!json_is_boolean(v)) {
+            snprintf(msg, msgsize, "%s must be true or false", d->name);
+            return -1;
+        }
+        return 0;
+    case M_SELECTOR: {
+        json_t *k = json_object_get(v, "key"), *val = json_object_get(v, "value");
+        if (!json_is_object(v) || json_object_size(v) != 2 || !json_is_string(k) ||
+            !json_is_string(val)) {
+            snprintf(msg, msgsize,
+                     "node_selector must be an object {\"key\": \"...\", \"value\": \"...\"}");
+            return -1;
+        }
+        const char *ks = json_string_value(k), *vs = json_string_value(val);
+        if (strlen(ks) < 1 || strlen(ks) > 253 || !all_chars(ks, "./_-", 1)) {
+            snprintf(msg, msgsize,
+                     "node_selector.key must be a Kubernetes label key (1-253 of A-Z a-z 0-9 . / _ "
+                     "-)");
+            return -1;
+        }
+        if (strlen(vs) > 63 || !all_chars(vs, "._-", 1)) {
+            snprintf(msg, msgsize,
+                     "node_selector.value must be a Kubernetes label value (0-63 of A-Z a-z 0-9 . _ "
+                     "-)");
+            return -1;
+        }
+        return 0;
+    }
+    case M_MIG:
+        if (json_is_null(v))
+            return 0;
+        /* fall through: a string */
+    default:
+        break;
+    }
+    if (!json_is_string(v)) {
+        snprintf(msg, msgsize, "%s must be a string%s", d->name,
+                 d->kind == M_MIG ? " or null" : "");
+        return -1;
+    }
+    const char *s = json_string_value(v);
+    size_t n = strlen(s);
+    if (d->kind == M_ENUM_VENDOR) {
+        for (size_t i = 0; i < UTIL_ARRAY_LEN(vendors); i++)
+            if (strcmp(s, vendors[i]) == 0)
+                return 0;
+        snprintf(msg, msgsize, "vendor '%.40s' is not known; valid: nvidia, amd, intel", s);
+        return -1;
+    }
+    if ((long long)n < d->min || (long long)n > d->max) {
+        snprintf(msg, msgsize, "%s must be %lld-%lld characters long (got %zu)", d->name, d->min,
+                 d->max, n);
+        return -1;
+    }
+    if (d->kind == M_NAME && !check_name(s)) {
+        snprintf(msg, msgsize,
+                 "name must be lowercase letters, digits, '.' and '-', starting and ending with a "
+                 "letter or digit");
+        return -1;
+    }
+    if (d->kind == M_RESOURCE && !all_chars(s, "./_-", 1)) {
+        snprintf(msg, msgsize, "resource_name must be a Kubernetes resource name such as "
+                               "nvidia.com/gpu");
+        return -1;
+    }
+    if (d->kind == M_MIG && !all_chars(s, ".", 0)) {
+        snprintf(msg, msgsize, "mig_profile must look like 1g.10gb");
+        return -1;
+    }
+    if (d->kind == M_TEXT) {
+        for (const char *p = s; *p; p++) {
+            if ((unsigned char)*p < 0x20) {
+                snprintf(msg, msgsize, "%s must not contain control characters", d->name);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int gpu_validate(json_t *obj, enum gpu_mode mode, char *msg, size_t msgsize, char *field,
+                 size_t fieldsize)
+{
+    if (!json_is_object(obj)) {
+        snprintf(msg, msgsize, "a GPU type must be a JSON object");
+        snprintf(field, fieldsize, "body");
+        return -1;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        const struct member_def *d = NULL;
+        for (size_t i = 0; i < UTIL_ARRAY_LEN(members); i++)
+            if (strcmp(members[i].name, key) == 0)
+                d = &members[i];
+        if (!d) {
+            int ro = 0;
+            for (size_t i = 0; i < UTIL_ARRAY_LEN(readonly_members); i++)
+                if (strcmp(readonly_members[i], key) == 0)
+                    ro = 1;
+            if (ro)
+                continue; /* read-only members of a GET answer are ignored */
+            snprintf(msg, msgsize,
+                     "unknown member '%.64s'; valid: name, vendor, model, memory_gib, "
+                     "resource_name, node_selector, mig_profile, capacity, enabled",
+                     key);
+            snprintf(field, fieldsize, "%s", key);
+            return -1;
+        }
+        if (mode == GPU_PARTIAL && d->kind == M_NAME) {
+            snprintf(msg, msgsize, "name cannot be changed; create a new GPU type instead");
+            snprintf(field, fieldsize, "%s", d->name);
+            return -1;
+        }
+        if (check_member(d, v, msg, msgsize) < 0) {
+            snprintf(field, fieldsize, "%s", d->name);
+            return -1;
+        }
+    }
+    if (mode == GPU_FULL) {
+        for (size_t i = 0; i < UTIL_ARRAY_LEN(members); i++) {
+            if (members[i].required && !json_object_get(obj, members[i].name)) {
+                snprintf(msg, msgsize, "member '%s' is required", members[i].name);
+                snprintf(field, fieldsize, "%s", members[i].name);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- storage ---- */
+
+/* gpu_type_json(row) is defined by migration 0001. */
+#define GPU_COLUMNS_PARAMS                                                                         \
+    "vendor = $3, model = $4, memory_gib = $5::int, resource_name = $6, node_selector_key = $7, "  \
+    "node_selector_value = $8, mig_profile = $9, capacity = $10::int, enabled = $11::boolean"
+
+struct gpu_params {
+    char mem[24], cap[24];
+    const char *v[11];
+};
+
+/* Turns a validated full object into the 11 text parameters ($1 env, $2 name, ...). */
+static void to_params(json_t *o, const char *env, const char *name, struct gpu_params *p)
+{
+    json_t *ns = json_object_get(o, "node_selector");
+    json_t *mig = json_object_get(o, "mig_profile");
+    json_t *en = json_object_get(o, "enabled");
+    snprintf(p->mem, sizeof p->mem, "%lld",
+             (long long)json_integer_value(json_object_get(o, "memory_gib")));
+    snprintf(p->cap, sizeof p->cap, "%lld",
+             (long long)json_integer_value(json_object_get(o, "capacity")));
+    p->v[0] = env;
+    p->v[1] = name;
+    p->v[2] = json_string_value(json_object_get(o, "vendor"));
+    p->v[3] = json_string_value(json_object_get(o, "model"));
+    p->v[4] = p->mem;
+    p->v[5] = json_string_value(json_object_get(o, "resource_name"));
+    p->v[6] = json_string_value(json_object_get(ns, "key"));
+    p->v[7] = json_string_value(json_object_get(ns, "value"));
+    p->v[8] = (mig && json_is_string(mig)) ? json_string_value(mig) : NULL;
+    p->v[9] = p->cap;
+    p->v[10] = (en && json_is_false(en)) ? "false" : "true";
+}
+
+static const char sql_insert[] =
+    "INSERT INTO gpu_types (environment, name, vendor, model, memory_gib, resource_name, "
+    "node_selector_key, node_selector_value, mig_profile, capacity, enabled) "
+    "VALUES ($1, $2, $3, $4, $5::int, $6, $7, $8, $9, $10::int, $11::boolean) ";
+
+/* Sends a database failure to the client. */
+static void db_failed(struct req *r, const struct db_error *err)
+{
+    if (err->status == DB_UNAVAILABLE) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "the database is unavailable");
+    } else {
+        log_error("request %s: SQL error %s: %s", r->request_id, err->sqlstate, err->message);
+        resp_error(r, API_INTERNAL, NULL, "internal error (request %s)", r->request_id);
+    }
+}
+
+/* Parses the one-row, one-column JSON text of a result. */
+static json_t *row_json(PGresult *res, int row)
+{
+    return json_loads(PQgetvalue(res, row, 0), 0, NULL);
+}
+
+/* ---- cache of the list, per environment ---- */
+
+void gpu_cache_flush(struct app *app)
+{
+    for (int i = 0; i < CONF_MAX_ENVS; i++) {
+        free(app->gpu[i].body);
+        memset(&app->gpu[i], 0, sizeof app->gpu[i]);
+    }
+}
+
+static int fill_cache(struct req *r, struct gpu_cache_entry *c)
+{
+    struct db_error err;
+    const char *params[] = {r->env};
+    PGresult *res = db_exec(&r->app->db,
+                            "SELECT gpu_type_json(g) FROM gpu_types g WHERE environment = $1 "
+                            "ORDER BY name",
+                            1, params, &err);
+    if (!res) {
+        db_failed(r, &err);
+        return -1;
+    }
+    json_t *list = json_array();
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        json_t *t = row_json(res, i);
+        if (t)
+            json_array_append_new(list, t);
+    }
+    PQclear(res);
+    char msg[96];
+    snprintf(msg, sizeof msg, "%d GPU type%s in %s", n, n == 1 ? "" : "s", r->env);
+    c->body = envelope_dump(msg, json_pack("{s:s,s:o}", "environment", r->env, "gpu_types", list),
+                            &c->len);
+    if (!c->body) {
+        resp_error(r, API_INTERNAL, NULL, "out of memory");
+        return -1;
+    }
+    char hash[65];
+    util_sha256_hex(c->body, c->len, hash);
+    snprintf(c->etag, sizeof c->etag, "\"%.32s\"", hash);
+    c->valid = 1;
+    return 0;
+}
+
+/* Does an If-None-Match header list this entity tag (or "*")? Weak tags compare equal. */
+static int etag_matches(const char *header, const char *etag)
+{
+    size_t elen = strlen(etag);
+    const char *p = header;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == '*')
+            return 1;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        if (len == elen && memcmp(p, etag, len) == 0)
+            return 1;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
+}
+
+void gpu_list(struct req *r)
+{
+    struct gpu_cache_entry *c = &r->app->gpu[r->env_index];
+    if (!c->valid && fill_cache(r, c) < 0)
+        return;
+    resp_header(r, "ETag: %s", c->etag);
+    resp_header(r, "Cache-Control: no-cache");
+    if (r->in->if_none_match && etag_matches(r->in->if_none_match, c->etag)) {
+        resp_bytes(r, 304, NULL, 0);
+        return;
+    }
+    resp_bytes(r, 200, c->body, c->len);
+}
+
+/* ---- single objects ---- */
+
+static void not_found(struct req *r, const char *name)
+{
+    resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "name"),
+               "no GPU type '%s' in %s", name, r->env);
+}
+
+static void answer_row(struct req *r, PGresult *res, int status, const char *verb)
+{
+    json_t *t = row_json(res, 0);
+    PQclear(res);
+    char msg[160];
+    snprintf(msg, sizeof msg, "GPU type '%s' %s in %s", r->path_params[0] ? r->path_params[0]
+                                                          : json_string_value(json_object_get(t, "name")),
+             verb, r->env);
+    resp_success(r, status, msg, t);
+}
+
+static int validate_body(struct req *r, json_t *obj, enum gpu_mode mode)
+{
+    char msg[256], field[72];
+    if (gpu_validate(obj, mode, msg, sizeof msg, field, sizeof field) < 0) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", field), "%s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+void gpu_get(struct req *r)
+{
+    struct db_error err;
+    const char *params[] = {r->env, r->path_params[0]};
+    PGresult *res = db_exec(&r->app->db,
+                            "SELECT gpu_type_json(g) FROM gpu_types g "
+                            "WHERE environment = $1 AND name = $2",
+                            2, params, &err);
+    if (!res) {
+        db_failed(r, &err);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        not_found(r, r->path_params[0]);
+        return;
+    }
+    answer_row(r, res, 200, "found");
+}
+
+void gpu_create(struct req *r)
+{
+    if (validate_body(r, r->body, GPU_FULL) < 0)
+        return;
+    const char *name = json_string_value(json_object_get(r->body, "name"));
+    struct gpu_params p;
+    to_params(r->body, r->env, name, &p);
+    char sql[1024];
+    snprintf(sql, sizeof sql, "%s RETURNING gpu_type_json(gpu_types)", sql_insert);
+    struct db_error err;
+    PGresult *res = db_exec(&r->app->db, sql, 11, p.v, &err);
+    if (!res) {
+        if (err.status == DB_QUERY_ERROR &&
+            strcmp(err.sqlstate, DB_SQLSTATE_UNIQUE_VIOLATION) == 0)
+            resp_error(r, API_CONFLICT, json_pack("{s:s}", "field", "name"),
+                       "GPU type '%s' exists already in %s", name, r->env);
+        else
+            db_failed(r, &err);
+        return;
+    }
+    resp_header(r, "Location: /llm-ops/v1/gpu-types/%s?env=%s", name, r->env);
+    answer_row(r, res, 201, "created");
+}
+
+static void update_full(struct req *r, json_t *obj, const char *verb)
+{
+    struct gpu_params p;
+    to_params(obj, r->env, r->path_params[0], &p);
+    struct db_error err;
+    PGresult *res = db_exec(&r->app->db,
+                            "UPDATE gpu_types SET " GPU_COLUMNS_PARAMS ", updated_at = now() "
+                            "WHERE environment = $1 AND name = $2 "
+                            "RETURNING gpu_type_json(gpu_types)",
+                            11, p.v, &err);
+    if (!res) {
+        db_failed(r, &err);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        not_found(r, r->path_params[0]);
+        return;
+    }
+    answer_row(r, res, 200, verb);
+}
+
+void gpu_replace(struct req *r)
+{
+    json_t *name = json_object_get(r->body, "name");
+    if (!name) {
+        json_object_set_new(r->body, "name", json_string(r->path_params[0]));
+    } else if (!json_is_string(name) || strcmp(json_string_value(name), r->path_params[0]) != 0) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "name"),
+                   "name in the body must match the path ('%s'); a GPU type cannot be renamed",
+                   r->path_params[0]);
+        return;
+    }
+    if (validate_body(r, r->body, GPU_FULL) < 0)
+        return;
+    update_full(r, r->body, "replaced");
+}
+
+void gpu_update(struct req *r)
+{
+    if (validate_body(r, r->body, GPU_PARTIAL) < 0)
+        return;
+    struct db_error err;
+    const char *params[] = {r->env, r->path_params[0]};
+    PGresult *res = db_exec(&r->app->db,
+                            "SELECT gpu_type_json(g) FROM gpu_types g "
+                            "WHERE environment = $1 AND name = $2",
+                            2, params, &err);
+    if (!res) {
+        db_failed(r, &err);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        not_found(r, r->path_params[0]);
+        return;
+    }
+    json_t *cur = row_json(res, 0);
+    PQclear(res);
+    if (!cur) {
+        resp_error(r, API_INTERNAL, NULL, "internal error (request %s)", r->request_id);
+        return;
+    }
+    json_object_update(cur, r->body);
+    update_full(r, cur, "updated");
+    json_decref(cur);
+}
+
+void gpu_delete(struct req *r)
+{
+    struct db_error err;
+    const char *params[] = {r->env, r->path_params[0]};
+    PGresult *res = db_exec(&r->app->db,
+                            "DELETE FROM gpu_types WHERE environment = $1 AND name = $2 "
+                            "RETURNING name",
+                            2, params, &err);
+    if (!res) {
+        db_failed(r, &err);
+        return;
+    }
+    int n = PQntuples(res);
+    PQclear(res);
+    if (n == 0) {
+        not_found(r, r->path_params[0]);
+        return;
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "GPU type '%s' deleted from %s", r->path_params[0], r->env);
+    resp_success(r, 200, msg, NULL);
+}
+
+/* ---- seed ---- */
+
+int gpu_seed(struct db *db, const struct llmops_conf *conf, json_t *seed, int *inserted,
+             int *kept, char *msg, size_t msgsize)
+{
+    *inserted = *kept = 0;
+    json_t *envs = json_object_get(seed, "environments");
+    if (!json_is_object(seed) || !json_is_object(envs)) {
+        snprintf(msg, msgsize, "the seed must be {\"environments\": {\"ENV\": [GPU types]}}");
+        return -1;
+    }
+    /* Validate everything first: a bad seed inserts nothing. */
+    const char *env;
+    json_t *list;
+    json_object_foreach(envs, env, list) {
+        if (!json_is_array(list)) {
+            snprintf(msg, msgsize, "environments.%s must be an array", env);
+            return -1;
+        }
+        size_t i;
+        json_t *t;
+        json_array_foreach(list, i, t) {
+            char vmsg[256], field[72];
+            if (gpu_validate(t, GPU_FULL, vmsg, sizeof vmsg, field, sizeof field) < 0) {
+                snprintf(msg, msgsize, "environments.%s[%zu].%s: %s", env, i, field, vmsg);
+                return -1;
+            }
+        }
+    }
+    json_object_foreach(envs, env, list) {
+        if (conf_env_index(conf, env) < 0) {
+            log_warning("seed: environment '%s' is not configured; its GPU types are skipped", env);
+            continue;
+        }
+        size_t i;
+        json_t *t;
+        json_array_foreach(list, i, t) {
+            struct gpu_params p;
+            to_params(t, env, json_string_value(json_object_get(t, "name")), &p);
+            char sql[1024];
+            snprintf(sql, sizeof sql, "%s ON CONFLICT (environment, name) DO NOTHING", sql_insert);
+            struct db_error err;
+            PGresult *res = db_exec(db, sql, 11, p.v, &err);
+            if (!res) {
+                snprintf(msg, msgsize, "environments.%s[%zu]: %s", env, i, err.message);
+                return -1;
+            }
+            if (strcmp(PQcmdTuples(res), "1") == 0)
+                (*inserted)++;
+            else
+                (*kept)++;
+            PQclear(res);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,25 @@
+/* GPU types per environment: validation, the cached list, CRUD handlers, the seed. */
+#ifndef LLMOPS_GPU_H
+#define LLMOPS_GPU_H
+
+#include "db.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+enum gpu_mode {
+    GPU_FULL,    /* POST / PUT / seed: every required member */
+    GPU_PARTIAL, /* PATCH: any subset, not name */
+};
+
+/* Validates obj. On failure returns -1 with a message and the offending member in field. */
+int gpu_validate(json_t *obj, enum gpu_mode mode, char *msg, size_t msgsize, char *field,
+                 size_t fieldsize);
+
+/* Inserts the seed's types for the configured environments; existing names are kept.
+ * Returns 0 or -1 with msg filled. */
+struct llmops_conf;
+int gpu_seed(struct db *db, const struct llmops_conf *conf, json_t *seed, int *inserted,
+             int *kept, char *msg, size_t msgsize);
+
+#endif

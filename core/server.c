@@ -1,0 +1,494 @@
+#include "server.h"
+
+#include "app.h"
+#include "log.h"
+#include "router.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ worker */
+
+static volatile sig_atomic_t worker_stop;
+static volatile sig_atomic_t worker_reload;
+static int worker_listen_fd;
+static int devnull_fd = -1;
+
+/* SIGTERM reaches a worker only while it waits in accept() (it is blocked while a request is
+ * served). Replacing the listening descriptor by /dev/null makes the pending or next accept()
+ * fail at once, so no signal can slip between the flag check and the accept call. */
+static void worker_on_term(int sig)
+{
+    (void)sig;
+    worker_stop = 1;
+    if (devnull_fd >= 0)
+        dup2(devnull_fd, worker_listen_fd);
+}
+
+static void worker_on_hup(int sig)
+{
+    (void)sig;
+    worker_reload = 1;
+}
+
+static long fcgi_read(void *ud, char *buf, size_t n)
+{
+    FCGX_Request *fr = ud;
+    int want = n > INT_MAX ? INT_MAX : (int)n;
+    return FCGX_GetStr(buf, want, fr->in);
+}
+
+static void write_response(FCGX_Request *fr, struct req *r)
+{
+    char head[2048];
+    int n = snprintf(head, sizeof head,
+                     "Status: %d %s\r\nContent-Type: application/json\r\nX-Request-Id: %s\r\n"
+                     "Content-Length: %zu\r\n%s\r\n",
+                     r->resp.status, http_reason(r->resp.status), r->request_id,
+                     r->resp.body ? r->resp.body_len : (size_t)0, r->resp.headers);
+    if (n < 0 || (size_t)n >= sizeof head)
+        n = snprintf(head, sizeof head, "Status: 500 Internal Server Error\r\n\r\n");
+    FCGX_PutStr(head, n, fr->out);
+    if (r->resp.body && r->resp.body_len)
+        FCGX_PutStr(r->resp.body, (int)r->resp.body_len, fr->out);
+}
+
+static void serve_one(struct app *app, FCGX_Request *fr)
+{
+    char **env = fr->envp;
+    struct http_input in = {
+        .method = FCGX_GetParam("REQUEST_METHOD", env),
+        .uri = FCGX_GetParam("REQUEST_URI", env),
+        .content_type = FCGX_GetParam("CONTENT_TYPE", env),
+        .content_length = FCGX_GetParam("CONTENT_LENGTH", env),
+        .authorization = FCGX_GetParam("HTTP_AUTHORIZATION", env),
+        .if_none_match = FCGX_GetParam("HTTP_IF_NONE_MATCH", env),
+        .request_id = FCGX_GetParam("HTTP_X_REQUEST_ID", env),
+        .read_body = fcgi_read,
+        .body_ud = fr,
+    };
+    char uri[8192];
+    if (!in.uri) {
+        /* Servers that send no REQUEST_URI: rebuild it from the CGI variables. */
+        const char *sn = FCGX_GetParam("SCRIPT_NAME", env), *pi = FCGX_GetParam("PATH_INFO", env);
+        const char *qs = FCGX_GetParam("QUERY_STRING", env);
+        snprintf(uri, sizeof uri, "%s%s%s%s", sn ? sn : "", pi ? pi : "", qs && *qs ? "?" : "",
+                 qs ? qs : "");
+        in.uri = uri;
+    }
+    struct req r;
+    app_handle(app, &in, &r);
+    write_response(fr, &r);
+    if (app->conf->access_log)
+        log_access(in.method ? in.method : "-", r.route ? r.route->pattern : "-", r.resp.status,
+                   (double)(util_now_us() - r.start_us) / 1000.0, r.request_id);
+    http_req_free(&r);
+}
+
+static int reload_config(const char *path, struct llmops_conf *conf)
+{
+    struct llmops_conf fresh;
+    struct conf_errors errs = {0};
+    if (conf_load(path, &fresh, &errs) > 0) {
+        for (int i = 0; i < errs.n; i++)
+            log_error("%s", errs.msgs[i]);
+        log_error("configuration not reloaded: %d problem%s (the old one stays in force)", errs.n,
+                  errs.n == 1 ? "" : "s");
+        conf_errors_free(&errs);
+        conf_free(&fresh);
+        return -1;
+    }
+    conf_errors_free(&errs);
+    conf_free(conf);
+    *conf = fresh;
+    log_set_level(conf->log_level);
+    return 0;
+}
+
+/* Serves requests on listen_fd until SIGTERM/SIGINT. spawned: no master of ours (SIGHUP
+ * reloads in place). */
+static int worker_loop(const char *config_path, struct llmops_conf *conf, int listen_fd,
+                       int spawned)
+{
+    worker_listen_fd = listen_fd;
+    devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = worker_on_term; /* no SA_RESTART: accept() must return */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = spawned ? worker_on_hup : SIG_IGN;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    sigprocmask(SIG_UNBLOCK, &block, NULL);
+
+    if (FCGX_Init() != 0) {
+        log_error("FCGX_Init failed");
+        return 1;
+    }
+    struct app *app = malloc(sizeof *app);
+    if (!app)
+        return 1;
+    app_init(app, conf);
+    FCGX_Request fr;
+    FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+    log_info("worker ready");
+    while (!worker_stop) {
+        int rc = FCGX_Accept_r(&fr);
+        sigprocmask(SIG_BLOCK, &block, &old);
+        if (rc < 0) {
+            if (worker_stop)
+                break;
+            if (errno == EINTR || rc == -EINTR) {
+                sigprocmask(SIG_SETMASK, &old, NULL);
+                continue;
+            }
+            log_error("accept failed: %s", strerror(rc < 0 ? -rc : errno));
+            break;
+        }
+        if (worker_reload) {
+            worker_reload = 0;
+            if (reload_config(config_path, conf) == 0) {
+                app_fini(app);
+                app_init(app, conf);
+                log_info("configuration reloaded");
+            }
+        }
+        serve_one(app, &fr);
+        FCGX_Finish_r(&fr);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+    }
+    FCGX_Free(&fr, 0);
+    app_fini(app);
+    free(app);
+    log_info("worker exiting");
+    return 0;
+}
+
+/* ------------------------------------------------------------------ master */
+
+#define MAX_WORKERS 256
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define STABLE_MS 10000
+
+struct slot {
+    pid_t pid;            /* 0 = not running */
+    int64_t started_ms;   /* when pid was started */
+    int64_t respawn_at;   /* when to start it again (0 = now) */
+    int64_t backoff_ms;   /* next delay after a quick death */
+};
+
+struct master {
+    const struct server_opts *opts;
+    struct llmops_conf conf;
+    int listen_fd;
+    int nslots;
+    struct slot slots[MAX_WORKERS];
+    pid_t retiring[MAX_WORKERS * 4]; /* old generation, finishing in-flight work */
+    int nretiring;
+    int64_t retire_deadline;
+};
+
+static pid_t spawn_worker(struct master *m)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork failed: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        signal(SIGCHLD, SIG_DFL);
+        _exit(worker_loop(m->opts->config_path, &m->conf, m->listen_fd, 0));
+    }
+    return pid;
+}
+
+static void start_slot(struct master *m, struct slot *s)
+{
+    pid_t pid = spawn_worker(m);
+    if (pid > 0) {
+        s->pid = pid;
+        s->started_ms = util_now_ms();
+        s->respawn_at = 0;
+    } else {
+        s->respawn_at = util_now_ms() + BACKOFF_MIN_MS;
+    }
+}
+
+static void reap(struct master *m, int stopping)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (int i = 0; i < m->nretiring; i++) {
+            if (m->retiring[i] == pid) {
+                m->retiring[i] = m->retiring[--m->nretiring];
+                pid = 0;
+                break;
+            }
+        }
+        if (pid == 0)
+            continue;
+        for (int i = 0; i < m->nslots; i++) {
+            struct slot *s = &m->slots[i];
+            if (s->pid != pid)
+                continue;
+            s->pid = 0;
+            if (stopping)
+                break;
+            int64_t now = util_now_ms();
+            if (now - s->started_ms >= STABLE_MS)
+                s->backoff_ms = 0;
+            int64_t delay = s->backoff_ms;
+            s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
+            if (s->backoff_ms > BACKOFF_MAX_MS)
+                s->backoff_ms = BACKOFF_MAX_MS;
+            s->respawn_at = now + delay;
+            if (WIFSIGNALED(status))
+                log_error("worker %d killed by signal %d (%s); respawning in %lld ms", (int)pid,
+                          WTERMSIG(status), strsignal(WTERMSIG(status)), (long long)delay);
+            else
+                log_error("worker %d exited with status %d; respawning in %lld ms", (int)pid,
+                          WEXITSTATUS(status), (long long)delay);
+            break;
+        }
+    }
+}
+
+static int running_count(struct master *m)
+{
+    int n = m->nretiring;
+    for (int i = 0; i < m->nslots; i++)
+        if (m->slots[i].pid > 0)
+            n++;
+    return n;
+}
+
+static void master_reload(struct master *m)
+{
+    char *old_listen = m->conf.listen ? strdup(m->conf.listen) : NULL;
+    if (reload_config(m->opts->config_path, &m->conf) < 0) {
+        free(old_listen);
+        return;
+    }
+    if ((old_listen || m->conf.listen) &&
+        (!old_listen || !m->conf.listen || strcmp(old_listen, m->conf.listen) != 0) &&
+        !m->opts->listen)
+        log_warning("[server] listen changed: it takes effect at the next restart, not on reload");
+    free(old_listen);
+    /* Retire the current generation: each finishes its request in flight, then exits. */
+    for (int i = 0; i < m->nslots; i++) {
+        if (m->slots[i].pid > 0 && m->nretiring < (int)UTIL_ARRAY_LEN(m->retiring)) {
+            kill(m->slots[i].pid, SIGTERM);
+            m->retiring[m->nretiring++] = m->slots[i].pid;
+        }
+    }
+    m->retire_deadline = util_now_ms() + m->conf.shutdown_timeout * 1000;
+    m->nslots = (int)(m->opts->workers > 0 ? m->opts->workers : m->conf.workers);
+    memset(m->slots, 0, sizeof m->slots);
+    for (int i = 0; i < m->nslots; i++)
+        start_slot(m, &m->slots[i]);
+    log_info("configuration reloaded: %d new workers started, %d retiring", m->nslots,
+             m->nretiring);
+}
+
+static void write_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        log_error("cannot write pid file %s: %s", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "%d\n", (int)getpid());
+    fclose(f);
+}
+
+static int open_listen_socket(const char *spec)
+{
+    const char *path = spec;
+    int is_unix = strncmp(spec, "unix:", 5) == 0;
+    if (is_unix)
+        path = spec + 5;
+    /* libfcgi takes "HOST:PORT" for TCP and a plain path for a unix socket. */
+    int fd = FCGX_OpenSocket(path, 1024);
+    if (fd < 0)
+        return -1;
+    if (is_unix)
+        chmod(path, 0660);
+    return fd;
+}
+
+static int master_run(const struct server_opts *opts, struct llmops_conf *conf,
+                      const char *listen_spec)
+{
+    struct master *m = calloc(1, sizeof *m);
+    if (!m)
+        return 1;
+    m->opts = opts;
+    m->conf = *conf;
+    if (FCGX_Init() != 0) {
+        log_error("FCGX_Init failed");
+        return 1;
+    }
+    m->listen_fd = open_listen_socket(listen_spec);
+    if (m->listen_fd < 0) {
+        log_error("cannot listen on %s: %s", listen_spec, strerror(errno));
+        return 1;
+    }
+    if (!opts->foreground) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            log_error("fork failed: %s", strerror(errno));
+            return 1;
+        }
+        if (pid > 0)
+            _exit(0);
+        setsid();
+        int fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, STDIN_FILENO);
+            dup2(fd, STDOUT_FILENO);
+            if (fd > 2)
+                close(fd);
+        }
+    }
+    const char *pid_file = opts->pid_file ? opts->pid_file : m->conf.pid_file;
+    if (pid_file && *pid_file)
+        write_pid_file(pid_file);
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    m->nslots = (int)(opts->workers > 0 ? opts->workers : m->conf.workers);
+    for (int i = 0; i < m->nslots; i++)
+        start_slot(m, &m->slots[i]);
+    log_info("llm-opsd master listening on %s with %d workers", listen_spec, m->nslots);
+
+    int stopping = 0;
+    int64_t stop_deadline = 0;
+    for (;;) {
+        int64_t now = util_now_ms();
+        int64_t wake = now + 1000;
+        if (!stopping) {
+            for (int i = 0; i < m->nslots; i++) {
+                struct slot *s = &m->slots[i];
+                if (s->pid == 0) {
+                    if (s->respawn_at <= now)
+                        start_slot(m, s);
+                    else if (s->respawn_at < wake)
+                        wake = s->respawn_at;
+                }
+            }
+        }
+        if (m->nretiring && m->retire_deadline && now >= m->retire_deadline) {
+            for (int i = 0; i < m->nretiring; i++)
+                kill(m->retiring[i], SIGKILL);
+            m->retire_deadline = 0;
+        }
+        if (stopping) {
+            if (running_count(m) == 0)
+                break;
+            if (now >= stop_deadline) {
+                log_warning("workers still busy after %lld s: killing them",
+                            m->conf.shutdown_timeout);
+                for (int i = 0; i < m->nslots; i++)
+                    if (m->slots[i].pid > 0)
+                        kill(m->slots[i].pid, SIGKILL);
+                for (int i = 0; i < m->nretiring; i++)
+                    kill(m->retiring[i], SIGKILL);
+                stop_deadline = now + 60000;
+            }
+        }
+        int64_t wait_ms = wake - now;
+        if (wait_ms < 1)
+            wait_ms = 1;
+        struct timespec ts = {.tv_sec = wait_ms / 1000, .tv_nsec = (wait_ms % 1000) * 1000000};
+        siginfo_t info;
+        int sig = sigtimedwait(&set, &info, &ts);
+        if (sig == SIGCHLD) {
+            reap(m, stopping);
+        } else if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
+            log_info("stopping: workers finish their requests in flight (up to %lld s)",
+                     m->conf.shutdown_timeout);
+            stopping = 1;
+            stop_deadline = util_now_ms() + m->conf.shutdown_timeout * 1000;
+            for (int i = 0; i < m->nslots; i++)
+                if (m->slots[i].pid > 0)
+                    kill(m->slots[i].pid, SIGTERM);
+            for (int i = 0; i < m->nretiring; i++)
+                kill(m->retiring[i], SIGTERM);
+            reap(m, 1);
+        } else if (sig == SIGHUP && !stopping) {
+            master_reload(m);
+        }
+    }
+    if (pid_file && *pid_file)
+        unlink(pid_file);
+    if (strncmp(listen_spec, "unix:", 5) == 0)
+        unlink(listen_spec + 5);
+    log_info("llm-opsd stopped");
+    conf_free(&m->conf);
+    free(m);
+    return 0;
+}
+
+int server_run(const struct server_opts *opts)
+{
+    struct llmops_conf conf;
+    struct conf_errors errs = {0};
+    if (conf_load(opts->config_path, &conf, &errs) > 0) {
+        for (int i = 0; i < errs.n; i++)
+            log_error("%s", errs.msgs[i]);
+        conf_errors_free(&errs);
+        conf_free(&conf);
+        return 2;
+    }
+    conf_errors_free(&errs);
+    log_set_level(conf.log_level);
+    const char *listen_spec = opts->listen ? opts->listen : conf.listen;
+    if (listen_spec && *listen_spec) {
+        char *spec = strdup(listen_spec);
+        int rc = master_run(opts, &conf, spec);
+        free(spec);
+        return rc;
+    }
+    /* Spawned by the web server: FastCGI on fd 0. */
+    if (FCGX_IsCGI()) {
+        log_error("no --listen given and standard input is not a FastCGI socket: run llm-opsd "
+                  "from the web server (lighttpd bin-path, mod_fcgid) or with --listen");
+        conf_free(&conf);
+        return 2;
+    }
+    int rc = worker_loop(opts->config_path, &conf, 0, 1);
+    conf_free(&conf);
+    return rc;
+}

@@ -1,0 +1,32 @@
+/* Small helpers shared by the core: number parsing, time, random ids, hashing. */
+#ifndef LLMOPS_UTIL_H
+#define LLMOPS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* strtonum-style: the whole string must be a base-10 integer in [min, max].
+ * Returns 0 and sets *out, or -1 with *why set to a static reason. */
+int util_parse_int(const char *s, long long min, long long max, long long *out, const char **why);
+
+/* Monotonic milliseconds. */
+int64_t util_now_ms(void);
+/* Monotonic microseconds. */
+int64_t util_now_us(void);
+/* Wall-clock seconds since the epoch. */
+int64_t util_wall_s(void);
+
+/* n random bytes from the OS, written as 2n lowercase hex digits plus NUL into out. */
+int util_random_hex(char *out, size_t nbytes);
+/* SHA-256 of data as 64 lowercase hex digits plus NUL. */
+void util_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Read a whole file; returns malloc'd NUL-terminated bytes or NULL (errno set). */
+char *util_read_file(const char *path, size_t *len);
+
+/* snprintf that reports truncation as -1. */
+int util_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#define UTIL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif
