@@ -1,0 +1,259 @@
+#include "app.h"
+#include "check_suites.h"
+#include "http.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct llmops_conf conf;
+static struct app app;
+
+static void setup(void)
+{
+    struct conf_errors e = {0};
+    ck_assert_int_eq(conf_load_buffer("t.conf", "[server]\nmax_body_bytes = 2048\n", &conf, &e),
+                     0);
+    conf_errors_free(&e);
+    app_init(&app, &conf);
+}
+
+static void teardown(void)
+{
+    app_fini(&app);
+    conf_free(&conf);
+}
+
+struct body {
+    const char *data;
+    size_t pos, len;
+};
+
+static long read_mem(void *ud, char *buf, size_t n)
+{
+    struct body *b = ud;
+    size_t left = b->len - b->pos;
+    if (n > left)
+        n = left;
+    memcpy(buf, b->data + b->pos, n);
+    b->pos += n;
+    return (long)n;
+}
+
+/* Runs one request through the whole pipeline (no database needed for these paths) and
+ * returns the parsed body, checking the envelope's shape. */
+static json_t *run(const char *method, const char *uri, const char *auth, int *status,
+                   struct req *r)
+{
+    static struct http_input in;
+    memset(&in, 0, sizeof in);
+    in.method = method;
+    in.uri = uri;
+    in.authorization = auth;
+    app_handle(&app, &in, r);
+    *status = r->resp.status;
+    json_error_t err;
+    json_t *j = json_loadb(r->resp.body, r->resp.body_len, 0, &err);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(json_object_size(j), 3);
+    ck_assert(json_is_string(json_object_get(j, "status")));
+    ck_assert(json_is_string(json_object_get(j, "message")));
+    ck_assert_ptr_nonnull(json_object_get(j, "data"));
+    return j;
+}
+
+static const char *err_code(json_t *j)
+{
+    return json_string_value(json_object_get(json_object_get(json_object_get(j, "data"), "error"),
+                                             "code"));
+}
+
+START_TEST(test_not_found)
+{
+    struct req r;
+    int st;
+    json_t *j = run("GET", "/llm-ops/v1/nope", NULL, &st, &r);
+    ck_assert_int_eq(st, 404);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "error");
+    ck_assert_str_eq(err_code(j), "NOT_FOUND");
+    const char *rid = json_string_value(
+        json_object_get(json_object_get(json_object_get(j, "data"), "error"), "request_id"));
+    ck_assert_str_eq(rid, r.request_id);
+    ck_assert_int_eq(strlen(rid), 32);
+    json_decref(j);
+    http_req_free(&r);
+}
+END_TEST
+
+START_TEST(test_method_not_allowed)
+{
+    struct req r;
+    int st;
+    json_t *j = run("PUT", "/llm-ops/v1/health", NULL, &st, &r);
+    ck_assert_int_eq(st, 405);
+    ck_assert_str_eq(err_code(j), "METHOD_NOT_ALLOWED");
+    ck_assert_ptr_nonnull(strstr(r.resp.headers, "Allow: GET\r\n"));
+    json_decref(j);
+    http_req_free(&r);
+}
+END_TEST
+
+START_TEST(test_unauthenticated)
+{
+    struct req r;
+    int st;
+    json_t *j = run("GET", "/llm-ops/v1/gpu-types?env=dev", NULL, &st, &r);
+    ck_assert_int_eq(st, 401);
+    ck_assert_str_eq(err_code(j), "UNAUTHENTICATED");
+    ck_assert_ptr_nonnull(strstr(r.resp.headers, "WWW-Authenticate: Bearer realm=\"llm-ops\""));
+    json_decref(j);
+    http_req_free(&r);
+    j = run("GET", "/llm-ops/v1/gpu-types", "Basic dXNlcjpwYXNz", &st, &r);
+    ck_assert_int_eq(st, 401);
+    ck_assert_ptr_nonnull(strstr(r.resp.headers, "error=\"invalid_request\""));
+    json_decref(j);
+    http_req_free(&r);
+}
+END_TEST
+
+START_TEST(test_unknown_query_parameter)
+{
+    struct req r;
+    int st;
+    json_t *j = run("GET", "/llm-ops/v1/health?verbose=1", NULL, &st, &r);
+    ck_assert_int_eq(st, 400);
+    ck_assert_str_eq(err_code(j), "VALIDATION_FAILED");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "message")), "'verbose'"));
+    json_decref(j);
+    http_req_free(&r);
+    j = run("GET", "/llm-ops/v1/health?a=1&a=2", NULL, &st, &r);
+    ck_assert_int_eq(st, 400);
+    json_decref(j);
+    http_req_free(&r);
+    j = run("GET", "/llm-ops/v1/health?a=%zz", NULL, &st, &r);
+    ck_assert_int_eq(st, 400);
+    json_decref(j);
+    http_req_free(&r);
+}
+END_TEST
+
+START_TEST(test_request_id)
+{
+    static struct http_input in;
+    struct req r;
+    memset(&in, 0, sizeof in);
+    in.method = "GET";
+    in.uri = "/x";
+    in.request_id = "client-id.1:2";
+    app_handle(&app, &in, &r);
+    ck_assert_str_eq(r.request_id, "client-id.1:2");
+    http_req_free(&r);
+    in.request_id = "bad id with spaces";
+    app_handle(&app, &in, &r);
+    ck_assert_str_ne(r.request_id, "bad id with spaces");
+    ck_assert_int_eq(strlen(r.request_id), 32);
+    http_req_free(&r);
+}
+END_TEST
+
+/* The JSON body path: 415, 413, 400 with line and column, non-object. */
+static const struct {
+    const char *ctype;
+    const char *body;
+    const char *length; /* NULL: strlen(body) */
+    int status;
+    const char *code;
+    const char *in_message;
+} bodies[] = {
+    {"text/plain", "{}", NULL, 415, "UNSUPPORTED_MEDIA_TYPE", "application/json"},
+    {NULL, "{}", NULL, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type"},
+    {"application/json", "{}", "4096", 413, "PAYLOAD_TOO_LARGE", "at most 2048"},
+    {"application/json", "{\n  \"a\": 1,\n  \"b\": }", NULL, 400, "INVALID_JSON",
+     "line 3, column"},
+    {"application/json; charset=utf-8", "[1,2]", NULL, 400, "VALIDATION_FAILED", "JSON object"},
+    {"application/json", "{\"a\":1,\"a\":2}", NULL, 400, "INVALID_JSON", "duplicate"},
+    {"application/json", "", "0", 400, "VALIDATION_FAILED", "needs a JSON body"},
+    {"application/json", "{}", "12x", 400, "VALIDATION_FAILED", "Content-Length"},
+    {"application/json", "{\"a\":", "100", 400, "VALIDATION_FAILED", "ended after"},
+};
+
+START_TEST(test_json_body)
+{
+    struct req r;
+    memset(&r, 0, sizeof r);
+    struct body b = {bodies[_i].body, 0, strlen(bodies[_i].body)};
+    char len[32];
+    snprintf(len, sizeof len, "%zu", b.len);
+    struct http_input in = {.method = "POST",
+                            .uri = "/",
+                            .content_type = bodies[_i].ctype,
+                            .content_length = bodies[_i].length ? bodies[_i].length : len,
+                            .read_body = read_mem,
+                            .body_ud = &b};
+    r.in = &in;
+    strcpy(r.request_id, "t");
+    ck_assert_int_eq(http_read_json_body(&r, 2048), -1);
+    ck_assert_int_eq(r.resp.status, bodies[_i].status);
+    json_t *j = json_loadb(r.resp.body, r.resp.body_len, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(err_code(j), bodies[_i].code);
+    const char *msg = json_string_value(json_object_get(j, "message"));
+    if (!strstr(msg, bodies[_i].in_message))
+        ck_abort_msg("message '%s' lacks '%s'", msg, bodies[_i].in_message);
+    json_decref(j);
+    http_req_free(&r);
+}
+END_TEST
+
+START_TEST(test_json_body_ok)
+{
+    struct req r;
+    memset(&r, 0, sizeof r);
+    struct body b = {"{\"x\": [1, 2.5, null]}", 0, 21};
+    struct http_input in = {.method = "POST",
+                            .uri = "/",
+                            .content_type = "Application/JSON",
+                            .content_length = "21",
+                            .read_body = read_mem,
+                            .body_ud = &b};
+    r.in = &in;
+    ck_assert_int_eq(http_read_json_body(&r, 2048), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(r.body, "x")), 3);
+    http_req_free(&r);
+}
+END_TEST
+
+START_TEST(test_error_codes_stable)
+{
+    /* The documented list (doc/api.md): changing one breaks clients. */
+    ck_assert_str_eq(api_error_code(API_VALIDATION_FAILED), "VALIDATION_FAILED");
+    ck_assert_int_eq(api_error_status(API_UNAUTHENTICATED), 401);
+    ck_assert_int_eq(api_error_status(API_PAYLOAD_TOO_LARGE), 413);
+    ck_assert_int_eq(api_error_status(API_UNSUPPORTED_MEDIA_TYPE), 415);
+    ck_assert_int_eq(api_error_status(API_DATABASE_UNAVAILABLE), 503);
+    ck_assert_int_eq(api_error_status(API_TOOL_ERROR), 502);
+    for (int e = 0; e < API_ERROR_COUNT; e++) {
+        ck_assert_ptr_nonnull(api_error_code((enum api_error)e));
+        ck_assert_int_ge(api_error_status((enum api_error)e), 400);
+    }
+}
+END_TEST
+
+Suite *make_http_suite(void)
+{
+    Suite *s = suite_create("http");
+    TCase *core = tcase_create("Core");
+    tcase_add_checked_fixture(core, setup, teardown);
+    tcase_add_test(core, test_not_found);
+    tcase_add_test(core, test_method_not_allowed);
+    tcase_add_test(core, test_unauthenticated);
+    tcase_add_test(core, test_unknown_query_parameter);
+    tcase_add_test(core, test_request_id);
+    tcase_add_test(core, test_json_body_ok);
+    tcase_add_test(core, test_error_codes_stable);
+    suite_add_tcase(s, core);
+    TCase *limits = tcase_create("Limits");
+    tcase_add_loop_test(limits, test_json_body, 0, (int)(sizeof bodies / sizeof bodies[0]));
+    suite_add_tcase(s, limits);
+    return s;
+}

@@ -1,0 +1,8 @@
+#ifndef CHECK_SUITES_H
+#define CHECK_SUITES_H
+#include <check.h>
+Suite *make_conf_suite(void);
+Suite *make_router_suite(void);
+Suite *make_http_suite(void);
+Suite *make_gpu_suite(void);
+#endif
