@@ -30,12 +30,19 @@ int log_level_from_string(const char *s, enum log_level *out)
     return -1;
 }
 
+/* One event, one line: control characters (libpq's messages carry newlines and tabs) become
+ * spaces, trailing blanks go. */
 static void write_line(char *buf, int n, size_t cap)
 {
     if (n < 0)
         return;
     if ((size_t)n >= cap - 1)
         n = (int)cap - 2;
+    for (int i = 0; i < n; i++)
+        if ((unsigned char)buf[i] < 0x20)
+            buf[i] = ' ';
+    while (n > 0 && buf[n - 1] == ' ')
+        n--;
     buf[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, buf, (size_t)n);
     (void)w;
