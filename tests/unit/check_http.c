@@ -1,6 +1,7 @@
 #include "app.h"
 #include "check_suites.h"
 #include "http.h"
+#include "router.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -223,6 +224,45 @@ START_TEST(test_json_body_ok)
 }
 END_TEST
 
+/* Walks the route table: every route but the public ones answers 401 without a token. */
+START_TEST(test_route_table_needs_tokens)
+{
+    size_t n;
+    const struct route *t = route_table(&n);
+    int checked = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].min_role == ROLE_PUBLIC) {
+            ck_assert_str_eq(t[i].pattern, "/llm-ops/v1/health");
+            continue;
+        }
+        char uri[256];
+        size_t u = 0;
+        for (const char *p = t[i].pattern; *p && u < sizeof uri - 2;) {
+            if (*p == '{') { /* a path parameter: any value */
+                uri[u++] = 'x';
+                while (*p && *p != '}')
+                    p++;
+                if (*p)
+                    p++;
+            } else {
+                uri[u++] = *p++;
+            }
+        }
+        uri[u] = '\0';
+        struct req r;
+        int st;
+        json_t *j = run(t[i].method, uri, NULL, &st, &r);
+        if (st != 401)
+            ck_abort_msg("%s %s answered %d without a token", t[i].method, uri, st);
+        ck_assert_str_eq(err_code(j), "UNAUTHENTICATED");
+        json_decref(j);
+        http_req_free(&r);
+        checked++;
+    }
+    ck_assert_int_ge(checked, 6);
+}
+END_TEST
+
 START_TEST(test_error_codes_stable)
 {
     /* The documented list (doc/api.md): changing one breaks clients. */
@@ -251,6 +291,7 @@ Suite *make_http_suite(void)
     tcase_add_test(core, test_request_id);
     tcase_add_test(core, test_json_body_ok);
     tcase_add_test(core, test_error_codes_stable);
+    tcase_add_test(core, test_route_table_needs_tokens);
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("Limits");
     tcase_add_loop_test(limits, test_json_body, 0, (int)(sizeof bodies / sizeof bodies[0]));
