@@ -77,11 +77,18 @@ static int wait_socket(PGconn *conn, int for_write, int64_t deadline)
 static void read_schema_version(struct db *db)
 {
     struct db_error e;
-    PGresult *r = db_exec(db,
-                          "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0 "
-                          "ELSE (SELECT coalesce(max(version), 0) FROM schema_migrations) END",
-                          0, NULL, &e);
     db->schema_check_ms = util_now_ms();
+    /* A database never migrated has no schema_migrations table: version 0. */
+    PGresult *r = db_exec(db, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, &e);
+    if (!r)
+        return;
+    int exists = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!exists) {
+        db->schema_version = 0;
+        return;
+    }
+    r = db_exec(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, &e);
     if (r && PQntuples(r) == 1) {
         long long v = 0;
         util_parse_int(PQgetvalue(r, 0, 0), 0, 1000000, &v, NULL);

@@ -1,0 +1,312 @@
+/* Tests against a real, private PostgreSQL: migrations (concurrent, too new), the database
+ * layer's deadlines and reconnects, and llm-opsctl's token and seed commands. */
+#include "build-config.h"
+#include "conf.h"
+#include "db.h"
+
+#include <check.h>
+#include <stdarg.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64];
+static char conf_path[128];
+static char conninfo[256];
+static int port;
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Runs a command and returns its stdout (first 4 KiB). */
+static char *capture(const char *cmd, int *status)
+{
+    static char out[4096];
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
+
+static void write_conf(const char *db)
+{
+    FILE *f = fopen(conf_path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "[database]\nconninfo = host=%s/sock port=%d user=postgres dbname=%s\n"
+            "migrations_dir = %s/migrations\n[gpu_types]\nseed_file = %s/etc/gpu-types.json\n",
+            dir, port, db, LLMOPS_SOURCE_DIR, LLMOPS_SOURCE_DIR);
+    fclose(f);
+    snprintf(conninfo, sizeof conninfo, "host=%s/sock port=%d user=postgres dbname=%s", dir,
+             port, db);
+}
+
+static void cluster_up(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/llmops-db-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    port = 20000 + (int)(getpid() % 20000);
+    snprintf(conf_path, sizeof conf_path, "%s/llm-ops.conf", dir);
+    if (sh("%s/tests/db/pg-private start %s %d", LLMOPS_SOURCE_DIR, dir, port) != 0) {
+        sh("cat %s/log/*.log >&2", dir);
+        ck_abort_msg("PostgreSQL did not start");
+    }
+}
+
+static void cluster_down(void)
+{
+    sh("%s/tests/db/pg-private stop %s", LLMOPS_SOURCE_DIR, dir);
+    sh("rm -rf %s", dir);
+}
+
+/* A fresh database per test. */
+static int dbseq;
+static void fresh_db(void)
+{
+    char name[32];
+    snprintf(name, sizeof name, "t%d_%d", (int)getpid(), ++dbseq);
+    ck_assert_int_eq(sh("/usr/lib/postgresql/15/bin/createdb -h %s/sock -p %d -U postgres %s",
+                        dir, port, name),
+                     0);
+    write_conf(name);
+}
+
+static int ctl(const char *args)
+{
+    return sh("%s/llm-opsctl --config %s %s >%s/ctl.out 2>%s/ctl.err", LLMOPS_BIN_DIR, conf_path,
+              args, dir, dir);
+}
+
+START_TEST(test_migrate_twice_at_once)
+{
+    fresh_db();
+    /* Two migrators start together: the advisory lock lets one apply, the other finds
+     * nothing left to do; both succeed. */
+    int rc = sh("(%s/llm-opsctl --config %s migrate >%s/m1 2>&1 & "
+                "%s/llm-opsctl --config %s migrate >%s/m2 2>&1 & wait %%1; a=$?; wait %%2; b=$?; "
+                "exit $((a + b)))",
+                LLMOPS_BIN_DIR, conf_path, dir, LLMOPS_BIN_DIR, conf_path, dir);
+    ck_assert_int_eq(rc, 0);
+    int st;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cat %s/m1 %s/m2 | grep -c '^applied 0001_core.sql'", dir, dir);
+    ck_assert_str_eq(capture(cmd, &st), "1\n");
+    ck_assert_int_eq(ctl("migrate --status"), 0);
+    snprintf(cmd, sizeof cmd, "cat %s/ctl.out", dir);
+    ck_assert_ptr_nonnull(strstr(capture(cmd, &st), "0001  applied"));
+}
+END_TEST
+
+START_TEST(test_refuses_newer_schema)
+{
+    fresh_db();
+    ck_assert_int_eq(ctl("migrate"), 0);
+    struct db db;
+    struct db_error err;
+    db_init(&db, conninfo, 2000, 2000, "check_db");
+    PGresult *r = db_exec(&db,
+                          "INSERT INTO schema_migrations (version, name, checksum) "
+                          "VALUES (9999, '9999_future.sql', 'x')",
+                          0, NULL, &err);
+    ck_assert_ptr_nonnull(r);
+    PQclear(r);
+    ck_assert_int_eq(ctl("migrate"), 3);
+    int st;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "cat %s/ctl.out", dir);
+    ck_assert_ptr_nonnull(strstr(capture(cmd, &st), "newer than this build knows"));
+    /* and the server side sees the mismatch */
+    db_close(&db);
+    db_init(&db, conninfo, 2000, 2000, "check_db");
+    ck_assert_int_eq(db_ensure(&db, &err), DB_OK);
+    ck_assert_int_eq(db.schema_version, 9999);
+    db_close(&db);
+}
+END_TEST
+
+START_TEST(test_failed_migration_applies_nothing)
+{
+    fresh_db();
+    char mdir[128];
+    snprintf(mdir, sizeof mdir, "%s/mig", dir);
+    sh("mkdir -p %s && printf 'CREATE TABLE a (x int);\\nCREATE TABLE oops (;\\n' > "
+       "%s/0001_bad.sql",
+       mdir, mdir);
+    char args[256];
+    snprintf(args, sizeof args, "migrate --dir %s", mdir);
+    ck_assert_int_eq(ctl(args), 1);
+    struct db db;
+    struct db_error err;
+    db_init(&db, conninfo, 2000, 2000, "check_db");
+    PGresult *r = db_exec(&db, "SELECT to_regclass('a') IS NULL, count(*) FROM schema_migrations",
+                          0, NULL, &err);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "t"); /* table a rolled back */
+    ck_assert_str_eq(PQgetvalue(r, 0, 1), "0");
+    PQclear(r);
+    db_close(&db);
+}
+END_TEST
+
+START_TEST(test_query_deadline_and_reconnect)
+{
+    fresh_db();
+    struct db db;
+    struct db_error err;
+    db_init(&db, conninfo, 2000, 300, "check_db");
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    PGresult *r = db_exec(&db, "SELECT pg_sleep(5)", 0, NULL, &err);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    ck_assert_ptr_null(r);
+    ck_assert_int_eq(err.status, DB_UNAVAILABLE);
+    double took = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    ck_assert_double_lt(took, 2.0);
+    /* the next statement reconnects by itself */
+    r = db_exec(&db, "SELECT 41 + 1", 0, NULL, &err);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "42");
+    PQclear(r);
+    /* a refused statement is a query error with its SQLSTATE, not an outage */
+    r = db_exec(&db, "SELECT * FROM no_such_table", 0, NULL, &err);
+    ck_assert_ptr_null(r);
+    ck_assert_int_eq(err.status, DB_QUERY_ERROR);
+    ck_assert_str_eq(err.sqlstate, "42P01");
+    db_close(&db);
+    /* nothing listening: unavailable, fast */
+    char bad[300];
+    snprintf(bad, sizeof bad, "host=%s/sock port=1 user=postgres dbname=x", dir);
+    db_init(&db, bad, 1000, 1000, "check_db");
+    ck_assert_int_eq(db_ensure(&db, &err), DB_UNAVAILABLE);
+    db_close(&db);
+}
+END_TEST
+
+START_TEST(test_tokens_cli)
+{
+    fresh_db();
+    ck_assert_int_eq(ctl("migrate"), 0);
+    int st;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s/llm-opsctl --config %s token create --name ci --role operator",
+             LLMOPS_BIN_DIR, conf_path);
+    char token[128];
+    snprintf(token, sizeof token, "%s", capture(cmd, &st));
+    ck_assert_int_eq(st, 0);
+    ck_assert_int_eq(strlen(token), strlen("llmops_") + 64 + 1);
+    ck_assert(strncmp(token, "llmops_", 7) == 0);
+    token[strlen(token) - 1] = '\0';
+    /* a second token of the same name is refused; bad role and duration are usage errors */
+    ck_assert_int_eq(ctl("token create --name ci --role reader"), 1);
+    ck_assert_int_eq(ctl("token create --name x --role root"), 2);
+    ck_assert_int_eq(ctl("token create --name x --role reader --expires-in 5y"), 2);
+    ck_assert_int_eq(ctl("token create --name 'bad name' --role reader"), 1);
+    ck_assert_int_eq(ctl("token create --name short --role reader --expires-in 1h"), 0);
+    /* list never shows the token or its hash */
+    ck_assert_int_eq(ctl("token list"), 0);
+    snprintf(cmd, sizeof cmd, "cat %s/ctl.out", dir);
+    char *list = capture(cmd, &st);
+    ck_assert_ptr_nonnull(strstr(list, "ci "));
+    ck_assert_ptr_nonnull(strstr(list, "operator"));
+    ck_assert_ptr_null(strstr(list, token + 7));
+    ck_assert_ptr_null(strstr(list, "llmops_"));
+    /* stored hashed: the table holds the SHA-256, never the token */
+    struct db db;
+    struct db_error err;
+    db_init(&db, conninfo, 2000, 2000, "check_db");
+    PGresult *r = db_exec(&db,
+                          "SELECT token_sha256 = encode(sha256(convert_to($1, 'UTF8')), 'hex'), "
+                          "position($1 in token_sha256) FROM api_tokens WHERE name = 'ci'",
+                          1, (const char *const[]){token}, &err);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "t");
+    ck_assert_str_eq(PQgetvalue(r, 0, 1), "0");
+    PQclear(r);
+    db_close(&db);
+    ck_assert_int_eq(ctl("token revoke ci"), 0);
+    ck_assert_int_eq(ctl("token revoke ci"), 1);
+    ck_assert_int_eq(ctl("token list"), 0);
+    ck_assert_ptr_nonnull(strstr(capture(cmd, &st), "revoked"));
+    /* the name is free again once revoked */
+    ck_assert_int_eq(ctl("token create --name ci --role reader"), 0);
+}
+END_TEST
+
+START_TEST(test_seed_idempotent)
+{
+    fresh_db();
+    ck_assert_int_eq(ctl("migrate"), 0);
+    ck_assert_int_eq(ctl("seed"), 0);
+    int st;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cat %s/ctl.out", dir);
+    ck_assert_ptr_nonnull(strstr(capture(cmd, &st), " 0 already present"));
+    ck_assert_int_eq(ctl("seed"), 0);
+    ck_assert_ptr_nonnull(strstr(capture(cmd, &st), " 0 inserted"));
+    /* a bad seed inserts nothing and names the member */
+    char bad[160];
+    snprintf(bad, sizeof bad, "%s/bad.json", dir);
+    FILE *f = fopen(bad, "w");
+    fputs("{\"environments\":{\"dev\":[{\"name\":\"z\",\"vendor\":\"acme\"}]}}", f);
+    fclose(f);
+    char args[256];
+    snprintf(args, sizeof args, "seed --file %s", bad);
+    ck_assert_int_eq(ctl(args), 1);
+    snprintf(cmd, sizeof cmd, "cat %s/ctl.err", dir);
+    ck_assert_ptr_nonnull(strstr(capture(cmd, &st), "environments.dev[0].vendor"));
+}
+END_TEST
+
+START_TEST(test_ctl_usage)
+{
+    ck_assert_int_eq(ctl("--help"), 0);
+    ck_assert_int_eq(ctl("frobnicate"), 2);
+    ck_assert_int_eq(ctl("token"), 2);
+    ck_assert_int_eq(ctl("check-config"), 0);
+    ck_assert_int_eq(sh("%s/llm-opsctl --config /nonexistent.conf check-config 2>/dev/null",
+                        LLMOPS_BIN_DIR),
+                     2);
+    ck_assert_int_eq(sh("%s/llm-opsd --config /nonexistent.conf --check-config 2>/dev/null",
+                        LLMOPS_BIN_DIR),
+                     2);
+    ck_assert_int_eq(sh("%s/llm-opsd --check-config --config %s >/dev/null", LLMOPS_BIN_DIR,
+                        conf_path),
+                     0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("db");
+    TCase *tc = tcase_create("Core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_unchecked_fixture(tc, cluster_up, cluster_down);
+    tcase_add_test(tc, test_migrate_twice_at_once);
+    tcase_add_test(tc, test_refuses_newer_schema);
+    tcase_add_test(tc, test_failed_migration_applies_nothing);
+    tcase_add_test(tc, test_query_deadline_and_reconnect);
+    tcase_add_test(tc, test_tokens_cli);
+    tcase_add_test(tc, test_seed_idempotent);
+    tcase_add_test(tc, test_ctl_usage);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
