@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum key_type { KT_STRING, KT_INT, KT_BOOL, KT_ENVS, KT_ENV_NAME, KT_LOG_LEVEL, KT_LISTEN };
+enum key_type { KT_STRING, KT_INT, KT_OCTAL, KT_BOOL, KT_ENVS, KT_ENV_NAME, KT_LOG_LEVEL, KT_LISTEN };
 
 struct key_def {
     const char *section;
@@ -31,6 +31,8 @@ static const struct key_def keys[] = {
     {"server", "environments", KT_ENVS, 0, 0, 0},
     {"server", "default_environment", KT_ENV_NAME, OFF(default_env), 0, 0},
     {"server", "listen", KT_LISTEN, OFF(listen), 0, 0},
+    {"server", "listen_group", KT_STRING, OFF(listen_group), 0, 0},
+    {"server", "listen_mode", KT_OCTAL, OFF(listen_mode), 0, 0777},
     {"server", "workers", KT_INT, OFF(workers), 1, 256},
     {"server", "pid_file", KT_STRING, OFF(pid_file), 0, 0},
     {"server", "shutdown_timeout", KT_INT, OFF(shutdown_timeout), 1, 3600},
@@ -264,6 +266,17 @@ static int handler(void *user, const char *section, const char *name, const char
         *(long long *)(void *)field = v;
         break;
     }
+    case KT_OCTAL: {
+        char *end = NULL;
+        long long v = *value ? strtoll(value, &end, 8) : -1;
+        if (!*value || *end || v < def->min || v > def->max) {
+            add_error(st->errs, st->file, st->line,
+                      "%s: '%s' is not an octal file mode such as 0660", name, value);
+            return 1;
+        }
+        *(long long *)(void *)field = v;
+        break;
+    }
     case KT_BOOL: {
         int *ip = (int *)(void *)field;
         if (strcmp(value, "on") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0)
@@ -305,6 +318,7 @@ static void set_defaults(struct llmops_conf *c)
         strcpy(c->envs[i], def_envs[i]);
     c->n_envs = 3;
     c->workers = 2;
+    c->listen_mode = 0660;
     c->shutdown_timeout = 10;
     c->max_body_bytes = 1048576;
     c->access_log = 1;
@@ -418,6 +432,7 @@ void conf_free(struct llmops_conf *c)
 {
     free(c->path);
     free(c->listen);
+    free(c->listen_group);
     free(c->pid_file);
     free(c->plugin_dir);
     free(c->db_conninfo);

@@ -21,6 +21,8 @@ struct llmops_conf {
     int n_envs;
     char default_env[CONF_ENV_NAME_MAX + 1];
     char *listen;
+    char *listen_group;
+    long long listen_mode;
     long long workers;
     char *pid_file;
     long long shutdown_timeout;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcgiapp.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -326,7 +327,7 @@ static void write_pid_file(const char *path)
     fclose(f);
 }
 
-static int open_listen_socket(const char *spec)
+static int open_listen_socket(const char *spec, const struct llmops_conf *conf)
 {
     const char *path = spec;
     int is_unix = strncmp(spec, "unix:", 5) == 0;
@@ -336,8 +337,24 @@ static int open_listen_socket(const char *spec)
     int fd = FCGX_OpenSocket(path, 1024);
     if (fd < 0)
         return -1;
-    if (is_unix)
-        chmod(path, 0660);
+    if (is_unix) {
+        /* The web server's user must reach the socket: its group and mode come from the
+         * configuration (php-fpm's listen.group / listen.mode). */
+        if (conf->listen_group && *conf->listen_group) {
+            struct group *g = getgrnam(conf->listen_group);
+            if (!g || chown(path, (uid_t)-1, g->gr_gid) != 0) {
+                log_error("cannot give %s to group '%s': %s", path, conf->listen_group,
+                          g ? strerror(errno) : "no such group");
+                close(fd);
+                return -1;
+            }
+        }
+        if (chmod(path, (mode_t)conf->listen_mode) != 0) {
+            log_error("cannot chmod %s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+    }
     return fd;
 }
 
@@ -353,7 +370,7 @@ static int master_run(const struct server_opts *opts, struct llmops_conf *conf,
         log_error("FCGX_Init failed");
         return 1;
     }
-    m->listen_fd = open_listen_socket(listen_spec);
+    m->listen_fd = open_listen_socket(listen_spec, &m->conf);
     if (m->listen_fd < 0) {
         log_error("cannot listen on %s: %s", listen_spec, strerror(errno));
         return 1;
