@@ -1,0 +1,259 @@
+/*
+ * llmops-plugin.h — the ABI between llm-opsd and its adapter plugins.
+ *
+ * A plugin is a shared object that exports exactly one function, llmops_plugin_entry(),
+ * returning a `struct llmops_plugin` descriptor. The descriptor starts with a magic block
+ * (PostgreSQL's Pg_magic_struct idea) that the core checks before it touches anything else.
+ * The core hands each instance a `struct llmops_host` table of services; plugins never link
+ * against the core. Every struct that crosses the boundary carries its size first and only
+ * grows at the end. See llmops-plugin(7) and plugin-api/ABI-CHANGES.md.
+ *
+ * Ownership: unless a comment says otherwise, pointers passed into a plugin are borrowed
+ * for the duration of the call; json_t values a plugin returns through an `out` parameter
+ * are new references that the core releases (json_decref).
+ */
+#ifndef LLMOPS_PLUGIN_H
+#define LLMOPS_PLUGIN_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ABI major: a change that breaks installed plugins. Minor: additions at the end of
+ * structs. The core loads a plugin whose major equals its own and whose minor is not newer. */
+#define LLMOPS_PLUGIN_ABI_MAJOR 1
+#define LLMOPS_PLUGIN_ABI_MINOR 0
+
+#define LLMOPS_PLUGIN_MAGIC 0x4c4f5053u /* "LOPS" */
+#define LLMOPS_PLUGIN_ENTRY_SYMBOL "llmops_plugin_entry"
+
+#if defined(__GNUC__)
+#define LLMOPS_PLUGIN_EXPORT __attribute__((visibility("default")))
+#define LLMOPS_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define LLMOPS_PLUGIN_EXPORT
+#define LLMOPS_PRINTF(f, a)
+#endif
+
+/* ------------------------------------------------------------------ magic block */
+
+struct llmops_plugin_magic {
+    uint32_t magic;         /* LLMOPS_PLUGIN_MAGIC */
+    uint32_t size;          /* sizeof(struct llmops_plugin_magic) */
+    uint16_t abi_major;     /* LLMOPS_PLUGIN_ABI_MAJOR the plugin was built with */
+    uint16_t abi_minor;     /* LLMOPS_PLUGIN_ABI_MINOR the plugin was built with */
+    uint16_t pointer_bits;  /* build signature: 8 * sizeof(void *) */
+    uint16_t jansson_major; /* build signature: json_t values cross the boundary */
+};
+
+#define LLMOPS_PLUGIN_MAGIC_INIT                                                                 \
+    {                                                                                            \
+        LLMOPS_PLUGIN_MAGIC, (uint32_t)sizeof(struct llmops_plugin_magic),                      \
+            LLMOPS_PLUGIN_ABI_MAJOR, LLMOPS_PLUGIN_ABI_MINOR, (uint16_t)(8 * sizeof(void *)),   \
+            JANSSON_MAJOR_VERSION                                                                \
+    }
+
+/* ------------------------------------------------------------------ categories */
+
+enum llmops_category {
+    LLMOPS_CATEGORY_EXPERIMENT_TRACKING = 1,
+    LLMOPS_CATEGORY_SERVING = 2,
+    LLMOPS_CATEGORY_ORCHESTRATION = 3,
+    LLMOPS_CATEGORY_MODEL_REGISTRY = 4,
+    LLMOPS_CATEGORY_DATA_VERSIONING = 5,
+};
+
+/* ------------------------------------------------------------------ errors */
+
+/* What went wrong, as the core maps it to the API's error codes. */
+enum llmops_status {
+    LLMOPS_OK = 0,
+    LLMOPS_ERR_INVALID = 1,     /* the request is wrong: VALIDATION_FAILED (400) */
+    LLMOPS_ERR_NOT_FOUND = 2,   /* NOT_FOUND (404) */
+    LLMOPS_ERR_CONFLICT = 3,    /* CONFLICT (409) */
+    LLMOPS_ERR_UNAVAILABLE = 4, /* the tool cannot be reached or timed out: TOOL_UNAVAILABLE (503) */
+    LLMOPS_ERR_TOOL = 5,        /* the tool answered with an error: TOOL_ERROR (502) */
+    LLMOPS_ERR_UNSUPPORTED = 6, /* this module or tool version cannot do it: VALIDATION_FAILED */
+    LLMOPS_ERR_INTERNAL = 7,    /* a bug in the plugin: INTERNAL (500) */
+};
+
+/* Filled by a plugin when an operation fails. The message must never contain a secret. */
+struct llmops_error {
+    uint32_t size;           /* set by the core: sizeof(struct llmops_error) */
+    enum llmops_status code;
+    int tool_status;         /* the tool's HTTP status, 0 when there was no answer */
+    int retryable;           /* 1 when trying again later may succeed */
+    char message[512];
+};
+
+/* ------------------------------------------------------------------ configuration keys */
+
+enum llmops_config_type {
+    LLMOPS_CONFIG_STRING = 1,
+    LLMOPS_CONFIG_INT = 2,  /* min..max */
+    LLMOPS_CONFIG_BOOL = 3, /* on/off, true/false, yes/no */
+    LLMOPS_CONFIG_URL = 4,  /* http:// or https:// */
+    LLMOPS_CONFIG_FILE = 5, /* a path to a readable file (secrets: token_file, ...) */
+};
+
+/* The keys of an instance's [plugin "NAME"] section that the module accepts. The core checks
+ * the section against this table before init (unknown key, wrong type, missing required
+ * key → file:line errors), so a module never sees an invalid configuration. The table ends
+ * with an entry whose name is NULL. `module` is always accepted and never listed. */
+struct llmops_config_key {
+    const char *name;
+    enum llmops_config_type type;
+    int required;
+    long long min, max; /* LLMOPS_CONFIG_INT only */
+    const char *help;   /* one line, shown in errors and llm-opsctl plugins */
+};
+
+/* ------------------------------------------------------------------ host services */
+
+enum llmops_log_level {
+    LLMOPS_LOG_DEBUG = 0,
+    LLMOPS_LOG_INFO = 1,
+    LLMOPS_LOG_WARNING = 2,
+    LLMOPS_LOG_ERROR = 3,
+};
+
+/* One HTTP call to the instance's tool. The core's client adds the base URL, timeouts,
+ * retries (connection errors, 429 and 5xx, honouring Retry-After; only for idempotent
+ * methods unless `retry_unsafe` is set), TLS verification and the auth header from the
+ * instance's secret file, and reuses connections. */
+struct llmops_http_request {
+    uint32_t size;               /* sizeof(struct llmops_http_request) */
+    const char *method;          /* "GET", "POST", ... */
+    const char *path;            /* appended to the instance's base URL; may hold ?query */
+    const char *const *headers;  /* extra "Name: value" lines, NULL-terminated, or NULL */
+    const char *body;            /* or NULL */
+    size_t body_len;
+    const char *content_type;    /* of body; NULL → application/json when body is set */
+    int retry_unsafe;            /* retry a non-idempotent method too (the plugin made it so) */
+    long timeout_ms;             /* 0 → the instance's configured total timeout */
+};
+
+struct llmops_http_response {
+    uint32_t size;          /* sizeof(struct llmops_http_response) */
+    int status;             /* HTTP status of the final attempt */
+    char *body;             /* NUL-terminated; owned by the core: release with http_free */
+    size_t body_len;
+    char content_type[128];
+    int attempts;           /* how many attempts were made */
+};
+
+struct llmops_host {
+    uint32_t size;      /* sizeof(struct llmops_host) as the core built it */
+    uint16_t abi_major; /* the core's ABI */
+    uint16_t abi_minor;
+    const char *instance; /* the instance's name: [plugin "NAME"] */
+    const char *module;   /* the module's name */
+
+    /* Logging, prefixed with the instance name. */
+    void (*log)(const struct llmops_host *h, enum llmops_log_level level, const char *fmt, ...)
+        LLMOPS_PRINTF(3, 4);
+
+    /* The instance's configuration section (already validated against config_keys).
+     * config_string returns the value or `def`; the string lives as long as the instance. */
+    const char *(*config_string)(const struct llmops_host *h, const char *key, const char *def);
+    long long (*config_int)(const struct llmops_host *h, const char *key, long long def);
+    int (*config_bool)(const struct llmops_host *h, const char *key, int def);
+    /* Where a key was set, for the plugin's own semantic errors: "file:line". */
+    const char *(*config_where)(const struct llmops_host *h, const char *key);
+
+    /* Reads the secret file named by config key `key` (e.g. token_file) into buf, trailing
+     * newline removed. Returns 0, or -1 with err filled (the message names the key, never
+     * the content). */
+    int (*secret)(const struct llmops_host *h, const char *key, char *buf, size_t size,
+                  struct llmops_error *err);
+
+    /* HTTP to the tool (see struct llmops_http_request). Returns 0 when an HTTP answer came
+     * back (whatever its status), or -1 with err filled (LLMOPS_ERR_UNAVAILABLE: refused,
+     * timed out, TLS failure). */
+    int (*http)(const struct llmops_host *h, const struct llmops_http_request *req,
+                struct llmops_http_response *resp, struct llmops_error *err);
+    void (*http_free)(struct llmops_http_response *resp);
+
+    /* Clocks: monotonic and wall, in milliseconds. */
+    int64_t (*now_ms)(void);
+    int64_t (*wall_ms)(void);
+
+    /* Adds `value` to the counter `name` (a snake_case suffix; the core prefixes it with
+     * llmops_plugin_ and labels it with the instance). */
+    void (*metric_add)(const struct llmops_host *h, const char *name, double value);
+
+    /* Runs parameterised SQL on the core's database for modules that own tables (their own
+     * migrations, in tables prefixed with the module name). Returns a libpq PGresult * (as
+     * void *, so this header does not need libpq) to release with db_clear, or NULL with err
+     * filled. */
+    void *(*db_exec)(const struct llmops_host *h, const char *sql, int nparams,
+                     const char *const *params, struct llmops_error *err);
+    void (*db_clear)(void *result);
+
+    void *core_private; /* the core's: plugins leave it alone */
+};
+
+/* ------------------------------------------------------------------ the descriptor */
+
+struct llmops_plugin {
+    struct llmops_plugin_magic magic; /* LLMOPS_PLUGIN_MAGIC_INIT: checked first */
+    uint32_t size;                    /* sizeof(struct llmops_plugin) */
+    const char *name;                 /* must equal the file name without .so */
+    const char *version;              /* the module's own version */
+    enum llmops_category category;
+    uint32_t category_abi;            /* the category header's LLMOPS_*_ABI the ops follow */
+    const void *ops;                  /* the category's ops struct (its size first) */
+    const struct llmops_config_key *config_keys;
+    /* The tool versions this module supports, inclusive; NULL = any. Compared as dotted
+     * numbers ("2.9" < "2.14"). */
+    const char *tool_version_min;
+    const char *tool_version_max;
+
+    /* Required. Creates the instance's state. Returns 0, or -1 with err filled (the core
+     * then reports the instance as failed and does not call anything else). */
+    int (*init)(const struct llmops_host *host, void **state, struct llmops_error *err);
+    /* Required. Releases the state. */
+    void (*fini)(void *state);
+    /* Required. Probes the tool: *info receives at least {"tool_version": "..."} when the
+     * tool answered. Returns 0 healthy, -1 with err filled. */
+    int (*health)(void *state, json_t **info, struct llmops_error *err);
+    /* Required. What this instance can do: {"operations": [...], ...} (see the category
+     * header for the names). */
+    int (*capabilities)(void *state, json_t **out, struct llmops_error *err);
+};
+
+/* The one symbol a module exports. */
+typedef const struct llmops_plugin *(*llmops_plugin_entry_fn)(void);
+
+#define LLMOPS_PLUGIN_DEFINE(descriptor)                                                       \
+    LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *llmops_plugin_entry(void);                \
+    LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *llmops_plugin_entry(void)                 \
+    {                                                                                          \
+        return &(descriptor);                                                                  \
+    }
+
+/* Convenience for plugins: fill an error. */
+static inline int llmops_fail(struct llmops_error *err, enum llmops_status code, int tool_status,
+                              int retryable, const char *message)
+{
+    if (err) {
+        size_t i = 0;
+        err->code = code;
+        err->tool_status = tool_status;
+        err->retryable = retryable;
+        for (; message && message[i] && i < sizeof err->message - 1; i++)
+            err->message[i] = message[i];
+        err->message[i] = '\0';
+    }
+    return -1;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLMOPS_PLUGIN_H */
