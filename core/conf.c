@@ -1,6 +1,7 @@
 #include "conf.h"
 
 #include "build-config.h"
+#include "category.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -46,6 +47,11 @@ static const struct key_def keys[] = {
     {"database", "migrations_dir", KT_STRING, OFF(migrations_dir), 0, 0},
     {"auth", "token_cache_seconds", KT_INT, OFF(token_cache_seconds), 0, 3600},
     {"gpu_types", "seed_file", KT_STRING, OFF(seed_file), 0, 0},
+    {"breaker", "window_seconds", KT_INT, OFF(breaker_window_seconds), 5, 3600},
+    {"breaker", "min_calls", KT_INT, OFF(breaker_min_calls), 1, 100000},
+    {"breaker", "error_percent", KT_INT, OFF(breaker_error_percent), 1, 100},
+    {"breaker", "open_seconds", KT_INT, OFF(breaker_open_seconds), 1, 86400},
+    {"breaker", "auto_close", KT_BOOL, OFF(breaker_auto_close), 0, 0},
 };
 
 struct parse_state {
@@ -86,6 +92,203 @@ static void add_error(struct conf_errors *errs, const char *file, int line, cons
         errs->n++;
 }
 
+static char *where_of(const struct parse_state *st)
+{
+    char buf[1100];
+    snprintf(buf, sizeof buf, "%s:%d", st->file, st->line);
+    return strdup(buf);
+}
+
+void conf_error(struct conf_errors *errs, const char *where, const char *fmt, ...)
+{
+    char msg[512], full[1700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "%s: %s", where, msg);
+    char **nm = realloc(errs->msgs, sizeof(char *) * (size_t)(errs->n + 1));
+    if (!nm)
+        return;
+    errs->msgs = nm;
+    errs->msgs[errs->n] = strdup(full);
+    if (errs->msgs[errs->n])
+        errs->n++;
+}
+
+static int valid_instance_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* `plugin "NAME"` → NAME in out (or NULL when section is not of the kind). */
+static int quoted_section(const char *section, const char *kind, char *out, size_t size)
+{
+    size_t k = strlen(kind);
+    if (strncmp(section, kind, k) != 0 || section[k] != ' ')
+        return 0;
+    const char *p = section + k;
+    while (*p == ' ')
+        p++;
+    size_t n = strlen(p);
+    if (n < 2 || p[0] != '"' || p[n - 1] != '"' || n - 2 >= size)
+        return -1;
+    memcpy(out, p + 1, n - 2);
+    out[n - 2] = '\0';
+    return 1;
+}
+
+static struct conf_plugin *plugin_section(struct parse_state *st, const char *name, int create)
+{
+    struct llmops_conf *c = st->conf;
+    for (int i = 0; i < c->nplugins; i++)
+        if (strcmp(c->plugins[i].name, name) == 0)
+            return &c->plugins[i];
+    if (!create)
+        return NULL;
+    struct conf_plugin *np = realloc(c->plugins, sizeof *np * (size_t)(c->nplugins + 1));
+    if (!np)
+        return NULL;
+    c->plugins = np;
+    struct conf_plugin *p = &c->plugins[c->nplugins++];
+    memset(p, 0, sizeof *p);
+    p->name = strdup(name);
+    p->where = where_of(st);
+    return p;
+}
+
+/* A line that opens a section: instances are registered here, so that an instance whose
+ * section has no keys at all is still seen (inih reports only key = value lines). */
+static void note_section(struct parse_state *st, const char *line, size_t len)
+{
+    while (len && (*line == ' ' || *line == '\t')) {
+        line++;
+        len--;
+    }
+    if (!len || *line != '[')
+        return;
+    const char *end = memchr(line, ']', len);
+    if (!end)
+        return;
+    char sec[256];
+    size_t n = (size_t)(end - line - 1);
+    if (n >= sizeof sec)
+        return;
+    memcpy(sec, line + 1, n);
+    sec[n] = '\0';
+    char name[128];
+    if (quoted_section(sec, "plugin", name, sizeof name) == 1 && valid_instance_name(name)) {
+        if (plugin_section(st, name, 0))
+            add_error(st->errs, st->file, st->line,
+                      "[plugin \"%s\"] is defined twice (first at %s)", name,
+                      plugin_section(st, name, 0)->where);
+        else
+            plugin_section(st, name, 1);
+    }
+}
+
+static int plugin_key(struct parse_state *st, const char *instance, const char *name,
+                      const char *value)
+{
+    struct conf_plugin *p = plugin_section(st, instance, 1);
+    if (!p)
+        return 1;
+    if (strcmp(name, "module") == 0) {
+        free(p->module);
+        p->module = strdup(value);
+        return 1;
+    }
+    for (int i = 0; i < p->nkv; i++) {
+        if (strcmp(p->kv[i].key, name) == 0) {
+            add_error(st->errs, st->file, st->line, "key '%s' is set twice in [plugin \"%s\"]",
+                      name, instance);
+            return 1;
+        }
+    }
+    struct conf_kv *nk = realloc(p->kv, sizeof *nk * (size_t)(p->nkv + 1));
+    if (!nk)
+        return 1;
+    p->kv = nk;
+    p->kv[p->nkv].key = strdup(name);
+    p->kv[p->nkv].value = strdup(value);
+    p->kv[p->nkv].where = where_of(st);
+    p->nkv++;
+    return 1;
+}
+
+static int flag_key(struct parse_state *st, const char *env, const char *name, const char *value)
+{
+    struct llmops_conf *c = st->conf;
+    char cat[64];
+    const char *dot = strchr(name, '.');
+    const char *attr = dot ? dot + 1 : "";
+    size_t cl = dot ? (size_t)(dot - name) : strlen(name);
+    if (cl >= sizeof cat)
+        cl = sizeof cat - 1;
+    memcpy(cat, name, cl);
+    cat[cl] = '\0';
+    int category = category_from_string(cat);
+    if (category < 0) {
+        add_error(st->errs, st->file, st->line, "unknown category '%s' (known: %s)", cat,
+                  category_list());
+        return 1;
+    }
+    struct conf_flag *f = NULL;
+    for (int i = 0; i < c->nflags; i++)
+        if (strcmp(c->flags[i].env, env) == 0 && c->flags[i].category == category)
+            f = &c->flags[i];
+    if (!f) {
+        struct conf_flag *nf = realloc(c->flags, sizeof *nf * (size_t)(c->nflags + 1));
+        if (!nf)
+            return 1;
+        c->flags = nf;
+        f = &c->flags[c->nflags++];
+        memset(f, 0, sizeof *f);
+        size_t el = strnlen(env, CONF_ENV_NAME_MAX); /* checked by valid_env_name */
+        memcpy(f->env, env, el);
+        f->env[el] = '\0';
+        f->category = category;
+        f->where = where_of(st);
+    }
+    char **slot = NULL;
+    if (!*attr)
+        slot = &f->active;
+    else if (strcmp(attr, "fallback") == 0)
+        slot = &f->fallback;
+    else if (strcmp(attr, "candidate") == 0)
+        slot = &f->candidate;
+    else if (strcmp(attr, "rollout") == 0) {
+        long long v;
+        const char *why;
+        if (util_parse_int(value, 0, 100, &v, &why) < 0)
+            add_error(st->errs, st->file, st->line, "%s: '%s' %s (a percentage 0-100)", name,
+                      value, why);
+        else
+            f->rollout = (int)v;
+        return 1;
+    } else {
+        add_error(st->errs, st->file, st->line,
+                  "unknown key '%s' (a category, or CATEGORY.fallback, .candidate, .rollout)",
+                  name);
+        return 1;
+    }
+    if (!valid_instance_name(value)) {
+        add_error(st->errs, st->file, st->line, "%s: '%s' is not an instance name", name, value);
+        return 1;
+    }
+    free(*slot);
+    *slot = strdup(value);
+    return 1;
+}
+
 /* An ini_reader that counts lines and refuses (rather than splits) an over-long line. */
 static char *line_reader(char *str, int num, void *stream)
 {
@@ -116,6 +319,7 @@ static char *line_reader(char *str, int num, void *stream)
         str[1] = '\0';
         return str;
     }
+    note_section(st, line, content);
     if (content > (size_t)num - 2) {
         add_error(st->errs, st->file, st->line,
                   "line is %zu characters long; at most %d are allowed", content, num - 2);
@@ -207,6 +411,25 @@ static int handler(void *user, const char *section, const char *name, const char
     struct llmops_conf *c = st->conf;
     if (!name) /* a section header alone (inih INI_CALL_HANDLER_ON_NEW_SECTION) */
         return 1;
+    char qname[128];
+    int q = quoted_section(section, "plugin", qname, sizeof qname);
+    if (q != 0) {
+        if (q < 0 || !valid_instance_name(qname)) {
+            add_error(st->errs, st->file, st->line,
+                      "[%s]: an instance name is 1-63 of a-z 0-9 _ -, in double quotes", section);
+            return 1;
+        }
+        return plugin_key(st, qname, name, value);
+    }
+    q = quoted_section(section, "flags", qname, sizeof qname);
+    if (q != 0) {
+        if (q < 0 || !valid_env_name(qname)) {
+            add_error(st->errs, st->file, st->line,
+                      "[%s]: expected [flags \"ENV\"] with an environment name", section);
+            return 1;
+        }
+        return flag_key(st, qname, name, value);
+    }
     const struct key_def *def = NULL;
     int section_known = 0;
     for (size_t i = 0; i < UTIL_ARRAY_LEN(keys); i++) {
@@ -223,7 +446,9 @@ static int handler(void *user, const char *section, const char *name, const char
             add_error(st->errs, st->file, st->line, "key '%s' is outside any section", name);
         else
             add_error(st->errs, st->file, st->line,
-                      "unknown section [%s] (known: server, database, auth, gpu_types)", section);
+                      "unknown section [%s] (known: server, database, auth, gpu_types, breaker, "
+                      "plugin \"NAME\", flags \"ENV\")",
+                      section);
         return 1;
     }
     if (!def) {
@@ -330,6 +555,11 @@ static void set_defaults(struct llmops_conf *c)
     c->migrations_dir = strdup(LLMOPS_DEFAULT_MIGRATIONS_DIR);
     c->token_cache_seconds = 60;
     c->seed_file = strdup(LLMOPS_DEFAULT_SEED_FILE);
+    c->breaker_window_seconds = 60;
+    c->breaker_min_calls = 20;
+    c->breaker_error_percent = 50;
+    c->breaker_open_seconds = 30;
+    c->breaker_auto_close = 0;
 }
 
 static void parse_one(struct parse_state *st)
@@ -353,9 +583,41 @@ static void parse_one(struct parse_state *st)
     }
 }
 
+static void check_flag_instance(struct parse_state *st, const struct conf_flag *f,
+                                const char *role, const char *inst)
+{
+    if (inst && !conf_plugin_find(st->conf, inst))
+        conf_error(st->errs, f->where, "[flags \"%s\"] %s%s%s names instance '%s', but there is "
+                   "no [plugin \"%s\"] section",
+                   f->env, category_name(f->category), *role ? "." : "", role, inst, inst);
+}
+
 static void finish(struct parse_state *st)
 {
     struct llmops_conf *c = st->conf;
+    for (int i = 0; i < c->nplugins; i++)
+        if (!c->plugins[i].module)
+            conf_error(st->errs, c->plugins[i].where,
+                       "[plugin \"%s\"] has no module key (the module's file name without .so)",
+                       c->plugins[i].name);
+    for (int i = 0; i < c->nflags; i++) {
+        const struct conf_flag *f = &c->flags[i];
+        if (conf_env_index(c, f->env) < 0) {
+            char list[600];
+            conf_env_list(c, list, sizeof list);
+            conf_error(st->errs, f->where, "[flags \"%s\"]: '%s' is not one of the environments (%s)",
+                       f->env, f->env, list);
+        }
+        if (!f->active)
+            conf_error(st->errs, f->where, "[flags \"%s\"] sets no active instance for %s",
+                       f->env, category_name(f->category));
+        check_flag_instance(st, f, "", f->active);
+        check_flag_instance(st, f, "fallback", f->fallback);
+        check_flag_instance(st, f, "candidate", f->candidate);
+        if (f->rollout > 0 && !f->candidate)
+            conf_error(st->errs, f->where, "[flags \"%s\"] %s.rollout is set without a candidate",
+                       f->env, category_name(f->category));
+    }
     if (!c->default_env[0]) {
         strcpy(c->default_env, c->envs[0]);
     } else if (conf_env_index(c, c->default_env) < 0) {
@@ -438,6 +700,26 @@ void conf_free(struct llmops_conf *c)
     free(c->db_conninfo);
     free(c->migrations_dir);
     free(c->seed_file);
+    for (int i = 0; i < c->nplugins; i++) {
+        struct conf_plugin *p = &c->plugins[i];
+        for (int k = 0; k < p->nkv; k++) {
+            free(p->kv[k].key);
+            free(p->kv[k].value);
+            free(p->kv[k].where);
+        }
+        free(p->kv);
+        free(p->name);
+        free(p->module);
+        free(p->where);
+    }
+    free(c->plugins);
+    for (int i = 0; i < c->nflags; i++) {
+        free(c->flags[i].active);
+        free(c->flags[i].fallback);
+        free(c->flags[i].candidate);
+        free(c->flags[i].where);
+    }
+    free(c->flags);
     memset(c, 0, sizeof *c);
 }
 
@@ -448,6 +730,23 @@ void conf_errors_free(struct conf_errors *errs)
     free(errs->msgs);
     errs->msgs = NULL;
     errs->n = 0;
+}
+
+const struct conf_plugin *conf_plugin_find(const struct llmops_conf *conf, const char *name)
+{
+    for (int i = 0; i < conf->nplugins; i++)
+        if (strcmp(conf->plugins[i].name, name) == 0)
+            return &conf->plugins[i];
+    return NULL;
+}
+
+const struct conf_flag *conf_flag_find(const struct llmops_conf *conf, const char *env,
+                                       int category)
+{
+    for (int i = 0; i < conf->nflags; i++)
+        if (conf->flags[i].category == category && strcmp(conf->flags[i].env, env) == 0)
+            return &conf->flags[i];
+    return NULL;
 }
 
 int conf_env_index(const struct llmops_conf *conf, const char *env)

@@ -14,6 +14,33 @@ struct conf_errors {
     int n;
 };
 
+/* One key of a [plugin "NAME"] section, with where it was set. */
+struct conf_kv {
+    char *key;
+    char *value;
+    char *where; /* "file:line" */
+};
+
+/* A [plugin "NAME"] section: an instance of a module. */
+struct conf_plugin {
+    char *name;
+    char *module;   /* the module key, or NULL */
+    char *where;    /* "file:line" of the section header */
+    struct conf_kv *kv; /* every key but module */
+    int nkv;
+};
+
+/* One (environment, category) of a [flags "ENV"] section. */
+struct conf_flag {
+    char env[CONF_ENV_NAME_MAX + 1];
+    int category;    /* 1..5 */
+    char *active;    /* instance names or NULL */
+    char *fallback;
+    char *candidate;
+    int rollout;     /* percent of subjects sent to the candidate, 0..100 */
+    char *where;     /* "file:line" of the first key */
+};
+
 struct llmops_conf {
     char *path; /* main file */
     /* [server] */
@@ -39,6 +66,18 @@ struct llmops_conf {
     long long token_cache_seconds;
     /* [gpu_types] */
     char *seed_file;
+    /* [breaker] */
+    long long breaker_window_seconds;
+    long long breaker_min_calls;
+    long long breaker_error_percent;
+    long long breaker_open_seconds;
+    int breaker_auto_close;
+    /* [plugin "NAME"] sections, in the order met */
+    struct conf_plugin *plugins;
+    int nplugins;
+    /* [flags "ENV"] keys */
+    struct conf_flag *flags;
+    int nflags;
 };
 
 /* Loads path and the conf.d/ drop-ins beside it. Returns 0, or the number of problems, each
@@ -50,6 +89,15 @@ int conf_load_buffer(const char *name, const char *text, struct llmops_conf *con
                      struct conf_errors *errs);
 void conf_free(struct llmops_conf *conf);
 void conf_errors_free(struct conf_errors *errs);
+
+/* The [plugin "NAME"] section, or NULL. */
+const struct conf_plugin *conf_plugin_find(const struct llmops_conf *conf, const char *name);
+/* The configured flag of (env, category), or NULL. */
+const struct conf_flag *conf_flag_find(const struct llmops_conf *conf, const char *env,
+                                       int category);
+/* Appends "file:line: message" (or "file: message" when line is 0) to errs. */
+void conf_error(struct conf_errors *errs, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Index of env in the configured list, or -1. */
 int conf_env_index(const struct llmops_conf *conf, const char *env);

@@ -1,5 +1,6 @@
 #include "check_suites.h"
 #include "conf.h"
+#include "llmops-plugin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,28 @@ static const struct {
     {"[server]\nlisten = nowhere\n", "t.conf:2: listen: 'nowhere' is neither"},
     {"[server\n", "t.conf:1: syntax error"},
     {"[database]\nconnect_timeout_ms = 5\n", "t.conf:2: connect_timeout_ms: '5' is out of range"},
+    {"[plugin \"a\"]\nurl = x\n", "t.conf:1: [plugin \"a\"] has no module key"},
+    {"[plugin \"a\"]\n", "t.conf:1: [plugin \"a\"] has no module key"},
+    {"[plugin \"A B\"]\nmodule = m\n", "t.conf:2: [plugin \"A B\"]: an instance name"},
+    {"[plugin \"a\"]\nmodule = m\n[plugin \"a\"]\nmodule = m\n",
+     "t.conf:3: [plugin \"a\"] is defined twice (first at t.conf:1)"},
+    {"[plugin \"a\"]\nmodule = m\nx = 1\nx = 2\n", "t.conf:4: key 'x' is set twice"},
+    {"[flags \"dev\"]\nserving = nope\n",
+     "t.conf:2: [flags \"dev\"] serving names instance 'nope', but there is no"},
+    {"[plugin \"a\"]\nmodule = m\n[flags \"qa\"]\nserving = a\n",
+     "t.conf:4: [flags \"qa\"]: 'qa' is not one of the environments"},
+    {"[plugin \"a\"]\nmodule = m\n[flags \"dev\"]\ncooking = a\n",
+     "t.conf:4: unknown category 'cooking'"},
+    {"[plugin \"a\"]\nmodule = m\n[flags \"dev\"]\nserving = a\nserving.rollout = 101\n",
+     "t.conf:5: serving.rollout: '101' is out of range"},
+    {"[plugin \"a\"]\nmodule = m\n[flags \"dev\"]\nserving = a\nserving.rollout = 5\n",
+     "t.conf:4: [flags \"dev\"] serving.rollout is set without a candidate"},
+    {"[plugin \"a\"]\nmodule = m\n[flags \"dev\"]\nserving.fallback = a\n",
+     "t.conf:4: [flags \"dev\"] sets no active instance for serving"},
+    {"[plugin \"a\"]\nmodule = m\n[flags \"dev\"]\nserving.colour = a\n",
+     "t.conf:4: unknown key 'serving.colour'"},
+    {"[breaker]\nerror_percent = 0\n", "t.conf:2: error_percent: '0' is out of range"},
+    {"[server]\nlisten_mode = 0999\n", "t.conf:2: listen_mode: '0999' is not an octal"},
 };
 
 START_TEST(test_bad)
@@ -96,6 +119,45 @@ START_TEST(test_bad)
     ck_assert_int_gt(load(bad[_i].text, &c, &e), 0);
     if (!has_error(&e, bad[_i].error))
         ck_abort_msg("expected '%s', got '%s'", bad[_i].error, e.n ? e.msgs[0] : "(none)");
+    conf_free(&c);
+    conf_errors_free(&e);
+}
+END_TEST
+
+START_TEST(test_plugins_and_flags)
+{
+    struct llmops_conf c;
+    struct conf_errors e;
+    const char *t = "[server]\nenvironments = dev prod\n"
+                    "[plugin \"tracking-pg\"]\nmodule = tracking-pg\n"
+                    "[plugin \"mlflow-prod\"]\n"
+                    "module = mlflow\n"
+                    "tracking_uri = https://mlflow.example.internal\n"
+                    "token_file = /etc/llm-ops/secrets/mlflow-prod.token\n"
+                    "[flags \"prod\"]\n"
+                    "experiment_tracking = mlflow-prod\n"
+                    "experiment_tracking.fallback = tracking-pg\n"
+                    "experiment_tracking.candidate = tracking-pg\n"
+                    "experiment_tracking.rollout = 10\n"
+                    "[breaker]\nauto_close = on\nmin_calls = 5\n";
+    ck_assert_int_eq(load(t, &c, &e), 0);
+    ck_assert_int_eq(c.nplugins, 2);
+    const struct conf_plugin *p = conf_plugin_find(&c, "mlflow-prod");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(p->module, "mlflow");
+    ck_assert_int_eq(p->nkv, 2);
+    ck_assert_str_eq(p->kv[0].key, "tracking_uri");
+    ck_assert_str_eq(p->kv[0].where, "t.conf:7");
+    ck_assert_str_eq(p->where, "t.conf:5");
+    const struct conf_flag *f = conf_flag_find(&c, "prod", LLMOPS_CATEGORY_EXPERIMENT_TRACKING);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_str_eq(f->active, "mlflow-prod");
+    ck_assert_str_eq(f->fallback, "tracking-pg");
+    ck_assert_int_eq(f->rollout, 10);
+    ck_assert_ptr_null(conf_flag_find(&c, "dev", LLMOPS_CATEGORY_EXPERIMENT_TRACKING));
+    ck_assert_int_eq(c.breaker_auto_close, 1);
+    ck_assert_int_eq(c.breaker_min_calls, 5);
+    ck_assert_int_eq(c.breaker_window_seconds, 60);
     conf_free(&c);
     conf_errors_free(&e);
 }
@@ -192,6 +254,7 @@ Suite *make_conf_suite(void)
     tcase_add_test(core, test_defaults);
     tcase_add_test(core, test_values);
     tcase_add_test(core, test_dropins);
+    tcase_add_test(core, test_plugins_and_flags);
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("Limits");
     tcase_add_loop_test(limits, test_bad, 0, (int)(sizeof bad / sizeof bad[0]));
