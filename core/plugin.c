@@ -1,0 +1,587 @@
+#include "plugin.h"
+
+#include "category.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if __has_include("httpclient.h")
+#include "httpclient.h"
+#define HAVE_HTTPCLIENT 1
+#endif
+
+static int valid_module_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int module_open(const char *dir, const char *name, struct module *out, char *msg, size_t msgsize)
+{
+    memset(out, 0, sizeof *out);
+    if (!valid_module_name(name)) {
+        snprintf(msg, msgsize,
+                 "module '%s' is not a module name (1-63 of a-z 0-9 _ -, no path, no .so): set "
+                 "module = NAME to load %s/NAME.so",
+                 name, dir);
+        return -1;
+    }
+    char path[4096];
+    if (util_fmt(path, sizeof path, "%s/%s.so", dir, name) < 0) {
+        snprintf(msg, msgsize, "plugin_dir %s is too long", dir);
+        return -1;
+    }
+    /* Exact name, regular file, no symlink (collectd). */
+    struct stat sb;
+    if (lstat(path, &sb) != 0) {
+        snprintf(msg, msgsize,
+                 "%s: %s; expected the module file there (install its package, e.g. "
+                 "llm-ops-plugin-%s, or check [server] plugin_dir)",
+                 path, strerror(errno), name);
+        return -1;
+    }
+    if (S_ISLNK(sb.st_mode) || !S_ISREG(sb.st_mode)) {
+        snprintf(msg, msgsize, "%s: is %s, not a regular file; expected the module itself there",
+                 path, S_ISLNK(sb.st_mode) ? "a symbolic link" : "not a regular file");
+        return -1;
+    }
+    unsigned char head[4] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, head, sizeof head) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (got != 4 || memcmp(head, "\x7f" "ELF", 4) != 0) {
+        snprintf(msg, msgsize,
+                 "%s: not an ELF shared object (it starts with %02x %02x %02x %02x); expected a "
+                 "module built with pkg-config --cflags llmops-plugin",
+                 path, head[0], head[1], head[2], head[3]);
+        return -1;
+    }
+    dlerror();
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        const char *e = dlerror();
+        snprintf(msg, msgsize, "%s: cannot be loaded: %s", path, e ? e : "unknown error");
+        return -1;
+    }
+    llmops_plugin_entry_fn entry;
+    *(void **)(&entry) = dlsym(dl, LLMOPS_PLUGIN_ENTRY_SYMBOL);
+    if (!entry) {
+        snprintf(msg, msgsize,
+                 "%s: does not export %s(): not an llm-ops plugin (declare it with "
+                 "LLMOPS_PLUGIN_DEFINE from llmops-plugin.h)",
+                 path, LLMOPS_PLUGIN_ENTRY_SYMBOL);
+        dlclose(dl);
+        return -1;
+    }
+    const struct llmops_plugin *d = entry();
+    const char *bad = NULL;
+    char found[200] = "";
+    if (!d || d->magic.magic != LLMOPS_PLUGIN_MAGIC ||
+        d->magic.size < sizeof(struct llmops_plugin_magic)) {
+        bad = "no llm-ops magic block at the start of its descriptor";
+        snprintf(found, sizeof found, "rebuild it with LLMOPS_PLUGIN_MAGIC_INIT");
+    } else if (d->magic.abi_major != LLMOPS_PLUGIN_ABI_MAJOR) {
+        bad = "an incompatible plugin ABI";
+        snprintf(found, sizeof found,
+                 "module has ABI %u.%u, server has ABI %d.%d: rebuild the module against "
+                 "llmops-plugin %d.x (or install its package built for llm-ops-plugin-abi-%d)",
+                 d->magic.abi_major, d->magic.abi_minor, LLMOPS_PLUGIN_ABI_MAJOR,
+                 LLMOPS_PLUGIN_ABI_MINOR, LLMOPS_PLUGIN_ABI_MAJOR, LLMOPS_PLUGIN_ABI_MAJOR);
+    } else if (d->magic.abi_minor > LLMOPS_PLUGIN_ABI_MINOR) {
+        bad = "a newer plugin ABI than this server";
+        snprintf(found, sizeof found,
+                 "module has ABI %u.%u, server has ABI %d.%d: upgrade llm-ops-server",
+                 d->magic.abi_major, d->magic.abi_minor, LLMOPS_PLUGIN_ABI_MAJOR,
+                 LLMOPS_PLUGIN_ABI_MINOR);
+    } else if (d->magic.pointer_bits != 8 * sizeof(void *) ||
+               d->magic.jansson_major != JANSSON_MAJOR_VERSION) {
+        bad = "a different build signature";
+        snprintf(found, sizeof found,
+                 "module: %u-bit pointers, jansson %u; server: %zu-bit, jansson %d",
+                 d->magic.pointer_bits, d->magic.jansson_major, 8 * sizeof(void *),
+                 JANSSON_MAJOR_VERSION);
+    } else if (d->size < sizeof(struct llmops_plugin)) {
+        bad = "a descriptor smaller than ABI 1.0's";
+        snprintf(found, sizeof found, "size %u, expected at least %zu", d->size,
+                 sizeof(struct llmops_plugin));
+    } else if (!d->name || strcmp(d->name, name) != 0) {
+        bad = "another name inside";
+        snprintf(found, sizeof found, "the descriptor says '%s'; the file name must match it",
+                 d->name ? d->name : "(null)");
+    } else if (!category_name((int)d->category)) {
+        bad = "an unknown category";
+        snprintf(found, sizeof found, "category %d; known: %s", (int)d->category,
+                 category_list());
+    } else {
+        /* Janus: refuse a module whose required methods are missing. */
+        const char *missing = !d->init           ? "init"
+                              : !d->fini         ? "fini"
+                              : !d->health       ? "health"
+                              : !d->capabilities ? "capabilities"
+                              : !d->ops          ? "ops"
+                                                 : NULL;
+        if (missing) {
+            bad = "a required method missing";
+            snprintf(found, sizeof found, "'%s' is NULL; every module must implement it",
+                     missing);
+        }
+    }
+    if (bad) {
+        snprintf(msg, msgsize, "%s: refused: %s (%s)", path, bad, found);
+        dlclose(dl);
+        return -1;
+    }
+    out->name = strdup(name);
+    out->path = strdup(path);
+    out->dl = dl;
+    out->desc = d;
+    return 0;
+}
+
+void module_close(struct module *m)
+{
+    if (m->dl)
+        dlclose(m->dl);
+    free(m->name);
+    free(m->path);
+    memset(m, 0, sizeof *m);
+}
+
+int plugin_status_to_api(enum llmops_status st)
+{
+    switch (st) {
+    case LLMOPS_ERR_INVALID: return API_VALIDATION_FAILED;
+    case LLMOPS_ERR_UNSUPPORTED: return API_VALIDATION_FAILED;
+    case LLMOPS_ERR_NOT_FOUND: return API_NOT_FOUND;
+    case LLMOPS_ERR_CONFLICT: return API_CONFLICT;
+    case LLMOPS_ERR_UNAVAILABLE: return API_TOOL_UNAVAILABLE;
+    case LLMOPS_ERR_TOOL: return API_TOOL_ERROR;
+    default: return API_INTERNAL;
+    }
+}
+
+/* ------------------------------------------------------------------ host services */
+
+static struct instance *inst_of(const struct llmops_host *h)
+{
+    return h->core_private;
+}
+
+static void host_log(const struct llmops_host *h, enum llmops_log_level level, const char *fmt,
+                     ...)
+{
+    char msg[1500];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    enum log_level l = level <= LLMOPS_LOG_DEBUG     ? LOG_LVL_DEBUG
+                       : level == LLMOPS_LOG_INFO    ? LOG_LVL_INFO
+                       : level == LLMOPS_LOG_WARNING ? LOG_LVL_WARNING
+                                                     : LOG_LVL_ERROR;
+    log_msg(l, "instance %s: %s", h->instance, msg);
+}
+
+static const struct conf_kv *find_kv(const struct llmops_host *h, const char *key)
+{
+    const struct conf_plugin *p = inst_of(h)->cfg;
+    for (int i = 0; i < p->nkv; i++)
+        if (strcmp(p->kv[i].key, key) == 0)
+            return &p->kv[i];
+    return NULL;
+}
+
+static const char *host_config_string(const struct llmops_host *h, const char *key,
+                                      const char *def)
+{
+    const struct conf_kv *kv = find_kv(h, key);
+    return kv ? kv->value : def;
+}
+
+static long long host_config_int(const struct llmops_host *h, const char *key, long long def)
+{
+    const struct conf_kv *kv = find_kv(h, key);
+    long long v;
+    if (!kv || util_parse_int(kv->value, -(1LL << 62), 1LL << 62, &v, NULL) < 0)
+        return def;
+    return v;
+}
+
+static int parse_bool(const char *v)
+{
+    if (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+        !strcmp(v, "1"))
+        return 1;
+    if (!strcasecmp(v, "off") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
+        !strcmp(v, "0"))
+        return 0;
+    return -1;
+}
+
+static int host_config_bool(const struct llmops_host *h, const char *key, int def)
+{
+    const struct conf_kv *kv = find_kv(h, key);
+    int b = kv ? parse_bool(kv->value) : -1;
+    return b < 0 ? def : b;
+}
+
+static const char *host_config_where(const struct llmops_host *h, const char *key)
+{
+    const struct conf_kv *kv = find_kv(h, key);
+    return kv ? kv->where : inst_of(h)->cfg->where;
+}
+
+static int host_secret(const struct llmops_host *h, const char *key, char *buf, size_t size,
+                       struct llmops_error *err)
+{
+    const struct conf_kv *kv = find_kv(h, key);
+    char m[300];
+    if (!kv) {
+        snprintf(m, sizeof m, "instance %s: no %s is configured", h->instance, key);
+        return llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, m);
+    }
+    size_t len;
+    char *content = util_read_file(kv->value, &len);
+    if (!content) {
+        snprintf(m, sizeof m, "%s: cannot read the %s of instance %s: %s", kv->where, key,
+                 h->instance, strerror(errno));
+        return llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, m);
+    }
+    while (len > 0 && (content[len - 1] == '\n' || content[len - 1] == '\r'))
+        len--;
+    if (len + 1 > size) {
+        free(content);
+        snprintf(m, sizeof m, "%s: the %s of instance %s is too long", kv->where, key,
+                 h->instance);
+        return llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, m);
+    }
+    memcpy(buf, content, len);
+    buf[len] = '\0';
+    memset(content, 0, len);
+    free(content);
+    return 0;
+}
+
+static int host_http(const struct llmops_host *h, const struct llmops_http_request *req,
+                     struct llmops_http_response *resp, struct llmops_error *err)
+{
+#ifdef HAVE_HTTPCLIENT
+    struct instance *in = inst_of(h);
+    if (!in->http)
+        return llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0,
+                           "this instance has no url configured for HTTP calls");
+    return httpc_request(in->http, req, resp, err);
+#else
+    (void)h;
+    (void)req;
+    (void)resp;
+    return llmops_fail(err, LLMOPS_ERR_UNSUPPORTED, 0, 0, "no HTTP client in this build");
+#endif
+}
+
+static void host_http_free(struct llmops_http_response *resp)
+{
+#ifdef HAVE_HTTPCLIENT
+    httpc_response_free(resp);
+#else
+    free(resp->body);
+    resp->body = NULL;
+#endif
+}
+
+static int64_t host_now_ms(void)
+{
+    return util_now_ms();
+}
+
+static int64_t host_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void host_metric_add(const struct llmops_host *h, const char *name, double value)
+{
+    log_debug("instance %s: metric %s += %g", h->instance, name, value);
+}
+
+static void *host_db_exec(const struct llmops_host *h, const char *sql, int nparams,
+                          const char *const *params, struct llmops_error *err)
+{
+    struct instance *in = inst_of(h);
+    if (!in->reg->db) {
+        llmops_fail(err, LLMOPS_ERR_UNSUPPORTED, 0, 0, "no database in this process");
+        return NULL;
+    }
+    struct db_error e;
+    PGresult *r = db_exec(in->reg->db, sql, nparams, params, &e);
+    if (!r)
+        llmops_fail(err, e.status == DB_UNAVAILABLE ? LLMOPS_ERR_UNAVAILABLE : LLMOPS_ERR_INTERNAL,
+                    0, e.status == DB_UNAVAILABLE, e.message);
+    return r;
+}
+
+static void host_db_clear(void *result)
+{
+    if (result)
+        PQclear(result);
+}
+
+/* ------------------------------------------------------------------ instances */
+
+/* Checks a section against the module's key table: unknown, missing, mistyped keys. */
+static int check_keys(const struct instance *in, struct conf_errors *errs)
+{
+    const struct llmops_config_key *keys = in->mod->desc->config_keys;
+    int problems = 0;
+    const struct conf_plugin *p = in->cfg;
+    for (int i = 0; i < p->nkv; i++) {
+        const struct llmops_config_key *k = NULL;
+        for (const struct llmops_config_key *q = keys; q && q->name; q++)
+            if (strcmp(q->name, p->kv[i].key) == 0)
+                k = q;
+        const char *v = p->kv[i].value;
+        if (!k) {
+            char known[512] = "module";
+            size_t used = strlen(known);
+            for (const struct llmops_config_key *q = keys; q && q->name; q++) {
+                int w = snprintf(known + used, sizeof known - used, ", %s", q->name);
+                if (w > 0 && (size_t)w < sizeof known - used)
+                    used += (size_t)w;
+            }
+            conf_error(errs, p->kv[i].where,
+                       "unknown key '%s' for module %s in [plugin \"%s\"] (known: %s)",
+                       p->kv[i].key, in->mod->name, p->name, known);
+            problems++;
+            continue;
+        }
+        long long n;
+        const char *why = NULL;
+        switch (k->type) {
+        case LLMOPS_CONFIG_INT:
+            if (util_parse_int(v, k->min, k->max, &n, &why) < 0) {
+                conf_error(errs, p->kv[i].where, "%s: '%s' %s (expected an integer %lld-%lld)",
+                           k->name, v, why, k->min, k->max);
+                problems++;
+            }
+            break;
+        case LLMOPS_CONFIG_BOOL:
+            if (parse_bool(v) < 0) {
+                conf_error(errs, p->kv[i].where, "%s: '%s' is not on or off", k->name, v);
+                problems++;
+            }
+            break;
+        case LLMOPS_CONFIG_URL:
+            if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
+                conf_error(errs, p->kv[i].where, "%s: '%s' is not an http:// or https:// URL",
+                           k->name, v);
+                problems++;
+            }
+            break;
+        case LLMOPS_CONFIG_FILE:
+            if (access(v, R_OK) != 0) {
+                conf_error(errs, p->kv[i].where, "%s: cannot read %s: %s", k->name, v,
+                           strerror(errno));
+                problems++;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    for (const struct llmops_config_key *q = keys; q && q->name; q++) {
+        int set = 0;
+        for (int i = 0; i < p->nkv; i++)
+            if (strcmp(p->kv[i].key, q->name) == 0)
+                set = 1;
+        if (q->required && !set) {
+            conf_error(errs, p->where, "[plugin \"%s\"] needs key '%s' (%s)", p->name, q->name,
+                       q->help ? q->help : "required by its module");
+            problems++;
+        }
+    }
+    return problems;
+}
+
+static void fail_instance(struct instance *in, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void fail_instance(struct instance *in, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(in->reason, sizeof in->reason, fmt, ap);
+    va_end(ap);
+    in->st = INSTANCE_FAILED;
+    log_error("instance %s failed: %s", in->name, in->reason);
+}
+
+static void setup_host(struct instance *in)
+{
+    struct llmops_host *h = &in->host;
+    memset(h, 0, sizeof *h);
+    h->size = sizeof *h;
+    h->abi_major = LLMOPS_PLUGIN_ABI_MAJOR;
+    h->abi_minor = LLMOPS_PLUGIN_ABI_MINOR;
+    h->instance = in->name;
+    h->module = in->mod->name;
+    h->log = host_log;
+    h->config_string = host_config_string;
+    h->config_int = host_config_int;
+    h->config_bool = host_config_bool;
+    h->config_where = host_config_where;
+    h->secret = host_secret;
+    h->http = host_http;
+    h->http_free = host_http_free;
+    h->now_ms = host_now_ms;
+    h->wall_ms = host_wall_ms;
+    h->metric_add = host_metric_add;
+    h->db_exec = host_db_exec;
+    h->db_clear = host_db_clear;
+    h->core_private = in;
+}
+
+static struct module *get_module(struct plugin_registry *reg, const char *name, char *msg,
+                                 size_t msgsize)
+{
+    for (int i = 0; i < reg->nmods; i++)
+        if (strcmp(reg->mods[i].name, name) == 0)
+            return &reg->mods[i];
+    struct module m;
+    if (module_open(reg->conf->plugin_dir, name, &m, msg, msgsize) < 0)
+        return NULL;
+    reg->mods[reg->nmods] = m;
+    return &reg->mods[reg->nmods++];
+}
+
+int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, struct db *db,
+                 int init, struct conf_errors *errs)
+{
+    memset(reg, 0, sizeof *reg);
+    reg->conf = conf;
+    reg->db = db;
+    int before = errs->n;
+    if (conf->nplugins == 0)
+        return 0;
+    reg->mods = calloc((size_t)conf->nplugins, sizeof *reg->mods);
+    reg->insts = calloc((size_t)conf->nplugins, sizeof *reg->insts);
+    if (!reg->mods || !reg->insts)
+        return 1;
+    for (int i = 0; i < conf->nplugins; i++) {
+        const struct conf_plugin *p = &conf->plugins[i];
+        struct instance *in = &reg->insts[reg->ninsts++];
+        in->name = p->name;
+        in->cfg = p;
+        in->reg = reg;
+        char msg[1024];
+        in->mod = p->module ? get_module(reg, p->module, msg, sizeof msg) : NULL;
+        if (!in->mod) {
+            if (p->module) {
+                conf_error(errs, p->where, "[plugin \"%s\"]: %s", p->name, msg);
+                fail_instance(in, "%s", msg);
+            } else {
+                fail_instance(in, "no module key");
+            }
+            continue;
+        }
+        int bad_keys = check_keys(in, errs);
+        if (bad_keys) {
+            fail_instance(in, "%d configuration problem%s in its section (see llm-opsd "
+                          "--check-config)", bad_keys, bad_keys == 1 ? "" : "s");
+            continue;
+        }
+        setup_host(in);
+#ifdef HAVE_HTTPCLIENT
+        const char *url = host_config_string(&in->host, "url", NULL);
+        if (url) {
+            struct httpc_config hc = {
+                .base_url = url,
+                .connect_timeout_ms = host_config_int(&in->host, "connect_timeout_ms", 2000),
+                .total_timeout_ms = host_config_int(&in->host, "timeout_ms", 10000),
+                .max_retries = (int)host_config_int(&in->host, "retries", 2),
+                .backoff_base_ms = 100,
+                .backoff_max_ms = 2000,
+                .verify_tls = host_config_bool(&in->host, "tls_verify", 1),
+                .ca_file = host_config_string(&in->host, "ca_file", NULL),
+                .user_agent = "llm-ops",
+            };
+            in->http = httpc_new(&hc);
+        }
+#endif
+        if (!init)
+            continue;
+        struct llmops_error err = {.size = sizeof err};
+        if (in->mod->desc->init(&in->host, &in->state, &err) != 0) {
+            conf_error(errs, p->where, "[plugin \"%s\"]: init failed: %s", p->name, err.message);
+            fail_instance(in, "init failed: %s", err.message);
+            continue;
+        }
+        in->initialised = 1;
+        in->st = INSTANCE_OK;
+        log_info("instance %s ready (module %s %s, %s)", in->name, in->mod->name,
+                 in->mod->desc->version ? in->mod->desc->version : "?",
+                 category_name((int)in->mod->desc->category));
+    }
+    /* Janus: a module none of whose instances came up is closed again. */
+    for (int m = 0; m < reg->nmods; m++) {
+        int used = 0;
+        for (int i = 0; i < reg->ninsts; i++)
+            if (reg->insts[i].mod == &reg->mods[m] && (reg->insts[i].initialised || !init))
+                used = 1;
+        if (!used && reg->mods[m].dl) {
+            for (int i = 0; i < reg->ninsts; i++)
+                if (reg->insts[i].mod == &reg->mods[m])
+                    reg->insts[i].mod = NULL;
+            module_close(&reg->mods[m]);
+        }
+    }
+    return errs->n - before;
+}
+
+void plugins_unload(struct plugin_registry *reg)
+{
+    for (int i = 0; i < reg->ninsts; i++) {
+        struct instance *in = &reg->insts[i];
+        if (in->initialised && in->mod)
+            in->mod->desc->fini(in->state);
+#ifdef HAVE_HTTPCLIENT
+        if (in->http)
+            httpc_free(in->http);
+#endif
+    }
+    for (int m = 0; m < reg->nmods; m++)
+        if (reg->mods[m].dl)
+            module_close(&reg->mods[m]);
+    free(reg->mods);
+    free(reg->insts);
+    memset(reg, 0, sizeof *reg);
+}
+
+struct instance *plugins_find(struct plugin_registry *reg, const char *name)
+{
+    for (int i = 0; i < reg->ninsts; i++)
+        if (strcmp(reg->insts[i].name, name) == 0)
+            return &reg->insts[i];
+    return NULL;
+}

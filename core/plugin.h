@@ -1,0 +1,63 @@
+/* Loading modules and creating instances (collectd's loading, PostgreSQL's magic block,
+ * Janus's required-method checks, WeeChat's host table). */
+#ifndef LLMOPS_PLUGIN_LOADER_H
+#define LLMOPS_PLUGIN_LOADER_H
+
+#include "conf.h"
+#include "llmops-plugin.h"
+
+#include <jansson.h>
+
+struct db;
+struct httpc;
+
+struct module {
+    char *name;
+    char *path;
+    void *dl;
+    const struct llmops_plugin *desc;
+};
+
+enum instance_state { INSTANCE_OK, INSTANCE_DEGRADED, INSTANCE_FAILED };
+
+struct instance {
+    char *name;
+    const struct conf_plugin *cfg; /* its section (owned by the configuration) */
+    struct module *mod;            /* NULL when the module could not be loaded */
+    struct llmops_host host;
+    void *state;
+    int initialised;
+    enum instance_state st;
+    char reason[600];
+    char tool_version[64];
+    struct httpc *http;
+    struct plugin_registry *reg;
+};
+
+struct plugin_registry {
+    const struct llmops_conf *conf;
+    struct db *db; /* for host->db_exec; may be NULL */
+    struct module *mods;
+    int nmods;
+    struct instance *insts;
+    int ninsts;
+};
+
+/* Loads every module the configuration names and initialises every instance (init=1), or
+ * only loads and checks them (init=0: --check-config). Problems go to errs as
+ * "file:line: message" and are kept on the failed instance; the others still serve.
+ * Returns the number of problems. */
+int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, struct db *db,
+                 int init, struct conf_errors *errs);
+void plugins_unload(struct plugin_registry *reg);
+struct instance *plugins_find(struct plugin_registry *reg, const char *name);
+
+/* Opens <dir>/<name>.so and checks it; on failure returns -1 with a message that names the
+ * file, what was expected, what was found, and the fix. */
+int module_open(const char *dir, const char *name, struct module *out, char *msg, size_t msgsize);
+void module_close(struct module *m);
+
+/* Maps a plugin status to the API's error. */
+int plugin_status_to_api(enum llmops_status st);
+
+#endif

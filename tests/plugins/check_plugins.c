@@ -1,0 +1,238 @@
+/* The loader: every way a module is refused has a test and a message that names the file,
+ * what was expected, what was found, and the fix; instances of a good module come up while a
+ * bad one fails alone. */
+#include "conf.h"
+#include "plugin.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char msg[1024];
+
+static void expect_refused(const char *dir, const char *name, const char *const *needles)
+{
+    struct module m;
+    ck_assert_int_eq(module_open(dir, name, &m, msg, sizeof msg), -1);
+    for (const char *const *n = needles; *n; n++)
+        if (!strstr(msg, *n))
+            ck_abort_msg("message lacks '%s': %s", *n, msg);
+}
+
+START_TEST(test_good_module)
+{
+    struct module m;
+    ck_assert_int_eq(module_open(TEST_PLUGIN_DIR, "echo", &m, msg, sizeof msg), 0);
+    ck_assert_str_eq(m.desc->name, "echo");
+    ck_assert_int_eq(m.desc->category, LLMOPS_CATEGORY_EXPERIMENT_TRACKING);
+    module_close(&m);
+}
+END_TEST
+
+START_TEST(test_wrong_abi)
+{
+    expect_refused(TEST_PLUGIN_DIR, "bad-abi",
+                   (const char *const[]){TEST_PLUGIN_DIR "/bad-abi.so", "incompatible plugin ABI",
+                                         "module has ABI 2.0, server has ABI 1.0",
+                                         "rebuild the module", NULL});
+}
+END_TEST
+
+START_TEST(test_missing_entry)
+{
+    expect_refused(TEST_PLUGIN_DIR, "no-entry",
+                   (const char *const[]){TEST_PLUGIN_DIR "/no-entry.so",
+                                         "does not export llmops_plugin_entry()",
+                                         "LLMOPS_PLUGIN_DEFINE", NULL});
+}
+END_TEST
+
+START_TEST(test_null_required_method)
+{
+    expect_refused(TEST_PLUGIN_DIR, "no-health",
+                   (const char *const[]){TEST_PLUGIN_DIR "/no-health.so",
+                                         "'health' is NULL", NULL});
+}
+END_TEST
+
+START_TEST(test_name_mismatch)
+{
+    expect_refused(TEST_PLUGIN_DIR, "wrong-name",
+                   (const char *const[]){"the descriptor says 'not-wrong-name'", NULL});
+}
+END_TEST
+
+static char tmp[64];
+
+static void make_tmp(void)
+{
+    snprintf(tmp, sizeof tmp, "/tmp/llmops-plugins-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmp));
+}
+
+START_TEST(test_not_elf)
+{
+    make_tmp();
+    char path[128];
+    snprintf(path, sizeof path, "%s/text.so", tmp);
+    FILE *f = fopen(path, "w");
+    fputs("#!/bin/sh\necho not a module\n", f);
+    fclose(f);
+    expect_refused(tmp, "text", (const char *const[]){"text.so: not an ELF shared object",
+                                                       "starts with 23 21 2f 62", NULL});
+}
+END_TEST
+
+START_TEST(test_symlink_refused)
+{
+    make_tmp();
+    char path[128];
+    snprintf(path, sizeof path, "%s/link.so", tmp);
+    ck_assert_int_eq(symlink(TEST_PLUGIN_DIR "/echo.so", path), 0);
+    expect_refused(tmp, "link", (const char *const[]){"link.so: is a symbolic link", NULL});
+}
+END_TEST
+
+START_TEST(test_exact_names_only)
+{
+    expect_refused(TEST_PLUGIN_DIR, "../test-plugins/echo",
+                   (const char *const[]){"is not a module name", NULL});
+    expect_refused(TEST_PLUGIN_DIR, "echo.so", (const char *const[]){"is not a module name", NULL});
+    /* "ech" must not load "echo" (collectd: "cpu" must not load "cpufreq") */
+    expect_refused(TEST_PLUGIN_DIR, "ech",
+                   (const char *const[]){"ech.so: No such file or directory",
+                                         "install its package", NULL});
+}
+END_TEST
+
+static int has(const struct conf_errors *e, const char *needle)
+{
+    for (int i = 0; i < e->n; i++)
+        if (strstr(e->msgs[i], needle))
+            return 1;
+    return 0;
+}
+
+START_TEST(test_instances)
+{
+    const char *text = "[server]\nplugin_dir = " TEST_PLUGIN_DIR "\n"
+                       "[plugin \"one\"]\nmodule = echo\ntool_version = 2.14.1\n"
+                       "[plugin \"two\"]\nmodule = echo\nlimit = 11\ncolour = red\n"
+                       "[plugin \"three\"]\nmodule = echo\nfail_init = on\n"
+                       "[plugin \"four\"]\nmodule = bad-abi\n"
+                       "[plugin \"five\"]\nmodule = echo\nurl = ftp://x\n";
+    struct llmops_conf conf;
+    struct conf_errors e = {0};
+    ck_assert_int_eq(conf_load_buffer("t.conf", text, &conf, &e), 0);
+    struct plugin_registry reg;
+    int n = plugins_load(&reg, &conf, NULL, 1, &e);
+    for (int i = 0; i < e.n; i++)
+        fprintf(stderr, "  %s\n", e.msgs[i]);
+    ck_assert_int_eq(n, 5);
+    ck_assert(has(&e, "t.conf:8: limit: '11' is out of range (expected an integer 1-10)"));
+    ck_assert(has(&e, "t.conf:9: unknown key 'colour' for module echo"));
+    ck_assert(has(&e, "t.conf:10: [plugin \"three\"]: init failed: fail_init is on"));
+    ck_assert(has(&e, "t.conf:13: [plugin \"four\"]: " TEST_PLUGIN_DIR "/bad-abi.so: refused"));
+    ck_assert(has(&e, "t.conf:17: url: 'ftp://x' is not an http:// or https:// URL"));
+    struct instance *one = plugins_find(&reg, "one");
+    ck_assert_int_eq(one->st, INSTANCE_OK);
+    ck_assert(one->initialised);
+    json_t *info = NULL;
+    struct llmops_error err = {.size = sizeof err};
+    ck_assert_int_eq(one->mod->desc->health(one->state, &info, &err), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(info, "tool_version")), "2.14.1");
+    json_decref(info);
+    ck_assert_int_eq(plugins_find(&reg, "two")->st, INSTANCE_FAILED);
+    ck_assert_int_eq(plugins_find(&reg, "three")->st, INSTANCE_FAILED);
+    ck_assert_ptr_nonnull(strstr(plugins_find(&reg, "three")->reason, "fail_init is on"));
+    ck_assert_int_eq(plugins_find(&reg, "four")->st, INSTANCE_FAILED);
+    /* one module file, loaded once, shared by its instances */
+    ck_assert_int_eq(reg.nmods, 1);
+    plugins_unload(&reg);
+    conf_free(&conf);
+    conf_errors_free(&e);
+}
+END_TEST
+
+START_TEST(test_host_services)
+{
+    make_tmp();
+    char secret[128], text[1024];
+    snprintf(secret, sizeof secret, "%s/token", tmp);
+    FILE *f = fopen(secret, "w");
+    fputs("s3cr3t-value\n", f);
+    fclose(f);
+    snprintf(text, sizeof text,
+             "[server]\nplugin_dir = %s\n[plugin \"one\"]\nmodule = echo\nlimit = 7\n"
+             "token_file = %s\n",
+             TEST_PLUGIN_DIR, secret);
+    struct llmops_conf conf;
+    struct conf_errors e = {0};
+    ck_assert_int_eq(conf_load_buffer("t.conf", text, &conf, &e), 0);
+    struct plugin_registry reg;
+    ck_assert_int_eq(plugins_load(&reg, &conf, NULL, 1, &e), 0);
+    const struct llmops_host *h = &plugins_find(&reg, "one")->host;
+    ck_assert_int_eq(h->size, sizeof(struct llmops_host));
+    ck_assert_str_eq(h->instance, "one");
+    ck_assert_str_eq(h->module, "echo");
+    ck_assert_int_eq(h->config_int(h, "limit", 0), 7);
+    ck_assert_int_eq(h->config_int(h, "missing", 42), 42);
+    ck_assert_str_eq(h->config_where(h, "limit"), "t.conf:5");
+    char buf[64];
+    struct llmops_error err = {.size = sizeof err};
+    ck_assert_int_eq(h->secret(h, "token_file", buf, sizeof buf, &err), 0);
+    ck_assert_str_eq(buf, "s3cr3t-value");
+    ck_assert_int_eq(h->secret(h, "token_file", buf, 4, &err), -1);
+    ck_assert_ptr_null(strstr(err.message, "s3cr3t"));
+    ck_assert_int_ge(h->now_ms(), 0);
+    ck_assert_int_gt(h->wall_ms(), 1700000000000LL);
+    plugins_unload(&reg);
+    conf_free(&conf);
+    conf_errors_free(&e);
+}
+END_TEST
+
+/* STYLE.md: every module exports exactly its one entry symbol. */
+START_TEST(test_one_exported_symbol)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "nm -D --defined-only %s/echo.so | awk '$2 ~ /^[TDBRVW]$/ {print $3}'",
+             TEST_PLUGIN_DIR);
+    FILE *p = popen(cmd, "r");
+    char out[1024];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    ck_assert_int_eq(WEXITSTATUS(st), 0);
+    ck_assert_str_eq(out, "llmops_plugin_entry\n");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("plugins");
+    TCase *core = tcase_create("Core");
+    tcase_add_test(core, test_good_module);
+    tcase_add_test(core, test_instances);
+    tcase_add_test(core, test_host_services);
+    tcase_add_test(core, test_one_exported_symbol);
+    suite_add_tcase(s, core);
+    TCase *limits = tcase_create("Limits");
+    tcase_add_test(limits, test_wrong_abi);
+    tcase_add_test(limits, test_missing_entry);
+    tcase_add_test(limits, test_null_required_method);
+    tcase_add_test(limits, test_name_mismatch);
+    tcase_add_test(limits, test_not_elf);
+    tcase_add_test(limits, test_symlink_refused);
+    tcase_add_test(limits, test_exact_names_only);
+    suite_add_tcase(s, limits);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

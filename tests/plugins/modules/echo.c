@@ -1,0 +1,94 @@
+/* A trivial test module: an experiment_tracking instance that keeps nothing and answers
+ * health with a fixed tool version. Its config keys exercise the core's key checks. */
+#include "llmops-plugin.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct echo_ops {
+    uint32_t size;
+};
+static const struct echo_ops ops = {sizeof ops};
+
+struct state {
+    const struct llmops_host *host;
+    char version[32];
+};
+
+static const struct llmops_config_key keys[] = {
+    {"tool_version", LLMOPS_CONFIG_STRING, 0, 0, 0, "the version health reports"},
+    {"url", LLMOPS_CONFIG_URL, 0, 0, 0, "base URL"},
+    {"limit", LLMOPS_CONFIG_INT, 0, 1, 10, "a number from 1 to 10"},
+    {"fail_init", LLMOPS_CONFIG_BOOL, 0, 0, 0, "make init fail"},
+    {"token_file", LLMOPS_CONFIG_FILE, 0, 0, 0, "a secret"},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static int init(const struct llmops_host *host, void **state, struct llmops_error *err)
+{
+    if (host->config_bool(host, "fail_init", 0))
+        return llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, "fail_init is on");
+    struct state *s = calloc(1, sizeof *s);
+    s->host = host;
+    const char *v = host->config_string(host, "tool_version", "1.0.0");
+    strncpy(s->version, v, sizeof s->version - 1);
+    *state = s;
+    return 0;
+}
+
+static void fini(void *state)
+{
+    free(state);
+}
+
+__attribute__((unused)) static int health(void *state, json_t **info, struct llmops_error *err)
+{
+    struct state *s = state;
+    (void)err;
+    *info = json_pack("{s:s}", "tool_version", s->version);
+    return 0;
+}
+
+static int capabilities(void *state, json_t **out, struct llmops_error *err)
+{
+    (void)state;
+    (void)err;
+    *out = json_pack("{s:[]}", "operations");
+    return 0;
+}
+
+static const struct llmops_plugin descriptor = {
+    .magic = LLMOPS_PLUGIN_MAGIC_INIT,
+    .size = sizeof(struct llmops_plugin),
+    .name = MODULE_NAME,
+    .version = "0.1",
+    .category = LLMOPS_CATEGORY_EXPERIMENT_TRACKING,
+    .category_abi = 1,
+    .ops = &ops,
+    .config_keys = keys,
+    .init = init,
+    .fini = fini,
+#ifndef NO_HEALTH
+    .health = health,
+#endif
+    .capabilities = capabilities,
+};
+
+#ifdef BAD_ABI
+static struct llmops_plugin bad;
+LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *llmops_plugin_entry(void);
+LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *llmops_plugin_entry(void)
+{
+    bad = descriptor;
+    bad.magic.abi_major = LLMOPS_PLUGIN_ABI_MAJOR + 1;
+    return &bad;
+}
+#elif defined(NO_ENTRY)
+LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *some_other_symbol(void);
+LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *some_other_symbol(void)
+{
+    return &descriptor;
+}
+#else
+LLMOPS_PLUGIN_DEFINE(descriptor)
+#endif
