@@ -18,6 +18,8 @@ static void on_notify(const char *channel, const char *payload, void *ud)
         auth_cache_flush(app);
     else if (strcmp(payload, "gpu_types") == 0)
         gpu_cache_flush(app);
+    else if (strcmp(payload, "flag_overrides") == 0)
+        app->flags.valid = 0;
     else
         app_flush_caches(app);
 }
@@ -40,16 +42,33 @@ void app_init(struct app *app, struct llmops_conf *conf)
     app->db.on_notify = on_notify;
     app->db.on_connected = on_connected;
     app->db.ud = app;
+    struct conf_errors errs = {0};
+    plugins_load(&app->plugins, conf, &app->db, 1, &errs); /* failures are logged per instance */
+    conf_errors_free(&errs);
+}
+
+const struct flag_cache *app_flags(struct app *app, struct req *r)
+{
+    if (app->flags.valid)
+        return &app->flags;
+    struct db_error err;
+    if (flags_load(&app->flags, app->conf, &app->db, &err) < 0) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the flags: %s", err.message);
+        return NULL;
+    }
+    return &app->flags;
 }
 
 void app_flush_caches(struct app *app)
 {
     auth_cache_flush(app);
     gpu_cache_flush(app);
+    app->flags.valid = 0;
 }
 
 void app_fini(struct app *app)
 {
+    plugins_unload(&app->plugins);
     gpu_cache_flush(app);
     db_close(&app->db);
 }

@@ -5,6 +5,8 @@
 
 #include "conf.h"
 #include "db.h"
+#include "flags.h"
+#include "plugin.h"
 #include "http.h"
 
 #include <stdint.h>
@@ -33,7 +35,13 @@ struct app {
     int64_t started_ms;
     struct auth_entry auth[AUTH_CACHE_SLOTS];
     struct gpu_cache_entry gpu[CONF_MAX_ENVS];
+    struct plugin_registry plugins;
+    struct flag_cache flags;
 };
+
+/* The effective flags, loaded on first use after a change. NULL (and a 503 written) when the
+ * database is unavailable. */
+const struct flag_cache *app_flags(struct app *app, struct req *r);
 
 /* Binds the app to a configuration (not copied) and sets up the database handle. */
 void app_init(struct app *app, struct llmops_conf *conf);

@@ -1,14 +1,19 @@
 /* llm-opsctl: the admin command line of llm-ops. */
 #include "auth.h"
 #include "build-config.h"
+#include "checkconf.h"
 #include "conf.h"
 #include "db.h"
+#include "flags.h"
+#include "plugin.h"
 #include "gpu.h"
 #include "log.h"
 #include "migrate.h"
 #include "util.h"
 
 #include <getopt.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +34,11 @@ static void usage(FILE *to)
             "                             print a new token on stdout (shown this once only)\n"
             "  token list                 list tokens (never the token itself)\n"
             "  token revoke NAME          revoke the token NAME\n"
+            "  flags get [--env ENV]      show the effective flags\n"
+            "  flags set ENV CATEGORY --active INSTANCE [--fallback INSTANCE]\n"
+            "            [--candidate INSTANCE --rollout PERCENT] --reason TEXT\n"
+            "  flags rollback ENV CATEGORY --reason TEXT\n"
+            "                             serve CATEGORY of ENV from its fallback, now\n"
             "  check-config               validate the configuration\n"
             "\n"
             "Exit status: 0 ok, 1 failure, 2 usage or configuration error, 3 database schema\n"
@@ -279,6 +289,168 @@ static int cmd_token_revoke(const struct llmops_conf *conf, const char *name)
     return EXIT_OK;
 }
 
+static void actor_name(char *buf, size_t size)
+{
+    struct passwd *pw = getpwuid(getuid());
+    snprintf(buf, size, "cli:%s", pw ? pw->pw_name : "unknown");
+}
+
+static void print_flag(const struct flag *f, const char *env, int category)
+{
+    printf("%-6s %-20s %-20s %-20s %-20s %3d%%  %s\n", env, category_name(category),
+           f->active[0] ? f->active : "-", f->fallback[0] ? f->fallback : "-",
+           f->candidate[0] ? f->candidate : "-", f->rollout, f->overridden ? "override" : "config");
+}
+
+static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "llm-opsctl flags: get, set or rollback?\n");
+        return EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    const char *env = NULL, *active = NULL, *fallback = NULL, *candidate = NULL, *reason = NULL;
+    long long rollout = 0;
+    static const struct option o[] = {{"env", required_argument, NULL, 'e'},
+                                      {"active", required_argument, NULL, 'a'},
+                                      {"fallback", required_argument, NULL, 'f'},
+                                      {"candidate", required_argument, NULL, 'c'},
+                                      {"rollout", required_argument, NULL, 'r'},
+                                      {"reason", required_argument, NULL, 'm'},
+                                      {NULL, 0, NULL, 0}};
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "e:a:f:c:r:m:", o, NULL)) != -1) {
+        switch (c) {
+        case 'e': env = optarg; break;
+        case 'a': active = optarg; break;
+        case 'f': fallback = optarg; break;
+        case 'c': candidate = optarg; break;
+        case 'r':
+            if (util_parse_int(optarg, 0, 100, &rollout, NULL) < 0) {
+                fprintf(stderr, "llm-opsctl flags: --rollout '%s' is not a percentage 0-100\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'm': reason = optarg; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    int is_get = strcmp(sub, "get") == 0, is_set = strcmp(sub, "set") == 0,
+        is_rb = strcmp(sub, "rollback") == 0;
+    if (!is_get && !is_set && !is_rb) {
+        fprintf(stderr, "llm-opsctl flags: unknown subcommand '%s'\n", sub);
+        return EXIT_USAGE;
+    }
+    int env_index = -1, category = -1;
+    if (is_get) {
+        if (optind != argc)
+            return EXIT_USAGE;
+        if (env && (env_index = conf_env_index(conf, env)) < 0) {
+            fprintf(stderr, "llm-opsctl flags: unknown environment '%s'\n", env);
+            return EXIT_USAGE;
+        }
+    } else {
+        if (argc - optind != 2) {
+            fprintf(stderr, "llm-opsctl flags %s: ENV and CATEGORY are required\n", sub);
+            return EXIT_USAGE;
+        }
+        env = argv[optind];
+        if ((env_index = conf_env_index(conf, env)) < 0) {
+            char list[600];
+            conf_env_list(conf, list, sizeof list);
+            fprintf(stderr, "llm-opsctl flags: unknown environment '%s'; valid: %s\n", env, list);
+            return EXIT_USAGE;
+        }
+        if ((category = category_from_string(argv[optind + 1])) < 0) {
+            fprintf(stderr, "llm-opsctl flags: unknown category '%s'; valid: %s\n",
+                    argv[optind + 1], category_list());
+            return EXIT_USAGE;
+        }
+        if (!reason || !*reason) {
+            fprintf(stderr, "llm-opsctl flags %s: --reason is required (it is audited)\n", sub);
+            return EXIT_USAGE;
+        }
+        if (is_set && !active) {
+            fprintf(stderr, "llm-opsctl flags set: --active is required\n");
+            return EXIT_USAGE;
+        }
+        if (is_set && rollout > 0 && !candidate) {
+            fprintf(stderr, "llm-opsctl flags set: --rollout needs --candidate\n");
+            return EXIT_USAGE;
+        }
+    }
+    struct db db;
+    if (connect_db(&db, conf) < 0)
+        return EXIT_FAIL;
+    struct flag_cache fc;
+    struct db_error err;
+    int rc = EXIT_OK;
+    if (flags_load(&fc, conf, &db, &err) < 0) {
+        fprintf(stderr, "llm-opsctl: cannot read the flags: %s\n", err.message);
+        db_close(&db);
+        return EXIT_FAIL;
+    }
+    if (is_get) {
+        printf("%-6s %-20s %-20s %-20s %-20s %4s  %s\n", "ENV", "CATEGORY", "ACTIVE", "FALLBACK",
+               "CANDIDATE", "ROLL", "SOURCE");
+        for (int e = 0; e < conf->n_envs; e++)
+            for (int k = 1; k <= CATEGORY_COUNT; k++)
+                if (env_index < 0 || env_index == e)
+                    print_flag(&fc.f[e][k], conf->envs[e], k);
+        db_close(&db);
+        return EXIT_OK;
+    }
+    struct flag before = fc.f[env_index][category], after;
+    memset(&after, 0, sizeof after);
+    if (is_set) {
+        struct plugin_registry reg;
+        struct conf_errors errs = {0};
+        log_set_level(LOG_LVL_SILENT);
+        plugins_load(&reg, conf, NULL, 0, &errs);
+        conf_errors_free(&errs);
+        char msg[600];
+        if (flags_check_instances(&reg, category, active, fallback, candidate, msg,
+                                  sizeof msg) < 0) {
+            fprintf(stderr, "llm-opsctl flags set: %s\n", msg);
+            plugins_unload(&reg);
+            db_close(&db);
+            return EXIT_USAGE;
+        }
+        plugins_unload(&reg);
+        snprintf(after.active, sizeof after.active, "%s", active);
+        snprintf(after.fallback, sizeof after.fallback, "%s", fallback ? fallback : "");
+        snprintf(after.candidate, sizeof after.candidate, "%s", candidate ? candidate : "");
+        after.rollout = (int)rollout;
+    } else {
+        if (!before.fallback[0]) {
+            fprintf(stderr, "llm-opsctl flags rollback: %s of %s has no fallback\n",
+                    category_name(category), env);
+            db_close(&db);
+            return EXIT_FAIL;
+        }
+        after = before;
+        snprintf(after.active, sizeof after.active, "%s", before.fallback);
+        after.candidate[0] = '\0';
+        after.rollout = 0;
+    }
+    char actor[80];
+    actor_name(actor, sizeof actor);
+    json_t *audit = flags_write(&db, env, category, &before, &after, actor,
+                                is_set ? "set" : "rollback", reason, &err);
+    if (!audit) {
+        fprintf(stderr, "llm-opsctl: %s\n", err.message);
+        rc = EXIT_FAIL;
+    } else {
+        printf("%s of %s now served by %s (audit #%lld)\n", category_name(category), env,
+               after.active, (long long)json_integer_value(json_object_get(audit, "id")));
+        json_decref(audit);
+    }
+    db_close(&db);
+    return rc;
+}
+
 static int cmd_token(const struct llmops_conf *conf, int argc, char **argv)
 {
     if (argc < 2) {
@@ -332,15 +504,15 @@ int main(int argc, char **argv)
     int conf_ok = load_conf(config, &conf) == 0;
     int rc;
     if (strcmp(cmd, "check-config") == 0) {
-        if (conf_ok)
-            printf("configuration OK\n");
-        rc = conf_ok ? EXIT_OK : EXIT_USAGE;
+        rc = conf_ok ? check_config(config) : EXIT_USAGE;
     } else if (!conf_ok) {
         rc = EXIT_USAGE;
     } else if (strcmp(cmd, "migrate") == 0) {
         rc = cmd_migrate(&conf, sub_argc, sub_argv);
     } else if (strcmp(cmd, "seed") == 0) {
         rc = cmd_seed(&conf, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "flags") == 0) {
+        rc = cmd_flags(&conf, sub_argc, sub_argv);
     } else if (strcmp(cmd, "token") == 0) {
         rc = cmd_token(&conf, sub_argc, sub_argv);
     } else {

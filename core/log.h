@@ -2,7 +2,7 @@
 #ifndef LLMOPS_LOG_H
 #define LLMOPS_LOG_H
 
-enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARNING, LOG_LVL_ERROR };
+enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARNING, LOG_LVL_ERROR, LOG_LVL_SILENT };
 
 void log_set_program(const char *name);
 void log_set_level(enum log_level level);

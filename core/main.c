@@ -2,6 +2,7 @@
 #include "build-config.h"
 #include "conf.h"
 #include "log.h"
+#include "checkconf.h"
 #include "server.h"
 #include "util.h"
 
@@ -19,23 +20,6 @@ static void usage(FILE *to)
             "Without --listen, llm-opsd serves FastCGI on standard input, as spawned by a web\n"
             "server (lighttpd bin-path, Apache mod_fcgid). With --listen, a master pre-forks\n"
             "workers on that socket. See llm-opsd(8).\n");
-}
-
-int check_config_main(const char *path);
-
-int check_config_main(const char *path)
-{
-    struct llmops_conf conf;
-    struct conf_errors errs = {0};
-    int n = conf_load(path, &conf, &errs);
-    for (int i = 0; i < errs.n; i++)
-        fprintf(stderr, "%s\n", errs.msgs[i]);
-    conf_errors_free(&errs);
-    conf_free(&conf);
-    if (n > 0)
-        return 2;
-    printf("configuration OK\n");
-    return 0;
 }
 
 int main(int argc, char **argv)
@@ -79,6 +63,6 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check)
-        return check_config_main(o.config_path);
+        return check_config(o.config_path);
     return server_run(&o);
 }

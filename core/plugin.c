@@ -351,7 +351,21 @@ static void host_db_clear(void *result)
 
 /* ------------------------------------------------------------------ instances */
 
-/* Checks a section against the module's key table: unknown, missing, mistyped keys. */
+/* Keys every instance may set: the core reads them (HTTP client, version policy). */
+static const struct llmops_config_key core_keys[] = {
+    {"url", LLMOPS_CONFIG_URL, 0, 0, 0, "the tool's base URL"},
+    {"connect_timeout_ms", LLMOPS_CONFIG_INT, 0, 100, 60000, "per connection attempt"},
+    {"timeout_ms", LLMOPS_CONFIG_INT, 0, 100, 600000, "a whole call, retries included"},
+    {"retries", LLMOPS_CONFIG_INT, 0, 0, 10, "extra attempts on connection errors, 429, 5xx"},
+    {"tls_verify", LLMOPS_CONFIG_BOOL, 0, 0, 0, "verify the tool's certificate (default on)"},
+    {"ca_file", LLMOPS_CONFIG_FILE, 0, 0, 0, "CA bundle for the tool's certificate"},
+    {"unsupported_version", LLMOPS_CONFIG_STRING, 0, 0, 0,
+     "refuse or degrade when the tool's version is outside the module's range"},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+/* Checks a section against the module's key table and the core's: unknown, missing,
+ * mistyped keys. */
 static int check_keys(const struct instance *in, struct conf_errors *errs)
 {
     const struct llmops_config_key *keys = in->mod->desc->config_keys;
@@ -362,9 +376,20 @@ static int check_keys(const struct instance *in, struct conf_errors *errs)
         for (const struct llmops_config_key *q = keys; q && q->name; q++)
             if (strcmp(q->name, p->kv[i].key) == 0)
                 k = q;
+        for (const struct llmops_config_key *q = core_keys; !k && q->name; q++)
+            if (strcmp(q->name, p->kv[i].key) == 0)
+                k = q;
+        if (k && strcmp(k->name, "unsupported_version") == 0 &&
+            strcmp(p->kv[i].value, "refuse") != 0 && strcmp(p->kv[i].value, "degrade") != 0) {
+            conf_error(errs, p->kv[i].where, "unsupported_version: '%s' is not refuse or degrade",
+                       p->kv[i].value);
+            problems++;
+            continue;
+        }
         const char *v = p->kv[i].value;
         if (!k) {
-            char known[512] = "module";
+            char known[512] = "module, url, connect_timeout_ms, timeout_ms, retries, tls_verify, "
+                              "ca_file, unsupported_version";
             size_t used = strlen(known);
             for (const struct llmops_config_key *q = keys; q && q->name; q++) {
                 int w = snprintf(known + used, sizeof known - used, ", %s", q->name);

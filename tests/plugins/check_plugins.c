@@ -134,6 +134,7 @@ START_TEST(test_instances)
     ck_assert_int_eq(n, 5);
     ck_assert(has(&e, "t.conf:8: limit: '11' is out of range (expected an integer 1-10)"));
     ck_assert(has(&e, "t.conf:9: unknown key 'colour' for module echo"));
+    ck_assert(has(&e, "known: module, url, connect_timeout_ms"));
     ck_assert(has(&e, "t.conf:10: [plugin \"three\"]: init failed: fail_init is on"));
     ck_assert(has(&e, "t.conf:13: [plugin \"four\"]: " TEST_PLUGIN_DIR "/bad-abi.so: refused"));
     ck_assert(has(&e, "t.conf:17: url: 'ftp://x' is not an http:// or https:// URL"));

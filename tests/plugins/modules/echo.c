@@ -17,7 +17,6 @@ struct state {
 
 static const struct llmops_config_key keys[] = {
     {"tool_version", LLMOPS_CONFIG_STRING, 0, 0, 0, "the version health reports"},
-    {"url", LLMOPS_CONFIG_URL, 0, 0, 0, "base URL"},
     {"limit", LLMOPS_CONFIG_INT, 0, 1, 10, "a number from 1 to 10"},
     {"fail_init", LLMOPS_CONFIG_BOOL, 0, 0, 0, "make init fail"},
     {"token_file", LLMOPS_CONFIG_FILE, 0, 0, 0, "a secret"},

@@ -1,0 +1,224 @@
+#include "flags.h"
+
+#include "plugin.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void copy(char *dst, size_t size, const char *src)
+{
+    snprintf(dst, size, "%s", src ? src : "");
+}
+
+int flags_load(struct flag_cache *fc, const struct llmops_conf *conf, struct db *db,
+               struct db_error *err)
+{
+    memset(fc, 0, sizeof *fc);
+    for (int e = 0; e < conf->n_envs; e++) {
+        for (int c = 1; c <= CATEGORY_COUNT; c++) {
+            const struct conf_flag *cf = conf_flag_find(conf, conf->envs[e], c);
+            if (!cf)
+                continue;
+            struct flag *f = &fc->f[e][c];
+            copy(f->active, sizeof f->active, cf->active);
+            copy(f->fallback, sizeof f->fallback, cf->fallback);
+            copy(f->candidate, sizeof f->candidate, cf->candidate);
+            f->rollout = cf->rollout;
+        }
+    }
+    PGresult *r = db_exec(db,
+                          "SELECT environment, category, active, coalesce(fallback, ''), "
+                          "coalesce(candidate, ''), rollout_percent, updated_by, "
+                          "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+                          "FROM flag_overrides",
+                          0, NULL, err);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int e = conf_env_index(conf, PQgetvalue(r, i, 0));
+        int c = category_from_string(PQgetvalue(r, i, 1));
+        if (e < 0 || c < 0)
+            continue; /* an environment no longer configured */
+        struct flag *f = &fc->f[e][c];
+        copy(f->active, sizeof f->active, PQgetvalue(r, i, 2));
+        copy(f->fallback, sizeof f->fallback, PQgetvalue(r, i, 3));
+        copy(f->candidate, sizeof f->candidate, PQgetvalue(r, i, 4));
+        long long v = 0;
+        util_parse_int(PQgetvalue(r, i, 5), 0, 100, &v, NULL);
+        f->rollout = (int)v;
+        f->overridden = 1;
+        copy(f->updated_by, sizeof f->updated_by, PQgetvalue(r, i, 6));
+        copy(f->updated_at, sizeof f->updated_at, PQgetvalue(r, i, 7));
+    }
+    PQclear(r);
+    fc->valid = 1;
+    return 0;
+}
+
+int flags_bucket(const char *env, int category, const char *subject)
+{
+    char key[512], hex[65];
+    int n = snprintf(key, sizeof key, "%s/%s/%s", env, category_name(category), subject);
+    util_sha256_hex(key, n < 0 ? 0 : (size_t)(n >= (int)sizeof key ? (int)sizeof key - 1 : n),
+                    hex);
+    unsigned long v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v * 16 + (unsigned long)(hex[i] <= '9' ? hex[i] - '0' : hex[i] - 'a' + 10);
+    return (int)(v % 100);
+}
+
+const char *flags_pick(const struct flag *f, const char *env, int category, const char *subject,
+                       enum flag_route *why)
+{
+    if (!f->active[0]) {
+        *why = FLAG_NONE;
+        return NULL;
+    }
+    if (f->candidate[0] && f->rollout > 0 && subject &&
+        flags_bucket(env, category, subject) < f->rollout) {
+        *why = FLAG_CANDIDATE;
+        return f->candidate;
+    }
+    *why = FLAG_ACTIVE;
+    return f->active;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+json_t *flag_to_json(const struct flag *f, const char *env, int category)
+{
+    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:i,s:s,s:o,s:o}", "environment", env, "category",
+                     category_name(category), "active", str_or_null(f->active), "fallback",
+                     str_or_null(f->fallback), "candidate", str_or_null(f->candidate),
+                     "rollout_percent", f->rollout, "source",
+                     f->overridden ? "override" : "config", "updated_by",
+                     str_or_null(f->updated_by), "updated_at", str_or_null(f->updated_at));
+}
+
+static int check_one(const struct plugin_registry *reg, int category, const char *role,
+                     const char *name, char *msg, size_t msgsize)
+{
+    if (!name || !*name)
+        return 0;
+    const struct instance *in = NULL;
+    for (int i = 0; i < reg->ninsts; i++)
+        if (strcmp(reg->insts[i].name, name) == 0)
+            in = &reg->insts[i];
+    if (!in) {
+        char known[512] = "";
+        size_t used = 0;
+        for (int i = 0; i < reg->ninsts; i++) {
+            if (!reg->insts[i].mod || (int)reg->insts[i].mod->desc->category != category)
+                continue;
+            int w = snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "",
+                             reg->insts[i].name);
+            if (w > 0 && (size_t)w < sizeof known - used)
+                used += (size_t)w;
+        }
+        snprintf(msg, msgsize, "%s instance '%s' is not configured; %s instances: %s", role, name,
+                 category_name(category), used ? known : "none");
+        return -1;
+    }
+    if (!in->mod) {
+        snprintf(msg, msgsize, "%s instance '%s' has no loaded module (%s)", role, name,
+                 in->reason);
+        return -1;
+    }
+    if ((int)in->mod->desc->category != category) {
+        snprintf(msg, msgsize, "%s instance '%s' serves %s (module %s), not %s", role,
+                 name, category_name((int)in->mod->desc->category), in->mod->name,
+                 category_name(category));
+        return -1;
+    }
+    return 0;
+}
+
+int flags_check_instances(const struct plugin_registry *reg, int category, const char *active,
+                          const char *fallback, const char *candidate, char *msg,
+                          size_t msgsize)
+{
+    if (check_one(reg, category, "active", active, msg, msgsize) < 0 ||
+        check_one(reg, category, "fallback", fallback, msg, msgsize) < 0 ||
+        check_one(reg, category, "candidate", candidate, msg, msgsize) < 0)
+        return -1;
+    return 0;
+}
+
+int flags_check_config(const struct llmops_conf *conf, const struct plugin_registry *reg,
+                       struct conf_errors *errs)
+{
+    int problems = 0;
+    for (int i = 0; i < conf->nflags; i++) {
+        const struct conf_flag *f = &conf->flags[i];
+        char msg[512];
+        /* instances that do not exist are reported by conf_load already */
+        if (!f->active)
+            continue;
+        if (flags_check_instances(reg, f->category, f->active, f->fallback, f->candidate, msg,
+                                  sizeof msg) < 0 &&
+            !strstr(msg, "is not configured")) {
+            conf_error(errs, f->where, "[flags \"%s\"] %s: %s", f->env,
+                       category_name(f->category), msg);
+            problems++;
+        }
+    }
+    return problems;
+}
+
+json_t *flags_write(struct db *db, const char *env, int category, const struct flag *before,
+                    const struct flag *after, const char *actor, const char *action,
+                    const char *reason, struct db_error *err)
+{
+    json_t *bj = before->active[0] ? flag_to_json(before, env, category) : json_null();
+    json_t *aj = flag_to_json(after, env, category);
+    json_object_del(aj, "source");
+    json_object_del(aj, "updated_by");
+    json_object_del(aj, "updated_at");
+    json_object_del(bj, "updated_by");
+    json_object_del(bj, "updated_at");
+    char *bs = json_dumps(bj, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *as = json_dumps(aj, JSON_COMPACT);
+    json_decref(bj);
+    json_decref(aj);
+    char rollout[8];
+    snprintf(rollout, sizeof rollout, "%d", after->rollout);
+    const char *params[] = {env,
+                            category_name(category),
+                            after->active,
+                            after->fallback[0] ? after->fallback : NULL,
+                            after->candidate[0] ? after->candidate : NULL,
+                            rollout,
+                            actor,
+                            action,
+                            bs,
+                            as,
+                            reason};
+    /* One statement: the override and its audit row commit together or not at all. */
+    PGresult *r = db_exec(
+        db,
+        "WITH up AS ("
+        " INSERT INTO flag_overrides (environment, category, active, fallback, candidate,"
+        "  rollout_percent, updated_by) VALUES ($1, $2, $3, $4, $5, $6::int, $7)"
+        " ON CONFLICT (environment, category) DO UPDATE SET active = EXCLUDED.active,"
+        "  fallback = EXCLUDED.fallback, candidate = EXCLUDED.candidate,"
+        "  rollout_percent = EXCLUDED.rollout_percent, updated_by = EXCLUDED.updated_by,"
+        "  updated_at = now() RETURNING 1)"
+        " INSERT INTO flag_audit (actor, action, environment, category, before, after, reason)"
+        " SELECT $7, $8, $1, $2, $9::jsonb, $10::jsonb, $11 FROM up"
+        " RETURNING json_build_object('id', id, 'at',"
+        "  to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'actor', actor,"
+        "  'action', action, 'environment', environment, 'category', category,"
+        "  'before', before, 'after', after, 'reason', reason)",
+        11, params, err);
+    free(bs);
+    free(as);
+    if (!r)
+        return NULL;
+    json_t *row = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    PQclear(r);
+    return row;
+}

@@ -1,0 +1,230 @@
+/* /llm-ops/v1/flags: read, set, roll back, audit. */
+#include "app.h"
+#include "handlers.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void flags_list(struct req *r)
+{
+    const struct flag_cache *fc = app_flags(r->app, r);
+    if (!fc)
+        return;
+    json_t *list = json_array();
+    for (int c = 1; c <= CATEGORY_COUNT; c++)
+        json_array_append_new(list, flag_to_json(&fc->f[r->env_index][c], r->env, c));
+    char msg[96];
+    snprintf(msg, sizeof msg, "flags of %s", r->env);
+    resp_success(r, 200, msg, json_pack("{s:s,s:o}", "environment", r->env, "flags", list));
+}
+
+/* {env} and {category} of the path; writes a 400 listing the valid values. */
+static int path_env_category(struct req *r, int *env_index, int *category)
+{
+    const struct llmops_conf *c = r->app->conf;
+    *env_index = conf_env_index(c, r->path_params[0]);
+    if (*env_index < 0) {
+        char list[600];
+        conf_env_list(c, list, sizeof list);
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "env"),
+                   "unknown environment '%.64s'; valid: %s", r->path_params[0], list);
+        return -1;
+    }
+    *category = category_from_string(r->path_params[1]);
+    if (*category < 0) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "category"),
+                   "unknown category '%.64s'; valid: %s", r->path_params[1], category_list());
+        return -1;
+    }
+    r->env = c->envs[*env_index];
+    return 0;
+}
+
+/* An optional string member that names an instance (or null). */
+static int instance_member(struct req *r, const char *key, int required, char *out, size_t size)
+{
+    json_t *v = json_object_get(r->body, key);
+    out[0] = '\0';
+    if (!v || json_is_null(v)) {
+        if (required) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", key),
+                       "member '%s' is required", key);
+            return -1;
+        }
+        return 0;
+    }
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= size) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", key),
+                   "%s must be an instance name", key);
+        return -1;
+    }
+    snprintf(out, size, "%s", json_string_value(v));
+    return 0;
+}
+
+static const char *reason_member(struct req *r)
+{
+    json_t *v = json_object_get(r->body, "reason");
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 500) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "reason"),
+                   "reason is required: 1-500 characters saying why (it goes to the audit log)");
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+static int only_members(struct req *r, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(r->body, key, v) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(*a, key) == 0)
+                ok = 1;
+        if (!ok) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", key),
+                       "unknown member '%.64s'", key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void write_flag(struct req *r, int env_index, int category, const struct flag *before,
+                       const struct flag *after, const char *action, const char *reason)
+{
+    struct db_error err;
+    json_t *audit = flags_write(&r->app->db, r->env, category, before, after, r->who.name,
+                                action, reason, &err);
+    if (!audit) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "the flag could not be stored: %s",
+                   err.message);
+        return;
+    }
+    r->app->flags.valid = 0;
+    (void)env_index;
+    char msg[200];
+    snprintf(msg, sizeof msg, "%s of %s now served by %s", category_name(category), r->env,
+             after->active);
+    struct flag shown = *after;
+    shown.overridden = 1;
+    snprintf(shown.updated_by, sizeof shown.updated_by, "%s", r->who.name);
+    snprintf(shown.updated_at, sizeof shown.updated_at, "%s",
+             json_string_value(json_object_get(audit, "at")));
+    resp_success(r, 200, msg,
+                 json_pack("{s:o,s:o}", "flag", flag_to_json(&shown, r->env, category), "audit",
+                           audit));
+}
+
+void flags_put(struct req *r)
+{
+    int env_index, category;
+    if (path_env_category(r, &env_index, &category) < 0)
+        return;
+    static const char *const allowed[] = {"active", "fallback", "candidate", "rollout_percent",
+                                          "reason", NULL};
+    if (only_members(r, allowed) < 0)
+        return;
+    struct flag after;
+    memset(&after, 0, sizeof after);
+    if (instance_member(r, "active", 1, after.active, sizeof after.active) < 0 ||
+        instance_member(r, "fallback", 0, after.fallback, sizeof after.fallback) < 0 ||
+        instance_member(r, "candidate", 0, after.candidate, sizeof after.candidate) < 0)
+        return;
+    json_t *ro = json_object_get(r->body, "rollout_percent");
+    if (ro && !json_is_null(ro)) {
+        if (!json_is_integer(ro) || json_integer_value(ro) < 0 || json_integer_value(ro) > 100) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "rollout_percent"),
+                       "rollout_percent must be an integer 0-100");
+            return;
+        }
+        after.rollout = (int)json_integer_value(ro);
+    }
+    if (after.rollout > 0 && !after.candidate[0]) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "rollout_percent"),
+                   "rollout_percent needs a candidate");
+        return;
+    }
+    const char *reason = reason_member(r);
+    if (!reason)
+        return;
+    char msg[600];
+    if (flags_check_instances(&r->app->plugins, category, after.active, after.fallback,
+                              after.candidate, msg, sizeof msg) < 0) {
+        resp_error(r, API_VALIDATION_FAILED, NULL, "%s", msg);
+        return;
+    }
+    const struct flag_cache *fc = app_flags(r->app, r);
+    if (!fc)
+        return;
+    struct flag before = fc->f[env_index][category];
+    write_flag(r, env_index, category, &before, &after, "set", reason);
+}
+
+void flags_rollback(struct req *r)
+{
+    int env_index, category;
+    if (path_env_category(r, &env_index, &category) < 0)
+        return;
+    static const char *const allowed[] = {"reason", NULL};
+    if (only_members(r, allowed) < 0)
+        return;
+    const char *reason = reason_member(r);
+    if (!reason)
+        return;
+    const struct flag_cache *fc = app_flags(r->app, r);
+    if (!fc)
+        return;
+    struct flag before = fc->f[env_index][category];
+    if (!before.fallback[0]) {
+        resp_error(r, API_CONFLICT, NULL, "%s of %s has no fallback to roll back to",
+                   category_name(category), r->env);
+        return;
+    }
+    if (strcmp(before.active, before.fallback) == 0 && !before.candidate[0]) {
+        resp_error(r, API_CONFLICT, NULL, "%s of %s is already served by its fallback %s",
+                   category_name(category), r->env, before.fallback);
+        return;
+    }
+    struct flag after = before;
+    snprintf(after.active, sizeof after.active, "%s", before.fallback);
+    after.candidate[0] = '\0';
+    after.rollout = 0;
+    write_flag(r, env_index, category, &before, &after, "rollback", reason);
+}
+
+void flags_audit(struct req *r)
+{
+    const char *lim = http_query(r, "limit");
+    long long limit = 100;
+    if (lim && util_parse_int(lim, 1, 1000, &limit, NULL) < 0) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "limit"),
+                   "limit must be an integer 1-1000");
+        return;
+    }
+    char lims[24];
+    snprintf(lims, sizeof lims, "%lld", limit);
+    /* no env: every environment */
+    const char *env = http_query(r, "env") ? r->env : NULL;
+    const char *params[] = {env, lims};
+    struct db_error err;
+    PGresult *res = db_exec(
+        &r->app->db,
+        "SELECT coalesce(json_agg(a ORDER BY a.id DESC), '[]') FROM ("
+        " SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS at,"
+        " actor, action, environment, category, before, after, reason FROM flag_audit"
+        " WHERE $1::text IS NULL OR environment = $1 ORDER BY id DESC LIMIT $2::int) a",
+        2, params, &err);
+    if (!res) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "the audit log is unavailable");
+        return;
+    }
+    json_t *list = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    PQclear(res);
+    char msg[64];
+    snprintf(msg, sizeof msg, "%zu flag change%s", json_array_size(list),
+             json_array_size(list) == 1 ? "" : "s");
+    resp_success(r, 200, msg, json_pack("{s:o}", "entries", list ? list : json_array()));
+}
