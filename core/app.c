@@ -3,6 +3,7 @@
 
 #include "auth.h"
 #include "build-config.h"
+#include "dispatch.h"
 #include "log.h"
 #include "router.h"
 #include "util.h"
@@ -150,6 +151,7 @@ void app_handle(struct app *app, const struct http_input *in, struct req *r)
 
     /* Changes made by other workers (tokens, GPU types) arrive as notifications. */
     db_poll(&app->db);
+    dispatch_tick(app);
 
     if (http_parse_uri(r) < 0)
         return;

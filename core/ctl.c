@@ -438,7 +438,7 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
     char actor[80];
     actor_name(actor, sizeof actor);
     json_t *audit = flags_write(&db, env, category, &before, &after, actor,
-                                is_set ? "set" : "rollback", reason, &err);
+                                is_set ? "set" : "rollback", reason, NULL, &err);
     if (!audit) {
         fprintf(stderr, "llm-opsctl: %s\n", err.message);
         rc = EXIT_FAIL;

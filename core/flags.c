@@ -171,7 +171,7 @@ int flags_check_config(const struct llmops_conf *conf, const struct plugin_regis
 
 json_t *flags_write(struct db *db, const char *env, int category, const struct flag *before,
                     const struct flag *after, const char *actor, const char *action,
-                    const char *reason, struct db_error *err)
+                    const char *reason, const char *expect_active, struct db_error *err)
 {
     json_t *bj = before->active[0] ? flag_to_json(before, env, category) : json_null();
     json_t *aj = flag_to_json(after, env, category);
@@ -196,7 +196,8 @@ json_t *flags_write(struct db *db, const char *env, int category, const struct f
                             action,
                             bs,
                             as,
-                            reason};
+                            reason,
+                            expect_active};
     /* One statement: the override and its audit row commit together or not at all. */
     PGresult *r = db_exec(
         db,
@@ -206,18 +207,25 @@ json_t *flags_write(struct db *db, const char *env, int category, const struct f
         " ON CONFLICT (environment, category) DO UPDATE SET active = EXCLUDED.active,"
         "  fallback = EXCLUDED.fallback, candidate = EXCLUDED.candidate,"
         "  rollout_percent = EXCLUDED.rollout_percent, updated_by = EXCLUDED.updated_by,"
-        "  updated_at = now() RETURNING 1)"
+        "  updated_at = now() WHERE $12::text IS NULL OR flag_overrides.active = $12"
+        "  RETURNING 1)"
         " INSERT INTO flag_audit (actor, action, environment, category, before, after, reason)"
         " SELECT $7, $8, $1, $2, $9::jsonb, $10::jsonb, $11 FROM up"
         " RETURNING json_build_object('id', id, 'at',"
         "  to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'actor', actor,"
         "  'action', action, 'environment', environment, 'category', category,"
         "  'before', before, 'after', after, 'reason', reason)",
-        11, params, err);
+        12, params, err);
     free(bs);
     free(as);
     if (!r)
         return NULL;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        err->status = DB_OK;
+        snprintf(err->message, sizeof err->message, "the flag changed meanwhile: not written");
+        return NULL;
+    }
     json_t *row = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
     PQclear(r);
     return row;

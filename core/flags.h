@@ -51,10 +51,12 @@ int flags_check_config(const struct llmops_conf *conf, const struct plugin_regis
                        struct conf_errors *errs);
 
 /* Writes an override and its audit row in one statement. `before` is the effective flag.
- * action: "set", "rollback", "breaker_trip" or "breaker_restore". Returns the audit row as
- * JSON, or NULL with err filled. */
+ * action: "set", "rollback", "breaker_trip" or "breaker_restore". With expect_active, an
+ * existing override is only replaced while its active instance is still that one (so that
+ * workers racing to trip the same breaker write once). Returns the audit row as JSON, or NULL
+ * with err filled — err->status DB_OK when the condition did not hold and nothing was written. */
 json_t *flags_write(struct db *db, const char *env, int category, const struct flag *before,
                     const struct flag *after, const char *actor, const char *action,
-                    const char *reason, struct db_error *err);
+                    const char *reason, const char *expect_active, struct db_error *err);
 
 #endif

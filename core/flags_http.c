@@ -97,7 +97,7 @@ static void write_flag(struct req *r, int env_index, int category, const struct 
 {
     struct db_error err;
     json_t *audit = flags_write(&r->app->db, r->env, category, before, after, r->who.name,
-                                action, reason, &err);
+                                action, reason, NULL, &err);
     if (!audit) {
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "the flag could not be stored: %s",
                    err.message);

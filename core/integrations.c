@@ -1,5 +1,6 @@
 /* /llm-ops/v1/integrations: every instance, its module, state and what it serves. */
 #include "app.h"
+#include "dispatch.h"
 #include "handlers.h"
 #include "util.h"
 
@@ -42,7 +43,8 @@ static json_t *instance_json(struct app *app, const struct instance *in,
                      str_or_null(d ? d->version : NULL), "abi", str_or_null(abi), "category",
                      str_or_null(d ? category_name((int)d->category) : NULL), "tool_version",
                      str_or_null(in->tool_version), "state", state_name(in->st), "reason",
-                     str_or_null(in->st == INSTANCE_OK ? NULL : in->reason), "breaker", "closed",
+                     str_or_null(in->st == INSTANCE_OK ? NULL : in->reason), "breaker",
+                     breaker_state_name(in->breaker.state),
                      "serves", serves);
 }
 
@@ -100,6 +102,7 @@ void integration_health(struct req *r)
     struct llmops_error err = {.size = sizeof err};
     int rc = d->health(in->state, &info, &err);
     double ms = (double)((util_now_us() - t0 + 5) / 10) / 100.0; /* to 0.01 ms */
+    dispatch_outcome(app, in, rc == 0 ? NULL : &err);
     if (rc != 0) {
         json_decref(info);
         in->st = INSTANCE_DEGRADED;

@@ -506,6 +506,10 @@ int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, st
     memset(reg, 0, sizeof *reg);
     reg->conf = conf;
     reg->db = db;
+    reg->policy.window_ms = conf->breaker_window_seconds * 1000;
+    reg->policy.min_calls = (unsigned)conf->breaker_min_calls;
+    reg->policy.error_percent = (unsigned)conf->breaker_error_percent;
+    reg->policy.open_ms = conf->breaker_open_seconds * 1000;
     int before = errs->n;
     if (conf->nplugins == 0)
         return 0;
@@ -519,6 +523,7 @@ int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, st
         in->name = p->name;
         in->cfg = p;
         in->reg = reg;
+        breaker_init(&in->breaker, &reg->policy);
         char msg[1024];
         in->mod = p->module ? get_module(reg, p->module, msg, sizeof msg) : NULL;
         if (!in->mod) {

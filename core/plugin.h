@@ -3,6 +3,7 @@
 #ifndef LLMOPS_PLUGIN_LOADER_H
 #define LLMOPS_PLUGIN_LOADER_H
 
+#include "breaker.h"
 #include "conf.h"
 #include "llmops-plugin.h"
 
@@ -32,10 +33,12 @@ struct instance {
     char tool_version[64];
     struct httpc *http;
     struct plugin_registry *reg;
+    struct breaker breaker;
 };
 
 struct plugin_registry {
     const struct llmops_conf *conf;
+    struct breaker_policy policy;
     struct db *db; /* for host->db_exec; may be NULL */
     struct module *mods;
     int nmods;

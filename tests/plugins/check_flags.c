@@ -60,9 +60,14 @@ static void setup(void)
             "migrations_dir = %s/migrations\n"
             "[plugin \"track-a\"]\nmodule = echo\ntool_version = 2.14.1\n"
             "[plugin \"track-b\"]\nmodule = echo\n"
+            "[plugin \"flaky\"]\nmodule = echo\nhealth_fail_file = %s/flaky-down\n"
+            "[plugin \"steady\"]\nmodule = echo\n"
+            "[flags \"stg\"]\nexperiment_tracking = flaky\n"
+            "experiment_tracking.fallback = steady\n"
+            "[breaker]\nmin_calls = 5\nerror_percent = 50\nopen_seconds = 1\nauto_close = on\n"
             "[flags \"prod\"]\nexperiment_tracking = track-a\n"
             "experiment_tracking.fallback = track-b\n",
-            TEST_PLUGIN_DIR, dir, port, LLMOPS_SOURCE_DIR);
+            TEST_PLUGIN_DIR, dir, port, LLMOPS_SOURCE_DIR, dir);
     fclose(f);
     ck_assert_int_eq(sh("%s/llm-opsctl --config %s migrate >/dev/null", LLMOPS_BIN_DIR, conf_path),
                      0);
@@ -298,7 +303,7 @@ START_TEST(test_integrations)
     json_t *j = call(&w1, "GET", "/llm-ops/v1/integrations", reader, NULL, &st);
     ck_assert_int_eq(st, 200);
     json_t *list = json_object_get(data_of(j), "integrations");
-    ck_assert_int_eq(json_array_size(list), 2);
+    ck_assert_int_eq(json_array_size(list), 4);
     json_t *a = json_array_get(list, 0);
     ck_assert_str_eq(json_string_value(json_object_get(a, "name")), "track-a");
     ck_assert_str_eq(json_string_value(json_object_get(a, "module")), "echo");
@@ -322,6 +327,51 @@ START_TEST(test_integrations)
     json_decref(j);
     j = call(&w1, "GET", "/llm-ops/v1/integrations/nope/health", reader, NULL, &st);
     ck_assert_int_eq(st, 404);
+    json_decref(j);
+}
+END_TEST
+
+/* The breaker: sustained failures move stg to the fallback (audited, seen by the other
+ * worker); once healthy again and with auto_close, traffic returns by itself. */
+START_TEST(test_breaker_rollback_and_return)
+{
+    int st;
+    sh("touch %s/flaky-down", dir);
+    for (int i = 0; i < 5; i++)
+        json_decref(call(&w1, "GET", "/llm-ops/v1/integrations/flaky/health", reader, NULL, &st));
+    ck_assert_int_eq(st, 503);
+    json_t *j = call(&w2, "GET", "/llm-ops/v1/flags?env=stg", reader, NULL, &st);
+    ck_assert_str_eq(active_of(j, "experiment_tracking"), "steady");
+    json_decref(j);
+    j = call(&w1, "GET", "/llm-ops/v1/flags/audit?env=stg&limit=1", reader, NULL, &st);
+    json_t *e0 = json_array_get(json_object_get(data_of(j), "entries"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(e0, "actor")), "circuit-breaker");
+    ck_assert_str_eq(json_string_value(json_object_get(e0, "action")), "breaker_trip");
+    json_decref(j);
+    j = call(&w1, "GET", "/llm-ops/v1/integrations", reader, NULL, &st);
+    json_t *list = json_object_get(data_of(j), "integrations"), *it;
+    size_t i;
+    json_array_foreach(list, i, it) {
+        if (strcmp(json_string_value(json_object_get(it, "name")), "flaky") == 0)
+            ck_assert_str_eq(json_string_value(json_object_get(it, "breaker")), "open");
+    }
+    json_decref(j);
+    /* still down when the probe comes: stays on the fallback */
+    sleep(1);
+    json_decref(call(&w1, "GET", "/llm-ops/v1/health", NULL, NULL, &st));
+    j = call(&w1, "GET", "/llm-ops/v1/flags?env=stg", reader, NULL, &st);
+    ck_assert_str_eq(active_of(j, "experiment_tracking"), "steady");
+    json_decref(j);
+    /* healthy again: the next probe closes the breaker and gives stg back */
+    sh("rm -f %s/flaky-down", dir);
+    usleep(1100000);
+    json_decref(call(&w1, "GET", "/llm-ops/v1/health", NULL, NULL, &st));
+    j = call(&w2, "GET", "/llm-ops/v1/flags?env=stg", reader, NULL, &st);
+    ck_assert_str_eq(active_of(j, "experiment_tracking"), "flaky");
+    json_decref(j);
+    j = call(&w1, "GET", "/llm-ops/v1/flags/audit?env=stg&limit=1", reader, NULL, &st);
+    e0 = json_array_get(json_object_get(data_of(j), "entries"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(e0, "action")), "breaker_restore");
     json_decref(j);
 }
 END_TEST
@@ -359,6 +409,7 @@ int main(void)
     tcase_add_test(tc, test_reader_cannot_flip);
     tcase_add_test(tc, test_bucketing);
     tcase_add_test(tc, test_integrations);
+    tcase_add_test(tc, test_breaker_rollback_and_return);
     tcase_add_test(tc, test_cli);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

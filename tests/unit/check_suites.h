@@ -5,4 +5,5 @@ Suite *make_conf_suite(void);
 Suite *make_router_suite(void);
 Suite *make_http_suite(void);
 Suite *make_gpu_suite(void);
+Suite *make_breaker_suite(void);
 #endif

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct echo_ops {
     uint32_t size;
@@ -20,6 +21,7 @@ static const struct llmops_config_key keys[] = {
     {"limit", LLMOPS_CONFIG_INT, 0, 1, 10, "a number from 1 to 10"},
     {"fail_init", LLMOPS_CONFIG_BOOL, 0, 0, 0, "make init fail"},
     {"token_file", LLMOPS_CONFIG_FILE, 0, 0, 0, "a secret"},
+    {"health_fail_file", LLMOPS_CONFIG_STRING, 0, 0, 0, "health fails while this file exists"},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -43,7 +45,9 @@ static void fini(void *state)
 __attribute__((unused)) static int health(void *state, json_t **info, struct llmops_error *err)
 {
     struct state *s = state;
-    (void)err;
+    const char *fail = s->host->config_string(s->host, "health_fail_file", NULL);
+    if (fail && access(fail, F_OK) == 0)
+        return llmops_fail(err, LLMOPS_ERR_UNAVAILABLE, 503, 1, "the tool is down (test)");
     *info = json_pack("{s:s}", "tool_version", s->version);
     return 0;
 }

@@ -1,0 +1,148 @@
+#include "dispatch.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int is_failure(const struct llmops_error *err)
+{
+    if (!err)
+        return 0;
+    return err->code == LLMOPS_ERR_UNAVAILABLE || err->code == LLMOPS_ERR_TOOL ||
+           err->code == LLMOPS_ERR_INTERNAL;
+}
+
+static int ensure_flags(struct app *app)
+{
+    if (app->flags.valid)
+        return 0;
+    struct db_error err;
+    return flags_load(&app->flags, app->conf, &app->db, &err);
+}
+
+/* Moves every pair `in` serves as active (to its fallback) or as candidate (rollout off). */
+static void trip(struct app *app, struct instance *in, unsigned calls, unsigned failures)
+{
+    char reason[300];
+    snprintf(reason, sizeof reason,
+             "circuit breaker of instance %s opened: %u of %u calls failed in the last %lld s",
+             in->name, failures, calls, (long long)(in->reg->policy.window_ms / 1000));
+    log_error("%s", reason);
+    if (ensure_flags(app) < 0) {
+        log_error("breaker of %s: cannot read the flags; traffic stays where it is", in->name);
+        return;
+    }
+    for (int e = 0; e < app->conf->n_envs; e++) {
+        for (int c = 1; c <= CATEGORY_COUNT; c++) {
+            struct flag before = app->flags.f[e][c], after = before;
+            if (strcmp(before.active, in->name) == 0 && before.fallback[0] &&
+                strcmp(before.fallback, in->name) != 0) {
+                snprintf(after.active, sizeof after.active, "%s", before.fallback);
+                after.candidate[0] = '\0';
+                after.rollout = 0;
+            } else if (strcmp(before.candidate, in->name) == 0) {
+                after.candidate[0] = '\0';
+                after.rollout = 0;
+            } else {
+                continue;
+            }
+            struct db_error err;
+            json_t *row = flags_write(&app->db, app->conf->envs[e], c, &before, &after,
+                                      "circuit-breaker", "breaker_trip", reason, before.active,
+                                      &err);
+            if (row) {
+                log_error("breaker of %s: %s of %s now served by %s", in->name, category_name(c),
+                          app->conf->envs[e], after.active);
+                json_decref(row);
+            } else if (err.status != DB_OK) {
+                log_error("breaker of %s: could not move %s of %s: %s", in->name,
+                          category_name(c), app->conf->envs[e], err.message);
+            }
+        }
+    }
+    app->flags.valid = 0;
+}
+
+void dispatch_outcome(struct app *app, struct instance *in, const struct llmops_error *err)
+{
+    int64_t now = util_now_ms();
+    if (breaker_record(&in->breaker, &in->reg->policy, is_failure(err), now)) {
+        unsigned calls, failures;
+        breaker_window(&in->breaker, now, &calls, &failures);
+        trip(app, in, calls, failures);
+    }
+}
+
+/* Gives back what the breaker took from `in`: the pairs whose last change was its trip. */
+static void restore(struct app *app, struct instance *in)
+{
+    const char *params[] = {in->name};
+    struct db_error err;
+    PGresult *r = db_exec(&app->db,
+                          "SELECT a.environment, a.category, a.before::text, a.after->>'active'"
+                          " FROM flag_audit a WHERE a.action = 'breaker_trip'"
+                          " AND (a.before->>'active' = $1 OR a.before->>'candidate' = $1)"
+                          " AND a.id = (SELECT max(id) FROM flag_audit b"
+                          "  WHERE b.environment = a.environment AND b.category = a.category)",
+                          1, params, &err);
+    if (!r)
+        return;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int e = conf_env_index(app->conf, PQgetvalue(r, i, 0));
+        int c = category_from_string(PQgetvalue(r, i, 1));
+        json_t *b = json_loads(PQgetvalue(r, i, 2), 0, NULL);
+        if (e < 0 || c < 0 || !b) {
+            json_decref(b);
+            continue;
+        }
+        struct flag after;
+        memset(&after, 0, sizeof after);
+        const char *v;
+        if ((v = json_string_value(json_object_get(b, "active"))))
+            snprintf(after.active, sizeof after.active, "%s", v);
+        if ((v = json_string_value(json_object_get(b, "fallback"))))
+            snprintf(after.fallback, sizeof after.fallback, "%s", v);
+        if ((v = json_string_value(json_object_get(b, "candidate"))))
+            snprintf(after.candidate, sizeof after.candidate, "%s", v);
+        after.rollout = (int)json_integer_value(json_object_get(b, "rollout_percent"));
+        json_decref(b);
+        if (ensure_flags(app) < 0)
+            break;
+        struct flag before = app->flags.f[e][c];
+        char reason[200];
+        snprintf(reason, sizeof reason, "instance %s is healthy again: traffic returns to it",
+                 in->name);
+        json_t *row = flags_write(&app->db, app->conf->envs[e], c, &before, &after,
+                                  "circuit-breaker", "breaker_restore", reason,
+                                  PQgetvalue(r, i, 3), &err);
+        if (row) {
+            log_info("breaker of %s closed: %s of %s served by %s again", in->name,
+                     category_name(c), app->conf->envs[e], after.active);
+            json_decref(row);
+        }
+    }
+    PQclear(r);
+    app->flags.valid = 0;
+}
+
+void dispatch_tick(struct app *app)
+{
+    int64_t now = util_now_ms();
+    for (int i = 0; i < app->plugins.ninsts; i++) {
+        struct instance *in = &app->plugins.insts[i];
+        if (in->breaker.state != BREAKER_OPEN || !in->initialised)
+            continue;
+        if (!breaker_probe_due(&in->breaker, &in->reg->policy, now))
+            continue;
+        json_t *info = NULL;
+        struct llmops_error err = {.size = sizeof err};
+        int ok = in->mod->desc->health(in->state, &info, &err) == 0;
+        json_decref(info);
+        breaker_probed(&in->breaker, ok, util_now_ms());
+        log_info("breaker of %s: probe %s", in->name, ok ? "succeeded" : "failed");
+        if (ok && app->conf->breaker_auto_close)
+            restore(app, in);
+    }
+}
