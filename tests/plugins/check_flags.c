@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "build-config.h"
 #include "flags.h"
+#include "owner.h"
 
 #include <check.h>
 #include <stdarg.h>
@@ -376,6 +377,57 @@ START_TEST(test_breaker_rollback_and_return)
 }
 END_TEST
 
+/* Ownership with two instances: objects created while track-a is active stay with track-a
+ * after the flag flips to track-b; only new objects go to track-b. */
+START_TEST(test_ownership_survives_a_flip)
+{
+    int st;
+    int prod = conf_env_index(&conf, "prod");
+    struct req r;
+    memset(&r, 0, sizeof r);
+    r.app = &w1;
+    snprintf(r.who.name, sizeof r.who.name, "admin");
+    json_t *j = call(&w1, "PUT", "/llm-ops/v1/flags/prod/experiment_tracking", admin,
+                     "{\"active\":\"track-a\",\"fallback\":\"track-b\",\"reason\":\"t\"}", &st);
+    json_decref(j);
+    struct instance *in = owner_pick(&w1, &r, prod, LLMOPS_CATEGORY_EXPERIMENT_TRACKING, "p1");
+    ck_assert_ptr_nonnull(in);
+    ck_assert_str_eq(in->name, "track-a");
+    struct owned old, fresh, seen;
+    struct db_error err;
+    ck_assert_int_eq(owner_reserve(&w1, "exp", "prod", LLMOPS_CATEGORY_EXPERIMENT_TRACKING,
+                                   in->name, "admin", &old, &err),
+                     0);
+    ck_assert_int_eq(owner_bind(&w1, old.id, "mlflow-17", &err), 0);
+    /* flip */
+    j = call(&w2, "PUT", "/llm-ops/v1/flags/prod/experiment_tracking", admin,
+             "{\"active\":\"track-b\",\"fallback\":\"track-a\",\"reason\":\"flip\"}", &st);
+    ck_assert_int_eq(st, 200);
+    json_decref(j);
+    json_decref(call(&w1, "GET", "/llm-ops/v1/health", NULL, NULL, &st)); /* reads NOTIFY */
+    in = owner_pick(&w1, &r, prod, LLMOPS_CATEGORY_EXPERIMENT_TRACKING, "p1");
+    ck_assert_str_eq(in->name, "track-b");
+    ck_assert_int_eq(owner_reserve(&w1, "exp", "prod", LLMOPS_CATEGORY_EXPERIMENT_TRACKING,
+                                   in->name, "admin", &fresh, &err),
+                     0);
+    ck_assert_str_ne(fresh.id, old.id);
+    /* the old object is still read from the instance that holds it */
+    ck_assert_int_eq(owner_lookup(&w2, old.id, &seen, &err), 1);
+    ck_assert_str_eq(seen.instance, "track-a");
+    ck_assert_str_eq(seen.external_id, "mlflow-17");
+    ck_assert_str_eq(owner_instance(&w2, &seen)->name, "track-a");
+    ck_assert_int_eq(owner_lookup(&w2, fresh.id, &seen, &err), 1);
+    ck_assert_str_eq(seen.instance, "track-b");
+    ck_assert_int_eq(owner_lookup(&w2, "exp_000000000000000000000000", &seen, &err), 0);
+    /* a flag naming no instance: a clear 400 */
+    memset(&r.resp, 0, sizeof r.resp);
+    ck_assert_ptr_null(owner_pick(&w1, &r, conf_env_index(&conf, "dev"),
+                                  LLMOPS_CATEGORY_SERVING, "p1"));
+    ck_assert_int_eq(r.resp.status, 400);
+    http_req_free(&r);
+}
+END_TEST
+
 START_TEST(test_cli)
 {
     char base[256];
@@ -411,6 +463,7 @@ int main(void)
     tcase_add_test(tc, test_integrations);
     tcase_add_test(tc, test_breaker_rollback_and_return);
     tcase_add_test(tc, test_cli);
+    tcase_add_test(tc, test_ownership_survives_a_flip);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
