@@ -22,6 +22,7 @@ static const struct llmops_config_key keys[] = {
     {"fail_init", LLMOPS_CONFIG_BOOL, 0, 0, 0, "make init fail"},
     {"token_file", LLMOPS_CONFIG_FILE, 0, 0, 0, "a secret"},
     {"health_fail_file", LLMOPS_CONFIG_STRING, 0, 0, 0, "health fails while this file exists"},
+    {"crash_on_health", LLMOPS_CONFIG_BOOL, 0, 0, 0, "health dereferences NULL (crash test)"},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -45,6 +46,10 @@ static void fini(void *state)
 __attribute__((unused)) static int health(void *state, json_t **info, struct llmops_error *err)
 {
     struct state *s = state;
+    if (s->host->config_bool(s->host, "crash_on_health", 0)) {
+        volatile int *nowhere = NULL;
+        *nowhere = 1; /* a plugin bug: costs this worker, not the service */
+    }
     const char *fail = s->host->config_string(s->host, "health_fail_file", NULL);
     if (fail && access(fail, F_OK) == 0)
         return llmops_fail(err, LLMOPS_ERR_UNAVAILABLE, 503, 1, "the tool is down (test)");

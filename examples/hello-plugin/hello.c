@@ -1,0 +1,71 @@
+/* The smallest useful llm-ops plugin: a model_registry module whose health reports the
+ * greeting it was configured with. It shows the parts every plugin has: a key table, init,
+ * fini, health, capabilities, the ops struct, and LLMOPS_PLUGIN_DEFINE. */
+#include <llmops-plugin.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+struct hello_ops {
+    uint32_t size;
+};
+static const struct hello_ops ops = {sizeof ops};
+
+static const struct llmops_config_key keys[] = {
+    {"greeting", LLMOPS_CONFIG_STRING, 1, 0, 0, "what health answers with"},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+struct hello {
+    char greeting[128];
+};
+
+static int hello_init(const struct llmops_host *host, void **state, struct llmops_error *err)
+{
+    struct hello *h = calloc(1, sizeof *h);
+    if (!h)
+        return llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "out of memory");
+    strncpy(h->greeting, host->config_string(host, "greeting", "hello"), sizeof h->greeting - 1);
+    host->log(host, LLMOPS_LOG_INFO, "ready to say %s", h->greeting);
+    *state = h;
+    return 0;
+}
+
+static void hello_fini(void *state)
+{
+    free(state);
+}
+
+static int hello_health(void *state, json_t **info, struct llmops_error *err)
+{
+    struct hello *h = state;
+    (void)err;
+    *info = json_pack("{s:s,s:s}", "tool_version", "1.0.0", "greeting", h->greeting);
+    return 0;
+}
+
+static int hello_capabilities(void *state, json_t **out, struct llmops_error *err)
+{
+    (void)state;
+    (void)err;
+    *out = json_pack("{s:[]}", "operations");
+    return 0;
+}
+
+static const struct llmops_plugin hello_plugin = {
+    .magic = LLMOPS_PLUGIN_MAGIC_INIT,
+    .size = sizeof(struct llmops_plugin),
+    .name = "hello",
+    .version = "1.0.0",
+    .category = LLMOPS_CATEGORY_MODEL_REGISTRY,
+    .category_abi = 1,
+    .ops = &ops,
+    .config_keys = keys,
+    .tool_version_min = "1.0",
+    .init = hello_init,
+    .fini = hello_fini,
+    .health = hello_health,
+    .capabilities = hello_capabilities,
+};
+
+LLMOPS_PLUGIN_DEFINE(hello_plugin)
