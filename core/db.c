@@ -190,6 +190,7 @@ PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const
     if (db_ensure(db, err) != DB_OK)
         return NULL;
     int64_t deadline = util_now_ms() + db->query_timeout_ms;
+    db->statements++;
     if (!PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
         set_err(err, DB_UNAVAILABLE, NULL, PQerrorMessage(db->conn));
         drop(db);

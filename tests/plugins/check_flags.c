@@ -428,6 +428,34 @@ START_TEST(test_ownership_survives_a_flip)
 }
 END_TEST
 
+/* The hot path: once a worker has the token and the list cached, an authenticated GET of
+ * the GPU types sends no statement to PostgreSQL at all. */
+START_TEST(test_hot_path_sends_no_sql)
+{
+    int st;
+    ck_assert_int_eq(sh("%s/llm-opsctl --config %s seed --file %s/etc/gpu-types.json >/dev/null",
+                        LLMOPS_BIN_DIR, conf_path, LLMOPS_SOURCE_DIR),
+                     0);
+    json_decref(call(&w1, "GET", "/llm-ops/v1/gpu-types?env=dev", reader, NULL, &st));
+    ck_assert_int_eq(st, 200);
+    unsigned long before = w1.db.statements;
+    for (int i = 0; i < 200; i++) {
+        json_t *j = call(&w1, "GET", "/llm-ops/v1/gpu-types?env=dev", reader, NULL, &st);
+        ck_assert_int_eq(st, 200);
+        json_decref(j);
+    }
+    ck_assert_uint_eq(w1.db.statements, before);
+    /* a revoke still reaches the worker at once (NOTIFY), without polling */
+    ck_assert_int_eq(sh("%s/llm-opsctl --config %s token revoke reader >/dev/null", LLMOPS_BIN_DIR,
+                        conf_path),
+                     0);
+    json_t *j = call(&w1, "GET", "/llm-ops/v1/gpu-types?env=dev", reader, NULL, &st);
+    ck_assert_int_eq(st, 401);
+    json_decref(j);
+    token("reader", "reader", reader, sizeof reader);
+}
+END_TEST
+
 START_TEST(test_cli)
 {
     char base[256];
@@ -462,6 +490,7 @@ int main(void)
     tcase_add_test(tc, test_bucketing);
     tcase_add_test(tc, test_integrations);
     tcase_add_test(tc, test_breaker_rollback_and_return);
+    tcase_add_test(tc, test_hot_path_sends_no_sql);
     tcase_add_test(tc, test_cli);
     tcase_add_test(tc, test_ownership_survives_a_flip);
     suite_add_tcase(s, tc);
