@@ -72,17 +72,10 @@ struct parse_state {
 static void add_error(struct conf_errors *errs, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void add_error(struct conf_errors *errs, const char *file, int line, const char *fmt, ...)
+static void push_error(struct conf_errors *errs, const char *where, const char *msg)
 {
-    char msg[512], full[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (line > 0)
-        snprintf(full, sizeof full, "%s:%d: %s", file, line, msg);
-    else
-        snprintf(full, sizeof full, "%s: %s", file, msg);
+    char full[1700];
+    snprintf(full, sizeof full, "%s: %s", where, msg);
     char **nm = realloc(errs->msgs, sizeof(char *) * (size_t)(errs->n + 1));
     if (!nm)
         return;
@@ -90,6 +83,20 @@ static void add_error(struct conf_errors *errs, const char *file, int line, cons
     errs->msgs[errs->n] = strdup(full);
     if (errs->msgs[errs->n])
         errs->n++;
+}
+
+static void add_error(struct conf_errors *errs, const char *file, int line, const char *fmt, ...)
+{
+    char msg[512], where[1100];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        snprintf(where, sizeof where, "%s:%d", file, line);
+    else
+        snprintf(where, sizeof where, "%s", file);
+    push_error(errs, where, msg);
 }
 
 static char *where_of(const struct parse_state *st)
@@ -101,19 +108,12 @@ static char *where_of(const struct parse_state *st)
 
 void conf_error(struct conf_errors *errs, const char *where, const char *fmt, ...)
 {
-    char msg[512], full[1700];
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "%s: %s", where, msg);
-    char **nm = realloc(errs->msgs, sizeof(char *) * (size_t)(errs->n + 1));
-    if (!nm)
-        return;
-    errs->msgs = nm;
-    errs->msgs[errs->n] = strdup(full);
-    if (errs->msgs[errs->n])
-        errs->n++;
+    push_error(errs, where, msg);
 }
 
 static int valid_instance_name(const char *s)

@@ -1,5 +1,6 @@
 #include "flags.h"
 
+#include "http.h"
 #include "plugin.h"
 #include "util.h"
 
@@ -84,19 +85,14 @@ const char *flags_pick(const struct flag *f, const char *env, int category, cons
     return f->active;
 }
 
-static json_t *str_or_null(const char *s)
-{
-    return s && *s ? json_string(s) : json_null();
-}
-
 json_t *flag_to_json(const struct flag *f, const char *env, int category)
 {
     return json_pack("{s:s,s:s,s:o,s:o,s:o,s:i,s:s,s:o,s:o}", "environment", env, "category",
-                     category_name(category), "active", str_or_null(f->active), "fallback",
-                     str_or_null(f->fallback), "candidate", str_or_null(f->candidate),
+                     category_name(category), "active", json_str_or_null(f->active), "fallback",
+                     json_str_or_null(f->fallback), "candidate", json_str_or_null(f->candidate),
                      "rollout_percent", f->rollout, "source",
                      f->overridden ? "override" : "config", "updated_by",
-                     str_or_null(f->updated_by), "updated_at", str_or_null(f->updated_at));
+                     json_str_or_null(f->updated_by), "updated_at", json_str_or_null(f->updated_at));
 }
 
 static int check_one(const struct plugin_registry *reg, int category, const char *role,

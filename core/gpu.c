@@ -372,7 +372,8 @@ static int validate_body(struct req *r, json_t *obj, enum gpu_mode mode)
     return 0;
 }
 
-void gpu_get(struct req *r)
+/* The GPU type named by the path, as a one-row result; NULL after writing 404 or 503. */
+static PGresult *fetch_named(struct req *r)
 {
     struct db_error err;
     const char *params[] = {r->env, r->path_params[0]};
@@ -382,14 +383,21 @@ void gpu_get(struct req *r)
                             2, params, &err);
     if (!res) {
         db_failed(r, &err);
-        return;
+        return NULL;
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
         not_found(r, r->path_params[0]);
-        return;
+        return NULL;
     }
-    answer_row(r, res, 200, "found");
+    return res;
+}
+
+void gpu_get(struct req *r)
+{
+    PGresult *res = fetch_named(r);
+    if (res)
+        answer_row(r, res, 200, "found");
 }
 
 void gpu_create(struct req *r)
@@ -458,21 +466,9 @@ void gpu_update(struct req *r)
 {
     if (validate_body(r, r->body, GPU_PARTIAL) < 0)
         return;
-    struct db_error err;
-    const char *params[] = {r->env, r->path_params[0]};
-    PGresult *res = db_exec(&r->app->db,
-                            "SELECT gpu_type_json(g) FROM gpu_types g "
-                            "WHERE environment = $1 AND name = $2",
-                            2, params, &err);
-    if (!res) {
-        db_failed(r, &err);
+    PGresult *res = fetch_named(r);
+    if (!res)
         return;
-    }
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        not_found(r, r->path_params[0]);
-        return;
-    }
     json_t *cur = row_json(res, 0);
     PQclear(res);
     if (!cur) {

@@ -373,3 +373,8 @@ void resp_bytes(struct req *r, int status, const char *body, size_t len)
     r->resp.body_len = len;
     r->resp.body_owned = 0;
 }
+
+json_t *json_str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}

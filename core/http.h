@@ -117,6 +117,9 @@ void resp_bytes(struct req *r, int status, const char *body, size_t len);
 /* Serialises the whole envelope (for caches); returns malloc'd bytes. */
 char *envelope_dump(const char *message, json_t *data, size_t *len);
 
+/* A JSON string, or null for NULL and "". */
+json_t *json_str_or_null(const char *s);
+
 /* An X-Request-Id from the client is kept when it is 1-128 of [A-Za-z0-9._:-]. */
 int http_valid_request_id(const char *s);
 

@@ -13,11 +13,6 @@ static const char *state_name(enum instance_state s)
     return s == INSTANCE_OK ? "ok" : s == INSTANCE_DEGRADED ? "degraded" : "failed";
 }
 
-static json_t *str_or_null(const char *s)
-{
-    return s && *s ? json_string(s) : json_null();
-}
-
 static json_t *instance_json(struct app *app, const struct instance *in,
                              const struct flag_cache *fc)
 {
@@ -39,11 +34,11 @@ static json_t *instance_json(struct app *app, const struct instance *in,
         }
     }
     return json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:s,s:o}", "name", in->name, "module",
-                     str_or_null(in->cfg->module), "module_version",
-                     str_or_null(d ? d->version : NULL), "abi", str_or_null(abi), "category",
-                     str_or_null(d ? category_name((int)d->category) : NULL), "tool_version",
-                     str_or_null(in->tool_version), "state", state_name(in->st), "reason",
-                     str_or_null(in->st == INSTANCE_OK ? NULL : in->reason), "breaker",
+                     json_str_or_null(in->cfg->module), "module_version",
+                     json_str_or_null(d ? d->version : NULL), "abi", json_str_or_null(abi), "category",
+                     json_str_or_null(d ? category_name((int)d->category) : NULL), "tool_version",
+                     json_str_or_null(in->tool_version), "state", state_name(in->st), "reason",
+                     json_str_or_null(in->st == INSTANCE_OK ? NULL : in->reason), "breaker",
                      breaker_state_name(in->breaker.state),
                      "serves", serves);
 }
@@ -136,7 +131,7 @@ void integration_health(struct req *r)
                              in->st == INSTANCE_OK ? "ok"
                              : in->st == INSTANCE_DEGRADED ? "degraded"
                                                            : "failed",
-                             "tool_version", str_or_null(in->tool_version), "supported",
+                             "tool_version", json_str_or_null(in->tool_version), "supported",
                              supported, "latency_ms", ms, "info", info ? info : json_object());
     char msg[200];
     snprintf(msg, sizeof msg, "integration %s answered in %.1f ms", in->name, ms);

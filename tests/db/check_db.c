@@ -3,6 +3,7 @@
 #include "build-config.h"
 #include "conf.h"
 #include "db.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <stdarg.h>
@@ -13,34 +14,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char dir[64];
+static struct tu_pg pg;
 static char conf_path[128];
 static char conninfo[256];
-static int port;
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define dir pg.dir /* the cluster's temp directory */
+#define sh tu_sh
 
 /* Runs a command and returns its stdout (first 4 KiB). */
 static char *capture(const char *cmd, int *status)
 {
-    static char out[4096];
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return out;
+    return tu_capture(status, "%s", cmd);
 }
 
 static void write_conf(const char *db)
@@ -50,28 +33,20 @@ static void write_conf(const char *db)
     fprintf(f,
             "[database]\nconninfo = host=%s/sock port=%d user=postgres dbname=%s\n"
             "migrations_dir = %s/migrations\n[gpu_types]\nseed_file = %s/etc/gpu-types.json\n",
-            dir, port, db, LLMOPS_SOURCE_DIR, LLMOPS_SOURCE_DIR);
+            dir, pg.port, db, LLMOPS_SOURCE_DIR, LLMOPS_SOURCE_DIR);
     fclose(f);
-    snprintf(conninfo, sizeof conninfo, "host=%s/sock port=%d user=postgres dbname=%s", dir,
-             port, db);
+    tu_pg_conninfo(&pg, db, conninfo, sizeof conninfo);
 }
 
 static void cluster_up(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/llmops-db-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    port = 20000 + (int)(getpid() % 20000);
+    tu_pg_start(&pg, "db");
     snprintf(conf_path, sizeof conf_path, "%s/llm-ops.conf", dir);
-    if (sh("%s/tests/db/pg-private start %s %d", LLMOPS_SOURCE_DIR, dir, port) != 0) {
-        sh("cat %s/log/*.log >&2", dir);
-        ck_abort_msg("PostgreSQL did not start");
-    }
 }
 
 static void cluster_down(void)
 {
-    sh("%s/tests/db/pg-private stop %s", LLMOPS_SOURCE_DIR, dir);
-    sh("rm -rf %s", dir);
+    tu_pg_stop(&pg);
 }
 
 /* A fresh database per test. */
@@ -80,9 +55,7 @@ static void fresh_db(void)
 {
     char name[32];
     snprintf(name, sizeof name, "t%d_%d", (int)getpid(), ++dbseq);
-    ck_assert_int_eq(sh("/usr/lib/postgresql/15/bin/createdb -h %s/sock -p %d -U postgres %s",
-                        dir, port, name),
-                     0);
+    tu_pg_createdb(&pg, name);
     write_conf(name);
 }
 

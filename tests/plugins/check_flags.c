@@ -5,6 +5,7 @@
 #include "build-config.h"
 #include "flags.h"
 #include "owner.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <stdarg.h>
@@ -15,23 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static char dir[64], conf_path[128];
-static int port;
+static struct tu_pg pg;
+static char conf_path[128];
+#define dir pg.dir /* the cluster's temp directory */
+#define sh tu_sh
 static struct llmops_conf conf;
 static struct app w1, w2;
 static char admin[128], reader[128];
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static void token(const char *name, const char *role, char *out, size_t size)
 {
@@ -46,14 +37,9 @@ static void token(const char *name, const char *role, char *out, size_t size)
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/llmops-flags-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    port = 20000 + (int)(getpid() % 20000);
+    tu_pg_start(&pg, "flags");
     snprintf(conf_path, sizeof conf_path, "%s/llm-ops.conf", dir);
-    ck_assert_int_eq(sh("%s/tests/db/pg-private start %s %d", LLMOPS_SOURCE_DIR, dir, port), 0);
-    ck_assert_int_eq(sh("/usr/lib/postgresql/15/bin/createdb -h %s/sock -p %d -U postgres llmops",
-                        dir, port),
-                     0);
+    tu_pg_createdb(&pg, "llmops");
     FILE *f = fopen(conf_path, "w");
     fprintf(f,
             "[server]\nplugin_dir = %s\n[database]\n"
@@ -68,7 +54,7 @@ static void setup(void)
             "[breaker]\nmin_calls = 5\nerror_percent = 50\nopen_seconds = 1\nauto_close = on\n"
             "[flags \"prod\"]\nexperiment_tracking = track-a\n"
             "experiment_tracking.fallback = track-b\n",
-            TEST_PLUGIN_DIR, dir, port, LLMOPS_SOURCE_DIR, dir);
+            TEST_PLUGIN_DIR, dir, pg.port, LLMOPS_SOURCE_DIR, dir);
     fclose(f);
     ck_assert_int_eq(sh("%s/llm-opsctl --config %s migrate >/dev/null", LLMOPS_BIN_DIR, conf_path),
                      0);
@@ -86,7 +72,7 @@ static void teardown(void)
     app_fini(&w1);
     app_fini(&w2);
     conf_free(&conf);
-    sh("%s/tests/db/pg-private stop %s; rm -rf %s", LLMOPS_SOURCE_DIR, dir, dir);
+    tu_pg_stop(&pg);
 }
 
 struct body {

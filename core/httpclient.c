@@ -1,0 +1,840 @@
+/* httpclient — see httpclient.h. */
+#include "httpclient.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <curl/curl.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The sizes of the ABI 1.0 structs: a plugin built later may pass bigger ones (we use the
+ * part we know), never smaller ones. */
+#define REQ_V1_SIZE (offsetof(struct llmops_http_request, timeout_ms) + sizeof(long))
+#define RESP_V1_SIZE (offsetof(struct llmops_http_response, attempts) + sizeof(int))
+
+#define MAX_SECRETS 6
+#define MIN_SECRET_LEN 3 /* shorter strings are not scrubbed: they would mangle messages */
+
+struct httpc {
+    CURL *curl;
+    pid_t pid; /* the process that created curl: a forked child must not share its sockets */
+    char *base;    /* base URL, trailing '/' removed */
+    char *display; /* scheme://host[:port][/prefix]: no userinfo; safe to show */
+    char *auth;    /* the whole auth header line, or NULL */
+    size_t auth_name_len;
+    char *secrets[MAX_SECRETS];
+    int nsecrets;
+    char *ca_file;
+    char *user_agent;
+    long connect_ms, total_ms, base_ms, max_ms;
+    int retries;
+    int verify_tls;
+    size_t max_body;
+    double (*jitter)(void);
+    uint64_t rng;
+
+    /* per call */
+    char *buf;
+    size_t len, cap;
+    int too_large;
+    const char *rd_body; /* the body of an unsafe request, fed through on_read */
+    size_t rd_len, rd_off;
+    char ctype[128];
+    char retry_after[64];
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* ------------------------------------------------------------------ small helpers */
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+static void global_init(void)
+{
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static int has_line_break(const char *s)
+{
+    return s && strpbrk(s, "\r\n") != NULL;
+}
+
+static void add_secret(struct httpc *c, const char *s, size_t n)
+{
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n < MIN_SECRET_LEN || c->nsecrets >= MAX_SECRETS)
+        return;
+    char *d = strndup(s, n);
+    if (d)
+        c->secrets[c->nsecrets++] = d;
+}
+
+/* Replaces every occurrence of each secret in msg by "***" (never longer than a secret). */
+static void scrub(const struct httpc *c, char *msg)
+{
+    for (int i = 0; i < c->nsecrets; i++) {
+        const char *s = c->secrets[i];
+        size_t n = strlen(s);
+        char *p;
+        while ((p = strstr(msg, s)) != NULL) {
+            memcpy(p, "***", 3);
+            memmove(p + 3, p + n, strlen(p + n) + 1);
+        }
+    }
+}
+
+static uint64_t rng_next(struct httpc *c)
+{
+    /* xorshift64*: enough for jitter, which only has to be spread, not secret */
+    uint64_t x = c->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    c->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static long backoff_ms(struct httpc *c, int retry)
+{
+    long cap = c->base_ms;
+    for (int i = 0; i < retry && cap < c->max_ms; i++)
+        cap *= 2;
+    if (cap > c->max_ms)
+        cap = c->max_ms;
+    double f = c->jitter ? c->jitter() : (double)(rng_next(c) >> 11) / (double)(1ULL << 53);
+    if (!(f >= 0.0))
+        f = 0.0;
+    if (f > 1.0)
+        f = 1.0;
+    return (long)(f * (double)cap + 0.5);
+}
+
+static void sleep_ms(long ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+/* ------------------------------------------------------------------ create / free */
+
+/* display = scheme://host[:port][/prefix], from the parsed URL, so userinfo never shows. */
+static int parse_base(struct httpc *c)
+{
+    CURLU *u = curl_url();
+    if (!u)
+        return -1;
+    int rc = -1;
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL, *frag = NULL;
+    char *user = NULL, *password = NULL;
+    if (curl_url_set(u, CURLUPART_URL, c->base, 0) != CURLUE_OK)
+        goto out;
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+        goto out;
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        goto out;
+    /* A query or fragment in the base would end up in the middle of every URL. */
+    if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK)
+        goto out;
+    (void)curl_url_get(u, CURLUPART_PORT, &port, CURLU_NO_DEFAULT_PORT);
+    (void)curl_url_get(u, CURLUPART_PATH, &path, 0);
+    if (curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
+        add_secret(c, password, strlen(password));
+        if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+            char up[512];
+            if (snprintf(up, sizeof up, "%s:%s", user, password) < (int)sizeof up)
+                add_secret(c, up, strlen(up));
+        }
+    }
+    size_t plen = path ? strlen(path) : 0;
+    while (plen > 0 && path[plen - 1] == '/')
+        plen--;
+    size_t n = strlen(scheme) + strlen(host) + (port ? strlen(port) : 0) + plen + 8;
+    c->display = malloc(n);
+    if (!c->display)
+        goto out;
+    snprintf(c->display, n, "%s://%s%s%s%.*s", scheme, host, port ? ":" : "", port ? port : "",
+             (int)plen, path ? path : "");
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(query);
+    curl_free(frag);
+    curl_free(user);
+    curl_free(password);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+struct httpc *httpc_new(const struct httpc_config *cfg)
+{
+    if (!cfg || !cfg->base_url) {
+        log_error("http client: no base URL");
+        return NULL;
+    }
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK) {
+        log_error("http client: curl_global_init failed: %s", curl_easy_strerror(global_rc));
+        return NULL;
+    }
+    if (has_line_break(cfg->auth_header) || has_line_break(cfg->user_agent)) {
+        log_error("http client for %s...: the auth header or user agent holds a line break",
+                  strncmp(cfg->base_url, "https://", 8) == 0 ? "https" : "http");
+        return NULL;
+    }
+    if (cfg->max_retries < 0 || cfg->max_retries > 20 || cfg->connect_timeout_ms < 0 ||
+        cfg->total_timeout_ms < 0 || cfg->backoff_base_ms < 0 || cfg->backoff_max_ms < 0) {
+        log_error("http client: negative timeout or retries out of 0..20");
+        return NULL;
+    }
+    struct httpc *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->base = strdup(cfg->base_url);
+    if (!c->base)
+        goto fail;
+    size_t bl = strlen(c->base);
+    while (bl > 0 && c->base[bl - 1] == '/')
+        c->base[--bl] = '\0';
+    if ((strncmp(c->base, "http://", 7) != 0 && strncmp(c->base, "https://", 8) != 0) ||
+        parse_base(c) != 0) {
+        /* Not echoed: the string may hold a password. */
+        log_error("http client: the base URL is not a valid http:// or https:// URL without "
+                  "query or fragment");
+        goto fail;
+    }
+    if (cfg->auth_header && *cfg->auth_header) {
+        const char *colon = strchr(cfg->auth_header, ':');
+        if (!colon || colon == cfg->auth_header) {
+            log_error("http client for %s: the auth header is not 'Name: value'", c->display);
+            goto fail;
+        }
+        c->auth = strdup(cfg->auth_header);
+        if (!c->auth)
+            goto fail;
+        c->auth_name_len = (size_t)(colon - cfg->auth_header);
+        const char *v = colon + 1;
+        add_secret(c, cfg->auth_header, strlen(cfg->auth_header));
+        add_secret(c, v, strlen(v));
+        while (*v == ' ' || *v == '\t')
+            v++;
+        const char *sp = strchr(v, ' '); /* "Bearer TOKEN": the token alone too */
+        if (sp)
+            add_secret(c, sp + 1, strlen(sp + 1));
+    }
+    c->ca_file = dup_or_null(cfg->ca_file && *cfg->ca_file ? cfg->ca_file : NULL);
+    c->user_agent = strdup(cfg->user_agent && *cfg->user_agent ? cfg->user_agent : "llm-ops");
+    if ((cfg->ca_file && *cfg->ca_file && !c->ca_file) || !c->user_agent)
+        goto fail;
+    c->connect_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000;
+    c->total_ms = cfg->total_timeout_ms > 0 ? cfg->total_timeout_ms : 10000;
+    c->base_ms = cfg->backoff_base_ms > 0 ? cfg->backoff_base_ms : 100;
+    c->max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : 2000;
+    if (c->max_ms < c->base_ms)
+        c->max_ms = c->base_ms;
+    c->retries = cfg->max_retries;
+    c->verify_tls = cfg->verify_tls ? 1 : 0;
+    c->max_body = cfg->max_body_bytes ? cfg->max_body_bytes : HTTPC_MAX_BODY_DEFAULT;
+    c->jitter = cfg->jitter;
+    if (getrandom(&c->rng, sizeof c->rng, GRND_NONBLOCK) != (ssize_t)sizeof c->rng)
+        c->rng = (uint64_t)util_now_us() ^ ((uint64_t)getpid() << 32);
+    if (c->rng == 0)
+        c->rng = 0x9E3779B97F4A7C15ULL;
+    c->curl = curl_easy_init();
+    if (!c->curl)
+        goto fail;
+    c->pid = getpid();
+    if (!c->verify_tls)
+        log_warning("http client for %s: TLS verification is OFF", c->display);
+    return c;
+fail:
+    httpc_free(c);
+    return NULL;
+}
+
+void httpc_free(struct httpc *c)
+{
+    if (!c)
+        return;
+    /* A handle inherited across fork() is left alone: closing it could shut down TLS
+     * sessions that belong to the parent. */
+    if (c->curl && c->pid == getpid())
+        curl_easy_cleanup(c->curl);
+    free(c->base);
+    free(c->display);
+    if (c->auth) {
+        memset(c->auth, 0, strlen(c->auth));
+        free(c->auth);
+    }
+    for (int i = 0; i < c->nsecrets; i++) {
+        memset(c->secrets[i], 0, strlen(c->secrets[i]));
+        free(c->secrets[i]);
+    }
+    free(c->ca_file);
+    free(c->user_agent);
+    free(c->buf);
+    free(c);
+}
+
+void httpc_response_free(struct llmops_http_response *resp)
+{
+    if (!resp)
+        return;
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+}
+
+/* ------------------------------------------------------------------ libcurl callbacks */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct httpc *c = ud;
+    size_t n = size * nmemb;
+    if (n > c->max_body - c->len) {
+        c->too_large = 1;
+        return 0; /* != n: libcurl stops with CURLE_WRITE_ERROR */
+    }
+    if (c->len + n + 1 > c->cap) {
+        size_t want = c->cap ? c->cap * 2 : 16384;
+        if (want < c->len + n + 1)
+            want = c->len + n + 1;
+        if (want > c->max_body + 1)
+            want = c->max_body + 1;
+        char *p = realloc(c->buf, want);
+        if (!p)
+            return 0;
+        c->buf = p;
+        c->cap = want;
+    }
+    memcpy(c->buf + c->len, data, n);
+    c->len += n;
+    return n;
+}
+
+/* An unsafe request's body goes through a read callback instead of CURLOPT_POSTFIELDS for one
+ * reason: libcurl 7.88 silently sends a request again on a fresh connection when a reused one
+ * died before any answer byte came back (Curl_retry_request; CURLOPT_FORBID_RETRY_ON_REUSE
+ * only arrived in 8.16). To do that it must rewind the body, and on_seek refuses once bytes
+ * were handed out, so the transfer fails (CURLE_SEND_FAIL_REWIND) instead of repeating a POST
+ * the tool may already have processed. */
+static size_t on_read(char *dst, size_t size, size_t nitems, void *ud)
+{
+    struct httpc *c = ud;
+    size_t n = size * nitems, left = c->rd_len - c->rd_off;
+    if (n > left)
+        n = left;
+    memcpy(dst, c->rd_body + c->rd_off, n);
+    c->rd_off += n;
+    return n;
+}
+
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+    struct httpc *c = ud;
+    return origin == SEEK_SET && offset == 0 && c->rd_off == 0 ? CURL_SEEKFUNC_OK
+                                                               : CURL_SEEKFUNC_FAIL;
+}
+
+static int header_value(const char *line, size_t n, const char *name, char *out, size_t outsize)
+{
+    size_t k = strlen(name);
+    if (n <= k || line[k] != ':' || strncasecmp(line, name, k) != 0)
+        return 0;
+    const char *v = line + k + 1;
+    const char *end = line + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t len = (size_t)(end - v);
+    if (len >= outsize)
+        len = outsize - 1;
+    memcpy(out, v, len);
+    out[len] = '\0';
+    return 1;
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
+{
+    struct httpc *c = ud;
+    size_t n = size * nmemb;
+    if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        /* a new response (after a 1xx, say): forget the previous one's headers */
+        c->ctype[0] = '\0';
+        c->retry_after[0] = '\0';
+    } else if (!header_value(line, n, "Content-Type", c->ctype, sizeof c->ctype)) {
+        header_value(line, n, "Retry-After", c->retry_after, sizeof c->retry_after);
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------ one call */
+
+static int method_idempotent(const char *m)
+{
+    static const char *const safe[] = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(safe); i++)
+        if (strcmp(m, safe[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int valid_method(const char *m)
+{
+    if (!m || !*m || strlen(m) > 16)
+        return 0;
+    for (const char *p = m; *p; p++)
+        if (!(*p >= 'A' && *p <= 'Z'))
+            return 0;
+    return 1;
+}
+
+static int valid_path(const char *p)
+{
+    if (!p || (*p && *p != '/' && *p != '?'))
+        return 0;
+    for (; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Retry-After as milliseconds from now, or -1 when absent or unreadable. */
+static long retry_after_ms(const char *v)
+{
+    if (!*v)
+        return -1;
+    long long secs;
+    if (isdigit((unsigned char)*v)) {
+        if (util_parse_int(v, 0, 365LL * 86400, &secs, NULL) != 0)
+            return -1;
+        return (long)(secs * 1000);
+    }
+    time_t when = curl_getdate(v, NULL);
+    if (when == (time_t)-1)
+        return -1;
+    long long d = ((long long)when - (long long)time(NULL)) * 1000;
+    if (d < 0)
+        d = 0;
+    if (d > 365LL * 86400 * 1000)
+        d = 365LL * 86400 * 1000;
+    return (long)d;
+}
+
+static int header_named(const char *line, const char *name, size_t n)
+{
+    return strncasecmp(line, name, n) == 0 && line[n] == ':';
+}
+
+static int fail_msg(const struct httpc *c, struct llmops_error *err, enum llmops_status code,
+                    int tool_status, int retryable, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static int fail_msg(const struct httpc *c, struct llmops_error *err, enum llmops_status code,
+                    int tool_status, int retryable, const char *fmt, ...)
+{
+    char msg[sizeof err->message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (c)
+        scrub(c, msg);
+    return llmops_fail(err, code, tool_status, retryable, msg);
+}
+
+/* Why a transfer failed, in words: the OS error for a refused connection ("Connection
+ * refused" — libcurl 7.88 itself only says "Couldn't connect to server"), else libcurl's
+ * error buffer, else its generic text. */
+static void reason_of(struct httpc *c, CURLcode rc, char *out, size_t size)
+{
+    long os = 0;
+    if (rc == CURLE_COULDNT_CONNECT && curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os) == CURLE_OK &&
+        os > 0)
+        snprintf(out, size, "%s", strerror((int)os));
+    else if (c->errbuf[0])
+        snprintf(out, size, "%s", c->errbuf);
+    else
+        snprintf(out, size, "%s", curl_easy_strerror(rc));
+    size_t n = strlen(out);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        out[--n] = '\0';
+}
+
+enum failure { F_NOT_SENT, F_LOST, F_TIMEOUT, F_TLS, F_TLS_HANDSHAKE, F_TOO_LARGE, F_OTHER };
+
+static enum failure classify(struct httpc *c, CURLcode rc)
+{
+    if (c->too_large || rc == CURLE_FILESIZE_EXCEEDED)
+        return F_TOO_LARGE;
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return F_NOT_SENT;
+    case CURLE_OPERATION_TIMEDOUT: {
+        long sent = 0;
+        curl_easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &sent);
+        return sent == 0 ? F_NOT_SENT : F_TIMEOUT;
+    }
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+    case CURLE_SEND_FAIL_REWIND: /* on_seek refused libcurl's own re-send */
+        return F_LOST;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        return F_TLS;
+    case CURLE_SSL_CONNECT_ERROR:
+        return F_TLS_HANDSHAKE;
+    default:
+        return F_OTHER;
+    }
+}
+
+static int setup_request(struct httpc *c, const struct llmops_http_request *req, int unsafe,
+                         const char *url, struct curl_slist **headers, struct llmops_error *err)
+{
+    CURL *h = c->curl;
+    curl_easy_reset(h); /* keeps live connections, DNS and TLS session caches */
+    c->errbuf[0] = '\0';
+    if (curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK)
+        return fail_msg(c, err, LLMOPS_ERR_INTERNAL, 0, 0,
+                        "libcurl refused the URL or protocol options for %s", c->display);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->verify_tls ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->verify_tls ? 2L : 0L);
+    if (c->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* decoded bytes count against the cap */
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+
+    const char *m = req->method;
+    int has_body = req->body != NULL;
+    int send_fields = has_body || !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
+    if (!strcmp(m, "HEAD")) {
+        if (has_body)
+            return fail_msg(c, err, LLMOPS_ERR_INVALID, 0, 0, "a HEAD request cannot have a body");
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (send_fields) {
+        size_t len = has_body ? req->body_len : 0;
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        if (unsafe && len > 0) { /* see on_read */
+            c->rd_body = req->body;
+            c->rd_len = len;
+            curl_easy_setopt(h, CURLOPT_POST, 1L);
+            curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+            curl_easy_setopt(h, CURLOPT_READDATA, c);
+            curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+            curl_easy_setopt(h, CURLOPT_SEEKDATA, c);
+        } else {
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, has_body ? req->body : "");
+        }
+        if (strcmp(m, "POST") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+    } else if (strcmp(m, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+    }
+    /* No body to refuse a rewind of: an unsafe request then gets a connection of its own, so
+     * libcurl has no reused connection to retry on. */
+    if (unsafe && !(send_fields && has_body && req->body_len > 0))
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+
+    struct curl_slist *l = NULL, *t;
+    int have_ctype = 0, have_auth = 0;
+#define APPEND(s)                                                                              \
+    do {                                                                                       \
+        if (!(t = curl_slist_append(l, (s))))                                                  \
+            goto oom;                                                                          \
+        l = t;                                                                                 \
+    } while (0)
+    for (const char *const *hp = req->headers; hp && *hp; hp++) {
+        if (!**hp || has_line_break(*hp) || !strchr(*hp, ':')) {
+            curl_slist_free_all(l);
+            return fail_msg(c, err, LLMOPS_ERR_INVALID, 0, 0,
+                            "request header %d is not one 'Name: value' line",
+                            (int)(hp - req->headers) + 1);
+        }
+        if (header_named(*hp, "Content-Type", 12))
+            have_ctype = 1;
+        if (c->auth && header_named(*hp, c->auth, c->auth_name_len))
+            have_auth = 1; /* the plugin's own credentials for this call win */
+        APPEND(*hp);
+    }
+    if (!have_ctype && has_body) {
+        const char *ct = req->content_type && *req->content_type ? req->content_type
+                                                                 : "application/json";
+        if (has_line_break(ct)) {
+            curl_slist_free_all(l);
+            return fail_msg(c, err, LLMOPS_ERR_INVALID, 0, 0, "content_type has a line break");
+        }
+        char line[256];
+        if (util_fmt(line, sizeof line, "Content-Type: %s", ct) < 0) {
+            curl_slist_free_all(l);
+            return fail_msg(c, err, LLMOPS_ERR_INVALID, 0, 0, "content_type is too long");
+        }
+        APPEND(line);
+    } else if (!have_ctype && send_fields) {
+        APPEND("Content-Type:"); /* no body: drop libcurl's form content type */
+    }
+    APPEND("Expect:"); /* no 100-continue round trip (and its 1 s wait) for bodies > 1 KiB */
+    if (c->auth && !have_auth)
+        APPEND(c->auth);
+#undef APPEND
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, l);
+    *headers = l;
+    return 0;
+oom:
+    curl_slist_free_all(l);
+    return fail_msg(c, err, LLMOPS_ERR_INTERNAL, 0, 0, "out of memory");
+}
+
+static int retry_status(int status, int idempotent)
+{
+    return status == 429 || status == 502 || status == 503 || status == 504 ||
+           (status == 500 && idempotent);
+}
+
+int httpc_request(struct httpc *c, const struct llmops_http_request *req_in,
+                  struct llmops_http_response *resp_out, struct llmops_error *err)
+{
+    if (!c || !req_in || !resp_out)
+        return llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "httpc_request: NULL argument");
+    if (req_in->size < REQ_V1_SIZE || resp_out->size < RESP_V1_SIZE)
+        return llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0,
+                           "llmops_http_request/llmops_http_response: size not set to sizeof");
+    struct llmops_http_request req = {0};
+    memcpy(&req, req_in, req_in->size < sizeof req ? req_in->size : sizeof req);
+    struct llmops_http_response resp = {.size = resp_out->size};
+    size_t resp_copy = resp_out->size < sizeof resp ? resp_out->size : sizeof resp;
+    resp_out->body = NULL;
+    resp_out->body_len = 0;
+    resp_out->attempts = 0;
+
+    if (!valid_method(req.method))
+        return llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0,
+                           "the HTTP method must be an upper-case token such as GET");
+    if (!valid_path(req.path))
+        return llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0,
+                           "the request path must start with '/' or '?' and hold no blanks or "
+                           "control characters");
+    if (req.timeout_ms < 0)
+        return llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, "timeout_ms is negative");
+    if (req.body && req.body_len > (size_t)1 << 30)
+        return llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, "the request body is over 1 GiB");
+
+    if (c->pid != getpid()) {
+        /* Inherited across fork(): the parent's connections are not ours to use or close. */
+        CURL *fresh = curl_easy_init();
+        if (!fresh)
+            return llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "curl_easy_init failed");
+        c->curl = fresh; /* the old handle is abandoned on purpose */
+        c->pid = getpid();
+    }
+
+    size_t ul = strlen(c->base) + strlen(req.path) + 1;
+    char *url = malloc(ul);
+    if (!url)
+        return llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "out of memory");
+    snprintf(url, ul, "%s%s", c->base, req.path);
+    /* What messages show: no userinfo (display), no query or fragment (may hold tokens). */
+    char shown[512];
+    snprintf(shown, sizeof shown, "%s%.*s", c->display, (int)strcspn(req.path, "?#"), req.path);
+
+    const int idempotent = method_idempotent(req.method);
+    const int may_retry = idempotent || req.retry_unsafe;
+    struct curl_slist *headers = NULL;
+    c->rd_body = NULL;
+    c->rd_len = c->rd_off = 0;
+    if (setup_request(c, &req, !may_retry, url, &headers, err) != 0) {
+        free(url);
+        return -1;
+    }
+
+    const long total = req.timeout_ms > 0 ? req.timeout_ms : c->total_ms;
+    const int64_t start = util_now_ms();
+    const int64_t deadline = start + total;
+    int attempts = 0, rv = -1;
+    int last_status = 0;
+    char reason[CURL_ERROR_SIZE + 64];
+
+    for (;;) {
+        int64_t remaining = deadline - util_now_ms();
+        if (remaining <= 0) {
+            fail_msg(c, err, LLMOPS_ERR_UNAVAILABLE, last_status, 1,
+                     "%s: timed out after %ld ms (%d attempt%s)", shown, total, attempts,
+                     attempts == 1 ? "" : "s");
+            break;
+        }
+        curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)remaining);
+        curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
+                         c->connect_ms < remaining ? c->connect_ms : (long)remaining);
+        c->len = 0;
+        c->too_large = 0;
+        c->rd_off = 0;
+        c->ctype[0] = c->retry_after[0] = '\0';
+        c->errbuf[0] = '\0';
+        CURLcode rc = curl_easy_perform(c->curl);
+        attempts++;
+
+        if (rc == CURLE_OK) {
+            long status = 0;
+            curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+            last_status = (int)status;
+            if (attempts <= c->retries && may_retry && retry_status((int)status, idempotent)) {
+                long wait = backoff_ms(c, attempts - 1);
+                long ra = (status == 429 || status == 503) ? retry_after_ms(c->retry_after) : -1;
+                if (ra >= 0)
+                    wait = ra;
+                if (wait < deadline - util_now_ms()) {
+                    log_debug("http %s %s: %ld, retry %d of %d in %ld ms", req.method, shown,
+                              status, attempts, c->retries, wait);
+                    sleep_ms(wait);
+                    continue;
+                }
+                /* No time left to wait: the answer goes back as it is. */
+            }
+            if (!c->buf || c->cap < c->len + 1) {
+                char *p = realloc(c->buf, c->len + 1);
+                if (!p) {
+                    fail_msg(c, err, LLMOPS_ERR_INTERNAL, (int)status, 0, "out of memory");
+                    break;
+                }
+                c->buf = p;
+            }
+            c->buf[c->len] = '\0';
+            resp.status = (int)status;
+            resp.body = c->buf;
+            resp.body_len = c->len;
+            snprintf(resp.content_type, sizeof resp.content_type, "%s", c->ctype);
+            resp.attempts = attempts;
+            c->buf = NULL; /* the caller owns it now */
+            c->cap = c->len = 0;
+            rv = 0;
+            break;
+        }
+
+        enum failure f = classify(c, rc);
+        long status = 0;
+        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+        reason_of(c, rc, reason, sizeof reason);
+        if (rc == CURLE_SEND_FAIL_REWIND)
+            snprintf(reason, sizeof reason, "the reused connection closed without an answer");
+        if (f == F_TOO_LARGE) {
+            char cap[32];
+            if (c->max_body % (1 << 20) == 0)
+                snprintf(cap, sizeof cap, "%zu MiB", c->max_body >> 20);
+            else
+                snprintf(cap, sizeof cap, "%zu bytes", c->max_body);
+            fail_msg(c, err, LLMOPS_ERR_TOOL, (int)status, 0,
+                     "response too large from %s: over %s", shown, cap);
+            break;
+        }
+        if (f == F_TLS) {
+            fail_msg(c, err, LLMOPS_ERR_UNAVAILABLE, 0, 0,
+                     "TLS certificate verification failed for %s: %s", shown, reason);
+            break;
+        }
+        if (f == F_TLS_HANDSHAKE) {
+            fail_msg(c, err, LLMOPS_ERR_UNAVAILABLE, 0, 0, "TLS handshake with %s failed: %s",
+                     shown, reason);
+            break;
+        }
+        if (f == F_OTHER) {
+            fail_msg(c, err, rc == CURLE_URL_MALFORMAT ? LLMOPS_ERR_INVALID : LLMOPS_ERR_UNAVAILABLE,
+                     0, 0, "%s: %s", shown, reason);
+            break;
+        }
+        int out_of_time = util_now_ms() >= deadline - 1;
+        if (rc == CURLE_OPERATION_TIMEDOUT && out_of_time) {
+            fail_msg(c, err, LLMOPS_ERR_UNAVAILABLE, 0, 1,
+                     "%s: timed out after %ld ms (%d attempt%s)", shown, total, attempts,
+                     attempts == 1 ? "" : "s");
+            break;
+        }
+        /* Nothing was sent (refused, DNS, connect timeout): safe to retry for any method.
+         * A lost answer: only where repeating the request is harmless. */
+        if (attempts <= c->retries && (f == F_NOT_SENT || may_retry)) {
+            long wait = backoff_ms(c, attempts - 1);
+            if (wait < deadline - util_now_ms()) {
+                log_debug("http %s %s: %s, retry %d of %d in %ld ms", req.method, shown, reason,
+                          attempts, c->retries, wait);
+                sleep_ms(wait);
+                continue;
+            }
+        }
+        if (f == F_NOT_SENT)
+            fail_msg(c, err, LLMOPS_ERR_UNAVAILABLE, 0, 1, "cannot reach %s: %s (%d attempt%s)",
+                     shown, reason, attempts, attempts == 1 ? "" : "s");
+        else
+            fail_msg(c, err, LLMOPS_ERR_UNAVAILABLE, 0, 1,
+                     "no answer from %s: %s (%d attempt%s)%s", shown, reason, attempts,
+                     attempts == 1 ? "" : "s",
+                     may_retry ? "" : "; the request may have been processed");
+        break;
+    }
+
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(headers);
+    c->rd_body = NULL; /* the caller's memory */
+    free(url);
+    if (c->cap > 1 << 20) { /* do not keep a big buffer between calls */
+        free(c->buf);
+        c->buf = NULL;
+        c->cap = 0;
+    }
+    c->len = 0;
+    resp.attempts = attempts;
+    if (rv != 0)
+        resp.body = NULL;
+    memcpy(resp_out, &resp, resp_copy);
+    return rv;
+}

@@ -1,0 +1,65 @@
+#include "testutil.h"
+
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int tu_sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+char *tu_capture(int *status, const char *fmt, ...)
+{
+    static char out[4096];
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
+
+void tu_pg_start(struct tu_pg *pg, const char *tag)
+{
+    snprintf(pg->dir, sizeof pg->dir, "/tmp/llmops-%s-XXXXXX", tag);
+    ck_assert_ptr_nonnull(mkdtemp(pg->dir));
+    pg->port = 20000 + (int)(getpid() % 20000);
+    if (tu_sh("%s/tests/db/pg-private start %s %d", LLMOPS_SOURCE_DIR, pg->dir, pg->port) != 0) {
+        tu_sh("cat %s/log/*.log >&2", pg->dir);
+        ck_abort_msg("PostgreSQL did not start");
+    }
+}
+
+void tu_pg_stop(struct tu_pg *pg)
+{
+    tu_sh("%s/tests/db/pg-private stop %s; rm -rf %s", LLMOPS_SOURCE_DIR, pg->dir, pg->dir);
+}
+
+void tu_pg_createdb(const struct tu_pg *pg, const char *name)
+{
+    ck_assert_int_eq(tu_sh("/usr/lib/postgresql/15/bin/createdb -h %s/sock -p %d -U postgres %s",
+                           pg->dir, pg->port, name),
+                     0);
+}
+
+void tu_pg_conninfo(const struct tu_pg *pg, const char *db, char *out, int size)
+{
+    snprintf(out, (size_t)size, "host=%s/sock port=%d user=postgres dbname=%s", pg->dir, pg->port,
+             db);
+}
