@@ -355,10 +355,9 @@ static void answer_row(struct req *r, PGresult *res, int status, const char *ver
 {
     json_t *t = row_json(res, 0);
     PQclear(res);
+    const char *name = json_string_value(json_object_get(t, "name"));
     char msg[160];
-    snprintf(msg, sizeof msg, "GPU type '%s' %s in %s", r->path_params[0] ? r->path_params[0]
-                                                          : json_string_value(json_object_get(t, "name")),
-             verb, r->env);
+    snprintf(msg, sizeof msg, "GPU type '%s' %s in %s", name ? name : "?", verb, r->env);
     resp_success(r, status, msg, t);
 }
 

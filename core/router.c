@@ -36,12 +36,13 @@ enum route_match_result route_match(struct req *r, const char *method, char *all
 {
     size_t n;
     const struct route *t = route_table(&n);
-    const char *params[HTTP_MAX_PATH_PARAMS];
+    const char *params[HTTP_MAX_PATH_PARAMS] = {0};
     int path_seen = 0;
     size_t used = 0;
     if (allow_size)
         allow[0] = '\0';
     for (size_t i = 0; i < n; i++) {
+        memset(params, 0, sizeof params); /* a shorter pattern leaves no stale values */
         if (!pattern_match(t[i].pattern, r, params))
             continue;
         if (strcmp(t[i].method, method) == 0) {

@@ -27,6 +27,11 @@ START_TEST(test_match)
     ck_assert_int_eq(match("GET", "/llm-ops/v1/health", &r, allow, sizeof allow), ROUTE_FOUND);
     ck_assert_str_eq(r.route->pattern, "/llm-ops/v1/health");
     http_req_free(&r);
+    /* a route without parameters leaves none behind (ASan found a stale one once) */
+    ck_assert_int_eq(match("POST", "/llm-ops/v1/gpu-types", &r, allow, sizeof allow), ROUTE_FOUND);
+    for (int i = 0; i < HTTP_MAX_PATH_PARAMS; i++)
+        ck_assert_ptr_null(r.path_params[i]);
+    http_req_free(&r);
     ck_assert_int_eq(match("GET", "/llm-ops/v1/gpu-types/nvidia-t4?env=dev", &r, allow,
                            sizeof allow),
                      ROUTE_FOUND);
