@@ -1,4 +1,5 @@
 /* httpclient — see httpclient.h. */
+#define _GNU_SOURCE /* memmem */
 #include "httpclient.h"
 
 #include "log.h"
@@ -29,10 +30,11 @@
 
 struct httpc {
     CURL *curl;
-    pid_t pid; /* the process that created curl: a forked child must not share its sockets */
-    char *base;    /* base URL, trailing '/' removed */
-    char *display; /* scheme://host[:port][/prefix]: no userinfo; safe to show */
-    char *auth;    /* the whole auth header line, or NULL */
+    CURL *inherited; /* the parent's handle after fork(): kept, never used, never cleaned up */
+    pid_t pid;       /* the process that created curl: a forked child must not share its sockets */
+    char *base;      /* base URL, trailing '/' removed */
+    char *display;   /* scheme://host[:port][/prefix]: no userinfo; safe to show */
+    char *auth;      /* the whole auth header line, or NULL */
     size_t auth_name_len;
     char *secrets[MAX_SECRETS];
     int nsecrets;
@@ -49,7 +51,8 @@ struct httpc {
     char *buf;
     size_t len, cap;
     int too_large;
-    const char *rd_body; /* the body of an unsafe request, fed through on_read */
+    const char *rd_body;            /* the body of an unsafe request, fed through on_read */
+    const char *const *req_headers; /* this call's headers: credentials in them are scrubbed */
     size_t rd_len, rd_off;
     char ctype[128];
     char retry_after[64];
@@ -92,16 +95,62 @@ static void add_secret(struct httpc *c, const char *s, size_t n)
 }
 
 /* Replaces every occurrence of each secret in msg by "***" (never longer than a secret). */
+static void scrub_n(char *msg, const char *s, size_t n)
+{
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n < MIN_SECRET_LEN)
+        return;
+    char *p = msg;
+    while ((p = memmem(p, strlen(p), s, n)) != NULL) {
+        memcpy(p, "***", 3);
+        memmove(p + 3, p + n, strlen(p + n) + 1);
+        p += 3;
+    }
+}
+
+/* A request header whose value is a credential: Authorization, Proxy-Authorization, Cookie,
+ * or a name holding "token", "key", "secret" or "password" (X-Api-Key, X-Auth-Token, ...). */
+static int credential_header(const char *h, size_t name_len)
+{
+    static const char *const exact[] = {"authorization", "proxy-authorization", "cookie"};
+    static const char *const parts[] = {"token", "key", "secret", "password", "auth"};
+    char name[64];
+    if (name_len >= sizeof name)
+        return 1; /* odd and long: treat as secret */
+    for (size_t i = 0; i < name_len; i++)
+        name[i] = (char)tolower((unsigned char)h[i]);
+    name[name_len] = '\0';
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(exact); i++)
+        if (strcmp(name, exact[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(parts); i++)
+        if (strstr(name, parts[i]))
+            return 1;
+    return 0;
+}
+
+/* Replaces every secret in msg by "***": the auth header and URL password this client was
+ * made with, and the credentials among this call's own headers. */
 static void scrub(const struct httpc *c, char *msg)
 {
-    for (int i = 0; i < c->nsecrets; i++) {
-        const char *s = c->secrets[i];
-        size_t n = strlen(s);
-        char *p;
-        while ((p = strstr(msg, s)) != NULL) {
-            memcpy(p, "***", 3);
-            memmove(p + 3, p + n, strlen(p + n) + 1);
-        }
+    for (int i = 0; i < c->nsecrets; i++)
+        scrub_n(msg, c->secrets[i], strlen(c->secrets[i]));
+    for (const char *const *hp = c->req_headers; hp && *hp; hp++) {
+        const char *colon = strchr(*hp, ':');
+        if (!colon || !credential_header(*hp, (size_t)(colon - *hp)))
+            continue;
+        const char *v = colon + 1;
+        scrub_n(msg, v, strlen(v));
+        while (*v == ' ' || *v == '\t')
+            v++;
+        const char *sp = strchr(v, ' '); /* "Bearer TOKEN": the token alone too */
+        if (sp)
+            scrub_n(msg, sp + 1, strlen(sp + 1));
     }
 }
 
@@ -207,8 +256,7 @@ struct httpc *httpc_new(const struct httpc_config *cfg)
         return NULL;
     }
     if (has_line_break(cfg->auth_header) || has_line_break(cfg->user_agent)) {
-        log_error("http client for %s...: the auth header or user agent holds a line break",
-                  strncmp(cfg->base_url, "https://", 8) == 0 ? "https" : "http");
+        log_error("http client: the auth header or user agent holds a line break");
         return NULL;
     }
     if (cfg->max_retries < 0 || cfg->max_retries > 20 || cfg->connect_timeout_ms < 0 ||
@@ -479,8 +527,8 @@ static int fail_msg(const struct httpc *c, struct llmops_error *err, enum llmops
 static void reason_of(struct httpc *c, CURLcode rc, char *out, size_t size)
 {
     long os = 0;
-    if (rc == CURLE_COULDNT_CONNECT && curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os) == CURLE_OK &&
-        os > 0)
+    if (rc == CURLE_COULDNT_CONNECT &&
+        curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os) == CURLE_OK && os > 0)
         snprintf(out, size, "%s", strerror((int)os));
     else if (c->errbuf[0])
         snprintf(out, size, "%s", c->errbuf);
@@ -553,7 +601,10 @@ static int setup_request(struct httpc *c, const struct llmops_http_request *req,
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->verify_tls ? 2L : 0L);
     if (c->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body);
+    /* Refuse a too large body from its Content-Length before reading it — not for HEAD, whose
+     * Content-Length describes a body that never comes (the size of a 5 GB model file). */
+    if (strcmp(req->method, "HEAD") != 0)
+        curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* decoded bytes count against the cap */
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 
@@ -590,11 +641,11 @@ static int setup_request(struct httpc *c, const struct llmops_http_request *req,
 
     struct curl_slist *l = NULL, *t;
     int have_ctype = 0, have_auth = 0;
-#define APPEND(s)                                                                              \
-    do {                                                                                       \
-        if (!(t = curl_slist_append(l, (s))))                                                  \
-            goto oom;                                                                          \
-        l = t;                                                                                 \
+#define APPEND(s)                                                                                  \
+    do {                                                                                           \
+        if (!(t = curl_slist_append(l, (s))))                                                      \
+            goto oom;                                                                              \
+        l = t;                                                                                     \
     } while (0)
     for (const char *const *hp = req->headers; hp && *hp; hp++) {
         if (!**hp || has_line_break(*hp) || !strchr(*hp, ':')) {
@@ -610,8 +661,8 @@ static int setup_request(struct httpc *c, const struct llmops_http_request *req,
         APPEND(*hp);
     }
     if (!have_ctype && has_body) {
-        const char *ct = req->content_type && *req->content_type ? req->content_type
-                                                                 : "application/json";
+        const char *ct =
+            req->content_type && *req->content_type ? req->content_type : "application/json";
         if (has_line_break(ct)) {
             curl_slist_free_all(l);
             return fail_msg(c, err, LLMOPS_ERR_INVALID, 0, 0, "content_type has a line break");
@@ -676,7 +727,8 @@ int httpc_request(struct httpc *c, const struct llmops_http_request *req_in,
         CURL *fresh = curl_easy_init();
         if (!fresh)
             return llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "curl_easy_init failed");
-        c->curl = fresh; /* the old handle is abandoned on purpose */
+        c->inherited = c->curl; /* cleaning it up could end the parent's TLS sessions */
+        c->curl = fresh;
         c->pid = getpid();
     }
 
@@ -694,6 +746,7 @@ int httpc_request(struct httpc *c, const struct llmops_http_request *req_in,
     struct curl_slist *headers = NULL;
     c->rd_body = NULL;
     c->rd_len = c->rd_off = 0;
+    c->req_headers = req.headers;
     if (setup_request(c, &req, !may_retry, url, &headers, err) != 0) {
         free(url);
         return -1;
@@ -768,14 +821,15 @@ int httpc_request(struct httpc *c, const struct llmops_http_request *req_in,
         reason_of(c, rc, reason, sizeof reason);
         if (rc == CURLE_SEND_FAIL_REWIND)
             snprintf(reason, sizeof reason, "the reused connection closed without an answer");
+        scrub(c, reason); /* it is logged below, before fail_msg would scrub it */
         if (f == F_TOO_LARGE) {
             char cap[32];
             if (c->max_body % (1 << 20) == 0)
                 snprintf(cap, sizeof cap, "%zu MiB", c->max_body >> 20);
             else
                 snprintf(cap, sizeof cap, "%zu bytes", c->max_body);
-            fail_msg(c, err, LLMOPS_ERR_TOOL, (int)status, 0,
-                     "response too large from %s: over %s", shown, cap);
+            fail_msg(c, err, LLMOPS_ERR_TOOL, (int)status, 0, "response too large from %s: over %s",
+                     shown, cap);
             break;
         }
         if (f == F_TLS) {
@@ -789,8 +843,9 @@ int httpc_request(struct httpc *c, const struct llmops_http_request *req_in,
             break;
         }
         if (f == F_OTHER) {
-            fail_msg(c, err, rc == CURLE_URL_MALFORMAT ? LLMOPS_ERR_INVALID : LLMOPS_ERR_UNAVAILABLE,
-                     0, 0, "%s: %s", shown, reason);
+            fail_msg(c, err,
+                     rc == CURLE_URL_MALFORMAT ? LLMOPS_ERR_INVALID : LLMOPS_ERR_UNAVAILABLE, 0, 0,
+                     "%s: %s", shown, reason);
             break;
         }
         int out_of_time = util_now_ms() >= deadline - 1;
@@ -815,9 +870,8 @@ int httpc_request(struct httpc *c, const struct llmops_http_request *req_in,
             fail_msg(c, err, LLMOPS_ERR_UNAVAILABLE, 0, 1, "cannot reach %s: %s (%d attempt%s)",
                      shown, reason, attempts, attempts == 1 ? "" : "s");
         else
-            fail_msg(c, err, LLMOPS_ERR_UNAVAILABLE, 0, 1,
-                     "no answer from %s: %s (%d attempt%s)%s", shown, reason, attempts,
-                     attempts == 1 ? "" : "s",
+            fail_msg(c, err, LLMOPS_ERR_UNAVAILABLE, 0, 1, "no answer from %s: %s (%d attempt%s)%s",
+                     shown, reason, attempts, attempts == 1 ? "" : "s",
                      may_retry ? "" : "; the request may have been processed");
         break;
     }
@@ -825,6 +879,7 @@ int httpc_request(struct httpc *c, const struct llmops_http_request *req_in,
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(headers);
     c->rd_body = NULL; /* the caller's memory */
+    c->req_headers = NULL;
     free(url);
     if (c->cap > 1 << 20) { /* do not keep a big buffer between calls */
         free(c->buf);

@@ -23,21 +23,21 @@
 #define HTTPC_MAX_BODY_DEFAULT ((size_t)64 << 20) /* 64 MiB */
 
 struct httpc_config {
-    const char *base_url;          /* http(s)://host[:port][/prefix]; trailing '/' ignored */
-    long connect_timeout_ms;       /* per attempt; 0 → 2000 */
-    long total_timeout_ms;         /* the whole call, retries and waits included; 0 → 10000 */
-    int max_retries;               /* extra attempts after the first (0..20) */
-    long backoff_base_ms;          /* wait before retry n (0-based): a random value in */
-    long backoff_max_ms;           /* [0, min(max, base * 2^n)]; 0 → 100 and 2000 */
-    const char *auth_header;       /* "Authorization: Bearer x", ...; may be NULL; never logged */
-    int verify_tls;                /* 1 verifies the peer and host name; 0 turns that OFF
-                                      (the configuration default is 1: set it explicitly) */
-    const char *ca_file;           /* optional CA bundle (PEM) */
-    const char *user_agent;        /* NULL → "llm-ops" */
+    const char *base_url;    /* http(s)://host[:port][/prefix]; trailing '/' ignored */
+    long connect_timeout_ms; /* per attempt; 0 → 2000 */
+    long total_timeout_ms;   /* the whole call, retries and waits included; 0 → 10000 */
+    int max_retries;         /* extra attempts after the first (0..20) */
+    long backoff_base_ms;    /* wait before retry n (0-based): a random value in */
+    long backoff_max_ms;     /* [0, min(max, base * 2^n)]; 0 → 100 and 2000 */
+    const char *auth_header; /* "Authorization: Bearer x", ...; may be NULL; never logged */
+    int verify_tls;          /* 1 verifies the peer and host name; 0 turns that OFF
+                                (the configuration default is 1: set it explicitly) */
+    const char *ca_file;     /* optional CA bundle (PEM) */
+    const char *user_agent;  /* NULL → "llm-ops" */
     /* Additions beyond the original brief, both optional (zero = default): */
-    size_t max_body_bytes;         /* a bigger response fails; 0 → HTTPC_MAX_BODY_DEFAULT */
-    double (*jitter)(void);        /* returns [0, 1]: the fraction of the backoff cap to wait;
-                                      NULL → random (full jitter). Tests pin it. */
+    size_t max_body_bytes;  /* a bigger response fails; 0 → HTTPC_MAX_BODY_DEFAULT */
+    double (*jitter)(void); /* returns [0, 1]: the fraction of the backoff cap to wait;
+                               NULL → random (full jitter). Tests pin it. */
 };
 
 struct httpc;

@@ -253,6 +253,8 @@ class FaultHandler(BaseHTTPRequestHandler):
         else:
             self.send_header("Content-Length", str(n))
         self.end_headers()
+        if self.command == "HEAD":
+            return
         piece = b"x" * (1 << 20)
         try:
             while n > 0:
