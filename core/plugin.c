@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <dlfcn.h>
+#include <openssl/evp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -359,6 +360,8 @@ static const struct llmops_config_key core_keys[] = {
     {"retries", LLMOPS_CONFIG_INT, 0, 0, 10, "extra attempts on connection errors, 429, 5xx"},
     {"tls_verify", LLMOPS_CONFIG_BOOL, 0, 0, 0, "verify the tool's certificate (default on)"},
     {"ca_file", LLMOPS_CONFIG_FILE, 0, 0, 0, "CA bundle for the tool's certificate"},
+    {"token_file", LLMOPS_CONFIG_FILE, 0, 0, 0, "a file holding the tool's bearer token"},
+    {"basic_auth_file", LLMOPS_CONFIG_FILE, 0, 0, 0, "a file holding user:password for the tool"},
     {"unsupported_version", LLMOPS_CONFIG_STRING, 0, 0, 0,
      "refuse or degrade when the tool's version is outside the module's range"},
     {NULL, 0, 0, 0, 0, NULL},
@@ -389,7 +392,7 @@ static int check_keys(const struct instance *in, struct conf_errors *errs)
         const char *v = p->kv[i].value;
         if (!k) {
             char known[512] = "module, url, connect_timeout_ms, timeout_ms, retries, tls_verify, "
-                              "ca_file, unsupported_version";
+                              "ca_file, token_file, basic_auth_file, unsupported_version";
             size_t used = strlen(known);
             for (const struct llmops_config_key *q = keys; q && q->name; q++) {
                 int w = snprintf(known + used, sizeof known - used, ", %s", q->name);
@@ -487,6 +490,37 @@ static void setup_host(struct instance *in)
     h->core_private = in;
 }
 
+#ifdef HAVE_HTTPCLIENT
+/* "Authorization: Bearer ..." from token_file, or "Authorization: Basic ..." from
+ * basic_auth_file; "" when neither is set. */
+static int auth_header(struct instance *in, char *out, size_t size, struct conf_errors *errs)
+{
+    char secret[800];
+    struct llmops_error err = {.size = sizeof err};
+    out[0] = '\0';
+    int bearer = find_kv(&in->host, "token_file") != NULL;
+    int basic = find_kv(&in->host, "basic_auth_file") != NULL;
+    if (!bearer && !basic)
+        return 0;
+    if (in->host.secret(&in->host, bearer ? "token_file" : "basic_auth_file", secret,
+                        sizeof secret, &err) < 0) {
+        conf_error(errs, in->cfg->where, "[plugin \"%s\"]: %s", in->name, err.message);
+        log_error("instance %s: %s", in->name, err.message);
+        return -1;
+    }
+    if (bearer) {
+        snprintf(out, size, "Authorization: Bearer %s", secret);
+    } else {
+        unsigned char b64[1100];
+        EVP_EncodeBlock(b64, (const unsigned char *)secret, (int)strlen(secret));
+        snprintf(out, size, "Authorization: Basic %s", (const char *)b64);
+        explicit_bzero(b64, sizeof b64);
+    }
+    explicit_bzero(secret, sizeof secret);
+    return 0;
+}
+#endif
+
 static struct module *get_module(struct plugin_registry *reg, const char *name, char *msg,
                                  size_t msgsize)
 {
@@ -544,6 +578,11 @@ int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, st
         setup_host(in);
 #ifdef HAVE_HTTPCLIENT
         const char *url = host_config_string(&in->host, "url", NULL);
+        char auth[1200] = "";
+        if (url && auth_header(in, auth, sizeof auth, errs) < 0) {
+            fail_instance(in, "its credentials cannot be read (see the log)");
+            continue;
+        }
         if (url) {
             struct httpc_config hc = {
                 .base_url = url,
@@ -555,8 +594,10 @@ int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, st
                 .verify_tls = host_config_bool(&in->host, "tls_verify", 1),
                 .ca_file = host_config_string(&in->host, "ca_file", NULL),
                 .user_agent = "llm-ops",
+                .auth_header = auth[0] ? auth : NULL,
             };
             in->http = httpc_new(&hc);
+            explicit_bzero(auth, sizeof auth);
         }
 #endif
         if (!init)

@@ -196,6 +196,64 @@ START_TEST(test_host_services)
 }
 END_TEST
 
+/* host->http: the core's client with the instance's url, and the bearer token from its
+ * token_file, which reaches the tool but no message. */
+START_TEST(test_host_http_with_token)
+{
+    make_tmp();
+    char cmd[1024], portfile[128];
+    snprintf(portfile, sizeof portfile, "%s/port", tmp);
+    snprintf(cmd, sizeof cmd,
+             "python3 %s/tests/fakes/faultserver.py 0 --idle-timeout 20 > %s & echo $! > %s/pid",
+             LLMOPS_SOURCE_DIR, portfile, tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    int port = 0;
+    for (int i = 0; i < 100 && !port; i++) {
+        FILE *f = fopen(portfile, "r");
+        if (f) {
+            if (fscanf(f, "PORT %d", &port) != 1)
+                port = 0;
+            fclose(f);
+        }
+        if (!port)
+            usleep(50000);
+    }
+    ck_assert_int_gt(port, 0);
+    char secret[128], text[1024];
+    snprintf(secret, sizeof secret, "%s/token", tmp);
+    FILE *f = fopen(secret, "w");
+    fputs("tok-abc123\n", f);
+    fclose(f);
+    snprintf(text, sizeof text,
+             "[server]\nplugin_dir = %s\n[plugin \"one\"]\nmodule = echo\n"
+             "url = http://127.0.0.1:%d\ntoken_file = %s\nretries = 0\n",
+             TEST_PLUGIN_DIR, port, secret);
+    struct llmops_conf conf;
+    struct conf_errors e = {0};
+    ck_assert_int_eq(conf_load_buffer("t.conf", text, &conf, &e), 0);
+    struct plugin_registry reg;
+    ck_assert_int_eq(plugins_load(&reg, &conf, NULL, 1, &e), 0);
+    const struct llmops_host *h = &plugins_find(&reg, "one")->host;
+    struct llmops_http_request rq = {.size = sizeof rq, .method = "GET", .path = "/api/x"};
+    struct llmops_http_response rs = {.size = sizeof rs};
+    struct llmops_error err = {.size = sizeof err};
+    ck_assert_int_eq(h->http(h, &rq, &rs, &err), 0);
+    ck_assert_int_eq(rs.status, 200);
+    h->http_free(&rs);
+    rq.path = "/_stats";
+    memset(&rs, 0, sizeof rs);
+    rs.size = sizeof rs;
+    ck_assert_int_eq(h->http(h, &rq, &rs, &err), 0);
+    ck_assert_ptr_nonnull(strstr(rs.body, "Bearer tok-abc123"));
+    h->http_free(&rs);
+    plugins_unload(&reg);
+    conf_free(&conf);
+    conf_errors_free(&e);
+    snprintf(cmd, sizeof cmd, "kill $(cat %s/pid)", tmp);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* STYLE.md: every module exports exactly its one entry symbol. */
 START_TEST(test_one_exported_symbol)
 {
@@ -221,6 +279,7 @@ int main(void)
     tcase_add_test(core, test_instances);
     tcase_add_test(core, test_host_services);
     tcase_add_test(core, test_one_exported_symbol);
+    tcase_add_test(core, test_host_http_with_token);
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("Limits");
     tcase_add_test(limits, test_wrong_abi);
