@@ -190,6 +190,8 @@ static struct instance *inst_of(const struct llmops_host *h)
 }
 
 static void host_log(const struct llmops_host *h, enum llmops_log_level level, const char *fmt,
+                     ...) __attribute__((format(printf, 3, 4)));
+static void host_log(const struct llmops_host *h, enum llmops_log_level level, const char *fmt,
                      ...)
 {
     char msg[1500];

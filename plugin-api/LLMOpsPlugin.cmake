@@ -11,7 +11,11 @@ function(llmops_add_plugin name)
   add_library(${name} MODULE ${ARGN})
   set_target_properties(${name} PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
                                            VISIBILITY_INLINES_HIDDEN ON)
-  target_link_options(${name} PRIVATE -Wl,-z,defs)
+  # No undefined symbols: a plugin links only what it declares. Sanitizer builds are the
+  # exception (the sanitizer runtime comes from the executable, not the module).
+  if(NOT LLMOPS_SANITIZE AND NOT LLMOPS_FUZZ)
+    target_link_options(${name} PRIVATE -Wl,-z,defs)
+  endif()
   if(TARGET llmops_plugin_api)
     target_link_libraries(${name} PRIVATE llmops_plugin_api)
     set(dir ${LLMOPS_PLUGINDIR})

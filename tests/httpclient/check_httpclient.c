@@ -273,7 +273,7 @@ START_TEST(test_methods)
     const char *len = json_string_value(json_object_get(h, "Content-Length"));
     const char *type = json_string_value(json_object_get(h, "Content-Type"));
     if (with_body) {
-        char want[16];
+        char want[24];
         snprintf(want, sizeof want, "%zu", strlen(body));
         ck_assert_str_eq(len, want);
         ck_assert_str_eq(type, "application/json");
