@@ -35,8 +35,34 @@ char *tu_capture(int *status, const char *fmt, ...)
     return out;
 }
 
+/* Clusters still running at exit (a setup that aborted half-way never reaches its
+ * teardown): stopped by an atexit handler so no test leaves a postgres behind. */
+static struct tu_pg *running[8];
+static pid_t owner; /* forked test children inherit the handler: only the starter stops */
+
+static void stop_leftovers(void)
+{
+    if (getpid() != owner)
+        return;
+    for (int i = 0; i < 8; i++)
+        if (running[i])
+            tu_pg_stop(running[i]);
+}
+
 void tu_pg_start(struct tu_pg *pg, const char *tag)
 {
+    static int registered;
+    if (!registered) {
+        owner = getpid();
+        atexit(stop_leftovers);
+        registered = 1;
+    }
+    for (int i = 0; i < 8; i++) {
+        if (!running[i]) {
+            running[i] = pg;
+            break;
+        }
+    }
     snprintf(pg->dir, sizeof pg->dir, "/tmp/llmops-%s-XXXXXX", tag);
     ck_assert_ptr_nonnull(mkdtemp(pg->dir));
     pg->port = 20000 + (int)(getpid() % 20000);
@@ -48,6 +74,9 @@ void tu_pg_start(struct tu_pg *pg, const char *tag)
 
 void tu_pg_stop(struct tu_pg *pg)
 {
+    for (int i = 0; i < 8; i++)
+        if (running[i] == pg)
+            running[i] = NULL;
     tu_sh("%s/tests/db/pg-private stop %s; rm -rf %s", LLMOPS_SOURCE_DIR, pg->dir, pg->dir);
 }
 
