@@ -7,6 +7,28 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static void check_failure(const char *message)
+{
+    ck_abort_msg("%s", message);
+}
+
+static void (*fail_hook)(const char *) = check_failure;
+
+void tu_on_failure(void (*fn)(const char *message))
+{
+    fail_hook = fn;
+}
+
+/* Only a failure calls into Check: its assertions cannot run outside a test. */
+#define REQUIRE(cond, ...)                                                                         \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            char m_[512];                                                                          \
+            snprintf(m_, sizeof m_, __VA_ARGS__);                                                  \
+            fail_hook(m_);                                                                         \
+        }                                                                                          \
+    } while (0)
+
 int tu_sh(const char *fmt, ...)
 {
     char cmd[4096];
@@ -27,7 +49,7 @@ char *tu_capture(int *status, const char *fmt, ...)
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
     FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
+    REQUIRE(p, "cannot run %.200s", cmd);
     size_t n = fread(out, 1, sizeof out - 1, p);
     out[n] = '\0';
     int st = pclose(p);
@@ -64,11 +86,11 @@ void tu_pg_start(struct tu_pg *pg, const char *tag)
         }
     }
     snprintf(pg->dir, sizeof pg->dir, "/tmp/llmops-%s-XXXXXX", tag);
-    ck_assert_ptr_nonnull(mkdtemp(pg->dir));
+    REQUIRE(mkdtemp(pg->dir), "mkdtemp %s failed", pg->dir);
     pg->port = 20000 + (int)(getpid() % 20000);
     if (tu_sh("%s/tests/db/pg-private start %s %d", LLMOPS_SOURCE_DIR, pg->dir, pg->port) != 0) {
         tu_sh("cat %s/log/*.log >&2", pg->dir);
-        ck_abort_msg("PostgreSQL did not start");
+        REQUIRE(0, "PostgreSQL did not start");
     }
 }
 
@@ -82,9 +104,9 @@ void tu_pg_stop(struct tu_pg *pg)
 
 void tu_pg_createdb(const struct tu_pg *pg, const char *name)
 {
-    ck_assert_int_eq(tu_sh("/usr/lib/postgresql/15/bin/createdb -h %s/sock -p %d -U postgres %s",
-                           pg->dir, pg->port, name),
-                     0);
+    REQUIRE(tu_sh("/usr/lib/postgresql/15/bin/createdb -h %s/sock -p %d -U postgres %s", pg->dir,
+                  pg->port, name) == 0,
+            "createdb %s failed", name);
 }
 
 void tu_pg_conninfo(const struct tu_pg *pg, const char *db, char *out, int size)

@@ -18,4 +18,8 @@ void tu_pg_createdb(const struct tu_pg *pg, const char *name);
 /* "host=DIR/sock port=N user=postgres dbname=NAME" */
 void tu_pg_conninfo(const struct tu_pg *pg, const char *db, char *out, int size);
 
+/* What a failed helper does: ck_abort_msg by default; a program outside Check (a benchmark)
+ * sets its own. */
+void tu_on_failure(void (*fn)(const char *message));
+
 #endif
