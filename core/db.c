@@ -88,7 +88,9 @@ static void read_schema_version(struct db *db)
         db->schema_version = 0;
         return;
     }
-    r = db_exec(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, &e);
+    r = db_exec(db,
+                "SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = 'core'",
+                0, NULL, &e);
     if (r && PQntuples(r) == 1) {
         long long v = 0;
         util_parse_int(PQgetvalue(r, 0, 0), 0, 1000000, &v, NULL);

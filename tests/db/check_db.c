@@ -93,8 +93,8 @@ START_TEST(test_refuses_newer_schema)
     struct db_error err;
     db_init(&db, conninfo, 2000, 2000, "check_db");
     PGresult *r = db_exec(&db,
-                          "INSERT INTO schema_migrations (version, name, checksum) "
-                          "VALUES (9999, '9999_future.sql', 'x')",
+                          "INSERT INTO schema_migrations (component, version, name, checksum) "
+                          "VALUES ('core', 9999, '9999_future.sql', 'x')",
                           0, NULL, &err);
     ck_assert_ptr_nonnull(r);
     PQclear(r);
@@ -131,6 +131,45 @@ START_TEST(test_failed_migration_applies_nothing)
     ck_assert_ptr_nonnull(r);
     ck_assert_str_eq(PQgetvalue(r, 0, 0), "t"); /* table a rolled back */
     ck_assert_str_eq(PQgetvalue(r, 0, 1), "0");
+    PQclear(r);
+    db_close(&db);
+}
+END_TEST
+
+/* A module that owns tables ships migrations/<module>/NNNN_*.sql: applied after the core's,
+ * recorded per component, listed by --status, and reachable through host->db_exec. */
+START_TEST(test_module_migrations)
+{
+    fresh_db();
+    char mdir[128];
+    snprintf(mdir, sizeof mdir, "%s/mig2", dir);
+    sh("mkdir -p %s/mymod && cp %s/migrations/*.sql %s/ && "
+       "printf 'CREATE TABLE mymod_items (id int PRIMARY KEY);\\n' > %s/mymod/0001_items.sql && "
+       "printf 'ALTER TABLE mymod_items ADD COLUMN name text;\\n' > %s/mymod/0002_name.sql",
+       mdir, LLMOPS_SOURCE_DIR, mdir, mdir, mdir);
+    char args[256];
+    snprintf(args, sizeof args, "migrate --dir %s", mdir);
+    ck_assert_int_eq(ctl(args), 0);
+    int st;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cat %s/ctl.out", dir);
+    char *out = capture(cmd, &st);
+    ck_assert_ptr_nonnull(strstr(out, "applied mymod/0001_items.sql"));
+    ck_assert_ptr_nonnull(strstr(out, "mymod at version 2 (2 migrations applied now)"));
+    ck_assert_int_eq(ctl(args), 0); /* again: nothing to do */
+    ck_assert_ptr_nonnull(strstr(capture(cmd, &st), "mymod at version 2 (0 migrations"));
+    snprintf(args, sizeof args, "migrate --status --dir %s", mdir);
+    ck_assert_int_eq(ctl(args), 0);
+    ck_assert_ptr_nonnull(strstr(capture(cmd, &st), "0002  applied  mymod/0002_name.sql"));
+    /* the core's version is not confused by the module's */
+    struct db db;
+    struct db_error err;
+    db_init(&db, conninfo, 2000, 2000, "check_db");
+    ck_assert_int_eq(db_ensure(&db, &err), DB_OK);
+    ck_assert_int_eq(db.schema_version, LLMOPS_SCHEMA_VERSION);
+    PGresult *r = db_exec(&db, "INSERT INTO mymod_items VALUES (1, 'x') RETURNING name", 0, NULL,
+                          &err);
+    ck_assert_ptr_nonnull(r);
     PQclear(r);
     db_close(&db);
 }
@@ -272,6 +311,7 @@ int main(void)
     tcase_add_test(tc, test_migrate_twice_at_once);
     tcase_add_test(tc, test_refuses_newer_schema);
     tcase_add_test(tc, test_failed_migration_applies_nothing);
+    tcase_add_test(tc, test_module_migrations);
     tcase_add_test(tc, test_query_deadline_and_reconnect);
     tcase_add_test(tc, test_tokens_cli);
     tcase_add_test(tc, test_seed_idempotent);
