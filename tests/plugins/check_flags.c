@@ -442,6 +442,51 @@ START_TEST(test_hot_path_sends_no_sql)
 }
 END_TEST
 
+/* ETag and If-None-Match: 304 without a body while the list is unchanged; a change made
+ * through another worker gives a new tag. */
+START_TEST(test_etag_304)
+{
+    char a[160];
+    snprintf(a, sizeof a, "Bearer %s", admin);
+    struct http_input in = {.method = "GET", .uri = "/llm-ops/v1/gpu-types?env=stg",
+                            .authorization = a};
+    struct req r;
+    app_handle(&w1, &in, &r);
+    ck_assert_int_eq(r.resp.status, 200);
+    const char *h = strstr(r.resp.headers, "ETag: ");
+    ck_assert_ptr_nonnull(h);
+    char etag[64];
+    ck_assert_int_eq(sscanf(h, "ETag: %63s", etag), 1);
+    http_req_free(&r);
+    in.if_none_match = etag;
+    app_handle(&w1, &in, &r);
+    ck_assert_int_eq(r.resp.status, 304);
+    ck_assert_ptr_null(r.resp.body);
+    ck_assert_ptr_nonnull(strstr(r.resp.headers, etag));
+    http_req_free(&r);
+    char list[160];
+    snprintf(list, sizeof list, "\"nope\", W/%s", etag); /* a list, weak form */
+    in.if_none_match = list;
+    app_handle(&w1, &in, &r);
+    ck_assert_int_eq(r.resp.status, 304);
+    http_req_free(&r);
+    int st;
+    json_t *j = call(&w2, "POST", "/llm-ops/v1/gpu-types?env=stg", admin,
+                     "{\"name\":\"etag-test\",\"vendor\":\"amd\",\"model\":\"MI300X\","
+                     "\"memory_gib\":192,\"resource_name\":\"amd.com/gpu\",\"node_selector\":"
+                     "{\"key\":\"k\",\"value\":\"v\"},\"capacity\":2}",
+                     &st);
+    ck_assert_int_eq(st, 201);
+    json_decref(j);
+    in.if_none_match = etag;
+    app_handle(&w1, &in, &r);
+    ck_assert_int_eq(r.resp.status, 200); /* w1 dropped its cache on the NOTIFY */
+    ck_assert_ptr_nonnull(strstr(r.resp.body, "etag-test"));
+    ck_assert_ptr_null(strstr(r.resp.headers, etag));
+    http_req_free(&r);
+}
+END_TEST
+
 START_TEST(test_cli)
 {
     char base[256];
@@ -477,6 +522,7 @@ int main(void)
     tcase_add_test(tc, test_integrations);
     tcase_add_test(tc, test_breaker_rollback_and_return);
     tcase_add_test(tc, test_hot_path_sends_no_sql);
+    tcase_add_test(tc, test_etag_304);
     tcase_add_test(tc, test_cli);
     tcase_add_test(tc, test_ownership_survives_a_flip);
     suite_add_tcase(s, tc);
