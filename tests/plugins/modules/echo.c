@@ -23,6 +23,7 @@ static const struct llmops_config_key keys[] = {
     {"token_file", LLMOPS_CONFIG_FILE, 0, 0, 0, "a secret"},
     {"health_fail_file", LLMOPS_CONFIG_STRING, 0, 0, 0, "health fails while this file exists"},
     {"crash_on_health", LLMOPS_CONFIG_BOOL, 0, 0, 0, "health dereferences NULL (crash test)"},
+    {"health_delay_ms", LLMOPS_CONFIG_INT, 0, 0, 60000, "health sleeps this long first"},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -46,6 +47,9 @@ static void fini(void *state)
 __attribute__((unused)) static int health(void *state, json_t **info, struct llmops_error *err)
 {
     struct state *s = state;
+    long long delay = s->host->config_int(s->host, "health_delay_ms", 0);
+    if (delay > 0)
+        usleep((useconds_t)delay * 1000);
     if (s->host->config_bool(s->host, "crash_on_health", 0)) {
         volatile int *nowhere = NULL;
         *nowhere = 1; /* a plugin bug: costs this worker, not the service */
