@@ -368,8 +368,9 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
                     argv[optind + 1], category_list());
             return EXIT_USAGE;
         }
-        if (!reason || !*reason) {
-            fprintf(stderr, "llm-opsctl flags %s: --reason is required (it is audited)\n", sub);
+        if (!reason || !*reason || strlen(reason) > 500) {
+            fprintf(stderr, "llm-opsctl flags %s: --reason is required, 1-500 bytes (it is audited)\n",
+                    sub);
             return EXIT_USAGE;
         }
         if (is_set && !active) {
@@ -427,6 +428,12 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
         if (!before.fallback[0]) {
             fprintf(stderr, "llm-opsctl flags rollback: %s of %s has no fallback\n",
                     category_name(category), env);
+            db_close(&db);
+            return EXIT_FAIL;
+        }
+        if (strcmp(before.active, before.fallback) == 0 && !before.candidate[0]) {
+            fprintf(stderr, "llm-opsctl flags rollback: %s of %s is already served by its fallback %s\n",
+                    category_name(category), env, before.fallback);
             db_close(&db);
             return EXIT_FAIL;
         }

@@ -141,6 +141,10 @@ void dispatch_tick(struct app *app)
         int ok = in->mod->desc->health(in->state, &info, &err) == 0;
         json_decref(info);
         breaker_probed(&in->breaker, ok, util_now_ms());
+        if (ok && in->st == INSTANCE_DEGRADED) {
+            in->st = INSTANCE_OK;
+            in->reason[0] = '\0';
+        }
         log_info("breaker of %s: probe %s", in->name, ok ? "succeeded" : "failed");
         if (ok && app->conf->breaker_auto_close)
             restore(app, in);

@@ -23,7 +23,7 @@ struct instance *owner_pick(struct app *app, struct req *r, int env_index, int c
         return NULL;
     }
     struct instance *in = plugins_find(&app->plugins, name);
-    if (!in || !in->initialised) {
+    if (!in || !in->initialised || in->st == INSTANCE_FAILED) {
         resp_error(r, API_TOOL_UNAVAILABLE, json_pack("{s:s}", "instance", name),
                    "instance %s, which serves %s in %s, is not running%s%s", name,
                    category_name(category), app->conf->envs[env_index], in ? ": " : "",

@@ -1,6 +1,11 @@
 #include "plugin.h"
 
 #include "category.h"
+#include "llmops-orchestration.h"
+#include "llmops-registry.h"
+#include "llmops-serving.h"
+#include "llmops-tracking.h"
+#include "llmops-versioning.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -36,6 +41,29 @@ static int valid_module_name(const char *s)
     }
     return 1;
 }
+
+/* Each category's interface: the ABI levels the core accepts and its required-op check. */
+typedef const char *(*missing_op_fn)(const void *ops);
+static const struct {
+    uint32_t oldest, newest;
+    missing_op_fn missing;
+} interfaces[CATEGORY_COUNT + 1] = {
+    [LLMOPS_CATEGORY_EXPERIMENT_TRACKING] = {LLMOPS_TRACKING_ABI_OLDEST, LLMOPS_TRACKING_ABI,
+                                             (missing_op_fn)llmops_tracking_missing_op},
+    [LLMOPS_CATEGORY_SERVING] = {LLMOPS_SERVING_ABI_OLDEST, LLMOPS_SERVING_ABI,
+                                 (missing_op_fn)llmops_serving_missing_op},
+    [LLMOPS_CATEGORY_ORCHESTRATION] = {LLMOPS_ORCHESTRATION_ABI_OLDEST, LLMOPS_ORCHESTRATION_ABI,
+                                       (missing_op_fn)llmops_orchestration_missing_op},
+    [LLMOPS_CATEGORY_MODEL_REGISTRY] = {LLMOPS_REGISTRY_ABI_OLDEST, LLMOPS_REGISTRY_ABI,
+                                        (missing_op_fn)llmops_registry_missing_op},
+    [LLMOPS_CATEGORY_DATA_VERSIONING] = {LLMOPS_VERSIONING_ABI_OLDEST, LLMOPS_VERSIONING_ABI,
+                                         (missing_op_fn)llmops_versioning_missing_op},
+};
+
+/* The ABI 1.0 descriptor ends with capabilities: later minors may only grow past it, so a
+ * 1.0 module stays loadable when the struct grows. */
+#define PLUGIN_DESCRIPTOR_1_0_SIZE                                                                \
+    (offsetof(struct llmops_plugin, capabilities) + sizeof(((struct llmops_plugin *)0)->capabilities))
 
 int module_open(const char *dir, const char *name, struct module *out, char *msg, size_t msgsize)
 {
@@ -122,10 +150,10 @@ int module_open(const char *dir, const char *name, struct module *out, char *msg
                  "module: %u-bit pointers, jansson %u; server: %zu-bit, jansson %d",
                  d->magic.pointer_bits, d->magic.jansson_major, 8 * sizeof(void *),
                  JANSSON_MAJOR_VERSION);
-    } else if (d->size < sizeof(struct llmops_plugin)) {
+    } else if (d->size < PLUGIN_DESCRIPTOR_1_0_SIZE) {
         bad = "a descriptor smaller than ABI 1.0's";
         snprintf(found, sizeof found, "size %u, expected at least %zu", d->size,
-                 sizeof(struct llmops_plugin));
+                 (size_t)PLUGIN_DESCRIPTOR_1_0_SIZE);
     } else if (!d->name || strcmp(d->name, name) != 0) {
         bad = "another name inside";
         snprintf(found, sizeof found, "the descriptor says '%s'; the file name must match it",
@@ -146,6 +174,22 @@ int module_open(const char *dir, const char *name, struct module *out, char *msg
             bad = "a required method missing";
             snprintf(found, sizeof found, "'%s' is NULL; every module must implement it",
                      missing);
+        } else {
+            int c = (int)d->category;
+            const char *op = interfaces[c].missing(d->ops);
+            if (d->category_abi < interfaces[c].oldest || d->category_abi > interfaces[c].newest) {
+                bad = "an unsupported category interface";
+                snprintf(found, sizeof found,
+                         "%s interface %u; this server takes %u to %u: rebuild the module against "
+                         "this server's llmops-%s header",
+                         category_name(c), d->category_abi, interfaces[c].oldest,
+                         interfaces[c].newest, category_name(c));
+            } else if (op) {
+                bad = "a required operation missing";
+                snprintf(found, sizeof found,
+                         "%s operation '%s' is NULL; every %s module must implement it",
+                         category_name(c), op, category_name(c));
+            }
         }
     }
     if (bad) {

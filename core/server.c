@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include "app.h"
+#include "checkconf.h"
 #include "log.h"
 #include "router.h"
 #include "util.h"
@@ -102,7 +103,15 @@ static int reload_config(const char *path, struct llmops_conf *conf)
 {
     struct llmops_conf fresh;
     struct conf_errors errs = {0};
-    if (conf_load(path, &fresh, &errs) > 0) {
+    /* The whole --check-config, modules included: a reload that would leave instances
+     * failed is refused like a syntax error, and the old configuration stays. */
+    int problems = conf_load(path, &fresh, &errs);
+    if (problems == 0) {
+        log_set_level(LOG_LVL_SILENT); /* the problems are logged below, once */
+        problems = check_config_modules(&fresh, &errs);
+        log_set_level(conf->log_level);
+    }
+    if (problems > 0) {
         for (int i = 0; i < errs.n; i++)
             log_error("%s", errs.msgs[i]);
         log_error("configuration not reloaded: %d problem%s (the old one stays in force)", errs.n,

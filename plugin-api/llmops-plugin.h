@@ -109,7 +109,7 @@ struct llmops_config_key {
     enum llmops_config_type type;
     int required;
     long long min, max; /* LLMOPS_CONFIG_INT only */
-    const char *help;   /* one line, shown in errors and llm-opsctl plugins */
+    const char *help;   /* one line, shown when a required key is missing */
 };
 
 /* ------------------------------------------------------------------ host services */

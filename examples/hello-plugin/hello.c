@@ -1,15 +1,13 @@
-/* The smallest useful llm-ops plugin: a model_registry module whose health reports the
- * greeting it was configured with. It shows the parts every plugin has: a key table, init,
- * fini, health, capabilities, the ops struct, and LLMOPS_PLUGIN_DEFINE. */
+/* The smallest useful llm-ops plugin: a model_registry module holding one model, "hello",
+ * whose health reports the greeting it was configured with. It shows the parts every plugin
+ * has: a key table, init, fini, health, capabilities, the category's ops, and
+ * LLMOPS_PLUGIN_DEFINE. */
 #include <llmops-plugin.h>
+#include <llmops-registry.h>
 
 #include <stdlib.h>
 #include <string.h>
 
-struct hello_ops {
-    uint32_t size;
-};
-static const struct hello_ops ops = {sizeof ops};
 
 static const struct llmops_config_key keys[] = {
     {"greeting", LLMOPS_CONFIG_STRING, 1, 0, 0, "what health answers with"},
@@ -48,9 +46,47 @@ static int hello_capabilities(void *state, json_t **out, struct llmops_error *er
 {
     (void)state;
     (void)err;
-    *out = json_pack("{s:[]}", "operations");
+    *out = json_pack("{s:[s,s,s]}", "operations", "search_models", "get_model", "import_version");
     return 0;
 }
+
+static json_t *the_model(const struct hello *h)
+{
+    return json_pack("{s:s,s:s,s:s}", "external_id", "hello", "name", "hello", "description",
+                     h->greeting);
+}
+
+static int search_models(void *state, json_t *in, json_t **out, struct llmops_error *err)
+{
+    (void)in;
+    (void)err;
+    *out = json_pack("{s:[o]}", "models", the_model(state));
+    return 0;
+}
+
+static int get_model(void *state, json_t *in, json_t **out, struct llmops_error *err)
+{
+    const char *id = json_string_value(json_object_get(in, "external_id"));
+    if (!id || strcmp(id, "hello") != 0)
+        return llmops_fail(err, LLMOPS_ERR_NOT_FOUND, 0, 0, "only the model 'hello' exists");
+    *out = the_model(state);
+    return 0;
+}
+
+static int import_version(void *state, json_t *in, json_t **out, struct llmops_error *err)
+{
+    (void)state;
+    (void)in;
+    (void)out;
+    return llmops_fail(err, LLMOPS_ERR_UNSUPPORTED, 0, 0, "hello holds one model only");
+}
+
+static const struct llmops_registry_ops ops = {
+    .size = sizeof ops,
+    .search_models = search_models,
+    .get_model = get_model,
+    .import_version = import_version,
+};
 
 static const struct llmops_plugin hello_plugin = {
     .magic = LLMOPS_PLUGIN_MAGIC_INIT,
@@ -58,7 +94,7 @@ static const struct llmops_plugin hello_plugin = {
     .name = "hello",
     .version = "1.0.0",
     .category = LLMOPS_CATEGORY_MODEL_REGISTRY,
-    .category_abi = 1,
+    .category_abi = LLMOPS_REGISTRY_ABI,
     .ops = &ops,
     .config_keys = keys,
     .tool_version_min = "1.0",

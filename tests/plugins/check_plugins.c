@@ -58,6 +58,25 @@ START_TEST(test_null_required_method)
 }
 END_TEST
 
+START_TEST(test_missing_category_op)
+{
+    expect_refused(TEST_PLUGIN_DIR, "no-ops",
+                   (const char *const[]){TEST_PLUGIN_DIR "/no-ops.so",
+                                         "a required operation missing",
+                                         "experiment_tracking operation 'create_experiment' is NULL",
+                                         NULL});
+}
+END_TEST
+
+START_TEST(test_unsupported_category_abi)
+{
+    expect_refused(TEST_PLUGIN_DIR, "bad-category-abi",
+                   (const char *const[]){"an unsupported category interface",
+                                         "experiment_tracking interface 2; this server takes 1 to 1",
+                                         NULL});
+}
+END_TEST
+
 START_TEST(test_name_mismatch)
 {
     expect_refused(TEST_PLUGIN_DIR, "wrong-name",
@@ -286,6 +305,8 @@ int main(void)
     tcase_add_test(limits, test_missing_entry);
     tcase_add_test(limits, test_null_required_method);
     tcase_add_test(limits, test_name_mismatch);
+    tcase_add_test(limits, test_missing_category_op);
+    tcase_add_test(limits, test_unsupported_category_abi);
     tcase_add_test(limits, test_not_elf);
     tcase_add_test(limits, test_symlink_refused);
     tcase_add_test(limits, test_exact_names_only);

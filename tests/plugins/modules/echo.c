@@ -1,15 +1,33 @@
 /* A trivial test module: an experiment_tracking instance that keeps nothing and answers
  * health with a fixed tool version. Its config keys exercise the core's key checks. */
 #include "llmops-plugin.h"
+#include "llmops-tracking.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-struct echo_ops {
-    uint32_t size;
+/* Every tracking operation answers UNSUPPORTED: the module tests the core's plumbing, not
+ * tracking (the tracking plugins and their conformance suite do that). */
+__attribute__((unused)) static int unsupported(void *state, json_t *in, json_t **out,
+                                               struct llmops_error *err)
+{
+    (void)state;
+    (void)in;
+    (void)out;
+    return llmops_fail(err, LLMOPS_ERR_UNSUPPORTED, 0, 0, "the echo test module tracks nothing");
+}
+
+#ifdef NO_OPS
+static const struct llmops_tracking_ops ops = {.size = sizeof ops};
+#else
+static const struct llmops_tracking_ops ops = {
+    .size = sizeof ops,
+#define ECHO_OP_(member, required) .member = unsupported,
+    LLMOPS_TRACKING_OPS(ECHO_OP_)
+#undef ECHO_OP_
 };
-static const struct echo_ops ops = {sizeof ops};
+#endif
 
 struct state {
     const struct llmops_host *host;
@@ -65,7 +83,11 @@ static int capabilities(void *state, json_t **out, struct llmops_error *err)
 {
     (void)state;
     (void)err;
-    *out = json_pack("{s:[]}", "operations");
+    json_t *list = json_array();
+#define ECHO_NAME_(member, required) json_array_append_new(list, json_string(#member));
+    LLMOPS_TRACKING_OPS(ECHO_NAME_)
+#undef ECHO_NAME_
+    *out = json_pack("{s:o}", "operations", list);
     return 0;
 }
 
@@ -75,7 +97,11 @@ static const struct llmops_plugin descriptor = {
     .name = MODULE_NAME,
     .version = "0.1",
     .category = LLMOPS_CATEGORY_EXPERIMENT_TRACKING,
-    .category_abi = 1,
+#ifdef BAD_CATEGORY_ABI
+    .category_abi = LLMOPS_TRACKING_ABI + 1,
+#else
+    .category_abi = LLMOPS_TRACKING_ABI,
+#endif
     .ops = &ops,
     .config_keys = keys,
     .init = init,

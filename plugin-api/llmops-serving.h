@@ -1,0 +1,260 @@
+/*
+ * llmops-serving.h — the serving category: deployments of a model that answer inference
+ * requests.
+ *
+ * Modules: serving-k8s (a Deployment and a Service per deployment, apps/v1 and v1), kserve
+ * (an InferenceService per deployment, serving.kserve.io/v1beta1) and rayserve (one
+ * application in Ray Serve's declarative config, PUT /api/serve/applications/). What the
+ * three do not share is named, never approximated: a module refuses what it cannot do with
+ * UNSUPPORTED, and says ahead of time what it can through "features" (below).
+ */
+#ifndef LLMOPS_SERVING_H
+#define LLMOPS_SERVING_H
+
+#include "llmops-plugin.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- category conventions: the same text in all five category headers ----
+ *
+ * Calls. Each operation is an llmops_op_fn. `in` is a JSON object the core has checked
+ * against the members the operation lists (types, ranges, `!` = required; unknown members
+ * never reach the module); it is borrowed, never modified. Success: return 0 with *out set
+ * to a new JSON object (`{}` when there is nothing to say), released by the core. Failure:
+ * return -1 with *err filled (llmops_fail) and *out left NULL. Calls on one state never
+ * overlap, but each worker and the jobs process holds its own state for the same tool:
+ * what must hold across calls lives in the tool or the module's tables, never in state.
+ *
+ * Ids. `external_id` is the TOOL's id of an object (at most 255 bytes): a create returns
+ * it, the core stores the mapping from its own id and passes it back verbatim. Ids of
+ * other objects in `in` (a run's experiment_id, ...) are tool ids too; platform ids reach
+ * a module only as idempotency keys.
+ *
+ * Idempotency. Every create takes `idempotency_key!`, 1..63 characters matching
+ * [A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])? (so a Kubernetes label value can hold it). The
+ * module records it on the object in the tool (an MLflow tag, a Kubernetes label, a
+ * column, a commit summary) and looks it up, before creating or when the tool reports a
+ * duplicate, so that a create retried after a lost answer returns the first object with
+ * "created": false and never makes a second one; a create that made it answers "created":
+ * true. Deleting what is already gone succeeds with "deleted": false.
+ *
+ * Pages. List and search ops take `max_results` (1..the op's maximum; the core always
+ * sends it) and `page_token`, and answer `next_page_token`, absent on the last page (a
+ * short page may still carry one). Tokens are the module's own format, at most 2048 bytes,
+ * free of secrets. They come back from API clients, so they are untrusted input: never
+ * follow a URL found in one to another host. A token the tool no longer accepts (an
+ * expired Kubernetes continue) is INVALID.
+ *
+ * Values. Times are integers, milliseconds since the Unix epoch (members end in _ms);
+ * durations are seconds (_seconds), sizes bytes (_bytes), strings UTF-8. An object in an
+ * answer may carry `links` ({"ui": URL} where the tool has a page for it) and `tool` (an
+ * object of tool-specific details that clients get as they are; never a secret). `?` marks
+ * members an answer may omit.
+ *
+ * Errors. Any op may fail with UNAVAILABLE (no answer in time; retryable), TOOL (the tool
+ * answered with an error; retryable for 429 and 5xx; a 401 or 403 to the module's own
+ * credentials is TOOL with tool_status set) or INTERNAL; each op lists the other codes it
+ * uses. A member the tool cannot honour is refused with UNSUPPORTED naming it, never
+ * dropped (Kubernetes prunes unknown fields of custom resources without an error).
+ * Messages are one short line without secrets or raw tool text (MLflow's carry SQL);
+ * details go to host->log.
+ *
+ * Capabilities. The descriptor's capabilities() answers {"operations": [names], ...} with
+ * the names of the ops members. Required ops are non-NULL (the loader refuses the module
+ * otherwise: llmops_<category>_missing_op) and always listed; optional ops may be NULL and
+ * are listed when this instance can do them (tool version, credentials). The core calls an
+ * op only when it is listed, non-NULL and inside ops->size; otherwise it answers
+ * VALIDATION_FAILED "not supported by this module" itself.
+ *
+ * Long ops. Ops marked [jobs] may run for minutes: the core calls them from the jobs
+ * process only, and again after a crash or a retryable error, so they resume (work done
+ * and verified is kept). Other ops answer within the instance's HTTP timeouts and never
+ * wait for the tool to converge: the jobs process polls.
+ *
+ * Levels. LLMOPS_<CATEGORY>_ABI grows by one with each change to the category's contract
+ * (an op appended to the ops struct, which only grows at its end; a JSON member added or
+ * changed); ops added after level 1 are optional. The core loads a module whose descriptor
+ * category_abi lies in [LLMOPS_<CATEGORY>_ABI_OLDEST, LLMOPS_<CATEGORY>_ABI]. See
+ * ABI-CHANGES.md.
+ */
+#ifndef LLMOPS_OP_FN_DEFINED
+#define LLMOPS_OP_FN_DEFINED
+typedef int llmops_op_fn(void *state, json_t *in, json_t **out, struct llmops_error *err);
+/* Whether `ops`, an ops struct of `type` as the module built it, has a non-NULL `member`. */
+#define LLMOPS_OPS_HAS(type, ops, member)                                                          \
+    ((ops)->size >= offsetof(type, member) + sizeof((ops)->member) && (ops)->member != NULL)
+#endif
+/* ---- end of category conventions ---- */
+
+#define LLMOPS_SERVING_ABI 1
+#define LLMOPS_SERVING_ABI_OLDEST 1
+
+#define LLMOPS_SERVING_NAME_MAX 63 /* a DNS-1035 label */
+#define LLMOPS_SERVING_MAX_REPLICAS 100
+#define LLMOPS_SERVING_MAX_GPUS 64 /* per replica */
+#define LLMOPS_SERVING_MAX_RESULTS 500
+#define LLMOPS_SERVING_PREDICT_TIMEOUT_MAX_MS 300000
+/* Kubernetes modules label every object they make with both: the first as it stands (a
+ * labelSelector for list_deployments), the second with the idempotency key as its value
+ * (for find_by_idempotency_key). */
+#define LLMOPS_SERVING_MANAGED_LABEL "app.kubernetes.io/managed-by=llm-ops"
+#define LLMOPS_SERVING_KEY_LABEL "llm-ops/idempotency-key"
+
+/*
+ * Capabilities: {"operations": [...], "features": [...]}, features among:
+ *   "autoscaling"        replicas.min < replicas.max (kserve; rayserve autoscaling_config).
+ *   "scale_to_zero"      replicas.min = 0 (kserve in Serverless mode only).
+ *   "image"              `image` (serving-k8s, kserve).
+ *   "node_selector"      resources.gpu.node_selector (serving-k8s, kserve).
+ *   "serialized_writes"  the tool holds every deployment in one document that a write
+ *                        replaces whole (Ray Serve deletes each application a PUT does not
+ *                        list): the core runs this instance's deploy, update_deployment and
+ *                        delete_deployment one at a time across all processes (a PostgreSQL
+ *                        advisory lock), and the module reads the document again before
+ *                        each write (rayserve).
+ * The core refuses a request that needs an absent feature before calling the module.
+ *
+ * Objects in answers
+ *   Spec        {name, model, runtime?, image?, args?, env?, resources?, replicas}
+ *   Deployment  Spec + {external_id, state, reason?, message?, url?, ready_replicas
+ *               (integer), created_ms?, updated_ms?, links?, tool? (kserve: its conditions)}
+ *
+ * Members
+ *   external_id    serving-k8s, kserve: the object's name in the instance's namespace;
+ *                  rayserve: the application's name.
+ *   name           a DNS-1035 label, [a-z]([-a-z0-9]*[a-z0-9])?, 1..LLMOPS_SERVING_NAME_MAX
+ *                  (KServe's webhook and Kubernetes Services require it); rayserve names the
+ *                  application and its route_prefix "/NAME" after it.
+ *   model          {uri!, format!, format_version}: uri "hf://ORG/MODEL", "s3://...",
+ *                  "gs://..." or "pvc://CLAIM/PATH" (a module refuses a scheme its tool
+ *                  cannot fetch with UNSUPPORTED); format a KServe modelFormat name
+ *                  ("huggingface", "pytorch", "onnx", "sklearn", ...). rayserve hands both to
+ *                  its application in runtime_env.env_vars (MODEL_URI, MODEL_FORMAT).
+ *   runtime        a name the instance knows: kserve a ServingRuntime or
+ *                  ClusterServingRuntime (absent: KServe picks one by format); serving-k8s
+ *                  and rayserve a name in their own configuration (an image and port; an
+ *                  import_path and runtime_env), absent: the instance's default.
+ *   image          a container image that replaces the runtime's (feature "image").
+ *   args           array of strings, extra arguments to the runtime ("--max-model-len=4096");
+ *                  rayserve passes them to the application builder as args.argv.
+ *   env            object: NAME ([A-Za-z_][A-Za-z0-9_]*) -> string value.
+ *   resources      {cpu, memory, gpu}, each used both as request and as limit. cpu and
+ *                  memory are Kubernetes quantities as strings ("4", "500m", "32Gi"); gpu is
+ *                  what the core resolved from the platform's GPU type: {resource_name!
+ *                  ("nvidia.com/gpu", "nvidia.com/mig-1g.10gb", "amd.com/gpu"), count!
+ *                  (1..LLMOPS_SERVING_MAX_GPUS), node_selector (object: label -> value;
+ *                  feature "node_selector"), type (the platform's GPU type name, for
+ *                  messages)}. rayserve maps them to ray_actor_options num_cpus, memory
+ *                  (bytes) and num_gpus, and accepts only the resource_name its
+ *                  configuration names (Ray counts GPUs; it does not tell kinds apart).
+ *   replicas       {min!, max!}: 0 <= min <= max, 1 <= max <= LLMOPS_SERVING_MAX_REPLICAS.
+ *   state          of the CURRENT spec: a spec the tool has not observed yet (a
+ *                  metadata.generation above status.observedGeneration) is "progressing".
+ *                  "progressing" | "ready" | "failed" | "deleting":
+ *                    kserve: condition Ready "True" -> ready; modelStatus.transitionStatus
+ *                      BlockedByFailedLoad or InvalidSpec -> failed; otherwise progressing;
+ *                    serving-k8s: condition Available "True" and readyReplicas >= min ->
+ *                      ready; Progressing "False" (ProgressDeadlineExceeded) -> failed;
+ *                    rayserve: RUNNING -> ready; NOT_STARTED, DEPLOYING -> progressing;
+ *                      DEPLOY_FAILED, UNHEALTHY -> failed; DELETING -> deleting;
+ *                    all: a deletion in progress (metadata.deletionTimestamp) -> deleting.
+ *   reason         the tool's short cause while not ready (a condition reason,
+ *                  "ProgressDeadlineExceeded", "DEPLOY_FAILED"); `message` its text, trimmed.
+ *   url            where inference requests go, once known: kserve status.url; serving-k8s
+ *                  http://NAME.NAMESPACE.svc; rayserve http://HEAD:8000/NAME.
+ */
+struct llmops_serving_ops {
+    uint32_t size; /* sizeof(struct llmops_serving_ops) as the module was built */
+
+    /* deploy — required. Creates the deployment and answers at once, "progressing"; the
+     * jobs process polls get_deployment until it is ready or failed.
+     *   in   idempotency_key!, name!, model!, runtime, image, args, env, resources, replicas!
+     *   out  Deployment + {created}
+     *   err  CONFLICT: the name belongs to an object without this key; INVALID: the tool
+     *        refused the spec (a Kubernetes 422 names the field of each cause);
+     *        UNSUPPORTED: a member or value this tool cannot honour. */
+    llmops_op_fn *deploy;
+
+    /* get_deployment — required.
+     *   in   external_id!
+     *   out  Deployment
+     *   err  NOT_FOUND. */
+    llmops_op_fn *get_deployment;
+
+    /* list_deployments — required. The deployments the platform made (Kubernetes: label
+     * LLMOPS_SERVING_MANAGED_LABEL; rayserve: applications whose runtime_env carries the
+     * key), in the tool's order.
+     *   in   max_results! (1..LLMOPS_SERVING_MAX_RESULTS), page_token
+     *   out  {deployments: [Deployment], next_page_token?}
+     *   err  INVALID (page_token). */
+    llmops_op_fn *list_deployments;
+
+    /* update_deployment — required. Changes the members given; the others stay. A call
+     * with replicas alone is a scale (Kubernetes: the scale subresource or a merge patch).
+     *   in   external_id!, model, runtime, image, args, env, resources, replicas (at least
+     *        one; args, env and resources replace the whole member)
+     *   out  Deployment, "progressing" until the tool has rolled the change out
+     *   err  NOT_FOUND; INVALID; UNSUPPORTED; CONFLICT: a concurrent change in the tool
+     *        (Kubernetes 409 Conflict on a stale resourceVersion; retryable). */
+    llmops_op_fn *update_deployment;
+
+    /* delete_deployment — required. The tool may take a while: get_deployment answers
+     * "deleting", then NOT_FOUND. serving-k8s deletes its Service and Deployment; rayserve
+     * writes the config back without the application (its DELETE removes all of them).
+     *   in   external_id!
+     *   out  {deleted} */
+    llmops_op_fn *delete_deployment;
+
+    /* find_by_idempotency_key — required. The deployment a deploy made with this key
+     * (Kubernetes: label LLMOPS_SERVING_KEY_LABEL; rayserve: runtime_env.env_vars
+     * LLMOPS_IDEMPOTENCY_KEY of the deployed application config).
+     *   in   idempotency_key!
+     *   out  Deployment
+     *   err  NOT_FOUND: nothing carries the key. */
+    llmops_op_fn *find_by_idempotency_key;
+
+    /* predict — optional. Forwards one JSON request to the deployment and answers what the
+     * model server answered, whatever its status. Not streamed.
+     *   in   external_id!, path! (begins with "/", appended to url: "/v1/models/m:predict",
+     *        "/openai/v1/chat/completions"), body! (any JSON value), timeout_ms
+     *        (1..LLMOPS_SERVING_PREDICT_TIMEOUT_MAX_MS; absent: the instance's timeout)
+     *   out  {status (the model server's HTTP status), body (its JSON, or a string when it
+     *        was not JSON), content_type}
+     *   err  NOT_FOUND; INVALID: the deployment has no url yet or is not ready. */
+    llmops_op_fn *predict;
+};
+
+/* Every op in struct order, X(member, required): the names capabilities() lists. */
+#define LLMOPS_SERVING_OPS(X)                                                                      \
+    X(deploy, 1)                                                                                   \
+    X(get_deployment, 1)                                                                           \
+    X(list_deployments, 1)                                                                         \
+    X(update_deployment, 1)                                                                        \
+    X(delete_deployment, 1)                                                                        \
+    X(find_by_idempotency_key, 1)                                                                  \
+    X(predict, 0)
+
+/* The name of the first required op that `ops` lacks (NULL, or beyond ops->size), or NULL
+ * when it has them all: the loader refuses the module with that name. */
+static inline const char *llmops_serving_missing_op(const struct llmops_serving_ops *ops)
+{
+    if (!ops)
+        return "ops";
+#define LLMOPS_REQUIRED_OP_(member, required)                                                      \
+    if ((required) && !LLMOPS_OPS_HAS(struct llmops_serving_ops, ops, member))                     \
+        return #member;
+    LLMOPS_SERVING_OPS(LLMOPS_REQUIRED_OP_)
+#undef LLMOPS_REQUIRED_OP_
+    return NULL;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLMOPS_SERVING_H */
