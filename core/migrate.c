@@ -127,12 +127,22 @@ static int applied_versions(PGconn *conn, const char *component, int *versions, 
     return n;
 }
 
-/* component 'core' is llm-ops itself; any other is a module that owns tables. */
+/* component 'core' is llm-ops itself; any other is a module that owns tables. A table made
+ * before components existed (keyed on version alone) is upgraded in place. */
 static const char create_table[] =
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
     " component text NOT NULL DEFAULT 'core', version integer NOT NULL, name text NOT NULL,"
     " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
-    " PRIMARY KEY (component, version))";
+    " PRIMARY KEY (component, version));"
+    "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS component text NOT NULL"
+    " DEFAULT 'core';"
+    "DO $$ BEGIN"
+    " IF NOT EXISTS (SELECT 1 FROM information_schema.key_column_usage"
+    "  WHERE table_name = 'schema_migrations' AND column_name = 'component'"
+    "  AND constraint_name = 'schema_migrations_pkey') THEN"
+    "  ALTER TABLE schema_migrations DROP CONSTRAINT schema_migrations_pkey,"
+    "   ADD PRIMARY KEY (component, version);"
+    " END IF; END $$";
 
 static int is_in(int v, const int *list, int n)
 {

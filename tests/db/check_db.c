@@ -85,6 +85,31 @@ START_TEST(test_migrate_twice_at_once)
 }
 END_TEST
 
+/* A schema_migrations table from before module components (keyed on version alone) is
+ * upgraded in place by the next migrate. */
+START_TEST(test_upgrades_old_bookkeeping)
+{
+    fresh_db();
+    struct db db;
+    struct db_error err;
+    db_init(&db, conninfo, 2000, 2000, "check_db");
+    PGresult *r = db_exec(&db,
+                          "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                          " name text NOT NULL, checksum text NOT NULL,"
+                          " applied_at timestamptz NOT NULL DEFAULT now())",
+                          0, NULL, &err);
+    ck_assert_ptr_nonnull(r);
+    PQclear(r);
+    db_close(&db);
+    ck_assert_int_eq(ctl("migrate"), 0);
+    ck_assert_int_eq(ctl("migrate"), 0);
+    db_init(&db, conninfo, 2000, 2000, "check_db");
+    ck_assert_int_eq(db_ensure(&db, &err), DB_OK);
+    ck_assert_int_eq(db.schema_version, LLMOPS_SCHEMA_VERSION);
+    db_close(&db);
+}
+END_TEST
+
 START_TEST(test_refuses_newer_schema)
 {
     fresh_db();
@@ -310,6 +335,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, cluster_up, cluster_down);
     tcase_add_test(tc, test_migrate_twice_at_once);
     tcase_add_test(tc, test_refuses_newer_schema);
+    tcase_add_test(tc, test_upgrades_old_bookkeeping);
     tcase_add_test(tc, test_failed_migration_applies_nothing);
     tcase_add_test(tc, test_module_migrations);
     tcase_add_test(tc, test_query_deadline_and_reconnect);
