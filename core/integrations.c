@@ -33,14 +33,17 @@ static json_t *instance_json(struct app *app, const struct instance *in,
                                                             category_name(c), "role", names[k]));
         }
     }
-    return json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:s,s:o}", "name", in->name, "module",
+    json_t *metrics = json_object();
+    for (int i = 0; i < in->nmetrics; i++)
+        json_object_set_new(metrics, in->metrics[i].name, json_real(in->metrics[i].value));
+    return json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:s,s:o,s:o}", "name", in->name, "module",
                      json_str_or_null(in->cfg->module), "module_version",
                      json_str_or_null(d ? d->version : NULL), "abi", json_str_or_null(abi), "category",
                      json_str_or_null(d ? category_name((int)d->category) : NULL), "tool_version",
                      json_str_or_null(in->tool_version), "state", state_name(in->st), "reason",
                      json_str_or_null(in->st == INSTANCE_OK ? NULL : in->reason), "breaker",
                      breaker_state_name(in->breaker.state),
-                     "serves", serves);
+                     "serves", serves, "metrics", metrics);
 }
 
 void integrations_list(struct req *r)

@@ -369,9 +369,36 @@ static int64_t host_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Counter names are snake_case suffixes (the header's rule); others are refused, logged. */
+static int valid_metric_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= sizeof(((struct instance_metric *)0)->name) || !(name[0] >= 'a' && name[0] <= 'z'))
+        return 0;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
 static void host_metric_add(const struct llmops_host *h, const char *name, double value)
 {
-    log_debug("instance %s: metric %s += %g", h->instance, name, value);
+    struct instance *in = inst_of(h);
+    if (!name || !valid_metric_name(name) || !(value >= 0)) {
+        log_warning("instance %s: metric '%s' refused (snake_case name, value >= 0)", h->instance,
+                    name ? name : "(null)");
+        return;
+    }
+    for (int i = 0; i < in->nmetrics; i++) {
+        if (strcmp(in->metrics[i].name, name) == 0) {
+            in->metrics[i].value += value;
+            return;
+        }
+    }
+    if (in->nmetrics == INSTANCE_METRICS) {
+        log_warning("instance %s: more than %d metrics; '%s' dropped", h->instance,
+                    INSTANCE_METRICS, name);
+        return;
+    }
+    snprintf(in->metrics[in->nmetrics].name, sizeof in->metrics[0].name, "%s", name);
+    in->metrics[in->nmetrics++].value = value;
 }
 
 static void *host_db_exec(const struct llmops_host *h, const char *sql, int nparams,

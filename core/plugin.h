@@ -21,6 +21,15 @@ struct module {
 
 enum instance_state { INSTANCE_OK, INSTANCE_DEGRADED, INSTANCE_FAILED };
 
+#define INSTANCE_METRICS 32
+
+/* A counter a plugin keeps through host->metric_add (per worker until the metrics issue moves
+ * counters to shared memory). */
+struct instance_metric {
+    char name[48];
+    double value;
+};
+
 struct instance {
     char *name;
     const struct conf_plugin *cfg; /* its section (owned by the configuration) */
@@ -34,6 +43,8 @@ struct instance {
     struct httpc *http;
     struct plugin_registry *reg;
     struct breaker breaker;
+    struct instance_metric metrics[INSTANCE_METRICS];
+    int nmetrics;
 };
 
 struct plugin_registry {

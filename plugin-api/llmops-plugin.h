@@ -182,8 +182,9 @@ struct llmops_host {
     int64_t (*now_ms)(void);
     int64_t (*wall_ms)(void);
 
-    /* Adds `value` to the counter `name` (a snake_case suffix; the core prefixes it with
-     * llmops_plugin_ and labels it with the instance). */
+    /* Adds `value` (>= 0) to the counter `name` (a snake_case suffix, under 48 bytes; at most
+     * 32 per instance). The core labels it with the instance and shows it in
+     * /llm-ops/v1/integrations; the Prometheus export prefixes it with llmops_plugin_. */
     void (*metric_add)(const struct llmops_host *h, const char *name, double value);
 
     /* Runs parameterised SQL on the core's database for modules that own tables (their own

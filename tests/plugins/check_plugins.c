@@ -208,6 +208,14 @@ START_TEST(test_host_services)
     ck_assert_int_eq(h->secret(h, "token_file", buf, 4, &err), -1);
     ck_assert_ptr_null(strstr(err.message, "s3cr3t"));
     ck_assert_int_ge(h->now_ms(), 0);
+    struct instance *one = plugins_find(&reg, "one");
+    h->metric_add(h, "cache_hits", 2);
+    h->metric_add(h, "cache_hits", 3);
+    h->metric_add(h, "Bad-Name", 1);  /* refused */
+    h->metric_add(h, "negative", -1); /* refused */
+    ck_assert_int_eq(one->nmetrics, 1);
+    ck_assert_str_eq(one->metrics[0].name, "cache_hits");
+    ck_assert(one->metrics[0].value == 5.0);
     ck_assert_int_gt(h->wall_ms(), 1700000000000LL);
     plugins_unload(&reg);
     conf_free(&conf);
