@@ -20,76 +20,9 @@
 extern "C" {
 #endif
 
-/* ---- category conventions: the same text in all five category headers ----
- *
- * Calls. Each operation is an llmops_op_fn. `in` is a JSON object the core has checked
- * against the members the operation lists (types, ranges, `!` = required; unknown members
- * never reach the module); it is borrowed, never modified. Success: return 0 with *out set
- * to a new JSON object (`{}` when there is nothing to say), released by the core. Failure:
- * return -1 with *err filled (llmops_fail) and *out left NULL. Calls on one state never
- * overlap, but each worker and the jobs process holds its own state for the same tool:
- * what must hold across calls lives in the tool or the module's tables, never in state.
- *
- * Ids. `external_id` is the TOOL's id of an object (at most 255 bytes): a create returns
- * it, the core stores the mapping from its own id and passes it back verbatim. Ids of
- * other objects in `in` (a run's experiment_id, ...) are tool ids too; platform ids reach
- * a module only as idempotency keys.
- *
- * Idempotency. Every create takes `idempotency_key!`, 1..63 characters matching
- * [A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])? (so a Kubernetes label value can hold it). The
- * module records it on the object in the tool (an MLflow tag, a Kubernetes label, a
- * column, a commit summary) and looks it up, before creating or when the tool reports a
- * duplicate, so that a create retried after a lost answer returns the first object with
- * "created": false and never makes a second one; a create that made it answers "created":
- * true. Deleting what is already gone succeeds with "deleted": false.
- *
- * Pages. List and search ops take `max_results` (1..the op's maximum; the core always
- * sends it) and `page_token`, and answer `next_page_token`, absent on the last page (a
- * short page may still carry one). Tokens are the module's own format, at most 2048 bytes,
- * free of secrets. They come back from API clients, so they are untrusted input: never
- * follow a URL found in one to another host. A token the tool no longer accepts (an
- * expired Kubernetes continue) is INVALID.
- *
- * Values. Times are integers, milliseconds since the Unix epoch (members end in _ms);
- * durations are seconds (_seconds), sizes bytes (_bytes), strings UTF-8. An object in an
- * answer may carry `links` ({"ui": URL} where the tool has a page for it) and `tool` (an
- * object of tool-specific details that clients get as they are; never a secret). `?` marks
- * members an answer may omit.
- *
- * Errors. Any op may fail with UNAVAILABLE (no answer in time; retryable), TOOL (the tool
- * answered with an error; retryable for 429 and 5xx; a 401 or 403 to the module's own
- * credentials is TOOL with tool_status set) or INTERNAL; each op lists the other codes it
- * uses. A member the tool cannot honour is refused with UNSUPPORTED naming it, never
- * dropped (Kubernetes prunes unknown fields of custom resources without an error).
- * Messages are one short line without secrets or raw tool text (MLflow's carry SQL);
- * details go to host->log.
- *
- * Capabilities. The descriptor's capabilities() answers {"operations": [names], ...} with
- * the names of the ops members. Required ops are non-NULL (the loader refuses the module
- * otherwise: llmops_<category>_missing_op) and always listed; optional ops may be NULL and
- * are listed when this instance can do them (tool version, credentials). The core calls an
- * op only when it is listed, non-NULL and inside ops->size; otherwise it answers
- * VALIDATION_FAILED "not supported by this module" itself.
- *
- * Long ops. Ops marked [jobs] may run for minutes: the core calls them from the jobs
- * process only, and again after a crash or a retryable error, so they resume (work done
- * and verified is kept). Other ops answer within the instance's HTTP timeouts and never
- * wait for the tool to converge: the jobs process polls.
- *
- * Levels. LLMOPS_<CATEGORY>_ABI grows by one with each change to the category's contract
- * (an op appended to the ops struct, which only grows at its end; a JSON member added or
- * changed); ops added after level 1 are optional. The core loads a module whose descriptor
- * category_abi lies in [LLMOPS_<CATEGORY>_ABI_OLDEST, LLMOPS_<CATEGORY>_ABI]. See
- * ABI-CHANGES.md.
- */
-#ifndef LLMOPS_OP_FN_DEFINED
-#define LLMOPS_OP_FN_DEFINED
-typedef int llmops_op_fn(void *state, json_t *in, json_t **out, struct llmops_error *err);
-/* Whether `ops`, an ops struct of `type` as the module built it, has a non-NULL `member`. */
-#define LLMOPS_OPS_HAS(type, ops, member)                                                          \
-    ((ops)->size >= offsetof(type, member) + sizeof((ops)->member) && (ops)->member != NULL)
-#endif
-/* ---- end of category conventions ---- */
+/* The conventions every category interface follows (calls, ids, idempotency, pages, values,
+ * errors, capabilities, long operations, levels), llmops_op_fn and LLMOPS_OPS_HAS are in
+ * llmops-plugin.h. */
 
 #define LLMOPS_SERVING_ABI 1
 #define LLMOPS_SERVING_ABI_OLDEST 1
