@@ -147,7 +147,7 @@ void app_handle(struct app *app, const struct http_input *in, struct req *r)
     if (in->request_id && http_valid_request_id(in->request_id))
         snprintf(r->request_id, sizeof r->request_id, "%s", in->request_id);
     else
-        util_random_hex(r->request_id, 16);
+        util_request_id(r->request_id);
 
     /* Changes made by other workers (tokens, GPU types) arrive as notifications. */
     db_poll(&app->db);

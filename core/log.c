@@ -6,6 +6,19 @@
 #include <unistd.h>
 
 static const char *program = "llm-ops";
+static int cached_pid; /* getpid() is a system call in glibc 2.36: once per process */
+
+static int my_pid(void)
+{
+    if (!cached_pid)
+        cached_pid = (int)getpid();
+    return cached_pid;
+}
+
+void log_forked(void)
+{
+    cached_pid = 0;
+}
 static enum log_level threshold = LOG_LVL_INFO;
 static const char *const level_names[] = {"debug", "info", "warning", "error"};
 
@@ -53,7 +66,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     if (level < threshold)
         return;
     char buf[2048];
-    int n = snprintf(buf, sizeof buf, "%s[%d]: %s: ", program, (int)getpid(), level_names[level]);
+    int n = snprintf(buf, sizeof buf, "%s[%d]: %s: ", program, my_pid(), level_names[level]);
     if (n < 0 || (size_t)n >= sizeof buf)
         return;
     va_list ap;
@@ -65,12 +78,15 @@ void log_msg(enum log_level level, const char *fmt, ...)
     write_line(buf, n + m, sizeof buf);
 }
 
-void log_access(const char *method, const char *route, int status, double duration_ms,
+void log_access(const char *method, const char *route, int status, long long duration_us,
                 const char *request_id)
 {
     char buf[1024];
+    /* integers only: %f costs more than the rest of the line */
     int n = snprintf(buf, sizeof buf,
-                     "%s[%d]: access: method=%s route=%s status=%d duration_ms=%.3f request_id=%s",
-                     program, (int)getpid(), method, route, status, duration_ms, request_id);
+                     "%s[%d]: access: method=%s route=%s status=%d duration_ms=%lld.%03lld "
+                     "request_id=%s",
+                     program, my_pid(), method, route, status, duration_us / 1000,
+                     duration_us % 1000, request_id);
     write_line(buf, n, sizeof buf);
 }

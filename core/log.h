@@ -15,7 +15,9 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 
 /* An access line; written whole with one write(2) so workers do not interleave. */
-void log_access(const char *method, const char *route, int status, double duration_ms,
+void log_access(const char *method, const char *route, int status, long long duration_us,
                 const char *request_id);
+/* Call in a child after fork(): the cached pid is the parent's. */
+void log_forked(void);
 
 #endif

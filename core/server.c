@@ -28,9 +28,10 @@ static volatile sig_atomic_t worker_reload;
 static int worker_listen_fd;
 static int devnull_fd = -1;
 
-/* SIGTERM reaches a worker only while it waits in accept() (it is blocked while a request is
- * served). Replacing the listening descriptor by /dev/null makes the pending or next accept()
- * fail at once, so no signal can slip between the flag check and the accept call. */
+/* SIGTERM sets the flag and replaces the listening descriptor by /dev/null. The handler runs
+ * with SA_RESTART: a request in progress continues undisturbed, and an accept() it
+ * interrupted restarts on /dev/null and fails at once, as does the next one, so no signal
+ * can slip between the flag check and the accept call, and nothing needs blocking. */
 static void worker_on_term(int sig)
 {
     (void)sig;
@@ -67,25 +68,49 @@ static void write_response(FCGX_Request *fr, struct req *r)
         FCGX_PutStr(r->resp.body, (int)r->resp.body_len, fr->out);
 }
 
+/* The parameters a request needs, in one pass over the FastCGI environment (seven
+ * FCGX_GetParam calls would scan it seven times). */
+static void read_params(char **env, struct http_input *in, const char **sn, const char **pi,
+                        const char **qs)
+{
+    static const struct {
+        const char *name;
+        size_t len;
+        size_t off; /* into the pointers below */
+    } wanted[] = {
+#define P_(n, i) {n "=", sizeof(n), i}
+        P_("REQUEST_METHOD", 0), P_("REQUEST_URI", 1), P_("CONTENT_TYPE", 2),
+        P_("CONTENT_LENGTH", 3), P_("HTTP_AUTHORIZATION", 4), P_("HTTP_IF_NONE_MATCH", 5),
+        P_("HTTP_X_REQUEST_ID", 6), P_("SCRIPT_NAME", 7), P_("PATH_INFO", 8),
+        P_("QUERY_STRING", 9),
+#undef P_
+    };
+    const char **slots[] = {&in->method,        &in->uri,           &in->content_type,
+                            &in->content_length, &in->authorization, &in->if_none_match,
+                            &in->request_id,    sn,                 pi,
+                            qs};
+    for (char **e = env; e && *e; e++) {
+        const char *v = *e;
+        if (v[0] != 'R' && v[0] != 'C' && v[0] != 'H' && v[0] != 'S' && v[0] != 'P' &&
+            v[0] != 'Q')
+            continue;
+        for (size_t i = 0; i < UTIL_ARRAY_LEN(wanted); i++) {
+            if (strncmp(v, wanted[i].name, wanted[i].len) == 0) {
+                *slots[wanted[i].off] = v + wanted[i].len;
+                break;
+            }
+        }
+    }
+}
+
 static void serve_one(struct app *app, FCGX_Request *fr)
 {
-    char **env = fr->envp;
-    struct http_input in = {
-        .method = FCGX_GetParam("REQUEST_METHOD", env),
-        .uri = FCGX_GetParam("REQUEST_URI", env),
-        .content_type = FCGX_GetParam("CONTENT_TYPE", env),
-        .content_length = FCGX_GetParam("CONTENT_LENGTH", env),
-        .authorization = FCGX_GetParam("HTTP_AUTHORIZATION", env),
-        .if_none_match = FCGX_GetParam("HTTP_IF_NONE_MATCH", env),
-        .request_id = FCGX_GetParam("HTTP_X_REQUEST_ID", env),
-        .read_body = fcgi_read,
-        .body_ud = fr,
-    };
+    struct http_input in = {.read_body = fcgi_read, .body_ud = fr};
+    const char *sn = NULL, *pi = NULL, *qs = NULL;
+    read_params(fr->envp, &in, &sn, &pi, &qs);
     char uri[8192];
     if (!in.uri) {
         /* Servers that send no REQUEST_URI: rebuild it from the CGI variables. */
-        const char *sn = FCGX_GetParam("SCRIPT_NAME", env), *pi = FCGX_GetParam("PATH_INFO", env);
-        const char *qs = FCGX_GetParam("QUERY_STRING", env);
         snprintf(uri, sizeof uri, "%s%s%s%s", sn ? sn : "", pi ? pi : "", qs && *qs ? "?" : "",
                  qs ? qs : "");
         in.uri = uri;
@@ -95,7 +120,7 @@ static void serve_one(struct app *app, FCGX_Request *fr)
     write_response(fr, &r);
     if (app->conf->access_log)
         log_access(in.method ? in.method : "-", r.route ? r.route->pattern : "-", r.resp.status,
-                   (double)(util_now_us() - r.start_us) / 1000.0, r.request_id);
+                   (long long)(util_now_us() - r.start_us), r.request_id);
     http_req_free(&r);
 }
 
@@ -136,14 +161,15 @@ static int worker_loop(const char *config_path, struct llmops_conf *conf, int li
     devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = worker_on_term; /* no SA_RESTART: accept() must return */
+    sa.sa_handler = worker_on_term;
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = spawned ? worker_on_hup : SIG_IGN;
     sa.sa_flags = SA_RESTART;
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    sigset_t block, old;
+    sigset_t block;
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
@@ -159,18 +185,15 @@ static int worker_loop(const char *config_path, struct llmops_conf *conf, int li
         return 1;
     app_init(app, conf);
     FCGX_Request fr;
-    FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+    FCGX_InitRequest(&fr, listen_fd, 0);
     log_info("worker ready");
     while (!worker_stop) {
         int rc = FCGX_Accept_r(&fr);
-        sigprocmask(SIG_BLOCK, &block, &old);
         if (rc < 0) {
             if (worker_stop)
                 break;
-            if (errno == EINTR || rc == -EINTR) {
-                sigprocmask(SIG_SETMASK, &old, NULL);
+            if (errno == EINTR || rc == -EINTR)
                 continue;
-            }
             log_error("accept failed: %s", strerror(rc < 0 ? -rc : errno));
             break;
         }
@@ -184,7 +207,6 @@ static int worker_loop(const char *config_path, struct llmops_conf *conf, int li
         }
         serve_one(app, &fr);
         FCGX_Finish_r(&fr);
-        sigprocmask(SIG_SETMASK, &old, NULL);
     }
     FCGX_Free(&fr, 0);
     app_fini(app);
@@ -227,6 +249,8 @@ static pid_t spawn_worker(struct master *m)
     }
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+        log_forked();
+        util_forked();
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);

@@ -87,12 +87,36 @@ void util_sha256_hex(const void *data, size_t len, char out[65])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     static const char hex[] = "0123456789abcdef";
-    EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+    /* OpenSSL 3 looks EVP_sha256() up (under a lock) on every call; fetch it once. */
+    static EVP_MD *sha256;
+    if (!sha256)
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    EVP_Digest(data, len, md, &mdlen, sha256 ? sha256 : EVP_sha256(), NULL);
     for (unsigned int i = 0; i < mdlen && i < 32; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }
     out[64] = '\0';
+}
+
+static char id_prefix[17];
+static unsigned long long id_counter;
+
+void util_request_id(char out[33])
+{
+    /* Unique, not secret: a random prefix per process and a counter (a getrandom(2) per
+     * request cost more than the rest of the id). */
+    if (!id_prefix[0]) {
+        if (util_random_hex(id_prefix, 8) < 0)
+            snprintf(id_prefix, sizeof id_prefix, "%016llx", (unsigned long long)util_now_us());
+        id_counter = 0;
+    }
+    snprintf(out, 33, "%s%016llx", id_prefix, ++id_counter);
+}
+
+void util_forked(void)
+{
+    id_prefix[0] = '\0'; /* a child must not repeat its parent's ids */
 }
 
 char *util_read_file(const char *path, size_t *len)

@@ -18,6 +18,10 @@ int64_t util_wall_s(void);
 
 /* n random bytes from the OS, written as 2n lowercase hex digits plus NUL into out. */
 int util_random_hex(char *out, size_t nbytes);
+/* A request id: 32 lowercase hex digits, unique per process and request. */
+void util_request_id(char out[33]);
+/* Call in a child after fork(). */
+void util_forked(void);
 /* SHA-256 of data as 64 lowercase hex digits plus NUL. */
 void util_sha256_hex(const void *data, size_t len, char out[65]);
 
