@@ -1,6 +1,9 @@
 #include "testutil.h"
 
 #include <check.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +74,20 @@ static void stop_leftovers(void)
             tu_pg_stop(running[i]);
 }
 
+int tu_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0, "socket failed");
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+             getsockname(fd, (struct sockaddr *)&a, &len) == 0;
+    close(fd);
+    REQUIRE(ok, "cannot find a free port");
+    return ntohs(a.sin_port);
+}
+
 void tu_pg_start(struct tu_pg *pg, const char *tag)
 {
     static int registered;
@@ -87,7 +104,7 @@ void tu_pg_start(struct tu_pg *pg, const char *tag)
     }
     snprintf(pg->dir, sizeof pg->dir, "/tmp/llmops-%s-XXXXXX", tag);
     REQUIRE(mkdtemp(pg->dir), "mkdtemp %s failed", pg->dir);
-    pg->port = 20000 + (int)(getpid() % 20000);
+    pg->port = tu_free_port();
     if (tu_sh("%s/tests/db/pg-private start %s %d", LLMOPS_SOURCE_DIR, pg->dir, pg->port) != 0) {
         tu_sh("cat %s/log/*.log >&2", pg->dir);
         REQUIRE(0, "PostgreSQL did not start");

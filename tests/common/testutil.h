@@ -7,6 +7,10 @@ int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Runs a command and returns its stdout (first 4 KiB, static buffer). */
 char *tu_capture(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A free TCP port on 127.0.0.1, chosen by the kernel (bind to port 0), outside the range
+ * other connections' ephemeral ports could collide with by guesswork. */
+int tu_free_port(void);
+
 /* A private cluster (tests/db/pg-private) in a fresh temp dir; aborts the test on failure. */
 struct tu_pg {
     char dir[64];

@@ -136,7 +136,7 @@ static void setup(void)
     tu_pg_start(&pg, "e2e");
     tu_pg_createdb(&pg, "llmops");
     tu_sh("chmod 755 %s", pg.dir);
-    port = 30000 + (int)(getpid() % 20000);
+    port = tu_free_port();
     snprintf(conf_path, sizeof conf_path, "%s/llm-ops.conf", pg.dir);
     snprintf(base, sizeof base, "http://127.0.0.1:%d/llm-ops/v1", port);
     char conninfo[256];
