@@ -15,6 +15,7 @@
 
 struct auth_entry {
     char hash[65]; /* "" = empty slot */
+    char token[257]; /* the token itself: a hit is confirmed without hashing again */
     int found;
     struct principal who;
     int64_t expires_at; /* wall seconds, 0 = never */
@@ -37,6 +38,7 @@ struct app {
     struct gpu_cache_entry gpu[CONF_MAX_ENVS];
     struct plugin_registry plugins;
     struct flag_cache flags;
+    int64_t last_poll_ms; /* last look for notifications */
 };
 
 /* The effective flags, loaded on first use after a change. NULL (and a 503 written) when the

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 int auth_new_token(char out[72], char hash[65])
 {
     char hex[65];
@@ -22,7 +24,7 @@ int auth_new_token(char out[72], char hash[65])
 
 void auth_cache_flush(struct app *app)
 {
-    memset(app->auth, 0, sizeof app->auth);
+    explicit_bzero(app->auth, sizeof app->auth); /* the slots hold tokens */
 }
 
 static void unauthenticated(struct req *r, const char *err, const char *msg)
@@ -34,22 +36,27 @@ static void unauthenticated(struct req *r, const char *err, const char *msg)
     resp_error(r, API_UNAUTHENTICATED, NULL, "%s", msg);
 }
 
-/* Looks the hash up in the cache, then in the database. Returns 0, or -1 after a 503. */
-static int lookup(struct req *r, const char *hash, struct auth_entry **out)
+/* Looks the token up in the cache, then (by its SHA-256) in the database. A slot keeps the
+ * token itself, so a hit is confirmed by a constant-time comparison without hashing again.
+ * Returns 0, or -1 after a 503. */
+static int lookup(struct req *r, const char *tok, size_t len, struct auth_entry **out)
 {
     struct app *app = r->app;
-    /* hash is lowercase hex: its first two digits pick the slot */
-    unsigned idx = 0;
-    for (int i = 0; i < 2; i++)
-        idx = idx * 16 + (unsigned)(hash[i] <= '9' ? hash[i] - '0' : hash[i] - 'a' + 10);
-    idx %= AUTH_CACHE_SLOTS;
-    struct auth_entry *e = &app->auth[idx];
+    uint64_t f = 14695981039346656037ULL; /* FNV-1a picks the slot */
+    for (size_t i = 0; i < len; i++) {
+        f ^= (unsigned char)tok[i];
+        f *= 1099511628211ULL;
+    }
+    struct auth_entry *e = &app->auth[(f ^ (f >> 32)) % AUTH_CACHE_SLOTS];
     int64_t now = util_now_ms();
     int64_t ttl = app->conf->token_cache_seconds * 1000;
-    if (e->hash[0] && strcmp(e->hash, hash) == 0 && now - e->fetched_ms < ttl) {
+    if (e->hash[0] && strlen(e->token) == len && CRYPTO_memcmp(e->token, tok, len) == 0 &&
+        now - e->fetched_ms < ttl) {
         *out = e;
         return 0;
     }
+    char hash[65];
+    util_sha256_hex(tok, len, hash);
     struct db_error err;
     const char *params[] = {hash};
     PGresult *res = db_exec(&app->db,
@@ -64,6 +71,7 @@ static int lookup(struct req *r, const char *hash, struct auth_entry **out)
     }
     memset(e, 0, sizeof *e);
     strcpy(e->hash, hash);
+    memcpy(e->token, tok, len); /* len <= 256: checked by the caller */
     e->fetched_ms = now;
     if (PQntuples(res) == 1) {
         long long exp = 0;
@@ -105,10 +113,8 @@ int auth_check(struct req *r)
         unauthenticated(r, "invalid_token", "the bearer token is empty or too long");
         return -1;
     }
-    char hash[65];
-    util_sha256_hex(tok, len, hash);
     struct auth_entry *e;
-    if (lookup(r, hash, &e) < 0)
+    if (lookup(r, tok, len, &e) < 0)
         return -1;
     if (!e->found) {
         unauthenticated(r, "invalid_token", "the token is unknown or revoked");
