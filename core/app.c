@@ -150,14 +150,11 @@ void app_handle(struct app *app, const struct http_input *in, struct req *r)
     else
         util_request_id(r->request_id);
 
-    /* Changes made elsewhere (tokens, GPU types, flags) arrive as notifications. Caches promise
-     * to follow within a second; looking every 10 ms keeps a recvfrom(2) off most requests
-     * under load. */
-    int64_t now_ms = r->start_us / 1000;
-    if (now_ms - app->last_poll_ms >= 10 || now_ms < app->last_poll_ms) {
-        app->last_poll_ms = now_ms;
-        db_poll(&app->db);
-    }
+    /* Changes made elsewhere (tokens, GPU types, flags) arrive as notifications: looked for
+     * on every request (one recvfrom(2)), so a write is seen by the other workers as soon as
+     * PostgreSQL has delivered it. Looking only every 10 ms saved ~0.3 us but let a client
+     * read its own write back stale from another worker. */
+    db_poll(&app->db);
     dispatch_tick(app);
 
     if (http_parse_uri(r) < 0)

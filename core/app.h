@@ -38,7 +38,6 @@ struct app {
     struct gpu_cache_entry gpu[CONF_MAX_ENVS];
     struct plugin_registry plugins;
     struct flag_cache flags;
-    int64_t last_poll_ms; /* last look for notifications */
 };
 
 /* The effective flags, loaded on first use after a change. NULL (and a 503 written) when the
