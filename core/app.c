@@ -112,7 +112,8 @@ static int check_query(struct req *r)
                 json_array_append_new(valid, json_string(c->envs[i]));
             char list[600];
             conf_env_list(c, list, sizeof list);
-            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s,s:o}", "field", "env", "valid", valid),
+            resp_error(r, API_VALIDATION_FAILED,
+                       json_pack("{s:s,s:o}", "field", "env", "valid", valid),
                        "unknown environment '%.64s'; valid: %s", env, list);
             return -1;
         }
@@ -168,9 +169,8 @@ void app_handle(struct app *app, const struct http_input *in, struct req *r)
         return;
     case ROUTE_NO_METHOD:
         resp_header(r, "Allow: %s", allow);
-        resp_error(r, API_METHOD_NOT_ALLOWED,
-                   json_pack("{s:s}", "allow", allow), "method %.16s is not allowed here; allowed: %s",
-                   method, allow);
+        resp_error(r, API_METHOD_NOT_ALLOWED, json_pack("{s:s}", "allow", allow),
+                   "method %.16s is not allowed here; allowed: %s", method, allow);
         return;
     case ROUTE_FOUND:
         break;

@@ -14,7 +14,7 @@
 #define AUTH_CACHE_SLOTS 256
 
 struct auth_entry {
-    char hash[65]; /* "" = empty slot */
+    char hash[65];   /* "" = empty slot */
     char token[257]; /* the token itself: a hit is confirmed without hashing again */
     int found;
     struct principal who;

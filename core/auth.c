@@ -127,8 +127,8 @@ int auth_check(struct req *r)
     r->who = e->who;
     if (r->who.role < r->route->min_role) {
         resp_error(r, API_FORBIDDEN,
-                   json_pack("{s:s,s:s}", "required_role", role_name(r->route->min_role),
-                             "role", role_name(r->who.role)),
+                   json_pack("{s:s,s:s}", "required_role", role_name(r->route->min_role), "role",
+                             role_name(r->who.role)),
                    "%s %s needs the %s role; token '%s' has %s", r->route->method,
                    r->route->pattern, role_name(r->route->min_role), r->who.name,
                    role_name(r->who.role));

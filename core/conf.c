@@ -15,7 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum key_type { KT_STRING, KT_INT, KT_OCTAL, KT_BOOL, KT_ENVS, KT_ENV_NAME, KT_LOG_LEVEL, KT_LISTEN };
+enum key_type {
+    KT_STRING,
+    KT_INT,
+    KT_OCTAL,
+    KT_BOOL,
+    KT_ENVS,
+    KT_ENV_NAME,
+    KT_LOG_LEVEL,
+    KT_LISTEN
+};
 
 struct key_def {
     const char *section;
@@ -269,8 +278,8 @@ static int flag_key(struct parse_state *st, const char *env, const char *name, c
         long long v;
         const char *why;
         if (util_parse_int(value, 0, 100, &v, &why) < 0)
-            add_error(st->errs, st->file, st->line, "%s: '%s' %s (a percentage 0-100)", name,
-                      value, why);
+            add_error(st->errs, st->file, st->line, "%s: '%s' %s (a percentage 0-100)", name, value,
+                      why);
         else
             f->rollout = (int)v;
         return 1;
@@ -457,8 +466,8 @@ static int handler(void *user, const char *section, const char *name, const char
         for (size_t i = 0; i < UTIL_ARRAY_LEN(keys); i++) {
             if (strcmp(keys[i].section, section) != 0)
                 continue;
-            int w = snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "",
-                             keys[i].key);
+            int w =
+                snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "", keys[i].key);
             if (w > 0 && (size_t)w < sizeof known - used)
                 used += (size_t)w;
         }
@@ -471,8 +480,8 @@ static int handler(void *user, const char *section, const char *name, const char
     case KT_STRING:
     case KT_LISTEN: {
         if (def->type == KT_LISTEN && !check_listen(value)) {
-            add_error(st->errs, st->file, st->line,
-                      "%s: '%s' is neither unix:/PATH nor HOST:PORT", name, value);
+            add_error(st->errs, st->file, st->line, "%s: '%s' is neither unix:/PATH nor HOST:PORT",
+                      name, value);
             return 1;
         }
         char **sp = (char **)(void *)field;
@@ -583,11 +592,12 @@ static void parse_one(struct parse_state *st)
     }
 }
 
-static void check_flag_instance(struct parse_state *st, const struct conf_flag *f,
-                                const char *role, const char *inst)
+static void check_flag_instance(struct parse_state *st, const struct conf_flag *f, const char *role,
+                                const char *inst)
 {
     if (inst && !conf_plugin_find(st->conf, inst))
-        conf_error(st->errs, f->where, "[flags \"%s\"] %s%s%s names instance '%s', but there is "
+        conf_error(st->errs, f->where,
+                   "[flags \"%s\"] %s%s%s names instance '%s', but there is "
                    "no [plugin \"%s\"] section",
                    f->env, category_name(f->category), *role ? "." : "", role, inst, inst);
 }
@@ -605,12 +615,13 @@ static void finish(struct parse_state *st)
         if (conf_env_index(c, f->env) < 0) {
             char list[600];
             conf_env_list(c, list, sizeof list);
-            conf_error(st->errs, f->where, "[flags \"%s\"]: '%s' is not one of the environments (%s)",
-                       f->env, f->env, list);
+            conf_error(st->errs, f->where,
+                       "[flags \"%s\"]: '%s' is not one of the environments (%s)", f->env, f->env,
+                       list);
         }
         if (!f->active)
-            conf_error(st->errs, f->where, "[flags \"%s\"] sets no active instance for %s",
-                       f->env, category_name(f->category));
+            conf_error(st->errs, f->where, "[flags \"%s\"] sets no active instance for %s", f->env,
+                       category_name(f->category));
         check_flag_instance(st, f, "", f->active);
         check_flag_instance(st, f, "fallback", f->fallback);
         check_flag_instance(st, f, "candidate", f->candidate);
@@ -623,10 +634,9 @@ static void finish(struct parse_state *st)
     } else if (conf_env_index(c, c->default_env) < 0) {
         char list[600];
         conf_env_list(c, list, sizeof list);
-        add_error(st->errs, st->default_env_file ? st->default_env_file : c->path,
-                  st->default_env_line,
-                  "default_environment: '%s' is not one of the environments (%s)",
-                  c->default_env, list);
+        add_error(
+            st->errs, st->default_env_file ? st->default_env_file : c->path, st->default_env_line,
+            "default_environment: '%s' is not one of the environments (%s)", c->default_env, list);
     }
 }
 

@@ -24,8 +24,8 @@ struct conf_kv {
 /* A [plugin "NAME"] section: an instance of a module. */
 struct conf_plugin {
     char *name;
-    char *module;   /* the module key, or NULL */
-    char *where;    /* "file:line" of the section header */
+    char *module;       /* the module key, or NULL */
+    char *where;        /* "file:line" of the section header */
     struct conf_kv *kv; /* every key but module */
     int nkv;
 };
@@ -33,12 +33,12 @@ struct conf_plugin {
 /* One (environment, category) of a [flags "ENV"] section. */
 struct conf_flag {
     char env[CONF_ENV_NAME_MAX + 1];
-    int category;    /* 1..5 */
-    char *active;    /* instance names or NULL */
+    int category; /* 1..5 */
+    char *active; /* instance names or NULL */
     char *fallback;
     char *candidate;
-    int rollout;     /* percent of subjects sent to the candidate, 0..100 */
-    char *where;     /* "file:line" of the first key */
+    int rollout; /* percent of subjects sent to the candidate, 0..100 */
+    char *where; /* "file:line" of the first key */
 };
 
 struct llmops_conf {

@@ -142,11 +142,20 @@ static int parse_duration(const char *s, long long *secs)
         return -1;
     long long mult;
     switch (s[n - 1]) {
-    case 's': mult = 1; break;
-    case 'm': mult = 60; break;
-    case 'h': mult = 3600; break;
-    case 'd': mult = 86400; break;
-    default: return -1;
+    case 's':
+        mult = 1;
+        break;
+    case 'm':
+        mult = 60;
+        break;
+    case 'h':
+        mult = 3600;
+        break;
+    case 'd':
+        mult = 86400;
+        break;
+    default:
+        return -1;
     }
     char num[32];
     if (n - 1 >= sizeof num)
@@ -243,7 +252,8 @@ static int cmd_token_list(const struct llmops_conf *conf)
     struct db_error err;
     PGresult *r = db_exec(
         &db,
-        "SELECT name, role, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        "SELECT name, role, to_char(created_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
         " coalesce(to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'),"
         " CASE WHEN revoked_at IS NOT NULL THEN 'revoked'"
         "      WHEN expires_at IS NOT NULL AND expires_at <= now() THEN 'expired'"
@@ -322,10 +332,18 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
     optind = 2;
     while ((c = getopt_long(argc, argv, "e:a:f:c:r:m:", o, NULL)) != -1) {
         switch (c) {
-        case 'e': env = optarg; break;
-        case 'a': active = optarg; break;
-        case 'f': fallback = optarg; break;
-        case 'c': candidate = optarg; break;
+        case 'e':
+            env = optarg;
+            break;
+        case 'a':
+            active = optarg;
+            break;
+        case 'f':
+            fallback = optarg;
+            break;
+        case 'c':
+            candidate = optarg;
+            break;
         case 'r':
             if (util_parse_int(optarg, 0, 100, &rollout, NULL) < 0) {
                 fprintf(stderr, "llm-opsctl flags: --rollout '%s' is not a percentage 0-100\n",
@@ -333,8 +351,11 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
-        case 'm': reason = optarg; break;
-        default: return EXIT_USAGE;
+        case 'm':
+            reason = optarg;
+            break;
+        default:
+            return EXIT_USAGE;
         }
     }
     int is_get = strcmp(sub, "get") == 0, is_set = strcmp(sub, "set") == 0,
@@ -369,7 +390,8 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
             return EXIT_USAGE;
         }
         if (!reason || !*reason || strlen(reason) > 500) {
-            fprintf(stderr, "llm-opsctl flags %s: --reason is required, 1-500 bytes (it is audited)\n",
+            fprintf(stderr,
+                    "llm-opsctl flags %s: --reason is required, 1-500 bytes (it is audited)\n",
                     sub);
             return EXIT_USAGE;
         }
@@ -412,8 +434,8 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
         plugins_load(&reg, conf, NULL, 0, &errs);
         conf_errors_free(&errs);
         char msg[600];
-        if (flags_check_instances(&reg, category, active, fallback, candidate, msg,
-                                  sizeof msg) < 0) {
+        if (flags_check_instances(&reg, category, active, fallback, candidate, msg, sizeof msg) <
+            0) {
             fprintf(stderr, "llm-opsctl flags set: %s\n", msg);
             plugins_unload(&reg);
             db_close(&db);
@@ -432,7 +454,8 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
             return EXIT_FAIL;
         }
         if (strcmp(before.active, before.fallback) == 0 && !before.candidate[0]) {
-            fprintf(stderr, "llm-opsctl flags rollback: %s of %s is already served by its fallback %s\n",
+            fprintf(stderr,
+                    "llm-opsctl flags rollback: %s of %s is already served by its fallback %s\n",
                     category_name(category), env, before.fallback);
             db_close(&db);
             return EXIT_FAIL;

@@ -49,16 +49,16 @@ static void trip(struct app *app, struct instance *in, unsigned calls, unsigned 
                 continue;
             }
             struct db_error err;
-            json_t *row = flags_write(&app->db, app->conf->envs[e], c, &before, &after,
-                                      "circuit-breaker", "breaker_trip", reason, before.active,
-                                      &err);
+            json_t *row =
+                flags_write(&app->db, app->conf->envs[e], c, &before, &after, "circuit-breaker",
+                            "breaker_trip", reason, before.active, &err);
             if (row) {
                 log_error("breaker of %s: %s of %s now served by %s", in->name, category_name(c),
                           app->conf->envs[e], after.active);
                 json_decref(row);
             } else if (err.status != DB_OK) {
-                log_error("breaker of %s: could not move %s of %s: %s", in->name,
-                          category_name(c), app->conf->envs[e], err.message);
+                log_error("breaker of %s: could not move %s of %s: %s", in->name, category_name(c),
+                          app->conf->envs[e], err.message);
             }
         }
     }
@@ -114,9 +114,9 @@ static void restore(struct app *app, struct instance *in)
         char reason[200];
         snprintf(reason, sizeof reason, "instance %s is healthy again: traffic returns to it",
                  in->name);
-        json_t *row = flags_write(&app->db, app->conf->envs[e], c, &before, &after,
-                                  "circuit-breaker", "breaker_restore", reason,
-                                  PQgetvalue(r, i, 3), &err);
+        json_t *row =
+            flags_write(&app->db, app->conf->envs[e], c, &before, &after, "circuit-breaker",
+                        "breaker_restore", reason, PQgetvalue(r, i, 3), &err);
         if (row) {
             log_info("breaker of %s closed: %s of %s served by %s again", in->name,
                      category_name(c), app->conf->envs[e], after.active);

@@ -29,12 +29,13 @@ int flags_load(struct flag_cache *fc, const struct llmops_conf *conf, struct db 
             f->rollout = cf->rollout;
         }
     }
-    PGresult *r = db_exec(db,
-                          "SELECT environment, category, active, coalesce(fallback, ''), "
-                          "coalesce(candidate, ''), rollout_percent, updated_by, "
-                          "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-                          "FROM flag_overrides",
-                          0, NULL, err);
+    PGresult *r =
+        db_exec(db,
+                "SELECT environment, category, active, coalesce(fallback, ''), "
+                "coalesce(candidate, ''), rollout_percent, updated_by, "
+                "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+                "FROM flag_overrides",
+                0, NULL, err);
     if (!r)
         return -1;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -102,9 +103,9 @@ json_t *flag_to_json(const struct flag *f, const char *env, int category)
     return json_pack("{s:s,s:s,s:o,s:o,s:o,s:i,s:s,s:o,s:o}", "environment", env, "category",
                      category_name(category), "active", json_str_or_null(f->active), "fallback",
                      json_str_or_null(f->fallback), "candidate", json_str_or_null(f->candidate),
-                     "rollout_percent", f->rollout, "source",
-                     f->overridden ? "override" : "config", "updated_by",
-                     json_str_or_null(f->updated_by), "updated_at", json_str_or_null(f->updated_at));
+                     "rollout_percent", f->rollout, "source", f->overridden ? "override" : "config",
+                     "updated_by", json_str_or_null(f->updated_by), "updated_at",
+                     json_str_or_null(f->updated_at));
 }
 
 static int check_one(const struct plugin_registry *reg, int category, const char *role,
@@ -137,8 +138,8 @@ static int check_one(const struct plugin_registry *reg, int category, const char
         return -1;
     }
     if ((int)in->mod->desc->category != category) {
-        snprintf(msg, msgsize, "%s instance '%s' serves %s (module %s), not %s", role,
-                 name, category_name((int)in->mod->desc->category), in->mod->name,
+        snprintf(msg, msgsize, "%s instance '%s' serves %s (module %s), not %s", role, name,
+                 category_name((int)in->mod->desc->category), in->mod->name,
                  category_name(category));
         return -1;
     }
@@ -146,8 +147,7 @@ static int check_one(const struct plugin_registry *reg, int category, const char
 }
 
 int flags_check_instances(const struct plugin_registry *reg, int category, const char *active,
-                          const char *fallback, const char *candidate, char *msg,
-                          size_t msgsize)
+                          const char *fallback, const char *candidate, char *msg, size_t msgsize)
 {
     if (check_one(reg, category, "active", active, msg, msgsize) < 0 ||
         check_one(reg, category, "fallback", fallback, msg, msgsize) < 0 ||
@@ -169,8 +169,8 @@ int flags_check_config(const struct llmops_conf *conf, const struct plugin_regis
         if (flags_check_instances(reg, f->category, f->active, f->fallback, f->candidate, msg,
                                   sizeof msg) < 0 &&
             !strstr(msg, "is not configured")) {
-            conf_error(errs, f->where, "[flags \"%s\"] %s: %s", f->env,
-                       category_name(f->category), msg);
+            conf_error(errs, f->where, "[flags \"%s\"] %s: %s", f->env, category_name(f->category),
+                       msg);
             problems++;
         }
     }

@@ -14,11 +14,11 @@
 struct plugin_registry;
 
 struct flag {
-    char active[64];    /* "" = none */
+    char active[64]; /* "" = none */
     char fallback[64];
     char candidate[64];
-    int rollout;        /* percent */
-    int overridden;     /* from flag_overrides rather than the configuration */
+    int rollout;    /* percent */
+    int overridden; /* from flag_overrides rather than the configuration */
     char updated_by[64];
     char updated_at[32];
 };
@@ -44,8 +44,7 @@ json_t *flag_to_json(const struct flag *f, const char *env, int category);
 
 /* Checks that each instance exists and belongs to `category`. Returns 0, or -1 with msg. */
 int flags_check_instances(const struct plugin_registry *reg, int category, const char *active,
-                          const char *fallback, const char *candidate, char *msg,
-                          size_t msgsize);
+                          const char *fallback, const char *candidate, char *msg, size_t msgsize);
 /* Checks the [flags] sections of the configuration against the loaded modules. */
 int flags_check_config(const struct llmops_conf *conf, const struct plugin_registry *reg,
                        struct conf_errors *errs);

@@ -78,7 +78,8 @@ static int only_members(struct req *r, const char *const *allowed)
 {
     const char *key;
     json_t *v;
-    json_object_foreach(r->body, key, v) {
+    json_object_foreach(r->body, key, v)
+    {
         int ok = 0;
         for (const char *const *a = allowed; *a; a++)
             if (strcmp(*a, key) == 0)
@@ -96,8 +97,8 @@ static void write_flag(struct req *r, int env_index, int category, const struct 
                        const struct flag *after, const char *action, const char *reason)
 {
     struct db_error err;
-    json_t *audit = flags_write(&r->app->db, r->env, category, before, after, r->who.name,
-                                action, reason, NULL, &err);
+    json_t *audit = flags_write(&r->app->db, r->env, category, before, after, r->who.name, action,
+                                reason, NULL, &err);
     if (!audit) {
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "the flag could not be stored: %s",
                    err.message);
@@ -113,9 +114,9 @@ static void write_flag(struct req *r, int env_index, int category, const struct 
     snprintf(shown.updated_by, sizeof shown.updated_by, "%s", r->who.name);
     snprintf(shown.updated_at, sizeof shown.updated_at, "%s",
              json_string_value(json_object_get(audit, "at")));
-    resp_success(r, 200, msg,
-                 json_pack("{s:o,s:o}", "flag", flag_to_json(&shown, r->env, category), "audit",
-                           audit));
+    resp_success(
+        r, 200, msg,
+        json_pack("{s:o,s:o}", "flag", flag_to_json(&shown, r->env, category), "audit", audit));
 }
 
 void flags_put(struct req *r)
@@ -123,8 +124,8 @@ void flags_put(struct req *r)
     int env_index, category;
     if (path_env_category(r, &env_index, &category) < 0)
         return;
-    static const char *const allowed[] = {"active", "fallback", "candidate", "rollout_percent",
-                                          "reason", NULL};
+    static const char *const allowed[] = {"active",          "fallback", "candidate",
+                                          "rollout_percent", "reason",   NULL};
     if (only_members(r, allowed) < 0)
         return;
     struct flag after;

@@ -92,9 +92,10 @@ static int check_member(const struct member_def *d, json_t *v, char *msg, size_t
             return -1;
         }
         if (strlen(vs) > 63 || !all_chars(vs, "._-", 1)) {
-            snprintf(msg, msgsize,
-                     "node_selector.value must be a Kubernetes label value (0-63 of A-Z a-z 0-9 . _ "
-                     "-)");
+            snprintf(
+                msg, msgsize,
+                "node_selector.value must be a Kubernetes label value (0-63 of A-Z a-z 0-9 . _ "
+                "-)");
             return -1;
         }
         return 0;
@@ -132,8 +133,9 @@ static int check_member(const struct member_def *d, json_t *v, char *msg, size_t
         return -1;
     }
     if (d->kind == M_RESOURCE && !all_chars(s, "./_-", 1)) {
-        snprintf(msg, msgsize, "resource_name must be a Kubernetes resource name such as "
-                               "nvidia.com/gpu");
+        snprintf(msg, msgsize,
+                 "resource_name must be a Kubernetes resource name such as "
+                 "nvidia.com/gpu");
         return -1;
     }
     if (d->kind == M_MIG && !all_chars(s, ".", 0)) {
@@ -161,7 +163,8 @@ int gpu_validate(json_t *obj, enum gpu_mode mode, char *msg, size_t msgsize, cha
     }
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         const struct member_def *d = NULL;
         for (size_t i = 0; i < UTIL_ARRAY_LEN(members); i++)
             if (strcmp(members[i].name, key) == 0)
@@ -347,8 +350,8 @@ void gpu_list(struct req *r)
 
 static void not_found(struct req *r, const char *name)
 {
-    resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "name"),
-               "no GPU type '%s' in %s", name, r->env);
+    resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "name"), "no GPU type '%s' in %s",
+               name, r->env);
 }
 
 static void answer_row(struct req *r, PGresult *res, int status, const char *verb)
@@ -411,8 +414,7 @@ void gpu_create(struct req *r)
     struct db_error err;
     PGresult *res = db_exec(&r->app->db, sql, 11, p.v, &err);
     if (!res) {
-        if (err.status == DB_QUERY_ERROR &&
-            strcmp(err.sqlstate, DB_SQLSTATE_UNIQUE_VIOLATION) == 0)
+        if (err.status == DB_QUERY_ERROR && strcmp(err.sqlstate, DB_SQLSTATE_UNIQUE_VIOLATION) == 0)
             resp_error(r, API_CONFLICT, json_pack("{s:s}", "field", "name"),
                        "GPU type '%s' exists already in %s", name, r->env);
         else
@@ -504,8 +506,8 @@ void gpu_delete(struct req *r)
 
 /* ---- seed ---- */
 
-int gpu_seed(struct db *db, const struct llmops_conf *conf, json_t *seed, int *inserted,
-             int *kept, char *msg, size_t msgsize)
+int gpu_seed(struct db *db, const struct llmops_conf *conf, json_t *seed, int *inserted, int *kept,
+             char *msg, size_t msgsize)
 {
     *inserted = *kept = 0;
     json_t *envs = json_object_get(seed, "environments");
@@ -516,14 +518,16 @@ int gpu_seed(struct db *db, const struct llmops_conf *conf, json_t *seed, int *i
     /* Validate everything first: a bad seed inserts nothing. */
     const char *env;
     json_t *list;
-    json_object_foreach(envs, env, list) {
+    json_object_foreach(envs, env, list)
+    {
         if (!json_is_array(list)) {
             snprintf(msg, msgsize, "environments.%s must be an array", env);
             return -1;
         }
         size_t i;
         json_t *t;
-        json_array_foreach(list, i, t) {
+        json_array_foreach(list, i, t)
+        {
             char vmsg[256], field[72];
             if (gpu_validate(t, GPU_FULL, vmsg, sizeof vmsg, field, sizeof field) < 0) {
                 snprintf(msg, msgsize, "environments.%s[%zu].%s: %s", env, i, field, vmsg);
@@ -531,14 +535,16 @@ int gpu_seed(struct db *db, const struct llmops_conf *conf, json_t *seed, int *i
             }
         }
     }
-    json_object_foreach(envs, env, list) {
+    json_object_foreach(envs, env, list)
+    {
         if (conf_env_index(conf, env) < 0) {
             log_warning("seed: environment '%s' is not configured; its GPU types are skipped", env);
             continue;
         }
         size_t i;
         json_t *t;
-        json_array_foreach(list, i, t) {
+        json_array_foreach(list, i, t)
+        {
             struct gpu_params p;
             to_params(t, env, json_string_value(json_object_get(t, "name")), &p);
             char sql[1024];

@@ -19,7 +19,7 @@ int gpu_validate(json_t *obj, enum gpu_mode mode, char *msg, size_t msgsize, cha
 /* Inserts the seed's types for the configured environments; existing names are kept.
  * Returns 0 or -1 with msg filled. */
 struct llmops_conf;
-int gpu_seed(struct db *db, const struct llmops_conf *conf, json_t *seed, int *inserted,
-             int *kept, char *msg, size_t msgsize);
+int gpu_seed(struct db *db, const struct llmops_conf *conf, json_t *seed, int *inserted, int *kept,
+             char *msg, size_t msgsize);
 
 #endif

@@ -40,23 +40,40 @@ int api_error_status(enum api_error e)
 const char *http_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
     }
 }
 
@@ -234,8 +251,7 @@ int http_read_json_body(struct req *r, long long max_bytes)
         return -1;
     }
     if (!is_json_media_type(in->content_type)) {
-        resp_error(r, API_UNSUPPORTED_MEDIA_TYPE,
-                   json_pack("{s:s}", "field", "Content-Type"),
+        resp_error(r, API_UNSUPPORTED_MEDIA_TYPE, json_pack("{s:s}", "field", "Content-Type"),
                    "the body must be sent with Content-Type: application/json (got '%.64s')",
                    in->content_type ? in->content_type : "");
         return -1;

@@ -38,12 +38,12 @@ static json_t *instance_json(struct app *app, const struct instance *in,
         json_object_set_new(metrics, in->metrics[i].name, json_real(in->metrics[i].value));
     return json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:s,s:o,s:o}", "name", in->name, "module",
                      json_str_or_null(in->cfg->module), "module_version",
-                     json_str_or_null(d ? d->version : NULL), "abi", json_str_or_null(abi), "category",
-                     json_str_or_null(d ? category_name((int)d->category) : NULL), "tool_version",
-                     json_str_or_null(in->tool_version), "state", state_name(in->st), "reason",
+                     json_str_or_null(d ? d->version : NULL), "abi", json_str_or_null(abi),
+                     "category", json_str_or_null(d ? category_name((int)d->category) : NULL),
+                     "tool_version", json_str_or_null(in->tool_version), "state",
+                     state_name(in->st), "reason",
                      json_str_or_null(in->st == INSTANCE_OK ? NULL : in->reason), "breaker",
-                     breaker_state_name(in->breaker.state),
-                     "serves", serves, "metrics", metrics);
+                     breaker_state_name(in->breaker.state), "serves", serves, "metrics", metrics);
 }
 
 void integrations_list(struct req *r)
@@ -105,10 +105,11 @@ void integration_health(struct req *r)
         json_decref(info);
         in->st = INSTANCE_DEGRADED;
         snprintf(in->reason, sizeof in->reason, "health probe failed: %s", err.message);
-        resp_error(r, plugin_status_to_api(err.code) == API_TOOL_ERROR ? API_TOOL_ERROR
-                                                                       : API_TOOL_UNAVAILABLE,
-                   json_pack("{s:s,s:f,s:i}", "state", "degraded", "latency_ms", ms,
-                             "tool_status", err.tool_status),
+        resp_error(r,
+                   plugin_status_to_api(err.code) == API_TOOL_ERROR ? API_TOOL_ERROR
+                                                                    : API_TOOL_UNAVAILABLE,
+                   json_pack("{s:s,s:f,s:i}", "state", "degraded", "latency_ms", ms, "tool_status",
+                             err.tool_status),
                    "integration %s is unhealthy: %s", in->name, err.message);
         return;
     }
@@ -131,7 +132,7 @@ void integration_health(struct req *r)
         in->reason[0] = '\0';
     }
     json_t *data = json_pack("{s:s,s:s,s:o,s:b,s:f,s:o}", "name", in->name, "state",
-                             in->st == INSTANCE_OK ? "ok"
+                             in->st == INSTANCE_OK         ? "ok"
                              : in->st == INSTANCE_DEGRADED ? "degraded"
                                                            : "failed",
                              "tool_version", json_str_or_null(in->tool_version), "supported",

@@ -13,13 +13,12 @@
 
 static void usage(FILE *to)
 {
-    fprintf(to,
-            "usage: llm-opsd [--config PATH] [--listen unix:PATH|HOST:PORT] [--workers N]\n"
-            "                [--pid-file PATH] [--foreground] [--check-config] [--version]\n"
-            "\n"
-            "Without --listen, llm-opsd serves FastCGI on standard input, as spawned by a web\n"
-            "server (lighttpd bin-path, Apache mod_fcgid). With --listen, a master pre-forks\n"
-            "workers on that socket. See llm-opsd(8).\n");
+    fprintf(to, "usage: llm-opsd [--config PATH] [--listen unix:PATH|HOST:PORT] [--workers N]\n"
+                "                [--pid-file PATH] [--foreground] [--check-config] [--version]\n"
+                "\n"
+                "Without --listen, llm-opsd serves FastCGI on standard input, as spawned by a web\n"
+                "server (lighttpd bin-path, Apache mod_fcgid). With --listen, a master pre-forks\n"
+                "workers on that socket. See llm-opsd(8).\n");
 }
 
 int main(int argc, char **argv)
@@ -27,10 +26,14 @@ int main(int argc, char **argv)
     struct server_opts o = {.config_path = LLMOPS_DEFAULT_CONFIG};
     int check = 0;
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},  {"listen", required_argument, NULL, 'l'},
-        {"workers", required_argument, NULL, 'w'}, {"pid-file", required_argument, NULL, 'p'},
-        {"foreground", no_argument, NULL, 'f'},    {"check-config", no_argument, NULL, 'k'},
-        {"version", no_argument, NULL, 'V'},       {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"workers", required_argument, NULL, 'w'},
+        {"pid-file", required_argument, NULL, 'p'},
+        {"foreground", no_argument, NULL, 'f'},
+        {"check-config", no_argument, NULL, 'k'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     log_set_program("llm-opsd");
@@ -41,20 +44,36 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "c:l:w:p:fkVh", opts, NULL)) != -1) {
         const char *why;
         switch (c) {
-        case 'c': o.config_path = optarg; break;
-        case 'l': o.listen = optarg; break;
+        case 'c':
+            o.config_path = optarg;
+            break;
+        case 'l':
+            o.listen = optarg;
+            break;
         case 'w':
             if (util_parse_int(optarg, 1, 256, &o.workers, &why) < 0) {
                 fprintf(stderr, "llm-opsd: --workers '%s' %s (1-256)\n", optarg, why);
                 return 2;
             }
             break;
-        case 'p': o.pid_file = optarg; break;
-        case 'f': o.foreground = 1; break;
-        case 'k': check = 1; break;
-        case 'V': printf("llm-opsd %s\n", LLMOPS_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'p':
+            o.pid_file = optarg;
+            break;
+        case 'f':
+            o.foreground = 1;
+            break;
+        case 'k':
+            check = 1;
+            break;
+        case 'V':
+            printf("llm-opsd %s\n", LLMOPS_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {

@@ -52,8 +52,8 @@ static int list_files(const char *dir, struct mfile *files, int max, FILE *out)
     qsort(files, (size_t)n, sizeof files[0], cmp_mfile);
     for (int i = 1; i < n; i++) {
         if (files[i].version == files[i - 1].version) {
-            fprintf(out, "%s: two migrations have number %04d: %s and %s\n", dir,
-                    files[i].version, files[i - 1].name, files[i].name);
+            fprintf(out, "%s: two migrations have number %04d: %s and %s\n", dir, files[i].version,
+                    files[i - 1].name, files[i].name);
             return -1;
         }
     }
@@ -76,8 +76,8 @@ static int list_components(const char *dir, char **names, int max)
     struct dirent *e;
     while ((e = readdir(d)) != NULL && n < max) {
         const char *nm = e->d_name;
-        if (nm[0] == '.' || strlen(nm) > 63 || strspn(nm, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
-                                                      strlen(nm))
+        if (nm[0] == '.' || strlen(nm) > 63 ||
+            strspn(nm, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(nm))
             continue;
         char path[4096];
         struct stat sb;
@@ -102,8 +102,7 @@ static int exec_ok(PGconn *conn, const char *sql, FILE *out)
     return ok;
 }
 
-static int applied_versions(PGconn *conn, const char *component, int *versions, int max,
-                            FILE *out)
+static int applied_versions(PGconn *conn, const char *component, int *versions, int max, FILE *out)
 {
     const char *params[] = {component};
     PGresult *r = PQexecParams(conn,
@@ -262,8 +261,7 @@ static enum migrate_result status_component(PGconn *conn, const char *dir, const
         if (strcmp(component, "core") == 0)
             fprintf(out, "%04d  %-8s %s\n", files[i].version, state, files[i].name);
         else
-            fprintf(out, "%04d  %-8s %s/%s\n", files[i].version, state, component,
-                    files[i].name);
+            fprintf(out, "%04d  %-8s %s/%s\n", files[i].version, state, component, files[i].name);
     }
     return MIGRATE_OK;
 }

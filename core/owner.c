@@ -44,8 +44,7 @@ static void fill(struct owned *o, PGresult *res, int row)
 }
 
 int owner_reserve(struct app *app, const char *kind, const char *env, int category,
-                  const char *instance, const char *actor, struct owned *out,
-                  struct db_error *err)
+                  const char *instance, const char *actor, struct owned *out, struct db_error *err)
 {
     char hex[25], id[64];
     if (util_random_hex(hex, 12) < 0)
@@ -67,8 +66,8 @@ int owner_reserve(struct app *app, const char *kind, const char *env, int catego
 int owner_bind(struct app *app, const char *id, const char *external_id, struct db_error *err)
 {
     const char *params[] = {id, external_id};
-    PGresult *r = db_exec(&app->db, "UPDATE objects SET external_id = $2 WHERE id = $1", 2,
-                          params, err);
+    PGresult *r =
+        db_exec(&app->db, "UPDATE objects SET external_id = $2 WHERE id = $1", 2, params, err);
     if (!r)
         return -1;
     PQclear(r);

@@ -5,7 +5,7 @@
 #include "app.h"
 
 struct owned {
-    char id[64];          /* platform id: KIND_ + 24 hex digits */
+    char id[64]; /* platform id: KIND_ + 24 hex digits */
     char kind[32];
     char environment[CONF_ENV_NAME_MAX + 1];
     int category;
@@ -22,8 +22,7 @@ struct instance *owner_pick(struct app *app, struct req *r, int env_index, int c
 
 /* Reserves a platform id for a new object served by `in` (external id still unknown). */
 int owner_reserve(struct app *app, const char *kind, const char *env, int category,
-                  const char *instance, const char *actor, struct owned *out,
-                  struct db_error *err);
+                  const char *instance, const char *actor, struct owned *out, struct db_error *err);
 /* Records the tool's id once the tool created the object. */
 int owner_bind(struct app *app, const char *id, const char *external_id, struct db_error *err);
 /* Looks a platform id up: 1 found, 0 not found, -1 error. */

@@ -62,8 +62,9 @@ static const struct {
 
 /* The ABI 1.0 descriptor ends with capabilities: later minors may only grow past it, so a
  * 1.0 module stays loadable when the struct grows. */
-#define PLUGIN_DESCRIPTOR_1_0_SIZE                                                                \
-    (offsetof(struct llmops_plugin, capabilities) + sizeof(((struct llmops_plugin *)0)->capabilities))
+#define PLUGIN_DESCRIPTOR_1_0_SIZE                                                                 \
+    (offsetof(struct llmops_plugin, capabilities) +                                                \
+     sizeof(((struct llmops_plugin *)0)->capabilities))
 
 int module_open(const char *dir, const char *name, struct module *out, char *msg, size_t msgsize)
 {
@@ -99,7 +100,10 @@ int module_open(const char *dir, const char *name, struct module *out, char *msg
     ssize_t got = fd >= 0 ? read(fd, head, sizeof head) : -1;
     if (fd >= 0)
         close(fd);
-    if (got != 4 || memcmp(head, "\x7f" "ELF", 4) != 0) {
+    if (got != 4 || memcmp(head,
+                           "\x7f"
+                           "ELF",
+                           4) != 0) {
         snprintf(msg, msgsize,
                  "%s: not an ELF shared object (it starts with %02x %02x %02x %02x); expected a "
                  "module built with pkg-config --cflags llmops-plugin",
@@ -160,8 +164,7 @@ int module_open(const char *dir, const char *name, struct module *out, char *msg
                  d->name ? d->name : "(null)");
     } else if (!category_name((int)d->category)) {
         bad = "an unknown category";
-        snprintf(found, sizeof found, "category %d; known: %s", (int)d->category,
-                 category_list());
+        snprintf(found, sizeof found, "category %d; known: %s", (int)d->category, category_list());
     } else {
         /* Janus: refuse a module whose required methods are missing. */
         const char *missing = !d->init           ? "init"
@@ -172,8 +175,7 @@ int module_open(const char *dir, const char *name, struct module *out, char *msg
                                                  : NULL;
         if (missing) {
             bad = "a required method missing";
-            snprintf(found, sizeof found, "'%s' is NULL; every module must implement it",
-                     missing);
+            snprintf(found, sizeof found, "'%s' is NULL; every module must implement it", missing);
         } else {
             int c = (int)d->category;
             const char *op = interfaces[c].missing(d->ops);
@@ -216,13 +218,20 @@ void module_close(struct module *m)
 int plugin_status_to_api(enum llmops_status st)
 {
     switch (st) {
-    case LLMOPS_ERR_INVALID: return API_VALIDATION_FAILED;
-    case LLMOPS_ERR_UNSUPPORTED: return API_VALIDATION_FAILED;
-    case LLMOPS_ERR_NOT_FOUND: return API_NOT_FOUND;
-    case LLMOPS_ERR_CONFLICT: return API_CONFLICT;
-    case LLMOPS_ERR_UNAVAILABLE: return API_TOOL_UNAVAILABLE;
-    case LLMOPS_ERR_TOOL: return API_TOOL_ERROR;
-    default: return API_INTERNAL;
+    case LLMOPS_ERR_INVALID:
+        return API_VALIDATION_FAILED;
+    case LLMOPS_ERR_UNSUPPORTED:
+        return API_VALIDATION_FAILED;
+    case LLMOPS_ERR_NOT_FOUND:
+        return API_NOT_FOUND;
+    case LLMOPS_ERR_CONFLICT:
+        return API_CONFLICT;
+    case LLMOPS_ERR_UNAVAILABLE:
+        return API_TOOL_UNAVAILABLE;
+    case LLMOPS_ERR_TOOL:
+        return API_TOOL_ERROR;
+    default:
+        return API_INTERNAL;
     }
 }
 
@@ -233,10 +242,9 @@ static struct instance *inst_of(const struct llmops_host *h)
     return h->core_private;
 }
 
-static void host_log(const struct llmops_host *h, enum llmops_log_level level, const char *fmt,
-                     ...) __attribute__((format(printf, 3, 4)));
-static void host_log(const struct llmops_host *h, enum llmops_log_level level, const char *fmt,
-                     ...)
+static void host_log(const struct llmops_host *h, enum llmops_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void host_log(const struct llmops_host *h, enum llmops_log_level level, const char *fmt, ...)
 {
     char msg[1500];
     va_list ap;
@@ -259,8 +267,7 @@ static const struct conf_kv *find_kv(const struct llmops_host *h, const char *ke
     return NULL;
 }
 
-static const char *host_config_string(const struct llmops_host *h, const char *key,
-                                      const char *def)
+static const char *host_config_string(const struct llmops_host *h, const char *key, const char *def)
 {
     const struct conf_kv *kv = find_kv(h, key);
     return kv ? kv->value : def;
@@ -277,11 +284,9 @@ static long long host_config_int(const struct llmops_host *h, const char *key, l
 
 static int parse_bool(const char *v)
 {
-    if (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
-        !strcmp(v, "1"))
+    if (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcmp(v, "1"))
         return 1;
-    if (!strcasecmp(v, "off") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
-        !strcmp(v, "0"))
+    if (!strcasecmp(v, "off") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcmp(v, "0"))
         return 0;
     return -1;
 }
@@ -319,8 +324,7 @@ static int host_secret(const struct llmops_host *h, const char *key, char *buf, 
         len--;
     if (len + 1 > size) {
         free(content);
-        snprintf(m, sizeof m, "%s: the %s of instance %s is too long", kv->where, key,
-                 h->instance);
+        snprintf(m, sizeof m, "%s: the %s of instance %s is too long", kv->where, key, h->instance);
         return llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, m);
     }
     memcpy(buf, content, len);
@@ -373,7 +377,8 @@ static int64_t host_wall_ms(void)
 static int valid_metric_name(const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || n >= sizeof(((struct instance_metric *)0)->name) || !(name[0] >= 'a' && name[0] <= 'z'))
+    if (n == 0 || n >= sizeof(((struct instance_metric *)0)->name) ||
+        !(name[0] >= 'a' && name[0] <= 'z'))
         return 0;
     return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
@@ -575,8 +580,8 @@ static int auth_header(struct instance *in, char *out, size_t size, struct conf_
     int basic = find_kv(&in->host, "basic_auth_file") != NULL;
     if (!bearer && !basic)
         return 0;
-    if (in->host.secret(&in->host, bearer ? "token_file" : "basic_auth_file", secret,
-                        sizeof secret, &err) < 0) {
+    if (in->host.secret(&in->host, bearer ? "token_file" : "basic_auth_file", secret, sizeof secret,
+                        &err) < 0) {
         conf_error(errs, in->cfg->where, "[plugin \"%s\"]: %s", in->name, err.message);
         log_error("instance %s: %s", in->name, err.message);
         return -1;
@@ -644,8 +649,10 @@ int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, st
         }
         int bad_keys = check_keys(in, errs);
         if (bad_keys) {
-            fail_instance(in, "%d configuration problem%s in its section (see llm-opsd "
-                          "--check-config)", bad_keys, bad_keys == 1 ? "" : "s");
+            fail_instance(in,
+                          "%d configuration problem%s in its section (see llm-opsd "
+                          "--check-config)",
+                          bad_keys, bad_keys == 1 ? "" : "s");
             continue;
         }
         setup_host(in);

@@ -79,20 +79,25 @@ static void read_params(char **env, struct http_input *in, const char **sn, cons
         size_t off; /* into the pointers below */
     } wanted[] = {
 #define P_(n, i) {n "=", sizeof(n), i}
-        P_("REQUEST_METHOD", 0), P_("REQUEST_URI", 1), P_("CONTENT_TYPE", 2),
-        P_("CONTENT_LENGTH", 3), P_("HTTP_AUTHORIZATION", 4), P_("HTTP_IF_NONE_MATCH", 5),
-        P_("HTTP_X_REQUEST_ID", 6), P_("SCRIPT_NAME", 7), P_("PATH_INFO", 8),
+        P_("REQUEST_METHOD", 0),    P_("REQUEST_URI", 1),        P_("CONTENT_TYPE", 2),
+        P_("CONTENT_LENGTH", 3),    P_("HTTP_AUTHORIZATION", 4), P_("HTTP_IF_NONE_MATCH", 5),
+        P_("HTTP_X_REQUEST_ID", 6), P_("SCRIPT_NAME", 7),        P_("PATH_INFO", 8),
         P_("QUERY_STRING", 9),
 #undef P_
     };
-    const char **slots[] = {&in->method,        &in->uri,           &in->content_type,
-                            &in->content_length, &in->authorization, &in->if_none_match,
-                            &in->request_id,    sn,                 pi,
+    const char **slots[] = {&in->method,
+                            &in->uri,
+                            &in->content_type,
+                            &in->content_length,
+                            &in->authorization,
+                            &in->if_none_match,
+                            &in->request_id,
+                            sn,
+                            pi,
                             qs};
     for (char **e = env; e && *e; e++) {
         const char *v = *e;
-        if (v[0] != 'R' && v[0] != 'C' && v[0] != 'H' && v[0] != 'S' && v[0] != 'P' &&
-            v[0] != 'Q')
+        if (v[0] != 'R' && v[0] != 'C' && v[0] != 'H' && v[0] != 'S' && v[0] != 'P' && v[0] != 'Q')
             continue;
         for (size_t i = 0; i < UTIL_ARRAY_LEN(wanted); i++) {
             if (strncmp(v, wanted[i].name, wanted[i].len) == 0) {
@@ -223,10 +228,10 @@ static int worker_loop(const char *config_path, struct llmops_conf *conf, int li
 #define STABLE_MS 10000
 
 struct slot {
-    pid_t pid;            /* 0 = not running */
-    int64_t started_ms;   /* when pid was started */
-    int64_t respawn_at;   /* when to start it again (0 = now) */
-    int64_t backoff_ms;   /* next delay after a quick death */
+    pid_t pid;          /* 0 = not running */
+    int64_t started_ms; /* when pid was started */
+    int64_t respawn_at; /* when to start it again (0 = now) */
+    int64_t backoff_ms; /* next delay after a quick death */
 };
 
 struct master {

@@ -50,11 +50,11 @@ struct llmops_plugin_magic {
     uint16_t jansson_major; /* build signature: json_t values cross the boundary */
 };
 
-#define LLMOPS_PLUGIN_MAGIC_INIT                                                                 \
-    {                                                                                            \
-        LLMOPS_PLUGIN_MAGIC, (uint32_t)sizeof(struct llmops_plugin_magic),                      \
-            LLMOPS_PLUGIN_ABI_MAJOR, LLMOPS_PLUGIN_ABI_MINOR, (uint16_t)(8 * sizeof(void *)),   \
-            JANSSON_MAJOR_VERSION                                                                \
+#define LLMOPS_PLUGIN_MAGIC_INIT                                                                   \
+    {                                                                                              \
+        LLMOPS_PLUGIN_MAGIC, (uint32_t)sizeof(struct llmops_plugin_magic),                         \
+            LLMOPS_PLUGIN_ABI_MAJOR, LLMOPS_PLUGIN_ABI_MINOR, (uint16_t)(8 * sizeof(void *)),      \
+            JANSSON_MAJOR_VERSION                                                                  \
     }
 
 /* ------------------------------------------------------------------ categories */
@@ -72,21 +72,22 @@ enum llmops_category {
 /* What went wrong, as the core maps it to the API's error codes. */
 enum llmops_status {
     LLMOPS_OK = 0,
-    LLMOPS_ERR_INVALID = 1,     /* the request is wrong: VALIDATION_FAILED (400) */
-    LLMOPS_ERR_NOT_FOUND = 2,   /* NOT_FOUND (404) */
-    LLMOPS_ERR_CONFLICT = 3,    /* CONFLICT (409) */
-    LLMOPS_ERR_UNAVAILABLE = 4, /* the tool cannot be reached or timed out: TOOL_UNAVAILABLE (503) */
-    LLMOPS_ERR_TOOL = 5,        /* the tool answered with an error: TOOL_ERROR (502) */
+    LLMOPS_ERR_INVALID = 1,   /* the request is wrong: VALIDATION_FAILED (400) */
+    LLMOPS_ERR_NOT_FOUND = 2, /* NOT_FOUND (404) */
+    LLMOPS_ERR_CONFLICT = 3,  /* CONFLICT (409) */
+    LLMOPS_ERR_UNAVAILABLE =
+        4,               /* the tool cannot be reached or timed out: TOOL_UNAVAILABLE (503) */
+    LLMOPS_ERR_TOOL = 5, /* the tool answered with an error: TOOL_ERROR (502) */
     LLMOPS_ERR_UNSUPPORTED = 6, /* this module or tool version cannot do it: VALIDATION_FAILED */
     LLMOPS_ERR_INTERNAL = 7,    /* a bug in the plugin: INTERNAL (500) */
 };
 
 /* Filled by a plugin when an operation fails. The message must never contain a secret. */
 struct llmops_error {
-    uint32_t size;           /* set by the core: sizeof(struct llmops_error) */
+    uint32_t size; /* set by the core: sizeof(struct llmops_error) */
     enum llmops_status code;
-    int tool_status;         /* the tool's HTTP status, 0 when there was no answer */
-    int retryable;           /* 1 when trying again later may succeed */
+    int tool_status; /* the tool's HTTP status, 0 when there was no answer */
+    int retryable;   /* 1 when trying again later may succeed */
     char message[512];
 };
 
@@ -126,24 +127,24 @@ enum llmops_log_level {
  * methods unless `retry_unsafe` is set), TLS verification and the auth header from the
  * instance's secret file, and reuses connections. */
 struct llmops_http_request {
-    uint32_t size;               /* sizeof(struct llmops_http_request) */
-    const char *method;          /* "GET", "POST", ... */
-    const char *path;            /* appended to the instance's base URL; may hold ?query */
-    const char *const *headers;  /* extra "Name: value" lines, NULL-terminated, or NULL */
-    const char *body;            /* or NULL */
+    uint32_t size;              /* sizeof(struct llmops_http_request) */
+    const char *method;         /* "GET", "POST", ... */
+    const char *path;           /* appended to the instance's base URL; may hold ?query */
+    const char *const *headers; /* extra "Name: value" lines, NULL-terminated, or NULL */
+    const char *body;           /* or NULL */
     size_t body_len;
-    const char *content_type;    /* of body; NULL → application/json when body is set */
-    int retry_unsafe;            /* retry a non-idempotent method too (the plugin made it so) */
-    long timeout_ms;             /* 0 → the instance's configured total timeout */
+    const char *content_type; /* of body; NULL → application/json when body is set */
+    int retry_unsafe;         /* retry a non-idempotent method too (the plugin made it so) */
+    long timeout_ms;          /* 0 → the instance's configured total timeout */
 };
 
 struct llmops_http_response {
-    uint32_t size;          /* sizeof(struct llmops_http_response) */
-    int status;             /* HTTP status of the final attempt */
-    char *body;             /* NUL-terminated; owned by the core: release with http_free */
+    uint32_t size; /* sizeof(struct llmops_http_response) */
+    int status;    /* HTTP status of the final attempt */
+    char *body;    /* NUL-terminated; owned by the core: release with http_free */
     size_t body_len;
     char content_type[128];
-    int attempts;           /* how many attempts were made */
+    int attempts; /* how many attempts were made */
 };
 
 struct llmops_host {
@@ -276,8 +277,8 @@ struct llmops_plugin {
     const char *name;                 /* must equal the file name without .so */
     const char *version;              /* the module's own version */
     enum llmops_category category;
-    uint32_t category_abi;            /* the category header's LLMOPS_*_ABI the ops follow */
-    const void *ops;                  /* the category's ops struct (its size first) */
+    uint32_t category_abi; /* the category header's LLMOPS_*_ABI the ops follow */
+    const void *ops;       /* the category's ops struct (its size first) */
     const struct llmops_config_key *config_keys;
     /* The tool versions this module supports, inclusive; NULL = any. Compared as dotted
      * numbers ("2.9" < "2.14"). */
@@ -300,11 +301,11 @@ struct llmops_plugin {
 /* The one symbol a module exports. */
 typedef const struct llmops_plugin *(*llmops_plugin_entry_fn)(void);
 
-#define LLMOPS_PLUGIN_DEFINE(descriptor)                                                       \
-    LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *llmops_plugin_entry(void);                \
-    LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *llmops_plugin_entry(void)                 \
-    {                                                                                          \
-        return &(descriptor);                                                                  \
+#define LLMOPS_PLUGIN_DEFINE(descriptor)                                                           \
+    LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *llmops_plugin_entry(void);                    \
+    LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *llmops_plugin_entry(void)                     \
+    {                                                                                              \
+        return &(descriptor);                                                                      \
     }
 
 /* Convenience for plugins: fill an error. */

@@ -62,8 +62,9 @@ int main(int argc, char **argv)
     tu_sh("%s/llm-opsctl --config %s migrate >/dev/null && %s/llm-opsctl --config %s seed "
           "--file %s/etc/gpu-types.json >/dev/null",
           LLMOPS_BIN_DIR, conf_path, LLMOPS_BIN_DIR, conf_path, LLMOPS_SOURCE_DIR);
-    char *tok = tu_capture(&st, "%s/llm-opsctl --config %s token create --name b --role reader "
-                                "2>/dev/null",
+    char *tok = tu_capture(&st,
+                           "%s/llm-opsctl --config %s token create --name b --role reader "
+                           "2>/dev/null",
                            LLMOPS_BIN_DIR, conf_path);
     tok[strcspn(tok, "\n")] = '\0';
     snprintf(auth, sizeof auth, "Bearer %s", tok);

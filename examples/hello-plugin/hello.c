@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static const struct llmops_config_key keys[] = {
     {"greeting", LLMOPS_CONFIG_STRING, 1, 0, 0, "what health answers with"},
     {NULL, 0, 0, 0, 0, NULL},

@@ -26,12 +26,18 @@ static const struct op_name versioning[] = {LLMOPS_VERSIONING_OPS(OP_){NULL, 0}}
 static const struct op_name *ops_of(int category)
 {
     switch (category) {
-    case LLMOPS_CATEGORY_EXPERIMENT_TRACKING: return tracking;
-    case LLMOPS_CATEGORY_SERVING: return serving;
-    case LLMOPS_CATEGORY_ORCHESTRATION: return orchestration;
-    case LLMOPS_CATEGORY_MODEL_REGISTRY: return registry;
-    case LLMOPS_CATEGORY_DATA_VERSIONING: return versioning;
-    default: return NULL;
+    case LLMOPS_CATEGORY_EXPERIMENT_TRACKING:
+        return tracking;
+    case LLMOPS_CATEGORY_SERVING:
+        return serving;
+    case LLMOPS_CATEGORY_ORCHESTRATION:
+        return orchestration;
+    case LLMOPS_CATEGORY_MODEL_REGISTRY:
+        return registry;
+    case LLMOPS_CATEGORY_DATA_VERSIONING:
+        return versioning;
+    default:
+        return NULL;
     }
 }
 
@@ -41,12 +47,12 @@ START_TEST(test_capabilities_name_the_interface)
     ck_assert_ptr_nonnull(names);
     json_t *caps = NULL;
     struct llmops_error err = {.size = sizeof err};
-    ck_assert_int_eq(conformance_instance->mod->desc->capabilities(conformance_instance->state,
-                                                                   &caps, &err),
-                     0);
+    ck_assert_int_eq(
+        conformance_instance->mod->desc->capabilities(conformance_instance->state, &caps, &err), 0);
     json_t *ops = json_object_get(caps, "operations"), *v;
     size_t i;
-    json_array_foreach(ops, i, v) {
+    json_array_foreach(ops, i, v)
+    {
         int known = 0;
         for (const struct op_name *n = names; n->name; n++)
             if (strcmp(n->name, json_string_value(v)) == 0)
@@ -58,7 +64,8 @@ START_TEST(test_capabilities_name_the_interface)
         if (!n->required)
             continue;
         int listed = 0;
-        json_array_foreach(ops, i, v) {
+        json_array_foreach(ops, i, v)
+        {
             if (strcmp(n->name, json_string_value(v)) == 0)
                 listed = 1;
         }

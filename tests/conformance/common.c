@@ -16,9 +16,9 @@ START_TEST(test_descriptor)
     ck_assert_uint_ge(DESC->size, sizeof(struct llmops_plugin));
     ck_assert_uint_ge(*(const uint32_t *)DESC->ops, sizeof(uint32_t)); /* ops carry their size */
     /* key table: unique names, each with a help line, no clash with the core's keys */
-    static const char *const core[] = {"module", "url", "connect_timeout_ms", "timeout_ms",
-                                       "retries", "tls_verify", "ca_file", "token_file",
-                                       "basic_auth_file", "unsupported_version"};
+    static const char *const core[] = {
+        "module",     "url",     "connect_timeout_ms", "timeout_ms",      "retries",
+        "tls_verify", "ca_file", "token_file",         "basic_auth_file", "unsupported_version"};
     for (const struct llmops_config_key *k = DESC->config_keys; k && k->name; k++) {
         ck_assert_msg(k->help && *k->help, "key %s has no help line", k->name);
         for (const struct llmops_config_key *j = k + 1; j->name; j++)
@@ -59,9 +59,11 @@ START_TEST(test_capabilities_shape)
     ck_assert_msg(json_is_array(ops), "capabilities must list operations");
     size_t i, j;
     json_t *a, *b;
-    json_array_foreach(ops, i, a) {
+    json_array_foreach(ops, i, a)
+    {
         ck_assert(json_is_string(a));
-        json_array_foreach(ops, j, b) {
+        json_array_foreach(ops, j, b)
+        {
             if (j > i)
                 ck_assert_str_ne(json_string_value(a), json_string_value(b));
         }

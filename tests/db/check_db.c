@@ -192,8 +192,8 @@ START_TEST(test_module_migrations)
     db_init(&db, conninfo, 2000, 2000, "check_db");
     ck_assert_int_eq(db_ensure(&db, &err), DB_OK);
     ck_assert_int_eq(db.schema_version, LLMOPS_SCHEMA_VERSION);
-    PGresult *r = db_exec(&db, "INSERT INTO mymod_items VALUES (1, 'x') RETURNING name", 0, NULL,
-                          &err);
+    PGresult *r =
+        db_exec(&db, "INSERT INTO mymod_items VALUES (1, 'x') RETURNING name", 0, NULL, &err);
     ck_assert_ptr_nonnull(r);
     PQclear(r);
     db_close(&db);
@@ -315,15 +315,12 @@ START_TEST(test_ctl_usage)
     ck_assert_int_eq(ctl("frobnicate"), 2);
     ck_assert_int_eq(ctl("token"), 2);
     ck_assert_int_eq(ctl("check-config"), 0);
-    ck_assert_int_eq(sh("%s/llm-opsctl --config /nonexistent.conf check-config 2>/dev/null",
-                        LLMOPS_BIN_DIR),
-                     2);
-    ck_assert_int_eq(sh("%s/llm-opsd --config /nonexistent.conf --check-config 2>/dev/null",
-                        LLMOPS_BIN_DIR),
-                     2);
-    ck_assert_int_eq(sh("%s/llm-opsd --check-config --config %s >/dev/null", LLMOPS_BIN_DIR,
-                        conf_path),
-                     0);
+    ck_assert_int_eq(
+        sh("%s/llm-opsctl --config /nonexistent.conf check-config 2>/dev/null", LLMOPS_BIN_DIR), 2);
+    ck_assert_int_eq(
+        sh("%s/llm-opsd --config /nonexistent.conf --check-config 2>/dev/null", LLMOPS_BIN_DIR), 2);
+    ck_assert_int_eq(
+        sh("%s/llm-opsd --check-config --config %s >/dev/null", LLMOPS_BIN_DIR, conf_path), 0);
 }
 END_TEST
 

@@ -193,9 +193,10 @@ static void teardown(void)
     curl_global_cleanup();
 }
 
-#define GPU "{\"name\":\"e2e-l4\",\"vendor\":\"nvidia\",\"model\":\"L4\",\"memory_gib\":24," \
-            "\"resource_name\":\"nvidia.com/gpu\",\"node_selector\":{\"key\":\"nvidia.com/gpu.product\"," \
-            "\"value\":\"NVIDIA-L4\"},\"capacity\":4}"
+#define GPU                                                                                        \
+    "{\"name\":\"e2e-l4\",\"vendor\":\"nvidia\",\"model\":\"L4\",\"memory_gib\":24,"               \
+    "\"resource_name\":\"nvidia.com/gpu\",\"node_selector\":{\"key\":\"nvidia.com/gpu.product\","  \
+    "\"value\":\"NVIDIA-L4\"},\"capacity\":4}"
 
 START_TEST(test_gpu_types_over_http)
 {
@@ -236,8 +237,8 @@ START_TEST(test_gpu_types_over_http)
     /* no env: the default (dev), whose seed differs from prod's */
     json_t *dev = http("GET", "/gpu-types", reader, NULL, NULL, NULL, &r);
     json_t *prod = http("GET", "/gpu-types?env=prod", reader, NULL, NULL, NULL, &r);
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(dev, "data"), "environment")),
-                     "dev");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(dev, "data"), "environment")), "dev");
     ck_assert(!json_equal(json_object_get(json_object_get(dev, "data"), "gpu_types"),
                           json_object_get(json_object_get(prod, "data"), "gpu_types")));
     json_decref(dev);
@@ -251,13 +252,15 @@ static const struct {
     long status;
     const char *code, *in_message;
 } errors[] = {
-    {"GET", "/gpu-types?env=qa", "r", NULL, NULL, 400, "VALIDATION_FAILED", "valid: dev, stg, prod"},
+    {"GET", "/gpu-types?env=qa", "r", NULL, NULL, 400, "VALIDATION_FAILED",
+     "valid: dev, stg, prod"},
     {"GET", "/gpu-types?colour=red", "r", NULL, NULL, 400, "VALIDATION_FAILED", "'colour'"},
     {"POST", "/gpu-types", "a", "application/json", "{\"name\": }", 400, "INVALID_JSON",
      "line 1, column"},
-    {"POST", "/gpu-types", "a", "text/plain", GPU, 415, "UNSUPPORTED_MEDIA_TYPE", "application/json"},
+    {"POST", "/gpu-types", "a", "text/plain", GPU, 415, "UNSUPPORTED_MEDIA_TYPE",
+     "application/json"},
     {"POST", "/gpu-types", "a", "application/json",
-     "{\"pad\":\"" "0123456789012345678901234567890123456789012345678901234567890123456789"
+     "{\"pad\":\""
      "0123456789012345678901234567890123456789012345678901234567890123456789"
      "0123456789012345678901234567890123456789012345678901234567890123456789"
      "0123456789012345678901234567890123456789012345678901234567890123456789"
@@ -316,8 +319,11 @@ static const struct {
      "0123456789012345678901234567890123456789012345678901234567890123456789"
      "0123456789012345678901234567890123456789012345678901234567890123456789"
      "0123456789012345678901234567890123456789012345678901234567890123456789"
-     "\"}", 413, "PAYLOAD_TOO_LARGE", "at most 4096"},
-    {"POST", "/gpu-types", "r", "application/json", GPU, 403, "FORBIDDEN", "needs the operator role"},
+     "0123456789012345678901234567890123456789012345678901234567890123456789"
+     "\"}",
+     413, "PAYLOAD_TOO_LARGE", "at most 4096"},
+    {"POST", "/gpu-types", "r", "application/json", GPU, 403, "FORBIDDEN",
+     "needs the operator role"},
     {"GET", "/gpu-types", "bad", NULL, NULL, 401, "UNAUTHENTICATED", "unknown or revoked"},
     {"GET", "/gpu-types", NULL, NULL, NULL, 401, "UNAUTHENTICATED", "needs a token"},
     {"GET", "/nothing-here", "r", NULL, NULL, 404, "NOT_FOUND", "no route"},
@@ -327,7 +333,7 @@ static const struct {
 START_TEST(test_error_classes)
 {
     struct resp r;
-    const char *tok = !errors[_i].token_kind                      ? NULL
+    const char *tok = !errors[_i].token_kind                    ? NULL
                       : strcmp(errors[_i].token_kind, "a") == 0 ? admin
                       : strcmp(errors[_i].token_kind, "r") == 0 ? reader
                                                                 : "llmops_nope";
@@ -390,9 +396,8 @@ START_TEST(test_database_outage)
     json_t *j = http("POST", "/gpu-types?env=dev", admin, "application/json", GPU, NULL, &r);
     ck_assert_int_eq(r.status, 503); /* a write cannot succeed: it says so */
     json_decref(j);
-    ck_assert_int_eq(tu_sh("%s/tests/db/pg-private start %s %d", LLMOPS_SOURCE_DIR, pg.dir,
-                           pg.port),
-                     0);
+    ck_assert_int_eq(
+        tu_sh("%s/tests/db/pg-private start %s %d", LLMOPS_SOURCE_DIR, pg.dir, pg.port), 0);
     int ok = 0;
     for (int i = 0; i < 50 && ok < 4; i++) {
         json_decref(http("GET", "/health", NULL, NULL, NULL, NULL, &r));
@@ -431,8 +436,7 @@ START_TEST(test_respawn_backoff)
             break;
         usleep(200000);
     }
-    ck_assert_int_eq((int)strtol(tu_capture(&st, "pgrep -P %d | wc -l", (int)master), NULL, 10),
-                     2);
+    ck_assert_int_eq((int)strtol(tu_capture(&st, "pgrep -P %d | wc -l", (int)master), NULL, 10), 2);
     json_decref(http("GET", "/health", NULL, NULL, NULL, NULL, &r));
     ck_assert_int_eq(r.status, 200);
 }
@@ -457,11 +461,10 @@ START_TEST(test_sigterm_drains)
         usleep(100000);
     ck_assert_msg(kill(master, 0) != 0, "the master did not exit after draining");
     int st;
-    ck_assert_int_eq(tu_sh("test ! -e %s/llm-opsd.pid && test ! -e %s/llm-opsd.sock", pg.dir,
-                           pg.dir),
-                     0);
-    ck_assert_ptr_nonnull(strstr(tu_capture(&st, "tail -n 3 %s/llm-opsd.log", pg.dir),
-                                 "llm-opsd stopped"));
+    ck_assert_int_eq(
+        tu_sh("test ! -e %s/llm-opsd.pid && test ! -e %s/llm-opsd.sock", pg.dir, pg.dir), 0);
+    ck_assert_ptr_nonnull(
+        strstr(tu_capture(&st, "tail -n 3 %s/llm-opsd.log", pg.dir), "llm-opsd stopped"));
     master = 0;
 }
 END_TEST

@@ -27,7 +27,8 @@ static char admin[128], reader[128];
 static void token(const char *name, const char *role, char *out, size_t size)
 {
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "%s/llm-opsctl --config %s token create --name %s --role %s 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "%s/llm-opsctl --config %s token create --name %s --role %s 2>/dev/null",
              LLMOPS_BIN_DIR, conf_path, name, role);
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(fgets(out, (int)size, p));
@@ -129,7 +130,8 @@ static const char *active_of(json_t *list_env, const char *category)
 {
     json_t *flags = json_object_get(data_of(list_env), "flags"), *f;
     size_t i;
-    json_array_foreach(flags, i, f) {
+    json_array_foreach(flags, i, f)
+    {
         if (strcmp(json_string_value(json_object_get(f, "category")), category) == 0)
             return json_string_value(json_object_get(f, "active"));
     }
@@ -156,9 +158,8 @@ START_TEST(test_flip_reaches_every_worker)
     json_t *j = call(&w1, "PUT", "/llm-ops/v1/flags/prod/experiment_tracking", admin,
                      "{\"active\":\"track-b\",\"fallback\":\"track-a\",\"reason\":\"move\"}", &st);
     ck_assert_msg(st == 200, "%s", msg_of(j));
-    ck_assert_str_eq(json_string_value(json_object_get(
-                         json_object_get(data_of(j), "audit"), "actor")),
-                     "admin");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(data_of(j), "audit"), "actor")), "admin");
     json_decref(j);
     /* the other worker sees it at its next request: NOTIFY, no restart */
     struct timespec t0, t1;
@@ -231,8 +232,7 @@ START_TEST(test_bad_requests)
 {
     int st;
     json_t *j = call(&w1, bad[_i].method, bad[_i].uri, admin, bad[_i].body, &st);
-    ck_assert_msg(st == bad[_i].status, "%s %s: %d %s", bad[_i].method, bad[_i].uri, st,
-                  msg_of(j));
+    ck_assert_msg(st == bad[_i].status, "%s %s: %d %s", bad[_i].method, bad[_i].uri, st, msg_of(j));
     if (!strstr(msg_of(j), bad[_i].in_message))
         ck_abort_msg("'%s' lacks '%s'", msg_of(j), bad[_i].in_message);
     json_decref(j);
@@ -301,7 +301,8 @@ START_TEST(test_integrations)
     json_t *serves = json_object_get(a, "serves"), *sv;
     size_t i;
     int active = 0;
-    json_array_foreach(serves, i, sv) {
+    json_array_foreach(serves, i, sv)
+    {
         ck_assert_str_eq(json_string_value(json_object_get(sv, "environment")), "prod");
         if (strcmp(json_string_value(json_object_get(sv, "role")), "active") == 0)
             active = 1;
@@ -338,7 +339,8 @@ START_TEST(test_breaker_rollback_and_return)
     j = call(&w1, "GET", "/llm-ops/v1/integrations", reader, NULL, &st);
     json_t *list = json_object_get(data_of(j), "integrations"), *it;
     size_t i;
-    json_array_foreach(list, i, it) {
+    json_array_foreach(list, i, it)
+    {
         if (strcmp(json_string_value(json_object_get(it, "name")), "flaky") == 0)
             ck_assert_str_eq(json_string_value(json_object_get(it, "breaker")), "open");
     }
@@ -407,8 +409,8 @@ START_TEST(test_ownership_survives_a_flip)
     ck_assert_int_eq(owner_lookup(&w2, "exp_000000000000000000000000", &seen, &err), 0);
     /* a flag naming no instance: a clear 400 */
     memset(&r.resp, 0, sizeof r.resp);
-    ck_assert_ptr_null(owner_pick(&w1, &r, conf_env_index(&conf, "dev"),
-                                  LLMOPS_CATEGORY_SERVING, "p1"));
+    ck_assert_ptr_null(
+        owner_pick(&w1, &r, conf_env_index(&conf, "dev"), LLMOPS_CATEGORY_SERVING, "p1"));
     ck_assert_int_eq(r.resp.status, 400);
     http_req_free(&r);
 }
@@ -432,9 +434,9 @@ START_TEST(test_hot_path_sends_no_sql)
     }
     ck_assert_uint_eq(w1.db.statements, before);
     /* a revoke still reaches the worker (NOTIFY, no polling the table) within a second */
-    ck_assert_int_eq(sh("%s/llm-opsctl --config %s token revoke reader >/dev/null", LLMOPS_BIN_DIR,
-                        conf_path),
-                     0);
+    ck_assert_int_eq(
+        sh("%s/llm-opsctl --config %s token revoke reader >/dev/null", LLMOPS_BIN_DIR, conf_path),
+        0);
     for (int i = 0; i < 100; i++) { /* within a second */
         json_decref(call(&w1, "GET", "/llm-ops/v1/gpu-types?env=dev", reader, NULL, &st));
         if (st == 401)
@@ -452,8 +454,8 @@ START_TEST(test_etag_304)
 {
     char a[160];
     snprintf(a, sizeof a, "Bearer %s", admin);
-    struct http_input in = {.method = "GET", .uri = "/llm-ops/v1/gpu-types?env=stg",
-                            .authorization = a};
+    struct http_input in = {
+        .method = "GET", .uri = "/llm-ops/v1/gpu-types?env=stg", .authorization = a};
     struct req r;
     app_handle(&w1, &in, &r);
     ck_assert_int_eq(r.resp.status, 200);
@@ -502,20 +504,25 @@ START_TEST(test_cli)
 {
     char base[256];
     snprintf(base, sizeof base, "%s/llm-opsctl --config %s", LLMOPS_BIN_DIR, conf_path);
-    ck_assert_int_eq(sh("%s flags get --env prod | grep -q 'experiment_tracking  track-a'", base), 0);
-    ck_assert_int_eq(sh("%s flags set prod experiment_tracking --active track-b --reason t >/dev/null",
-                        base),
+    ck_assert_int_eq(sh("%s flags get --env prod | grep -q 'experiment_tracking  track-a'", base),
                      0);
+    ck_assert_int_eq(
+        sh("%s flags set prod experiment_tracking --active track-b --reason t >/dev/null", base),
+        0);
     ck_assert_int_eq(sh("%s flags get --env prod | grep -q 'track-b .*override'", base), 0);
-    ck_assert_int_eq(sh("%s flags set prod serving --active track-a --reason t 2>/dev/null", base), 2);
-    ck_assert_int_eq(sh("%s flags set prod experiment_tracking --active track-a 2>/dev/null", base), 2);
-    ck_assert_int_eq(sh("%s flags rollback prod experiment_tracking --reason t 2>/dev/null", base), 1);
+    ck_assert_int_eq(sh("%s flags set prod serving --active track-a --reason t 2>/dev/null", base),
+                     2);
+    ck_assert_int_eq(sh("%s flags set prod experiment_tracking --active track-a 2>/dev/null", base),
+                     2);
+    ck_assert_int_eq(sh("%s flags rollback prod experiment_tracking --reason t 2>/dev/null", base),
+                     1);
     ck_assert_int_eq(sh("%s flags set prod experiment_tracking --active track-b --fallback track-a "
                         "--reason t >/dev/null && %s flags rollback prod experiment_tracking "
                         "--reason back >/dev/null",
                         base, base),
                      0);
-    ck_assert_int_eq(sh("%s flags get --env prod | grep -q 'experiment_tracking  track-a'", base), 0);
+    ck_assert_int_eq(sh("%s flags get --env prod | grep -q 'experiment_tracking  track-a'", base),
+                     0);
 }
 END_TEST
 

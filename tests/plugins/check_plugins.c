@@ -52,28 +52,27 @@ END_TEST
 
 START_TEST(test_null_required_method)
 {
-    expect_refused(TEST_PLUGIN_DIR, "no-health",
-                   (const char *const[]){TEST_PLUGIN_DIR "/no-health.so",
-                                         "'health' is NULL", NULL});
+    expect_refused(
+        TEST_PLUGIN_DIR, "no-health",
+        (const char *const[]){TEST_PLUGIN_DIR "/no-health.so", "'health' is NULL", NULL});
 }
 END_TEST
 
 START_TEST(test_missing_category_op)
 {
-    expect_refused(TEST_PLUGIN_DIR, "no-ops",
-                   (const char *const[]){TEST_PLUGIN_DIR "/no-ops.so",
-                                         "a required operation missing",
-                                         "experiment_tracking operation 'create_experiment' is NULL",
-                                         NULL});
+    expect_refused(
+        TEST_PLUGIN_DIR, "no-ops",
+        (const char *const[]){TEST_PLUGIN_DIR "/no-ops.so", "a required operation missing",
+                              "experiment_tracking operation 'create_experiment' is NULL", NULL});
 }
 END_TEST
 
 START_TEST(test_unsupported_category_abi)
 {
-    expect_refused(TEST_PLUGIN_DIR, "bad-category-abi",
-                   (const char *const[]){"an unsupported category interface",
-                                         "experiment_tracking interface 2; this server takes 1 to 1",
-                                         NULL});
+    expect_refused(
+        TEST_PLUGIN_DIR, "bad-category-abi",
+        (const char *const[]){"an unsupported category interface",
+                              "experiment_tracking interface 2; this server takes 1 to 1", NULL});
 }
 END_TEST
 
@@ -100,8 +99,9 @@ START_TEST(test_not_elf)
     FILE *f = fopen(path, "w");
     fputs("#!/bin/sh\necho not a module\n", f);
     fclose(f);
-    expect_refused(tmp, "text", (const char *const[]){"text.so: not an ELF shared object",
-                                                       "starts with 23 21 2f 62", NULL});
+    expect_refused(tmp, "text",
+                   (const char *const[]){"text.so: not an ELF shared object",
+                                         "starts with 23 21 2f 62", NULL});
 }
 END_TEST
 
@@ -121,9 +121,9 @@ START_TEST(test_exact_names_only)
                    (const char *const[]){"is not a module name", NULL});
     expect_refused(TEST_PLUGIN_DIR, "echo.so", (const char *const[]){"is not a module name", NULL});
     /* "ech" must not load "echo" (collectd: "cpu" must not load "cpufreq") */
-    expect_refused(TEST_PLUGIN_DIR, "ech",
-                   (const char *const[]){"ech.so: No such file or directory",
-                                         "install its package", NULL});
+    expect_refused(
+        TEST_PLUGIN_DIR, "ech",
+        (const char *const[]){"ech.so: No such file or directory", "install its package", NULL});
 }
 END_TEST
 

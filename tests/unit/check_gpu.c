@@ -4,8 +4,8 @@
 #include <jansson.h>
 #include <string.h>
 
-#define VALID                                                                                     \
-    "\"name\":\"nvidia-a100-1g-10gb\",\"vendor\":\"nvidia\",\"model\":\"A100 80GB (MIG "          \
+#define VALID                                                                                      \
+    "\"name\":\"nvidia-a100-1g-10gb\",\"vendor\":\"nvidia\",\"model\":\"A100 80GB (MIG "           \
     "1g.10gb)\",\"memory_gib\":10,\"resource_name\":\"nvidia.com/mig-1g.10gb\",\"node_selector\":" \
     "{\"key\":\"nvidia.com/gpu.product\",\"value\":\"NVIDIA-A100-SXM4-80GB\"},\"capacity\":14"
 

@@ -13,8 +13,7 @@ static struct app app;
 static void setup(void)
 {
     struct conf_errors e = {0};
-    ck_assert_int_eq(conf_load_buffer("t.conf", "[server]\nmax_body_bytes = 2048\n", &conf, &e),
-                     0);
+    ck_assert_int_eq(conf_load_buffer("t.conf", "[server]\nmax_body_bytes = 2048\n", &conf, &e), 0);
     conf_errors_free(&e);
     app_init(&app, &conf);
 }
@@ -65,8 +64,8 @@ static json_t *run(const char *method, const char *uri, const char *auth, int *s
 
 static const char *err_code(json_t *j)
 {
-    return json_string_value(json_object_get(json_object_get(json_object_get(j, "data"), "error"),
-                                             "code"));
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(j, "data"), "error"), "code"));
 }
 
 START_TEST(test_not_found)
@@ -169,8 +168,7 @@ static const struct {
     {"text/plain", "{}", NULL, 415, "UNSUPPORTED_MEDIA_TYPE", "application/json"},
     {NULL, "{}", NULL, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type"},
     {"application/json", "{}", "4096", 413, "PAYLOAD_TOO_LARGE", "at most 2048"},
-    {"application/json", "{\n  \"a\": 1,\n  \"b\": }", NULL, 400, "INVALID_JSON",
-     "line 3, column"},
+    {"application/json", "{\n  \"a\": 1,\n  \"b\": }", NULL, 400, "INVALID_JSON", "line 3, column"},
     {"application/json; charset=utf-8", "[1,2]", NULL, 400, "VALIDATION_FAILED", "JSON object"},
     {"application/json", "{\"a\":1,\"a\":2}", NULL, 400, "INVALID_JSON", "duplicate"},
     {"application/json", "", "0", 400, "VALIDATION_FAILED", "needs a JSON body"},

@@ -32,9 +32,9 @@ START_TEST(test_match)
     for (int i = 0; i < HTTP_MAX_PATH_PARAMS; i++)
         ck_assert_ptr_null(r.path_params[i]);
     http_req_free(&r);
-    ck_assert_int_eq(match("GET", "/llm-ops/v1/gpu-types/nvidia-t4?env=dev", &r, allow,
-                           sizeof allow),
-                     ROUTE_FOUND);
+    ck_assert_int_eq(
+        match("GET", "/llm-ops/v1/gpu-types/nvidia-t4?env=dev", &r, allow, sizeof allow),
+        ROUTE_FOUND);
     ck_assert_str_eq(r.route->pattern, "/llm-ops/v1/gpu-types/{name}");
     ck_assert_str_eq(r.path_params[0], "nvidia-t4");
     ck_assert_str_eq(http_query(&r, "env"), "dev");
@@ -113,14 +113,15 @@ START_TEST(test_openapi_matches_table)
             ck_abort_msg("route %s %s is not in doc/openapi.json", t[i].method, t[i].pattern);
         const char *role = json_string_value(json_object_get(op, "x-min-role"));
         if (!role || strcmp(role, role_name(t[i].min_role)) != 0)
-            ck_abort_msg("%s %s: x-min-role is %s, the table says %s", t[i].method,
-                         t[i].pattern, role ? role : "(none)", role_name(t[i].min_role));
+            ck_abort_msg("%s %s: x-min-role is %s, the table says %s", t[i].method, t[i].pattern,
+                         role ? role : "(none)", role_name(t[i].min_role));
     }
-    static const char *const methods[] = {"get", "put", "post", "delete", "patch", "head",
-                                          "options", "trace"};
+    static const char *const methods[] = {"get",   "put",  "post",    "delete",
+                                          "patch", "head", "options", "trace"};
     const char *path;
     json_t *item;
-    json_object_foreach(paths, path, item) {
+    json_object_foreach(paths, path, item)
+    {
         for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
             if (!json_object_get(item, methods[m]))
                 continue;

@@ -21,10 +21,9 @@ __attribute__((unused)) static int unsupported(void *state, json_t *in, json_t *
 #ifdef NO_OPS
 static const struct llmops_tracking_ops ops = {.size = sizeof ops};
 #else
-static const struct llmops_tracking_ops ops = {
-    .size = sizeof ops,
+static const struct llmops_tracking_ops ops = {.size = sizeof ops,
 #define ECHO_OP_(member, required) .member = unsupported,
-    LLMOPS_TRACKING_OPS(ECHO_OP_)
+                                               LLMOPS_TRACKING_OPS(ECHO_OP_)
 #undef ECHO_OP_
 };
 #endif
