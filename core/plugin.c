@@ -8,6 +8,7 @@
 #include "llmops-versioning.h"
 #include "db.h"
 #include "http.h"
+#include "httpclient.h"
 #include "log.h"
 #include "util.h"
 
@@ -23,11 +24,6 @@
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#if __has_include("httpclient.h")
-#include "httpclient.h"
-#define HAVE_HTTPCLIENT 1
-#endif
 
 static int valid_module_name(const char *s)
 {
@@ -337,28 +333,16 @@ static int host_secret(const struct llmops_host *h, const char *key, char *buf, 
 static int host_http(const struct llmops_host *h, const struct llmops_http_request *req,
                      struct llmops_http_response *resp, struct llmops_error *err)
 {
-#ifdef HAVE_HTTPCLIENT
     struct instance *in = inst_of(h);
     if (!in->http)
         return llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0,
                            "this instance has no url configured for HTTP calls");
     return httpc_request(in->http, req, resp, err);
-#else
-    (void)h;
-    (void)req;
-    (void)resp;
-    return llmops_fail(err, LLMOPS_ERR_UNSUPPORTED, 0, 0, "no HTTP client in this build");
-#endif
 }
 
 static void host_http_free(struct llmops_http_response *resp)
 {
-#ifdef HAVE_HTTPCLIENT
     httpc_response_free(resp);
-#else
-    free(resp->body);
-    resp->body = NULL;
-#endif
 }
 
 static int64_t host_now_ms(void)
@@ -568,7 +552,6 @@ static void setup_host(struct instance *in)
     h->core_private = in;
 }
 
-#ifdef HAVE_HTTPCLIENT
 /* "Authorization: Bearer ..." from token_file, or "Authorization: Basic ..." from
  * basic_auth_file; "" when neither is set. */
 static int auth_header(struct instance *in, char *out, size_t size, struct conf_errors *errs)
@@ -597,7 +580,6 @@ static int auth_header(struct instance *in, char *out, size_t size, struct conf_
     explicit_bzero(secret, sizeof secret);
     return 0;
 }
-#endif
 
 static struct module *get_module(struct plugin_registry *reg, const char *name, char *msg,
                                  size_t msgsize)
@@ -656,7 +638,6 @@ int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, st
             continue;
         }
         setup_host(in);
-#ifdef HAVE_HTTPCLIENT
         const char *url = host_config_string(&in->host, "url", NULL);
         char auth[1200] = "";
         if (url && auth_header(in, auth, sizeof auth, errs) < 0) {
@@ -679,7 +660,6 @@ int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, st
             in->http = httpc_new(&hc);
             explicit_bzero(auth, sizeof auth);
         }
-#endif
         if (!init)
             continue;
         struct llmops_error err = {.size = sizeof err};
@@ -716,10 +696,8 @@ void plugins_unload(struct plugin_registry *reg)
         struct instance *in = &reg->insts[i];
         if (in->initialised && in->mod)
             in->mod->desc->fini(in->state);
-#ifdef HAVE_HTTPCLIENT
         if (in->http)
             httpc_free(in->http);
-#endif
     }
     for (int m = 0; m < reg->nmods; m++)
         if (reg->mods[m].dl)
