@@ -48,16 +48,20 @@ void app_init(struct app *app, struct llmops_conf *conf)
     conf_errors_free(&errs);
 }
 
+const struct flag_cache *app_load_flags(struct app *app, struct db_error *err)
+{
+    if (!app->flags.valid && flags_load(&app->flags, app->conf, &app->db, err) < 0)
+        return NULL;
+    return &app->flags;
+}
+
 const struct flag_cache *app_flags(struct app *app, struct req *r)
 {
-    if (app->flags.valid)
-        return &app->flags;
     struct db_error err;
-    if (flags_load(&app->flags, app->conf, &app->db, &err) < 0) {
+    const struct flag_cache *fc = app_load_flags(app, &err);
+    if (!fc)
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the flags: %s", err.message);
-        return NULL;
-    }
-    return &app->flags;
+    return fc;
 }
 
 void app_flush_caches(struct app *app)

@@ -40,8 +40,10 @@ struct app {
     struct flag_cache flags;
 };
 
-/* The effective flags, loaded on first use after a change. NULL (and a 503 written) when the
+/* The effective flags, loaded on first use after a change; NULL with err filled when the
  * database is unavailable. */
+const struct flag_cache *app_load_flags(struct app *app, struct db_error *err);
+/* The same for a request: NULL after writing a 503. */
 const struct flag_cache *app_flags(struct app *app, struct req *r);
 
 /* Binds the app to a configuration (not copied) and sets up the database handle. */

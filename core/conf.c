@@ -125,17 +125,19 @@ void conf_error(struct conf_errors *errs, const char *where, const char *fmt, ..
     push_error(errs, where, msg);
 }
 
-static int valid_instance_name(const char *s)
+/* 1..max of a-z 0-9 _ -, starting with a letter (or a digit when digit_first). */
+static int valid_name(const char *s, size_t max, int digit_first)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 63 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+    if (n == 0 || n > max ||
+        !((s[0] >= 'a' && s[0] <= 'z') || (digit_first && s[0] >= '0' && s[0] <= '9')))
         return 0;
-    for (size_t i = 1; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+static int valid_instance_name(const char *s)
+{
+    return valid_name(s, 63, 1);
 }
 
 /* `plugin "NAME"` → NAME in out (or NULL when section is not of the kind). */
@@ -345,15 +347,7 @@ static char *line_reader(char *str, int num, void *stream)
 
 static int valid_env_name(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > CONF_ENV_NAME_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
+    return valid_name(s, CONF_ENV_NAME_MAX, 0);
 }
 
 static int set_envs(struct parse_state *st, const char *value)

@@ -389,10 +389,10 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
                     argv[optind + 1], category_list());
             return EXIT_USAGE;
         }
-        if (!reason || !*reason || strlen(reason) > 500) {
+        if (!reason || !*reason || strlen(reason) > FLAGS_REASON_MAX) {
             fprintf(stderr,
-                    "llm-opsctl flags %s: --reason is required, 1-500 bytes (it is audited)\n",
-                    sub);
+                    "llm-opsctl flags %s: --reason is required, 1-%d bytes (it is audited)\n", sub,
+                    FLAGS_REASON_MAX);
             return EXIT_USAGE;
         }
         if (is_set && !active) {
@@ -447,23 +447,12 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
         snprintf(after.candidate, sizeof after.candidate, "%s", candidate ? candidate : "");
         after.rollout = (int)rollout;
     } else {
-        if (!before.fallback[0]) {
-            fprintf(stderr, "llm-opsctl flags rollback: %s of %s has no fallback\n",
-                    category_name(category), env);
+        char msg[300];
+        if (flags_plan_rollback(&before, env, category, &after, msg, sizeof msg) < 0) {
+            fprintf(stderr, "llm-opsctl flags rollback: %s\n", msg);
             db_close(&db);
             return EXIT_FAIL;
         }
-        if (strcmp(before.active, before.fallback) == 0 && !before.candidate[0]) {
-            fprintf(stderr,
-                    "llm-opsctl flags rollback: %s of %s is already served by its fallback %s\n",
-                    category_name(category), env, before.fallback);
-            db_close(&db);
-            return EXIT_FAIL;
-        }
-        after = before;
-        snprintf(after.active, sizeof after.active, "%s", before.fallback);
-        after.candidate[0] = '\0';
-        after.rollout = 0;
     }
     char actor[80];
     actor_name(actor, sizeof actor);

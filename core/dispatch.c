@@ -14,14 +14,6 @@ static int is_failure(const struct llmops_error *err)
            err->code == LLMOPS_ERR_INTERNAL;
 }
 
-static int ensure_flags(struct app *app)
-{
-    if (app->flags.valid)
-        return 0;
-    struct db_error err;
-    return flags_load(&app->flags, app->conf, &app->db, &err);
-}
-
 /* Moves every pair `in` serves as active (to its fallback) or as candidate (rollout off). */
 static void trip(struct app *app, struct instance *in, unsigned calls, unsigned failures)
 {
@@ -30,7 +22,7 @@ static void trip(struct app *app, struct instance *in, unsigned calls, unsigned 
              "circuit breaker of instance %s opened: %u of %u calls failed in the last %lld s",
              in->name, failures, calls, (long long)(in->reg->policy.window_ms / 1000));
     log_error("%s", reason);
-    if (ensure_flags(app) < 0) {
+    if (!app_load_flags(app, &(struct db_error){0})) {
         log_error("breaker of %s: cannot read the flags; traffic stays where it is", in->name);
         return;
     }
@@ -108,7 +100,7 @@ static void restore(struct app *app, struct instance *in)
             snprintf(after.candidate, sizeof after.candidate, "%s", v);
         after.rollout = (int)json_integer_value(json_object_get(b, "rollout_percent"));
         json_decref(b);
-        if (ensure_flags(app) < 0)
+        if (!app_load_flags(app, &(struct db_error){0}))
             break;
         struct flag before = app->flags.f[e][c];
         char reason[200];

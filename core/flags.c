@@ -108,6 +108,26 @@ json_t *flag_to_json(const struct flag *f, const char *env, int category)
                      json_str_or_null(f->updated_at));
 }
 
+int flags_plan_rollback(const struct flag *before, const char *env, int category,
+                        struct flag *after, char *msg, size_t msgsize)
+{
+    if (!before->fallback[0]) {
+        snprintf(msg, msgsize, "%s of %s has no fallback to roll back to", category_name(category),
+                 env);
+        return -1;
+    }
+    if (strcmp(before->active, before->fallback) == 0 && !before->candidate[0]) {
+        snprintf(msg, msgsize, "%s of %s is already served by its fallback %s",
+                 category_name(category), env, before->fallback);
+        return -1;
+    }
+    *after = *before;
+    snprintf(after->active, sizeof after->active, "%s", before->fallback);
+    after->candidate[0] = '\0';
+    after->rollout = 0;
+    return 0;
+}
+
 static int check_one(const struct plugin_registry *reg, int category, const char *role,
                      const char *name, char *msg, size_t msgsize)
 {

@@ -42,6 +42,15 @@ const char *flags_pick(const struct flag *f, const char *env, int category, cons
 
 json_t *flag_to_json(const struct flag *f, const char *env, int category);
 
+/* The longest reason a flag change may give (bytes); it goes to the audit log. */
+#define FLAGS_REASON_MAX 500
+
+/* The flag a rollback leads to: the fallback becomes active, the candidate is dropped.
+ * Returns 0, or -1 with msg when there is nothing to roll back to (no fallback, or the
+ * fallback serves already). The API (409) and llm-opsctl (exit 1) share this rule. */
+int flags_plan_rollback(const struct flag *before, const char *env, int category,
+                        struct flag *after, char *msg, size_t msgsize);
+
 /* Checks that each instance exists and belongs to `category`. Returns 0, or -1 with msg. */
 int flags_check_instances(const struct plugin_registry *reg, int category, const char *active,
                           const char *fallback, const char *candidate, char *msg, size_t msgsize);

@@ -66,9 +66,11 @@ static int instance_member(struct req *r, const char *key, int required, char *o
 static const char *reason_member(struct req *r)
 {
     json_t *v = json_object_get(r->body, "reason");
-    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 500) {
+    if (!json_is_string(v) || json_string_length(v) == 0 ||
+        json_string_length(v) > FLAGS_REASON_MAX) {
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "reason"),
-                   "reason is required: 1-500 characters saying why (it goes to the audit log)");
+                   "reason is required: 1-%d characters saying why (it goes to the audit log)",
+                   FLAGS_REASON_MAX);
         return NULL;
     }
     return json_string_value(v);
@@ -178,21 +180,12 @@ void flags_rollback(struct req *r)
     const struct flag_cache *fc = app_flags(r->app, r);
     if (!fc)
         return;
-    struct flag before = fc->f[env_index][category];
-    if (!before.fallback[0]) {
-        resp_error(r, API_CONFLICT, NULL, "%s of %s has no fallback to roll back to",
-                   category_name(category), r->env);
+    struct flag before = fc->f[env_index][category], after;
+    char msg[300];
+    if (flags_plan_rollback(&before, r->env, category, &after, msg, sizeof msg) < 0) {
+        resp_error(r, API_CONFLICT, NULL, "%s", msg);
         return;
     }
-    if (strcmp(before.active, before.fallback) == 0 && !before.candidate[0]) {
-        resp_error(r, API_CONFLICT, NULL, "%s of %s is already served by its fallback %s",
-                   category_name(category), r->env, before.fallback);
-        return;
-    }
-    struct flag after = before;
-    snprintf(after.active, sizeof after.active, "%s", before.fallback);
-    after.candidate[0] = '\0';
-    after.rollout = 0;
     write_flag(r, env_index, category, &before, &after, "rollback", reason);
 }
 
