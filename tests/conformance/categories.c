@@ -1,6 +1,6 @@
 /* Per category: the operation names of its interface (from the header's X-list), which a
- * module's capabilities() may list, and the required ones it must list. Category suites with
- * behaviour tests (tests/conformance/<category>/) are added as the category's plugins land. */
+ * module's capabilities() may list, and the required ones it must list; and the category's
+ * behaviour suite (tracking.c, ...), added as the category's plugins land. */
 #include "conformance.h"
 #include "llmops-orchestration.h"
 #include "llmops-registry.h"
@@ -83,4 +83,14 @@ Suite *conformance_category(int category)
     tcase_add_test(tc, test_capabilities_name_the_interface);
     suite_add_tcase(s, tc);
     return s;
+}
+
+Suite *conformance_behaviour(int category)
+{
+    switch (category) {
+    case LLMOPS_CATEGORY_EXPERIMENT_TRACKING:
+        return conformance_tracking();
+    default:
+        return NULL;
+    }
 }

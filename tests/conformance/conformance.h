@@ -11,7 +11,12 @@
 extern struct instance *conformance_instance;
 
 Suite *conformance_common(void);
-/* The category's own suite; NULL when the category has none yet. */
+/* The category's interface suite: capabilities name the operations of its header. */
 Suite *conformance_category(int category);
+/* The category's behaviour suite; NULL when the category has none yet. */
+Suite *conformance_behaviour(int category);
+Suite *conformance_tracking(void); /* tracking.c */
+/* A module's own promises beyond its category's interface; NULL when it has none. */
+Suite *conformance_module(const char *module);
 
 #endif
