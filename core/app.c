@@ -14,7 +14,8 @@
 static void on_notify(const char *channel, const char *payload, void *ud)
 {
     struct app *app = ud;
-    (void)channel;
+    if (strcmp(channel, APP_NOTIFY_CHANNEL) != 0)
+        return; /* the jobs process's llmops_outbox: only wakes it up */
     if (strcmp(payload, "api_tokens") == 0)
         auth_cache_flush(app);
     else if (strcmp(payload, "gpu_types") == 0)

@@ -61,6 +61,10 @@ static const struct key_def keys[] = {
     {"breaker", "error_percent", KT_INT, OFF(breaker_error_percent), 1, 100},
     {"breaker", "open_seconds", KT_INT, OFF(breaker_open_seconds), 1, 86400},
     {"breaker", "auto_close", KT_BOOL, OFF(breaker_auto_close), 0, 0},
+    {"outbox", "max_attempts", KT_INT, OFF(outbox_max_attempts), 1, 1000},
+    {"outbox", "base_delay_ms", KT_INT, OFF(outbox_base_delay_ms), 10, 600000},
+    {"outbox", "max_delay_ms", KT_INT, OFF(outbox_max_delay_ms), 100, 86400000},
+    {"outbox", "keep_done_hours", KT_INT, OFF(outbox_keep_done_hours), 1, 87600},
 };
 
 struct parse_state {
@@ -563,6 +567,10 @@ static void set_defaults(struct llmops_conf *c)
     c->breaker_error_percent = 50;
     c->breaker_open_seconds = 30;
     c->breaker_auto_close = 0;
+    c->outbox_max_attempts = 12;
+    c->outbox_base_delay_ms = 1000;
+    c->outbox_max_delay_ms = 300000;
+    c->outbox_keep_done_hours = 168;
 }
 
 static void parse_one(struct parse_state *st)

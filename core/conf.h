@@ -72,6 +72,11 @@ struct llmops_conf {
     long long breaker_error_percent;
     long long breaker_open_seconds;
     int breaker_auto_close;
+    /* [outbox] */
+    long long outbox_max_attempts;
+    long long outbox_base_delay_ms;
+    long long outbox_max_delay_ms;
+    long long outbox_keep_done_hours;
     /* [plugin "NAME"] sections, in the order met */
     struct conf_plugin *plugins;
     int nplugins;

@@ -9,6 +9,7 @@
 #include "gpu.h"
 #include "log.h"
 #include "migrate.h"
+#include "sync.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -39,6 +40,10 @@ static void usage(FILE *to)
             "            [--candidate INSTANCE --rollout PERCENT] --reason TEXT\n"
             "  flags rollback ENV CATEGORY --reason TEXT\n"
             "                             serve CATEGORY of ENV from its fallback, now\n"
+            "  sync tracking --from INSTANCE --to INSTANCE [--experiment NAME] [--dry-run]\n"
+            "                             copy experiments, runs, params, tags and metric\n"
+            "                             histories between experiment_tracking instances\n"
+            "                             (idempotent: a second run copies nothing)\n"
             "  check-config               validate the configuration\n"
             "\n"
             "Exit status: 0 ok, 1 failure, 2 usage or configuration error, 3 database schema\n"
@@ -486,6 +491,96 @@ static int cmd_token(const struct llmops_conf *conf, int argc, char **argv)
     return EXIT_USAGE;
 }
 
+static int cmd_sync(const struct llmops_conf *conf, int argc, char **argv)
+{
+    const char *from = NULL, *to = NULL, *experiment = NULL;
+    int dry_run = 0;
+    static const struct option o[] = {{"from", required_argument, NULL, 'f'},
+                                      {"to", required_argument, NULL, 't'},
+                                      {"experiment", required_argument, NULL, 'e'},
+                                      {"dry-run", no_argument, NULL, 'n'},
+                                      {NULL, 0, NULL, 0}};
+    if (argc < 2 || strcmp(argv[1], "tracking") != 0) {
+        fprintf(stderr, "llm-opsctl sync: usage: sync tracking --from INSTANCE --to INSTANCE "
+                        "[--experiment NAME] [--dry-run]\n");
+        return EXIT_USAGE;
+    }
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc - 1, argv + 1, "", o, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            from = optarg;
+            break;
+        case 't':
+            to = optarg;
+            break;
+        case 'e':
+            experiment = optarg;
+            break;
+        case 'n':
+            dry_run = 1;
+            break;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (!from || !to || optind != argc - 1) {
+        fprintf(stderr, "llm-opsctl sync tracking: --from INSTANCE and --to INSTANCE are "
+                        "required\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(from, to) == 0) {
+        fprintf(stderr, "llm-opsctl sync tracking: --from and --to name the same instance\n");
+        return EXIT_USAGE;
+    }
+    struct db db;
+    if (connect_db(&db, conf) < 0)
+        return EXIT_FAIL;
+    struct plugin_registry reg;
+    struct conf_errors errs = {0};
+    plugins_load(&reg, conf, &db, 1, &errs);
+    conf_errors_free(&errs);
+    int rc = EXIT_OK;
+    const char *names[2] = {from, to};
+    struct instance *in[2];
+    for (int k = 0; k < 2; k++) {
+        in[k] = plugins_find(&reg, names[k]);
+        if (!in[k] || !in[k]->mod ||
+            in[k]->mod->desc->category != LLMOPS_CATEGORY_EXPERIMENT_TRACKING) {
+            fprintf(stderr,
+                    "llm-opsctl sync tracking: no experiment_tracking instance named "
+                    "'%s' in the configuration\n",
+                    names[k]);
+            rc = EXIT_USAGE;
+        } else if (!in[k]->initialised) {
+            fprintf(stderr, "llm-opsctl sync tracking: instance %s is not running: %s\n", names[k],
+                    in[k]->reason);
+            rc = EXIT_FAIL;
+        }
+    }
+    if (rc == EXIT_OK) {
+        struct sync_counts n;
+        char error[800];
+        int r = sync_tracking(in[0], in[1], experiment, dry_run, &n, error, sizeof error);
+        printf("%s%s -> %s: experiments %ld created, %ld existing; runs %ld created, %ld "
+               "existing; params %ld, tags %ld set; metric points %ld copied, %ld already there\n",
+               dry_run ? "dry run (nothing written): " : "", from, to, n.experiments_created,
+               n.experiments_existing, n.runs_created, n.runs_existing, n.params, n.tags,
+               n.points_copied, n.points_existing);
+        if (r < 0) {
+            fprintf(stderr,
+                    "llm-opsctl sync tracking: stopped: %s (what was copied stays; run "
+                    "it again to go on)\n",
+                    error);
+            rc = EXIT_FAIL;
+        }
+    }
+    plugins_unload(&reg);
+    db_close(&db);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *config = LLMOPS_DEFAULT_CONFIG;
@@ -534,6 +629,8 @@ int main(int argc, char **argv)
         rc = cmd_flags(&conf, sub_argc, sub_argv);
     } else if (strcmp(cmd, "token") == 0) {
         rc = cmd_token(&conf, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "sync") == 0) {
+        rc = cmd_sync(&conf, sub_argc, sub_argv);
     } else {
         fprintf(stderr, "llm-opsctl: unknown command '%s'\n", cmd);
         usage(stderr);

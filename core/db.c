@@ -145,9 +145,12 @@ enum db_status db_ensure(struct db *db, struct db_error *err)
     db->conn = c;
     if (was_connected)
         db->reconnects++;
-    if (db->listen_channel) {
+    const char *channels[] = {db->listen_channel, db->listen_channel2};
+    for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++) {
+        if (!channels[i])
+            continue;
         char sql[128];
-        snprintf(sql, sizeof sql, "LISTEN %s", db->listen_channel);
+        snprintf(sql, sizeof sql, "LISTEN %s", channels[i]);
         PGresult *r = db_exec(db, sql, 0, NULL, err);
         if (!r)
             return err ? err->status : DB_UNAVAILABLE;

@@ -27,7 +27,8 @@ struct db {
     const char *application_name;
     int connect_timeout_ms;
     int query_timeout_ms;
-    const char *listen_channel; /* LISTENed to after every (re)connect, or NULL */
+    const char *listen_channel;  /* LISTENed to after every (re)connect, or NULL */
+    const char *listen_channel2; /* a second one (the jobs process: llmops_outbox), or NULL */
     db_notify_fn on_notify;
     db_connected_fn on_connected; /* after every (re)connect: caches must be dropped */
     void *ud;

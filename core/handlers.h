@@ -18,4 +18,25 @@ void flags_audit(struct req *r);
 void integrations_list(struct req *r);
 void integration_health(struct req *r);
 
+void experiments_list(struct req *r);
+void experiments_create(struct req *r);
+void experiments_get(struct req *r);
+void experiments_update(struct req *r);
+void experiments_delete(struct req *r);
+void runs_create(struct req *r);
+void runs_get(struct req *r);
+void runs_update(struct req *r);
+void runs_delete(struct req *r);
+void runs_log(struct req *r);
+void runs_metric_history(struct req *r);
+void runs_search(struct req *r);
+void runs_compare(struct req *r);
+void jobs_list(struct req *r);
+void jobs_create(struct req *r);
+void jobs_get(struct req *r);
+void jobs_update(struct req *r);
+void jobs_log(struct req *r);
+void outbox_list(struct req *r);
+void outbox_retry(struct req *r);
+void outbox_retry_one(struct req *r);
 #endif

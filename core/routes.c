@@ -6,6 +6,12 @@
 
 static const char *const q_env[] = {"env", NULL};
 static const char *const q_audit[] = {"env", "limit", NULL};
+static const char *const q_exp_list[] = {"env",       "instance",    "name",       "name_prefix",
+                                         "lifecycle", "max_results", "page_token", NULL};
+static const char *const q_history[] = {"key", "max_results", "page_token", NULL};
+static const char *const q_compare[] = {"run_ids", "keys", "history", NULL};
+static const char *const q_jobs[] = {"env", "status", "limit", "after", NULL};
+static const char *const q_outbox[] = {"env", "state", "limit", "after", NULL};
 
 static const struct route routes[] = {
     {"GET", "/llm-ops/v1/health", health_get, ROLE_PUBLIC, 0, NULL},
@@ -25,6 +31,37 @@ static const struct route routes[] = {
      ROUTE_DB | ROUTE_JSON_BODY, NULL},
     {"GET", "/llm-ops/v1/integrations", integrations_list, ROLE_READER, ROUTE_DB, NULL},
     {"GET", "/llm-ops/v1/integrations/{name}/health", integration_health, ROLE_READER, 0, NULL},
+    {"GET", "/llm-ops/v1/experiments", experiments_list, ROLE_READER, ROUTE_DB, q_exp_list},
+    {"POST", "/llm-ops/v1/experiments", experiments_create, ROLE_OPERATOR,
+     ROUTE_DB | ROUTE_JSON_BODY, q_env},
+    {"GET", "/llm-ops/v1/experiments/{id}", experiments_get, ROLE_READER, ROUTE_DB, NULL},
+    {"PATCH", "/llm-ops/v1/experiments/{id}", experiments_update, ROLE_OPERATOR,
+     ROUTE_DB | ROUTE_JSON_BODY, NULL},
+    {"DELETE", "/llm-ops/v1/experiments/{id}", experiments_delete, ROLE_OPERATOR, ROUTE_DB, NULL},
+    {"POST", "/llm-ops/v1/experiments/{id}/runs", runs_create, ROLE_OPERATOR,
+     ROUTE_DB | ROUTE_JSON_BODY, NULL},
+    {"POST", "/llm-ops/v1/runs/search", runs_search, ROLE_READER, ROUTE_DB | ROUTE_JSON_BODY, NULL},
+    {"GET", "/llm-ops/v1/runs/compare", runs_compare, ROLE_READER, ROUTE_DB, q_compare},
+    {"GET", "/llm-ops/v1/runs/{id}", runs_get, ROLE_READER, ROUTE_DB, NULL},
+    {"PATCH", "/llm-ops/v1/runs/{id}", runs_update, ROLE_OPERATOR, ROUTE_DB | ROUTE_JSON_BODY,
+     NULL},
+    {"DELETE", "/llm-ops/v1/runs/{id}", runs_delete, ROLE_OPERATOR, ROUTE_DB, NULL},
+    {"POST", "/llm-ops/v1/runs/{id}/log", runs_log, ROLE_OPERATOR, ROUTE_DB | ROUTE_JSON_BODY,
+     NULL},
+    {"GET", "/llm-ops/v1/runs/{id}/metric-history", runs_metric_history, ROLE_READER, ROUTE_DB,
+     q_history},
+    {"GET", "/llm-ops/v1/training-jobs", jobs_list, ROLE_READER, ROUTE_DB, q_jobs},
+    {"POST", "/llm-ops/v1/training-jobs", jobs_create, ROLE_OPERATOR, ROUTE_DB | ROUTE_JSON_BODY,
+     q_env},
+    {"GET", "/llm-ops/v1/training-jobs/{id}", jobs_get, ROLE_READER, ROUTE_DB, NULL},
+    {"PATCH", "/llm-ops/v1/training-jobs/{id}", jobs_update, ROLE_OPERATOR,
+     ROUTE_DB | ROUTE_JSON_BODY, NULL},
+    {"POST", "/llm-ops/v1/training-jobs/{id}/log", jobs_log, ROLE_OPERATOR,
+     ROUTE_DB | ROUTE_JSON_BODY, NULL},
+    {"GET", "/llm-ops/v1/outbox", outbox_list, ROLE_OPERATOR, ROUTE_DB, q_outbox},
+    {"POST", "/llm-ops/v1/outbox/retry", outbox_retry, ROLE_ADMIN, ROUTE_DB | ROUTE_JSON_BODY,
+     NULL},
+    {"POST", "/llm-ops/v1/outbox/{id}/retry", outbox_retry_one, ROLE_ADMIN, ROUTE_DB, NULL},
 };
 
 const struct route *route_table(size_t *count)

@@ -58,6 +58,13 @@ int64_t util_wall_s(void)
     return (int64_t)time(NULL);
 }
 
+int64_t util_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int util_random_hex(char *out, size_t nbytes)
 {
     unsigned char buf[64];

@@ -15,6 +15,8 @@ int64_t util_now_ms(void);
 int64_t util_now_us(void);
 /* Wall-clock seconds since the epoch. */
 int64_t util_wall_s(void);
+/* Wall-clock milliseconds since the epoch (times sent to tools). */
+int64_t util_wall_ms(void);
 
 /* n random bytes from the OS, written as 2n lowercase hex digits plus NUL into out. */
 int util_random_hex(char *out, size_t nbytes);

@@ -6,4 +6,5 @@ Suite *make_router_suite(void);
 Suite *make_http_suite(void);
 Suite *make_gpu_suite(void);
 Suite *make_breaker_suite(void);
+Suite *make_tracking_suite(void);
 #endif

@@ -1,0 +1,521 @@
+/* /llm-ops/v1/training-jobs: the platform's training jobs. Creating one never waits for the
+ * tracker: the job, the platform id of its run and the outbox rows that open the run are
+ * written in one statement; the jobs process (outbox.c) delivers them. */
+#include "handlers.h"
+#include "log.h"
+#include "owner.h"
+#include "tracking.h"
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRACK LLMOPS_CATEGORY_EXPERIMENT_TRACKING
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* One job as JSON, with its tracking state from the objects and outbox tables. */
+static const char job_select[] =
+    "SELECT j.id, j.environment, j.name, j.experiment, j.base_model, j.dataset, j.gpu_type,"
+    " j.gpu_count, j.hyperparameters::text, coalesce(j.description, ''), j.status, j.run_id,"
+    " coalesce(j.experiment_id, ''), coalesce(j.run_ui_url, ''), " TS("j.created_at") ", " TS(
+        "j.updated_at") ", j.created_by, o.instance, coalesce(o.external_id, ''),"
+                        " (SELECT count(*) FROM outbox b WHERE b.object_id = j.run_id AND b.state "
+                        "= 'pending'),"
+                        " (SELECT count(*) FROM outbox b WHERE b.object_id = j.run_id AND b.state "
+                        "= 'dead'),"
+                        " (SELECT b.last_error FROM outbox b WHERE b.object_id = j.run_id AND "
+                        "b.state <> 'done'"
+                        "   AND b.last_error IS NOT NULL ORDER BY b.id LIMIT 1)"
+                        " FROM training_jobs j JOIN objects o ON o.id = j.run_id";
+
+static json_t *job_json(PGresult *res, int i)
+{
+#define V(c) PQgetvalue(res, i, c)
+    json_t *hp = json_loads(V(8), 0, NULL);
+    const char *state;
+    if (atoi(V(20)) > 0)
+        state = "dead";
+    else if (!V(18)[0])
+        state = "pending";
+    else if (atoi(V(19)) > 0)
+        state = "syncing";
+    else
+        state = "ready";
+    json_t *tracking =
+        json_pack("{s:s,s:s,s:o,s:o,s:i,s:o}", "state", state, "instance", V(17), "run_external_id",
+                  json_str_or_null(V(18)), "last_error",
+                  json_str_or_null(PQgetisnull(res, i, 21) ? NULL : V(21)), "queued", atoi(V(19)),
+                  "links", V(13)[0] ? json_pack("{s:s}", "ui", V(13)) : json_object());
+    json_t *j =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:o,s:o,s:s,s:s,s:o,s:o,s:s,s:s,s:s,s:o}", "id",
+                  V(0), "environment", V(1), "name", V(2), "experiment", V(3), "base_model", V(4),
+                  "dataset", V(5), "gpu_type", V(6), "gpu_count", atoi(V(7)), "hyperparameters",
+                  hp ? hp : json_object(), "description", json_str_or_null(V(9)), "status", V(10),
+                  "run_id", V(11), "experiment_id", json_str_or_null(V(12)), "links",
+                  V(13)[0] ? json_pack("{s:s}", "ui", V(13)) : json_object(), "created_at", V(14),
+                  "updated_at", V(15), "created_by", V(16), "tracking", tracking);
+#undef V
+    return j;
+}
+
+static PGresult *select_job(struct req *r, const char *id)
+{
+    char sql[2048];
+    snprintf(sql, sizeof sql, "%s WHERE j.id = $1", job_select);
+    const char *params[] = {id};
+    struct db_error err;
+    PGresult *res = db_exec(&r->app->db, sql, 1, params, &err);
+    if (!res) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the job: %s", err.message);
+        return NULL;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no training job '%.64s'",
+                   id);
+        return NULL;
+    }
+    return res;
+}
+
+/* ------------------------------------------------------------------ create */
+
+static int fail(struct req *r, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(struct req *r, const char *field, const char *fmt, ...)
+{
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", field), "%s", msg);
+    return -1;
+}
+
+static int text_member(struct req *r, const char *name, size_t max, int required)
+{
+    json_t *v = json_object_get(r->body, name);
+    if (!v && !required)
+        return 0;
+    const char *s = json_string_value(v);
+    if (!s || !*s || strlen(s) > max) {
+        return fail(r, name, "%s must be a string of 1-%zu bytes", name, max);
+    }
+    return 0;
+}
+
+static int validate_create(struct req *r)
+{
+    static const char *const known[] = {"name",     "experiment", "base_model",      "dataset",
+                                        "gpu_type", "gpu_count",  "hyperparameters", "description",
+                                        NULL};
+    const char *k;
+    json_t *v;
+    json_object_foreach(r->body, k, v)
+    {
+        int ok = 0;
+        for (const char *const *a = known; *a; a++)
+            if (strcmp(*a, k) == 0)
+                ok = 1;
+        if (!ok) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", k),
+                       "unknown member '%.64s'; known: name, experiment, base_model, dataset, "
+                       "gpu_type, gpu_count, hyperparameters, description",
+                       k);
+            return -1;
+        }
+    }
+    if (text_member(r, "name", LLMOPS_TRACKING_NAME_MAX, 1) < 0 ||
+        text_member(r, "experiment", LLMOPS_TRACKING_NAME_MAX, 1) < 0 ||
+        text_member(r, "base_model", 512, 1) < 0 || text_member(r, "dataset", 2048, 1) < 0 ||
+        text_member(r, "gpu_type", 63, 1) < 0 || text_member(r, "description", 4096, 0) < 0)
+        return -1;
+    json_t *n = json_object_get(r->body, "gpu_count");
+    if (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > 1024)
+        return fail(r, "gpu_count", "gpu_count must be an integer 1-1024");
+    json_t *hp = json_object_get(r->body, "hyperparameters");
+    if (hp && !json_is_object(hp))
+        return fail(r, "hyperparameters", "hyperparameters must be an object of name: value");
+    if (json_object_size(hp) > 500)
+        return fail(r, "hyperparameters", "hyperparameters: at most 500 entries");
+    json_object_foreach(hp, k, v)
+    {
+        if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v)) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "hyperparameters"),
+                       "hyperparameters.%.200s must be a string, number or boolean", k);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The GPU type must exist and be enabled in the job's environment, with enough capacity. */
+static int check_gpu(struct req *r)
+{
+    const char *name = json_string_value(json_object_get(r->body, "gpu_type"));
+    const char *params[] = {r->env, name};
+    struct db_error err;
+    PGresult *res = db_exec(&r->app->db,
+                            "SELECT enabled, capacity FROM gpu_types WHERE environment = $1 AND"
+                            " name = $2",
+                            2, params, &err);
+    if (!res) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the GPU types: %s", err.message);
+        return -1;
+    }
+    int found = PQntuples(res) == 1;
+    int enabled = found && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    long long capacity = found ? atoll(PQgetvalue(res, 0, 1)) : 0;
+    PQclear(res);
+    if (!found || !enabled) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "gpu_type"),
+                   "gpu_type '%s' is %s in %s (see GET /llm-ops/v1/gpu-types?env=%s)", name,
+                   found ? "disabled" : "not a GPU type", r->env, r->env);
+        return -1;
+    }
+    long long count = json_integer_value(json_object_get(r->body, "gpu_count"));
+    if (count > capacity) {
+        resp_error(r, API_VALIDATION_FAILED,
+                   json_pack("{s:s,s:I}", "field", "gpu_count", "capacity", (json_int_t)capacity),
+                   "gpu_count %lld is more than the %lld GPUs of type '%s' in %s", count, capacity,
+                   name, r->env);
+        return -1;
+    }
+    return 0;
+}
+
+/* The outbox rows that open a job's run: create_run, then the hyperparameters as params. */
+static json_t *open_run_rows(struct req *r, const char *job_id, char *msg, size_t msgsize,
+                             char *field, size_t fieldsize)
+{
+    json_t *b = r->body;
+    json_t *tags =
+        json_pack("{s:s,s:O,s:O,s:O,s:O,s:s}", "llmops.job_id", job_id, "llmops.base_model",
+                  json_object_get(b, "base_model"), "llmops.dataset", json_object_get(b, "dataset"),
+                  "llmops.gpu_type", json_object_get(b, "gpu_type"), "llmops.job_name",
+                  json_object_get(b, "name"), "llmops.environment", r->env);
+    json_t *rows = json_array();
+    json_array_append_new(
+        rows, json_pack("{s:s,s:{s:O,s:O,s:I,s:s,s:o}}", "op", "create_run", "payload",
+                        "experiment", json_object_get(b, "experiment"), "name",
+                        json_object_get(b, "name"), "start_time_ms", (json_int_t)(util_wall_ms()),
+                        "user", r->who.name[0] ? r->who.name : "anonymous", "tags", tags));
+    json_t *hp = json_object_get(b, "hyperparameters");
+    if (json_object_size(hp) > 0) {
+        json_t *body = json_pack("{s:O}", "params", hp);
+        json_t *batches = track_split_log(body, 0, msg, msgsize, field, fieldsize);
+        json_decref(body);
+        if (!batches) {
+            json_decref(rows);
+            return NULL;
+        }
+        size_t i;
+        json_t *x;
+        json_array_foreach(batches, i, x)
+            json_array_append_new(rows, json_pack("{s:s,s:O}", "op", "log_batch", "payload", x));
+        json_decref(batches);
+    }
+    return rows;
+}
+
+void jobs_create(struct req *r)
+{
+    struct app *app = r->app;
+    if (validate_create(r) < 0 || check_gpu(r) < 0)
+        return;
+    struct instance *in = owner_pick(app, r, r->env_index, TRACK, NULL);
+    if (!in)
+        return;
+    char hex[25], job_id[32], run_id[32];
+    if (util_random_hex(hex, 12) < 0)
+        goto oom;
+    snprintf(job_id, sizeof job_id, "job_%s", hex);
+    if (util_random_hex(hex, 12) < 0)
+        goto oom;
+    snprintf(run_id, sizeof run_id, "run_%s", hex);
+    char msg[300], field[300];
+    json_t *rows = open_run_rows(r, job_id, msg, sizeof msg, field, sizeof field);
+    if (!rows) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "hyperparameters"),
+                   "hyperparameters: %s", msg);
+        return;
+    }
+    char *rows_text = json_dumps(rows, JSON_COMPACT);
+    json_decref(rows);
+    char *hp =
+        json_dumps(json_object_get(r->body, "hyperparameters") ?: json_object(), JSON_COMPACT);
+    char count[16];
+    snprintf(count, sizeof count, "%lld",
+             (long long)json_integer_value(json_object_get(r->body, "gpu_count")));
+    json_t *b = r->body;
+    const char *params[] = {run_id,
+                            job_id,
+                            r->env,
+                            in->name,
+                            r->who.name[0] ? r->who.name : "anonymous",
+                            json_string_value(json_object_get(b, "name")),
+                            json_string_value(json_object_get(b, "experiment")),
+                            json_string_value(json_object_get(b, "base_model")),
+                            json_string_value(json_object_get(b, "dataset")),
+                            json_string_value(json_object_get(b, "gpu_type")),
+                            count,
+                            hp,
+                            json_string_value(json_object_get(b, "description")),
+                            rows_text};
+    struct db_error err;
+    /* One statement: the job exists exactly when its run's outbox rows do. */
+    PGresult *res = db_exec(
+        &app->db,
+        "WITH obj AS (INSERT INTO objects (id, kind, environment, category, instance, created_by)"
+        "  VALUES ($1, 'run', $3, 'experiment_tracking', $4, $5) RETURNING id),"
+        " job AS (INSERT INTO training_jobs (id, environment, name, experiment, base_model,"
+        "  dataset, gpu_type, gpu_count, hyperparameters, description, run_id, created_by)"
+        "  SELECT $2, $3, $6, $7, $8, $9, $10, $11::integer, $12::jsonb, $13, obj.id, $5 FROM obj"
+        "  RETURNING id),"
+        " ob AS (INSERT INTO outbox (object_id, environment, operation, payload)"
+        "  SELECT obj.id, $3, t.x->>'op', t.x->'payload' FROM obj,"
+        "  jsonb_array_elements($14::jsonb) WITH ORDINALITY AS t(x, n) ORDER BY t.n RETURNING id)"
+        " SELECT (SELECT id FROM job), (SELECT count(*) FROM ob)",
+        14, params, &err);
+    free(rows_text);
+    free(hp);
+    if (!res) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot store the job: %s", err.message);
+        return;
+    }
+    PQclear(res);
+    res = select_job(r, job_id);
+    if (!res)
+        return;
+    json_t *job = job_json(res, 0);
+    PQclear(res);
+    snprintf(msg, sizeof msg, "training job '%s' created; its run in %s is %s",
+             json_string_value(json_object_get(b, "name")), in->name,
+             json_string_value(json_object_get(json_object_get(job, "tracking"), "state")));
+    resp_header(r, "Location: /llm-ops/v1/training-jobs/%s", job_id);
+    resp_success(r, 201, msg, job);
+    return;
+oom:
+    resp_error(r, API_INTERNAL, NULL, "cannot make an id");
+}
+
+/* ------------------------------------------------------------------ read */
+
+void jobs_get(struct req *r)
+{
+    PGresult *res = select_job(r, r->path_params[0]);
+    if (!res)
+        return;
+    json_t *job = job_json(res, 0);
+    PQclear(res);
+    resp_success(r, 200, "training job", job);
+}
+
+static const char *const job_statuses[] = {"QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"};
+
+static int known_status(const char *s)
+{
+    for (size_t i = 0; s && i < UTIL_ARRAY_LEN(job_statuses); i++)
+        if (strcmp(s, job_statuses[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static json_t *status_list(void)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(job_statuses); i++)
+        json_array_append_new(a, json_string(job_statuses[i]));
+    return a;
+}
+
+void jobs_list(struct req *r)
+{
+    const char *status = http_query(r, "status"), *after = http_query(r, "after");
+    const char *limit_s = http_query(r, "limit"), *why;
+    long long limit = 100;
+    if (limit_s && util_parse_int(limit_s, 1, 1000, &limit, &why) < 0) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "limit"),
+                   "limit '%.32s' %s (1-1000)", limit_s, why);
+        return;
+    }
+    if (status && !known_status(status)) {
+        resp_error(r, API_VALIDATION_FAILED,
+                   json_pack("{s:s,s:o}", "field", "status", "valid", status_list()),
+                   "unknown status '%.32s'; valid: QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED",
+                   status);
+        return;
+    }
+    char lim[24];
+    snprintf(lim, sizeof lim, "%lld", limit + 1);
+    const char *params[] = {r->env, status, after, lim};
+    char sql[2600];
+    snprintf(sql, sizeof sql,
+             "%s WHERE j.environment = $1 AND ($2::text IS NULL OR j.status = $2)"
+             " AND ($3::text IS NULL OR (j.created_at, j.id) > (SELECT created_at, id FROM"
+             " training_jobs WHERE id = $3)) ORDER BY j.created_at, j.id LIMIT $4::integer",
+             job_select);
+    struct db_error err;
+    PGresult *res = db_exec(&r->app->db, sql, 4, params, &err);
+    if (!res) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot list the jobs: %s", err.message);
+        return;
+    }
+    json_t *list = json_array();
+    int n = PQntuples(res);
+    int more = n > limit;
+    for (int i = 0; i < n && i < limit; i++)
+        json_array_append_new(list, job_json(res, i));
+    json_t *data = json_pack("{s:o,s:o}", "training_jobs", list, "next_cursor",
+                             more ? json_string(PQgetvalue(res, (int)limit - 1, 0)) : json_null());
+    PQclear(res);
+    char msg[64];
+    snprintf(msg, sizeof msg, "%zu training job%s in %s", json_array_size(list),
+             json_array_size(list) == 1 ? "" : "s", r->env);
+    resp_success(r, 200, msg, data);
+}
+
+/* ------------------------------------------------------------------ status and logging */
+
+/* The run status that follows a job status. */
+static const char *run_status(const char *job_status)
+{
+    if (strcmp(job_status, "SUCCEEDED") == 0)
+        return "FINISHED";
+    if (strcmp(job_status, "FAILED") == 0)
+        return "FAILED";
+    if (strcmp(job_status, "CANCELLED") == 0)
+        return "KILLED";
+    return "RUNNING";
+}
+
+static int terminal(const char *s)
+{
+    return strcmp(s, "SUCCEEDED") == 0 || strcmp(s, "FAILED") == 0 || strcmp(s, "CANCELLED") == 0;
+}
+
+void jobs_update(struct req *r)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(r->body, k, v)
+    {
+        if (strcmp(k, "status") != 0) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", k),
+                       "unknown member '%.64s'; known: status", k);
+            return;
+        }
+    }
+    const char *status = json_string_value(json_object_get(r->body, "status"));
+    if (!known_status(status)) {
+        resp_error(r, API_VALIDATION_FAILED,
+                   json_pack("{s:s,s:o}", "field", "status", "valid", status_list()),
+                   "status must be one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED");
+        return;
+    }
+    PGresult *res = select_job(r, r->path_params[0]);
+    if (!res)
+        return;
+    char from[16];
+    snprintf(from, sizeof from, "%s", PQgetvalue(res, 0, 10));
+    PQclear(res);
+    if (strcmp(from, status) == 0) {
+        jobs_get(r);
+        return;
+    }
+    if (terminal(from) || strcmp(status, "QUEUED") == 0) {
+        resp_error(r, API_CONFLICT,
+                   json_pack("{s:s,s:s,s:s}", "field", "status", "from", from, "to", status),
+                   "a %s job cannot become %s", from, status);
+        return;
+    }
+    char payload[160];
+    if (terminal(status))
+        snprintf(payload, sizeof payload, "{\"status\":\"%s\",\"end_time_ms\":%lld}",
+                 run_status(status), (long long)util_wall_ms());
+    else
+        snprintf(payload, sizeof payload, "{\"status\":\"%s\"}", run_status(status));
+    const char *params[] = {r->path_params[0], from, status, payload};
+    struct db_error err;
+    /* The status change and the run's update are one statement; `from` guards a race. */
+    res = db_exec(&r->app->db,
+                  "WITH j AS (UPDATE training_jobs SET status = $3, updated_at = now()"
+                  "  WHERE id = $1 AND status = $2 RETURNING run_id, environment),"
+                  " ob AS (INSERT INTO outbox (object_id, environment, operation, payload)"
+                  "  SELECT run_id, environment, 'update_run', $4::jsonb FROM j RETURNING id)"
+                  " SELECT count(*) FROM ob",
+                  4, params, &err);
+    if (!res) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot update the job: %s", err.message);
+        return;
+    }
+    int changed = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (!changed) {
+        resp_error(r, API_CONFLICT, json_pack("{s:s}", "field", "status"),
+                   "the job's status changed meanwhile; read it again");
+        return;
+    }
+    res = select_job(r, r->path_params[0]);
+    if (!res)
+        return;
+    json_t *job = job_json(res, 0);
+    PQclear(res);
+    char msg[96];
+    snprintf(msg, sizeof msg, "training job is %s", status);
+    resp_success(r, 200, msg, job);
+}
+
+/* Metrics, params and tags for the job's run go through the outbox, in order, whether the
+ * run exists yet or not. */
+void jobs_log(struct req *r)
+{
+    char msg[300], field[300];
+    json_t *batches =
+        track_split_log(r->body, util_wall_ms(), msg, sizeof msg, field, sizeof field);
+    if (!batches) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", field), "%s", msg);
+        return;
+    }
+    char *text = json_dumps(batches, JSON_COMPACT);
+    size_t nb = json_array_size(batches), nm = 0, np = 0, nt = 0, i;
+    json_t *b;
+    json_array_foreach(batches, i, b)
+    {
+        nm += json_array_size(json_object_get(b, "metrics"));
+        np += json_object_size(json_object_get(b, "params"));
+        nt += json_object_size(json_object_get(b, "tags"));
+    }
+    json_decref(batches);
+    const char *params[] = {r->path_params[0], text};
+    struct db_error err;
+    PGresult *res = db_exec(
+        &r->app->db,
+        "WITH j AS (SELECT run_id, environment FROM training_jobs WHERE id = $1),"
+        " ob AS (INSERT INTO outbox (object_id, environment, operation, payload)"
+        "  SELECT j.run_id, j.environment, 'log_batch', t.x FROM j,"
+        "  jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(x, n) ORDER BY t.n RETURNING id)"
+        " SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM ob)",
+        2, params, &err);
+    free(text);
+    if (!res) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot queue the values: %s", err.message);
+        return;
+    }
+    int found = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (!found) {
+        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no training job '%.64s'",
+                   r->path_params[0]);
+        return;
+    }
+    snprintf(msg, sizeof msg, "queued %zu metric points, %zu params, %zu tags for the job's run",
+             nm, np, nt);
+    resp_success(r, 202, msg,
+                 json_pack("{s:s,s:i,s:i,s:i,s:i}", "id", r->path_params[0], "metrics", (int)nm,
+                           "params", (int)np, "tags", (int)nt, "batches", (int)nb));
+}

@@ -1,0 +1,944 @@
+/* /llm-ops/v1/experiments and /llm-ops/v1/runs: experiment tracking through the instance the
+ * flags choose for new objects, and through the owning instance for existing ones. */
+#include "handlers.h"
+#include "log.h"
+#include "owner.h"
+#include "tracking.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRACK LLMOPS_CATEGORY_EXPERIMENT_TRACKING
+
+/* ------------------------------------------------------------------ helpers */
+
+static int parse_max_results(struct req *r, long long max, long long def, long long *out)
+{
+    const char *s = http_query(r, "max_results");
+    const char *why;
+    *out = def;
+    if (s && util_parse_int(s, 1, max, out, &why) < 0) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "max_results"),
+                   "max_results '%.32s' %s (1-%lld)", s, why, max);
+        return -1;
+    }
+    return 0;
+}
+
+/* Only the listed members; returns -1 after a 400 naming the first unknown one. */
+static int only_members(struct req *r, json_t *obj, const char *const *known)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        int ok = 0;
+        for (const char *const *a = known; *a; a++)
+            if (strcmp(*a, k) == 0)
+                ok = 1;
+        if (!ok) {
+            char list[200] = "";
+            size_t used = 0;
+            for (const char *const *a = known; *a; a++) {
+                int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", *a);
+                if (w > 0 && (size_t)w < sizeof list - used)
+                    used += (size_t)w;
+            }
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", k),
+                       "unknown member '%.64s'; known: %s", k, list);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_name(struct req *r, json_t *v, int required, const char *what)
+{
+    if (!v && !required)
+        return 0;
+    const char *s = json_string_value(v);
+    if (!s || !*s || strlen(s) > LLMOPS_TRACKING_NAME_MAX) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", what),
+                   "%s must be a string of 1-%d bytes", what, LLMOPS_TRACKING_NAME_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/* A tags object checked and normalised into a new object, or NULL after a 400. */
+static json_t *check_tags(struct req *r, json_t *tags)
+{
+    char msg[300], field[300];
+    json_t *body = json_pack("{s:O}", "tags", tags);
+    json_t *batches = track_split_log(body, 0, msg, sizeof msg, field, sizeof field);
+    json_decref(body);
+    if (!batches) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", field), "%s", msg);
+        return NULL;
+    }
+    json_t *out = json_object();
+    size_t i;
+    json_t *b;
+    json_array_foreach(batches, i, b) json_object_update(out, json_object_get(b, "tags"));
+    json_decref(batches);
+    return out;
+}
+
+static const char *actor(struct req *r)
+{
+    return r->who.name[0] ? r->who.name : "anonymous";
+}
+
+static void unreserve(struct app *app, const char *id)
+{
+    const char *params[] = {id};
+    struct db_error err;
+    PGresult *res = db_exec(&app->db, "DELETE FROM objects WHERE id = $1 AND external_id IS NULL",
+                            1, params, &err);
+    if (res)
+        PQclear(res);
+}
+
+/* Loads a platform id of `kind` and the running instance that holds it; -1 after an error
+ * response. */
+static int load_object(struct req *r, const char *kind, const char *id, struct owned *o,
+                       struct instance **in)
+{
+    struct db_error err;
+    size_t kl = strlen(kind);
+    int found = 0;
+    if (strncmp(id, kind, kl) == 0 && id[kl] == '_' && strlen(id) < sizeof o->id) {
+        found = owner_lookup(r->app, id, o, &err);
+        if (found < 0) {
+            resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the object: %s",
+                       err.message);
+            return -1;
+        }
+        if (found && strcmp(o->kind, kind) != 0)
+            found = 0;
+    }
+    const char *what = strcmp(kind, "exp") == 0 ? "experiment" : "run";
+    if (!found) {
+        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no %s '%.64s'", what, id);
+        return -1;
+    }
+    if (!o->external_id[0]) {
+        resp_error(r, API_CONFLICT,
+                   json_pack("{s:s,s:s}", "field", "id", "tracking_state", "pending"),
+                   "%s %s is not created in instance %s yet (tracking pending: the outbox "
+                   "delivers it)",
+                   what, id, o->instance);
+        return -1;
+    }
+    *in = owner_instance(r->app, o);
+    if (!*in) {
+        resp_error(r, API_TOOL_UNAVAILABLE, json_pack("{s:s}", "instance", o->instance),
+                   "instance %s, which holds %s %s, is not running", o->instance, what, id);
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *exp_json(json_t *e, const char *pid, const char *instance)
+{
+    json_t *o = json_copy(e);
+    json_object_del(o, "created");
+    json_object_set_new(o, "id", json_string(pid));
+    json_object_set_new(o, "instance", json_string(instance));
+    return o;
+}
+
+/* Runs in an answer get their experiment's platform id. */
+static json_t *run_json(json_t *run, const char *pid, const char *exp_pid, const char *instance)
+{
+    json_t *o = json_copy(run);
+    json_object_del(o, "created");
+    json_object_set_new(o, "id", json_string(pid));
+    json_object_set(o, "experiment_external_id", json_object_get(run, "experiment_id"));
+    json_object_set_new(o, "experiment_id", json_str_or_null(exp_pid));
+    json_object_set_new(o, "instance", json_string(instance));
+    return o;
+}
+
+/* The platform ids of a list of tool objects (member `member` of each). */
+static json_t *ids_for(struct req *r, const char *kind, const char *env, struct instance *in,
+                       json_t *list, const char *member)
+{
+    json_t *ext = json_array(), *ids = json_object();
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        json_t *x = json_object_get(v, member);
+        if (json_is_string(x))
+            json_array_append(ext, x);
+    }
+    struct db_error err;
+    int rc = track_platform_ids(r->app, kind, env, in->name, ext, ids, &err);
+    json_decref(ext);
+    if (rc < 0) {
+        json_decref(ids);
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot record platform ids: %s",
+                   err.message);
+        return NULL;
+    }
+    return ids;
+}
+
+/* One run answer with both ids mapped; NULL after an error response. */
+static json_t *map_run(struct req *r, const char *env, struct instance *in, json_t *run,
+                       const char *known_pid)
+{
+    json_t *one = json_pack("[O]", run);
+    json_t *rids =
+        known_pid ? json_pack("{s:s}", json_string_value(json_object_get(run, "external_id")) ?: "",
+                              known_pid)
+                  : ids_for(r, "run", env, in, one, "external_id");
+    json_t *eids = rids ? ids_for(r, "exp", env, in, one, "experiment_id") : NULL;
+    json_decref(one);
+    if (!eids) {
+        json_decref(rids);
+        return NULL;
+    }
+    const char *rid = json_string_value(
+        json_object_get(rids, json_string_value(json_object_get(run, "external_id")) ?: ""));
+    const char *eid = json_string_value(
+        json_object_get(eids, json_string_value(json_object_get(run, "experiment_id")) ?: ""));
+    json_t *o = run_json(run, rid ? rid : "", eid, in->name);
+    json_decref(rids);
+    json_decref(eids);
+    return o;
+}
+
+/* ------------------------------------------------------------------ experiments */
+
+void experiments_create(struct req *r)
+{
+    static const char *const known[] = {"name", "tags", NULL};
+    struct app *app = r->app;
+    if (only_members(r, r->body, known) < 0 ||
+        check_name(r, json_object_get(r->body, "name"), 1, "name") < 0)
+        return;
+    json_t *tags = check_tags(r, json_object_get(r->body, "tags"));
+    if (!tags)
+        return;
+    struct instance *in = owner_pick(app, r, r->env_index, TRACK, NULL);
+    if (!in) {
+        json_decref(tags);
+        return;
+    }
+    struct owned o;
+    struct db_error dberr;
+    if (owner_reserve(app, "exp", r->env, TRACK, in->name, actor(r), &o, &dberr) < 0) {
+        json_decref(tags);
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot reserve an id: %s", dberr.message);
+        return;
+    }
+    json_t *input = json_pack("{s:s,s:O,s:o}", "idempotency_key", o.id, "name",
+                              json_object_get(r->body, "name"), "tags", tags);
+    json_t *out;
+    struct llmops_error err;
+    int rc = track_call(app, in, "create_experiment", input, &out, &err);
+    json_decref(input);
+    if (rc < 0) {
+        unreserve(app, o.id);
+        track_error(r, in, "create_experiment", &err);
+        return;
+    }
+    const char *ext = json_string_value(json_object_get(out, "external_id"));
+    if (!ext || owner_bind(app, o.id, ext, &dberr) < 0) {
+        json_decref(out);
+        unreserve(app, o.id);
+        resp_error(r, ext ? API_DATABASE_UNAVAILABLE : API_TOOL_ERROR,
+                   json_pack("{s:s}", "instance", in->name),
+                   ext ? "cannot record the experiment: %s" : "instance %s answered no id",
+                   ext ? dberr.message : in->name);
+        return;
+    }
+    char msg[400];
+    snprintf(msg, sizeof msg, "experiment '%s' created in %s",
+             json_string_value(json_object_get(out, "name")) ?: "", in->name);
+    resp_header(r, "Location: /llm-ops/v1/experiments/%s", o.id);
+    resp_success(r, 201, msg, exp_json(out, o.id, in->name));
+    json_decref(out);
+}
+
+/* The instance a list reads: ?instance= (one serving experiment_tracking), else the active
+ * instance of the environment's flag. */
+static struct instance *list_instance(struct req *r)
+{
+    const char *name = http_query(r, "instance");
+    struct instance *in;
+    if (name) {
+        in = plugins_find(&r->app->plugins, name);
+        if (!in || !in->mod || in->mod->desc->category != TRACK) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "instance"),
+                       "no experiment_tracking instance named '%.64s'", name);
+            return NULL;
+        }
+        if (!in->initialised || in->st == INSTANCE_FAILED) {
+            resp_error(r, API_TOOL_UNAVAILABLE, json_pack("{s:s}", "instance", in->name),
+                       "instance %s is not running: %s", in->name, in->reason);
+            return NULL;
+        }
+        return in;
+    }
+    const struct flag_cache *fc = app_flags(r->app, r);
+    if (!fc)
+        return NULL;
+    const char *active = fc->f[r->env_index][TRACK].active;
+    if (!active[0]) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "env"),
+                   "no instance serves experiment_tracking in %s: set the flag", r->env);
+        return NULL;
+    }
+    in = plugins_find(&r->app->plugins, active);
+    if (!in || !in->initialised || in->st == INSTANCE_FAILED) {
+        resp_error(r, API_TOOL_UNAVAILABLE, json_pack("{s:s}", "instance", active),
+                   "instance %s, which serves experiment_tracking in %s, is not running", active,
+                   r->env);
+        return NULL;
+    }
+    return in;
+}
+
+static int check_lifecycle(struct req *r, const char *s)
+{
+    if (!s || strcmp(s, "active") == 0 || strcmp(s, "deleted") == 0 || strcmp(s, "all") == 0)
+        return 0;
+    resp_error(
+        r, API_VALIDATION_FAILED,
+        json_pack("{s:s,s:[sss]}", "field", "lifecycle", "valid", "active", "deleted", "all"),
+        "unknown lifecycle '%.32s'; valid: active, deleted, all", s);
+    return -1;
+}
+
+void experiments_list(struct req *r)
+{
+    long long max;
+    const char *lifecycle = http_query(r, "lifecycle");
+    if (parse_max_results(r, LLMOPS_TRACKING_MAX_RESULTS, 100, &max) < 0 ||
+        check_lifecycle(r, lifecycle) < 0)
+        return;
+    struct instance *in = list_instance(r);
+    if (!in)
+        return;
+    json_t *input = json_pack("{s:I}", "max_results", (json_int_t)max);
+    static const char *const pass[] = {"name", "name_prefix", "lifecycle", "page_token"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(pass); i++) {
+        const char *v = http_query(r, pass[i]);
+        if (v)
+            json_object_set_new(input, pass[i], json_string(v));
+    }
+    json_t *out;
+    struct llmops_error err;
+    int rc = track_call(r->app, in, "search_experiments", input, &out, &err);
+    json_decref(input);
+    if (rc < 0) {
+        track_error(r, in, "search_experiments", &err);
+        return;
+    }
+    json_t *list = json_object_get(out, "experiments");
+    json_t *ids = ids_for(r, "exp", r->env, in, list, "external_id");
+    if (!ids) {
+        json_decref(out);
+        return;
+    }
+    json_t *res = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        const char *pid = json_string_value(
+            json_object_get(ids, json_string_value(json_object_get(e, "external_id")) ?: ""));
+        json_array_append_new(res, exp_json(e, pid ? pid : "", in->name));
+    }
+    json_t *data = json_pack("{s:o,s:s,s:O?}", "experiments", res, "instance", in->name,
+                             "next_page_token", json_object_get(out, "next_page_token"));
+    char msg[64];
+    snprintf(msg, sizeof msg, "%zu experiment%s", i, i == 1 ? "" : "s");
+    resp_success(r, 200, msg, data);
+    json_decref(ids);
+    json_decref(out);
+}
+
+static void experiment_answer(struct req *r, const struct owned *o, struct instance *in,
+                              const char *msg)
+{
+    json_t *input = json_pack("{s:s}", "external_id", o->external_id), *out;
+    struct llmops_error err;
+    int rc = track_call(r->app, in, "get_experiment", input, &out, &err);
+    json_decref(input);
+    if (rc < 0) {
+        track_error(r, in, "get_experiment", &err);
+        return;
+    }
+    resp_success(r, 200, msg, exp_json(out, o->id, in->name));
+    json_decref(out);
+}
+
+void experiments_get(struct req *r)
+{
+    struct owned o;
+    struct instance *in;
+    if (load_object(r, "exp", r->path_params[0], &o, &in) < 0)
+        return;
+    experiment_answer(r, &o, in, "experiment");
+}
+
+void experiments_update(struct req *r)
+{
+    static const char *const known[] = {"tags", NULL};
+    struct owned o;
+    struct instance *in;
+    if (only_members(r, r->body, known) < 0)
+        return;
+    json_t *tags = check_tags(r, json_object_get(r->body, "tags"));
+    if (!tags)
+        return;
+    if (json_object_size(tags) == 0 || json_object_size(tags) > LLMOPS_TRACKING_BATCH_MAX_TAGS) {
+        json_decref(tags);
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "tags"),
+                   "tags must set 1-%d tags", LLMOPS_TRACKING_BATCH_MAX_TAGS);
+        return;
+    }
+    if (load_object(r, "exp", r->path_params[0], &o, &in) < 0) {
+        json_decref(tags);
+        return;
+    }
+    json_t *input = json_pack("{s:s,s:o}", "external_id", o.external_id, "tags", tags), *out;
+    struct llmops_error err;
+    int rc = track_call(r->app, in, "set_experiment_tags", input, &out, &err);
+    json_decref(input);
+    if (rc < 0) {
+        track_error(r, in, "set_experiment_tags", &err);
+        return;
+    }
+    json_decref(out);
+    experiment_answer(r, &o, in, "experiment tags set");
+}
+
+void experiments_delete(struct req *r)
+{
+    struct owned o;
+    struct instance *in;
+    if (load_object(r, "exp", r->path_params[0], &o, &in) < 0)
+        return;
+    json_t *input = json_pack("{s:s}", "external_id", o.external_id), *out;
+    struct llmops_error err;
+    int rc = track_call(r->app, in, "delete_experiment", input, &out, &err);
+    json_decref(input);
+    if (rc < 0) {
+        track_error(r, in, "delete_experiment", &err);
+        return;
+    }
+    json_t *deleted = json_object_get(out, "deleted");
+    resp_success(r, 200,
+                 json_is_false(deleted) ? "experiment was already deleted" : "experiment deleted",
+                 json_pack("{s:s,s:b}", "id", o.id, "deleted", !json_is_false(deleted)));
+    json_decref(out);
+}
+
+/* ------------------------------------------------------------------ runs */
+
+void runs_create(struct req *r)
+{
+    static const char *const known[] = {"name", "tags", "user", "start_time_ms", NULL};
+    struct app *app = r->app;
+    struct owned eo;
+    struct instance *in;
+    if (only_members(r, r->body, known) < 0 ||
+        check_name(r, json_object_get(r->body, "name"), 0, "name") < 0)
+        return;
+    json_t *user = json_object_get(r->body, "user"),
+           *start = json_object_get(r->body, "start_time_ms");
+    if ((user && (!json_is_string(user) || json_string_length(user) > 255)) ||
+        (start && !json_is_integer(start))) {
+        resp_error(
+            r, API_VALIDATION_FAILED,
+            json_pack("{s:s}", "field", user && !json_is_string(user) ? "user" : "start_time_ms"),
+            "user must be a string of at most 255 bytes and start_time_ms an integer");
+        return;
+    }
+    json_t *tags = check_tags(r, json_object_get(r->body, "tags"));
+    if (!tags)
+        return;
+    if (load_object(r, "exp", r->path_params[0], &eo, &in) < 0) {
+        json_decref(tags);
+        return;
+    }
+    struct owned o;
+    struct db_error dberr;
+    if (owner_reserve(app, "run", eo.environment, TRACK, in->name, actor(r), &o, &dberr) < 0) {
+        json_decref(tags);
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot reserve an id: %s", dberr.message);
+        return;
+    }
+    json_t *input =
+        json_pack("{s:s,s:s,s:I,s:s,s:o}", "idempotency_key", o.id, "experiment_id", eo.external_id,
+                  "start_time_ms", (json_int_t)(start ? json_integer_value(start) : util_wall_ms()),
+                  "user", user ? json_string_value(user) : actor(r), "tags", tags);
+    if (json_object_get(r->body, "name"))
+        json_object_set(input, "name", json_object_get(r->body, "name"));
+    json_t *out;
+    struct llmops_error err;
+    int rc = track_call(app, in, "create_run", input, &out, &err);
+    json_decref(input);
+    if (rc < 0) {
+        unreserve(app, o.id);
+        track_error(r, in, "create_run", &err);
+        return;
+    }
+    const char *ext = json_string_value(json_object_get(out, "external_id"));
+    if (!ext || owner_bind(app, o.id, ext, &dberr) < 0) {
+        json_decref(out);
+        unreserve(app, o.id);
+        resp_error(r, ext ? API_DATABASE_UNAVAILABLE : API_TOOL_ERROR,
+                   json_pack("{s:s}", "instance", in->name),
+                   ext ? "cannot record the run: %s" : "instance %s answered no id",
+                   ext ? dberr.message : in->name);
+        return;
+    }
+    json_t *data = run_json(out, o.id, eo.id, in->name);
+    json_decref(out);
+    resp_header(r, "Location: /llm-ops/v1/runs/%s", o.id);
+    resp_success(r, 201, "run created", data);
+}
+
+static void run_answer(struct req *r, const struct owned *o, struct instance *in, const char *msg)
+{
+    json_t *input = json_pack("{s:s}", "external_id", o->external_id), *out;
+    struct llmops_error err;
+    int rc = track_call(r->app, in, "get_run", input, &out, &err);
+    json_decref(input);
+    if (rc < 0) {
+        track_error(r, in, "get_run", &err);
+        return;
+    }
+    json_t *data = map_run(r, o->environment, in, out, o->id);
+    json_decref(out);
+    if (data)
+        resp_success(r, 200, msg, data);
+}
+
+void runs_get(struct req *r)
+{
+    struct owned o;
+    struct instance *in;
+    if (load_object(r, "run", r->path_params[0], &o, &in) < 0)
+        return;
+    run_answer(r, &o, in, "run");
+}
+
+static const char *const run_statuses[] = {"RUNNING", "FINISHED", "FAILED", "KILLED"};
+
+void runs_update(struct req *r)
+{
+    static const char *const known[] = {"status", "name", "end_time_ms", NULL};
+    struct owned o;
+    struct instance *in;
+    if (only_members(r, r->body, known) < 0 ||
+        check_name(r, json_object_get(r->body, "name"), 0, "name") < 0)
+        return;
+    json_t *status = json_object_get(r->body, "status"),
+           *end = json_object_get(r->body, "end_time_ms");
+    int known_status = 0;
+    for (size_t i = 0; json_is_string(status) && i < UTIL_ARRAY_LEN(run_statuses); i++)
+        if (strcmp(json_string_value(status), run_statuses[i]) == 0)
+            known_status = 1;
+    if (status && !known_status) {
+        resp_error(r, API_VALIDATION_FAILED,
+                   json_pack("{s:s,s:[ssss]}", "field", "status", "valid", "RUNNING", "FINISHED",
+                             "FAILED", "KILLED"),
+                   "unknown status '%.32s'; valid: RUNNING, FINISHED, FAILED, KILLED",
+                   json_is_string(status) ? json_string_value(status) : "(not a string)");
+        return;
+    }
+    if (end && !json_is_integer(end)) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "end_time_ms"),
+                   "end_time_ms must be an integer (ms since the epoch)");
+        return;
+    }
+    if (json_object_size(r->body) == 0) {
+        resp_error(r, API_VALIDATION_FAILED, NULL,
+                   "nothing to update: give status, name or end_time_ms");
+        return;
+    }
+    if (load_object(r, "run", r->path_params[0], &o, &in) < 0)
+        return;
+    json_t *input = json_pack("{s:s}", "external_id", o.external_id), *out;
+    if (status)
+        json_object_set(input, "status", status);
+    if (json_object_get(r->body, "name"))
+        json_object_set(input, "name", json_object_get(r->body, "name"));
+    if (end)
+        json_object_set(input, "end_time_ms", end);
+    else if (status && strcmp(json_string_value(status), "RUNNING") != 0)
+        json_object_set_new(input, "end_time_ms", json_integer(util_wall_ms()));
+    struct llmops_error err;
+    int rc = track_call(r->app, in, "update_run", input, &out, &err);
+    json_decref(input);
+    if (rc < 0) {
+        track_error(r, in, "update_run", &err);
+        return;
+    }
+    json_decref(out);
+    run_answer(r, &o, in, "run updated");
+}
+
+void runs_delete(struct req *r)
+{
+    struct owned o;
+    struct instance *in;
+    if (load_object(r, "run", r->path_params[0], &o, &in) < 0)
+        return;
+    json_t *input = json_pack("{s:s}", "external_id", o.external_id), *out;
+    struct llmops_error err;
+    int rc = track_call(r->app, in, "delete_run", input, &out, &err);
+    json_decref(input);
+    if (rc < 0) {
+        track_error(r, in, "delete_run", &err);
+        return;
+    }
+    json_t *deleted = json_object_get(out, "deleted");
+    resp_success(r, 200, json_is_false(deleted) ? "run was already deleted" : "run deleted",
+                 json_pack("{s:s,s:b}", "id", o.id, "deleted", !json_is_false(deleted)));
+    json_decref(out);
+}
+
+void runs_log(struct req *r)
+{
+    struct owned o;
+    struct instance *in;
+    char msg[300], field[300];
+    json_t *batches =
+        track_split_log(r->body, util_wall_ms(), msg, sizeof msg, field, sizeof field);
+    if (!batches) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", field), "%s", msg);
+        return;
+    }
+    if (load_object(r, "run", r->path_params[0], &o, &in) < 0) {
+        json_decref(batches);
+        return;
+    }
+    size_t i, nm = 0, np = 0, nt = 0;
+    json_t *b;
+    json_array_foreach(batches, i, b)
+    {
+        json_t *input = json_copy(b), *out;
+        json_object_set_new(input, "external_id", json_string(o.external_id));
+        struct llmops_error err;
+        int rc = track_call(r->app, in, "log_batch", input, &out, &err);
+        json_decref(input);
+        if (rc < 0) {
+            /* Earlier batches are stored; sending the whole body again is safe (replays
+             * add nothing). */
+            enum api_error e = (enum api_error)plugin_status_to_api(err.code);
+            resp_error(r, e,
+                       json_pack("{s:s,s:s,s:b,s:i,s:i}", "instance", in->name, "operation",
+                                 "log_batch", "retryable", err.retryable, "batches_done", (int)i,
+                                 "batches", (int)json_array_size(batches)),
+                       "%s (instance %s; %zu of %zu batches stored; sending the same body again "
+                       "is safe)",
+                       err.message, in->name, i, json_array_size(batches));
+            json_decref(batches);
+            return;
+        }
+        json_decref(out);
+        nm += json_array_size(json_object_get(b, "metrics"));
+        np += json_object_size(json_object_get(b, "params"));
+        nt += json_object_size(json_object_get(b, "tags"));
+    }
+    snprintf(msg, sizeof msg, "logged %zu metric points, %zu params, %zu tags", nm, np, nt);
+    resp_success(r, 200, msg,
+                 json_pack("{s:s,s:i,s:i,s:i,s:i}", "id", o.id, "metrics", (int)nm, "params",
+                           (int)np, "tags", (int)nt, "batches", (int)json_array_size(batches)));
+    json_decref(batches);
+}
+
+void runs_metric_history(struct req *r)
+{
+    struct owned o;
+    struct instance *in;
+    long long max;
+    const char *key = http_query(r, "key");
+    if (!key || !*key || strlen(key) > LLMOPS_TRACKING_KEY_MAX) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "key"),
+                   "key (the metric) is required: 1-%d bytes", LLMOPS_TRACKING_KEY_MAX);
+        return;
+    }
+    if (parse_max_results(r, LLMOPS_TRACKING_HISTORY_MAX_RESULTS, 1000, &max) < 0)
+        return;
+    if (load_object(r, "run", r->path_params[0], &o, &in) < 0)
+        return;
+    json_t *input = json_pack("{s:s,s:s,s:I}", "external_id", o.external_id, "key", key,
+                              "max_results", (json_int_t)max),
+           *out;
+    if (http_query(r, "page_token"))
+        json_object_set_new(input, "page_token", json_string(http_query(r, "page_token")));
+    struct llmops_error err;
+    int rc = track_call(r->app, in, "get_metric_history", input, &out, &err);
+    json_decref(input);
+    if (rc < 0) {
+        track_error(r, in, "get_metric_history", &err);
+        return;
+    }
+    json_t *pts = json_object_get(out, "metrics");
+    char msg[300];
+    snprintf(msg, sizeof msg, "%zu points of %s", json_array_size(pts), key);
+    resp_success(r, 200, msg,
+                 json_pack("{s:s,s:s,s:O,s:O?}", "id", o.id, "key", key, "metrics",
+                           pts ? pts : json_array(), "next_page_token",
+                           json_object_get(out, "next_page_token")));
+    json_decref(out);
+}
+
+void runs_search(struct req *r)
+{
+    static const char *const known[] = {"experiment_ids", "filter",     "order_by", "lifecycle",
+                                        "max_results",    "page_token", NULL};
+    if (only_members(r, r->body, known) < 0)
+        return;
+    json_t *eids = json_object_get(r->body, "experiment_ids");
+    if (!json_is_array(eids) || json_array_size(eids) == 0 ||
+        json_array_size(eids) > LLMOPS_TRACKING_MAX_EXPERIMENT_IDS) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "experiment_ids"),
+                   "experiment_ids must be an array of 1-%d experiment ids",
+                   LLMOPS_TRACKING_MAX_EXPERIMENT_IDS);
+        return;
+    }
+    json_t *filter = json_object_get(r->body, "filter"),
+           *mr = json_object_get(r->body, "max_results");
+    json_t *lc = json_object_get(r->body, "lifecycle"),
+           *pt = json_object_get(r->body, "page_token");
+    if ((filter && !json_is_string(filter)) || (pt && !json_is_string(pt)) ||
+        (lc && !json_is_string(lc))) {
+        resp_error(r, API_VALIDATION_FAILED,
+                   json_pack("{s:s}", "field",
+                             filter && !json_is_string(filter) ? "filter"
+                             : pt && !json_is_string(pt)       ? "page_token"
+                                                               : "lifecycle"),
+                   "filter, lifecycle and page_token must be strings");
+        return;
+    }
+    if (check_lifecycle(r, json_string_value(lc)) < 0)
+        return;
+    if (mr && (!json_is_integer(mr) || json_integer_value(mr) < 1 ||
+               json_integer_value(mr) > LLMOPS_TRACKING_MAX_RESULTS)) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "max_results"),
+                   "max_results must be an integer 1-%d", LLMOPS_TRACKING_MAX_RESULTS);
+        return;
+    }
+    char msg[300];
+    json_t *clauses = track_parse_filter(filter ? json_string_value(filter) : "", msg, sizeof msg);
+    if (!clauses) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "filter"), "%s", msg);
+        return;
+    }
+    json_t *order = track_parse_order_by(json_object_get(r->body, "order_by"), msg, sizeof msg);
+    if (!order) {
+        json_decref(clauses);
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "order_by"), "%s", msg);
+        return;
+    }
+    json_t *ext = json_array();
+    struct instance *in = NULL;
+    struct owned o;
+    char env[sizeof o.environment] = "";
+    size_t i;
+    json_t *v;
+    json_array_foreach(eids, i, v)
+    {
+        struct instance *one;
+        if (!json_is_string(v) || load_object(r, "exp", json_string_value(v), &o, &one) < 0) {
+            if (!json_is_string(v))
+                resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "experiment_ids"),
+                           "experiment_ids[%zu] must be a string", i);
+            goto out;
+        }
+        if (in && in != one) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "experiment_ids"),
+                       "experiment_ids are held by different instances (%s and %s): search each "
+                       "instance's experiments separately",
+                       in->name, one->name);
+            goto out;
+        }
+        in = one;
+        snprintf(env, sizeof env, "%s", o.environment);
+        json_array_append_new(ext, json_string(o.external_id));
+    }
+    json_t *input =
+        json_pack("{s:O,s:O,s:O,s:I}", "experiment_ids", ext, "filter", clauses, "order_by", order,
+                  "max_results", (json_int_t)(mr ? json_integer_value(mr) : 100));
+    if (lc)
+        json_object_set(input, "lifecycle", lc);
+    if (pt)
+        json_object_set(input, "page_token", pt);
+    json_t *res;
+    struct llmops_error err;
+    int rc = track_call(r->app, in, "search_runs", input, &res, &err);
+    json_decref(input);
+    if (rc < 0) {
+        track_error(r, in, "search_runs", &err);
+        goto out;
+    }
+    json_t *runs = json_object_get(res, "runs");
+    json_t *rids = ids_for(r, "run", env, in, runs, "external_id");
+    json_t *xids = rids ? ids_for(r, "exp", env, in, runs, "experiment_id") : NULL;
+    if (xids) {
+        json_t *list = json_array();
+        json_array_foreach(runs, i, v)
+        {
+            const char *rid = json_string_value(
+                json_object_get(rids, json_string_value(json_object_get(v, "external_id")) ?: ""));
+            const char *xid = json_string_value(json_object_get(
+                xids, json_string_value(json_object_get(v, "experiment_id")) ?: ""));
+            json_array_append_new(list, run_json(v, rid ? rid : "", xid, in->name));
+        }
+        snprintf(msg, sizeof msg, "%zu run%s", json_array_size(list),
+                 json_array_size(list) == 1 ? "" : "s");
+        resp_success(r, 200, msg,
+                     json_pack("{s:o,s:O?}", "runs", list, "next_page_token",
+                               json_object_get(res, "next_page_token")));
+    }
+    json_decref(rids);
+    json_decref(xids);
+    json_decref(res);
+out:
+    json_decref(ext);
+    json_decref(clauses);
+    json_decref(order);
+}
+
+/* GET /runs/compare?run_ids=a,b,c[&history=true][&keys=k1,k2]: metrics side by side. */
+void runs_compare(struct req *r)
+{
+    const char *ids = http_query(r, "run_ids"), *hist = http_query(r, "history");
+    const char *keys_q = http_query(r, "keys");
+    if (!ids || !*ids) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "run_ids"),
+                   "run_ids is required: 1-20 run ids separated by commas");
+        return;
+    }
+    if (hist && strcmp(hist, "true") && strcmp(hist, "false")) {
+        resp_error(r, API_VALIDATION_FAILED,
+                   json_pack("{s:s,s:[ss]}", "field", "history", "valid", "true", "false"),
+                   "history must be true or false");
+        return;
+    }
+    int with_history = hist && strcmp(hist, "true") == 0;
+    char *copy = strdup(ids);
+    if (!copy) {
+        resp_error(r, API_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    json_t *list = json_array(), *keys = json_object(), *histories = json_object();
+    json_t *only = NULL;
+    if (keys_q) {
+        only = json_object();
+        char *kc = strdup(keys_q), *save = NULL;
+        for (char *k = kc ? strtok_r(kc, ",", &save) : NULL; k; k = strtok_r(NULL, ",", &save))
+            json_object_set_new(only, k, json_true());
+        free(kc);
+    }
+    char *save = NULL;
+    int n = 0;
+    for (char *id = strtok_r(copy, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
+        if (++n > 20) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "run_ids"),
+                       "at most 20 run ids");
+            goto out;
+        }
+        struct owned o;
+        struct instance *in;
+        if (load_object(r, "run", id, &o, &in) < 0)
+            goto out;
+        json_t *input = json_pack("{s:s}", "external_id", o.external_id), *run;
+        struct llmops_error err;
+        int rc = track_call(r->app, in, "get_run", input, &run, &err);
+        json_decref(input);
+        if (rc < 0) {
+            track_error(r, in, "get_run", &err);
+            goto out;
+        }
+        json_t *latest = json_object();
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(run, "metrics"), i, m)
+        {
+            const char *k = json_string_value(json_object_get(m, "key"));
+            if (!k || (only && !json_object_get(only, k)))
+                continue;
+            json_object_set(latest, k, json_object_get(m, "value"));
+            json_object_set_new(keys, k, json_true());
+        }
+        json_t *mapped = map_run(r, o.environment, in, run, o.id);
+        json_decref(run);
+        if (!mapped) {
+            json_decref(latest);
+            goto out;
+        }
+        json_t *row =
+            json_pack("{s:s,s:O?,s:O?,s:O?,s:s,s:O?,s:o}", "id", o.id, "name",
+                      json_object_get(mapped, "name"), "status", json_object_get(mapped, "status"),
+                      "experiment_id", json_object_get(mapped, "experiment_id"), "instance",
+                      in->name, "params", json_object_get(mapped, "params"), "metrics", latest);
+        json_decref(mapped);
+        json_array_append_new(list, row);
+        if (!with_history)
+            continue;
+        const char *k;
+        json_t *unused;
+        json_object_foreach(latest, k, unused)
+        {
+            json_t *points = json_array();
+            const char *token = NULL;
+            json_t *page = NULL;
+            do {
+                input = json_pack("{s:s,s:s,s:i}", "external_id", o.external_id, "key", k,
+                                  "max_results", LLMOPS_TRACKING_HISTORY_MAX_RESULTS);
+                if (token)
+                    json_object_set_new(input, "page_token", json_string(token));
+                json_decref(page);
+                page = NULL;
+                rc = track_call(r->app, in, "get_metric_history", input, &page, &err);
+                json_decref(input);
+                if (rc < 0) {
+                    json_decref(points);
+                    track_error(r, in, "get_metric_history", &err);
+                    goto out;
+                }
+                json_array_extend(points, json_object_get(page, "metrics"));
+                token = json_string_value(json_object_get(page, "next_page_token"));
+            } while (token && json_array_size(points) < 100000);
+            json_decref(page);
+            json_t *per = json_object_get(histories, k);
+            if (!per)
+                json_object_set_new(histories, k, per = json_object());
+            json_object_set_new(per, o.id, points);
+        }
+    }
+    if (n < 1) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "run_ids"),
+                   "run_ids is required: 1-20 run ids separated by commas");
+        goto out;
+    }
+    json_t *keylist = json_array();
+    const char *k;
+    json_t *unused;
+    json_object_foreach(keys, k, unused) json_array_append_new(keylist, json_string(k));
+    char msg[64];
+    snprintf(msg, sizeof msg, "%d runs compared", n);
+    json_t *data = json_pack("{s:O,s:o}", "runs", list, "metric_keys", keylist);
+    if (with_history)
+        json_object_set(data, "histories", histories);
+    resp_success(r, 200, msg, data);
+out:
+    free(copy);
+    json_decref(list);
+    json_decref(keys);
+    json_decref(histories);
+    json_decref(only);
+}

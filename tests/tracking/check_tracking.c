@@ -1,0 +1,971 @@
+/* Experiment tracking end to end through lighttpd → llm-opsd → the tracking-pg plugin (real
+ * PostgreSQL), and training jobs whose runs the jobs process opens through the outbox.
+ * One stack (tests/harness/stack --custom-plugins) for the whole suite. */
+#include "api.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct stack st;
+
+static void setup(void)
+{
+    stack_start(&st, "track", "--custom-plugins");
+}
+
+static void teardown(void)
+{
+    stack_stop(&st);
+}
+
+#define EXPECT(status, want, j)                                                                    \
+    do {                                                                                           \
+        if ((status) != (want)) {                                                                  \
+            char *d_ = json_dumps(j, JSON_COMPACT);                                                \
+            ck_abort_msg("HTTP %d, wanted %d: %.600s", status, want, d_ ? d_ : "?");               \
+        }                                                                                          \
+    } while (0)
+
+static char *create_experiment(const char *name)
+{
+    int s;
+    json_t *j = api(&st, &s, st.operator_, "POST", "/experiments?env=dev",
+                    "{\"name\":\"%s\",\"tags\":{\"team\":\"nlp\"}}", name);
+    EXPECT(s, 201, j);
+    char *id = strdup(jstr(j, "data.id"));
+    json_decref(j);
+    return id;
+}
+
+static char *create_run(const char *exp, const char *name)
+{
+    int s;
+    char path[128];
+    snprintf(path, sizeof path, "/experiments/%s/runs", exp);
+    json_t *j = api(&st, &s, st.operator_, "POST", path, "{\"name\":\"%s\"}", name);
+    EXPECT(s, 201, j);
+    char *id = strdup(jstr(j, "data.id"));
+    json_decref(j);
+    return id;
+}
+
+START_TEST(experiments_crud)
+{
+    int s;
+    char name[64];
+    snprintf(name, sizeof name, "exp-%s", uniq());
+    char *id = create_experiment(name);
+    ck_assert_msg(strncmp(id, "exp_", 4) == 0 && strlen(id) == 28, "id %s", id);
+
+    /* a second experiment with the name: 409 */
+    json_t *j =
+        api(&st, &s, st.operator_, "POST", "/experiments?env=dev", "{\"name\":\"%s\"}", name);
+    EXPECT(s, 409, j);
+    ck_assert_str_eq(jstr(j, "data.error.code"), "CONFLICT");
+    json_decref(j);
+
+    char path[128];
+    snprintf(path, sizeof path, "/experiments/%s", id);
+    j = api(&st, &s, st.reader, "GET", path, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.name"), name);
+    ck_assert_str_eq(jstr(j, "data.instance"), "tracking-pg");
+    ck_assert_str_eq(jstr(j, "data.tags.team"), "nlp");
+    ck_assert_str_eq(jstr(j, "data.lifecycle"), "active");
+    json_decref(j);
+
+    j = api(&st, &s, st.operator_, "PATCH", path, "{\"tags\":{\"stage\":\"eval\"}}");
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.tags.stage"), "eval");
+    ck_assert_str_eq(jstr(j, "data.tags.team"), "nlp");
+    json_decref(j);
+
+    /* readers cannot write; unknown members are named */
+    j = api(&st, &s, st.reader, "POST", "/experiments", "{\"name\":\"x%s\"}", uniq());
+    EXPECT(s, 403, j);
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "POST", "/experiments", "{\"name\":\"x\",\"colour\":1}");
+    EXPECT(s, 400, j);
+    ck_assert_str_eq(jstr(j, "data.error.field"), "colour");
+    json_decref(j);
+    j = api(&st, &s, st.reader, "GET", "/experiments/exp_000000000000000000000000", NULL);
+    EXPECT(s, 404, j);
+    json_decref(j);
+
+    /* list: exact name, prefix, and pages of one */
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "pfx-%s-", uniq());
+    for (int i = 0; i < 3; i++) {
+        char n[80];
+        snprintf(n, sizeof n, "%s%d", prefix, i);
+        free(create_experiment(n));
+    }
+    char q[256];
+    snprintf(q, sizeof q, "/experiments?name=%s", name);
+    j = api(&st, &s, st.reader, "GET", q, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(json_array_size(jpath(j, "data.experiments")), 1);
+    ck_assert_str_eq(jstr(j, "data.experiments.0.id"), id);
+    json_decref(j);
+    json_t *seen = json_object();
+    char token[2100] = "";
+    for (int page = 0; page < 5; page++) {
+        char *esc = curl_easy_escape(NULL, token, 0);
+        snprintf(q, sizeof q, "/experiments?name_prefix=%s&max_results=1%s%s", prefix,
+                 token[0] ? "&page_token=" : "", token[0] ? esc : "");
+        curl_free(esc);
+        j = api(&st, &s, st.reader, "GET", q, NULL);
+        EXPECT(s, 200, j);
+        ck_assert_int_le(json_array_size(jpath(j, "data.experiments")), 1);
+        if (json_array_size(jpath(j, "data.experiments")))
+            json_object_set_new(seen, jstr(j, "data.experiments.0.name"), json_true());
+        const char *t = jstr(j, "data.next_page_token");
+        snprintf(token, sizeof token, "%s", t ? t : "");
+        json_decref(j);
+        if (!token[0])
+            break;
+    }
+    ck_assert_int_eq(json_object_size(seen), 3);
+    json_decref(seen);
+
+    j = api(&st, &s, st.reader, "GET", "/experiments?lifecycle=gone", NULL);
+    EXPECT(s, 400, j);
+    json_decref(j);
+
+    j = api(&st, &s, st.operator_, "DELETE", path, NULL);
+    EXPECT(s, 200, j);
+    json_decref(j);
+    j = api(&st, &s, st.reader, "GET", path, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.lifecycle"), "deleted");
+    json_decref(j);
+    free(id);
+}
+END_TEST
+
+START_TEST(runs_log_and_read)
+{
+    int s;
+    char name[64], path[160];
+    snprintf(name, sizeof name, "runs-%s", uniq());
+    char *exp = create_experiment(name);
+    char *run = create_run(exp, "first");
+    ck_assert(strncmp(run, "run_", 4) == 0);
+
+    /* 2,500 points in one request: the core splits them into batches of 1,000 */
+    json_t *metrics = json_array();
+    for (int i = 0; i < 2500; i++)
+        json_array_append_new(metrics,
+                              json_pack("{s:s,s:f,s:i,s:i}", "key", "loss", "value", 1.0 / (i + 1),
+                                        "step", i, "timestamp_ms", 1700000000000 + i));
+    json_array_append_new(metrics, json_pack("{s:s,s:s}", "key", "nan", "value", "NaN"));
+    json_array_append_new(metrics, json_pack("{s:s,s:s}", "key", "inf", "value", "Infinity"));
+    json_array_append_new(metrics, json_pack("{s:s,s:s}", "key", "ninf", "value", "-Infinity"));
+    json_t *body = json_pack("{s:o,s:{s:s,s:f},s:{s:s}}", "metrics", metrics, "params", "lr",
+                             "0.001", "batch", 32.0, "tags", "note", "baseline");
+    snprintf(path, sizeof path, "/runs/%s/log", run);
+    json_t *j = api_json(&st, &s, st.operator_, "POST", path, body);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(json_integer_value(jpath(j, "data.metrics")), 2503);
+    ck_assert_int_eq(json_integer_value(jpath(j, "data.batches")), 3);
+    json_decref(j);
+    /* the same body again adds nothing (replays are safe) */
+    j = api_json(&st, &s, st.operator_, "POST", path, body);
+    EXPECT(s, 200, j);
+    json_decref(j);
+    json_decref(body);
+
+    /* changing a logged param: 409 */
+    j = api(&st, &s, st.operator_, "POST", path, "{\"params\":{\"lr\":\"0.1\"}}");
+    EXPECT(s, 409, j);
+    json_decref(j);
+    /* bad values are named */
+    j = api(&st, &s, st.operator_, "POST", path,
+            "{\"metrics\":[{\"key\":\"a\",\"value\":1},{\"key\":\"b\",\"value\":\"nan\"}]}");
+    EXPECT(s, 400, j);
+    ck_assert_str_eq(jstr(j, "data.error.field"), "metrics[1].value");
+    json_decref(j);
+
+    snprintf(path, sizeof path, "/runs/%s", run);
+    j = api(&st, &s, st.reader, "GET", path, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.params.lr"), "0.001");
+    ck_assert_str_eq(jstr(j, "data.params.batch"), "32");
+    ck_assert_str_eq(jstr(j, "data.tags.note"), "baseline");
+    ck_assert_str_eq(jstr(j, "data.experiment_id"), exp);
+    ck_assert_str_eq(jstr(j, "data.status"), "RUNNING");
+    json_t *latest = jpath(j, "data.metrics");
+    size_t i;
+    json_t *m;
+    int seen = 0;
+    json_array_foreach(latest, i, m)
+    {
+        const char *k = jstr(m, "key");
+        if (strcmp(k, "loss") == 0) {
+            ck_assert_int_eq(json_integer_value(jpath(m, "step")), 2499);
+            seen++;
+        } else if (strcmp(k, "nan") == 0) {
+            ck_assert_str_eq(jstr(m, "value"), "NaN");
+            seen++;
+        } else if (strcmp(k, "inf") == 0) {
+            ck_assert_str_eq(jstr(m, "value"), "Infinity");
+            seen++;
+        } else if (strcmp(k, "ninf") == 0) {
+            ck_assert_str_eq(jstr(m, "value"), "-Infinity");
+            seen++;
+        }
+    }
+    ck_assert_int_eq(seen, 4);
+    json_decref(j);
+
+    /* the whole history, in pages, in step order, no duplicates from the replay */
+    char token[2100] = "", q[2400];
+    long long next_step = 0;
+    for (int page = 0; page < 10; page++) {
+        char *esc = curl_easy_escape(NULL, token, 0);
+        snprintf(q, sizeof q, "/runs/%s/metric-history?key=loss&max_results=1000%s%s", run,
+                 token[0] ? "&page_token=" : "", token[0] ? esc : "");
+        curl_free(esc);
+        j = api(&st, &s, st.reader, "GET", q, NULL);
+        EXPECT(s, 200, j);
+        json_array_foreach(jpath(j, "data.metrics"), i, m)
+        {
+            ck_assert_int_eq(json_integer_value(jpath(m, "step")), next_step);
+            next_step++;
+        }
+        const char *t = jstr(j, "data.next_page_token");
+        snprintf(token, sizeof token, "%s", t ? t : "");
+        json_decref(j);
+        if (!token[0])
+            break;
+    }
+    ck_assert_int_eq(next_step, 2500);
+
+    /* status: unknown → 400 naming the valid ones; FINISHED sets the end time */
+    j = api(&st, &s, st.operator_, "PATCH", path, "{\"status\":\"DONE\"}");
+    EXPECT(s, 400, j);
+    ck_assert_int_eq(json_array_size(jpath(j, "data.error.valid")), 4);
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "PATCH", path, "{\"status\":\"FINISHED\"}");
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.status"), "FINISHED");
+    ck_assert(json_is_integer(jpath(j, "data.end_time_ms")));
+    json_decref(j);
+    free(exp);
+    free(run);
+}
+END_TEST
+
+START_TEST(runs_search_and_compare)
+{
+    int s;
+    char name[64], path[200];
+    snprintf(name, sizeof name, "search-%s", uniq());
+    char *exp = create_experiment(name);
+    char *runs[3];
+    static const double loss[3] = {0.9, 0.5, 0.2};
+    static const char *const opt[3] = {"sgd", "adam", "adam"};
+    for (int i = 0; i < 3; i++) {
+        char rn[32];
+        snprintf(rn, sizeof rn, "r%d", i);
+        runs[i] = create_run(exp, rn);
+        snprintf(path, sizeof path, "/runs/%s/log", runs[i]);
+        json_t *j = api(&st, &s, st.operator_, "POST", path,
+                        "{\"metrics\":[{\"key\":\"loss\",\"value\":%g,\"step\":1},"
+                        "{\"key\":\"acc\",\"value\":%g,\"step\":1}],"
+                        "\"params\":{\"optimizer\":\"%s\"}}",
+                        loss[i], 1 - loss[i], opt[i]);
+        EXPECT(s, 200, j);
+        json_decref(j);
+    }
+    snprintf(path, sizeof path, "/runs/%s", runs[2]);
+    json_decref(api(&st, &s, st.operator_, "PATCH", path, "{\"status\":\"FINISHED\"}"));
+
+    json_t *j = api(&st, &s, st.reader, "POST", "/runs/search",
+                    "{\"experiment_ids\":[\"%s\"],\"filter\":\"metric.loss < 0.6 and "
+                    "params.optimizer = 'adam'\",\"order_by\":[\"metric.loss ASC\"]}",
+                    exp);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(json_array_size(jpath(j, "data.runs")), 2);
+    ck_assert_str_eq(jstr(j, "data.runs.0.id"), runs[2]);
+    ck_assert_str_eq(jstr(j, "data.runs.1.id"), runs[1]);
+    json_decref(j);
+
+    j = api(&st, &s, st.reader, "POST", "/runs/search",
+            "{\"experiment_ids\":[\"%s\"],\"filter\":\"status = 'FINISHED'\"}", exp);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(json_array_size(jpath(j, "data.runs")), 1);
+    ck_assert_str_eq(jstr(j, "data.runs.0.id"), runs[2]);
+    json_decref(j);
+
+    j = api(&st, &s, st.reader, "POST", "/runs/search",
+            "{\"experiment_ids\":[\"%s\"],\"filter\":\"tags.`mlflow.runName` LIKE 'r%%'"
+            " AND name != 'r0'\"}",
+            exp);
+    EXPECT(s, 200, j);
+    json_decref(j);
+
+    /* the filter is checked before any tool sees it, with the position of the problem */
+    static const char *const bad[] = {"metric.loss LIKE 'a'",
+                                      "loss < 1",
+                                      "params.x = 3",
+                                      "status = 'DONE'",
+                                      "metric.loss < 1 OR metric.acc > 0",
+                                      "metric.loss <",
+                                      "param.`open = 'x'",
+                                      "name = 'unterminated"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *body = json_pack("{s:[s],s:s}", "experiment_ids", exp, "filter", bad[i]);
+        j = api_json(&st, &s, st.reader, "POST", "/runs/search", body);
+        json_decref(body);
+        if (s != 400)
+            ck_abort_msg("filter \"%s\": HTTP %d, wanted 400", bad[i], s);
+        ck_assert_str_eq(jstr(j, "data.error.field"), "filter");
+        ck_assert_msg(strstr(jstr(j, "message"), "at character") != NULL, "%s", jstr(j, "message"));
+        json_decref(j);
+    }
+
+    char q[400];
+    snprintf(q, sizeof q, "/runs/compare?run_ids=%s,%s&history=true", runs[0], runs[1]);
+    j = api(&st, &s, st.reader, "GET", q, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(json_array_size(jpath(j, "data.runs")), 2);
+    ck_assert(fabs(json_number_value(jpath(j, "data.runs.0.metrics.loss")) - 0.9) < 1e-9);
+    ck_assert(fabs(json_number_value(jpath(j, "data.runs.1.metrics.loss")) - 0.5) < 1e-9);
+    ck_assert_str_eq(jstr(j, "data.runs.1.params.optimizer"), "adam");
+    ck_assert_int_eq(json_array_size(jpath(j, "data.metric_keys")), 2);
+    json_t *h = json_object_get(json_object_get(jpath(j, "data.histories"), "loss"), runs[0]);
+    ck_assert_int_eq(json_array_size(h), 1);
+    json_decref(j);
+    for (int i = 0; i < 3; i++)
+        free(runs[i]);
+    free(exp);
+}
+END_TEST
+
+/* Waits until the job's tracking state is `want` (bounded); returns the job. */
+static json_t *wait_job(const char *id, const char *want, double seconds)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/training-jobs/%s", id);
+    double end = now_s() + seconds;
+    for (;;) {
+        int s;
+        json_t *j = api(&st, &s, st.reader, "GET", path, NULL);
+        EXPECT(s, 200, j);
+        const char *state = jstr(j, "data.tracking.state");
+        if (state && strcmp(state, want) == 0)
+            return j;
+        if (now_s() > end) {
+            char *d = json_dumps(j, JSON_COMPACT);
+            ck_abort_msg("job %s still not %s after %.0f s: %.800s", id, want, seconds, d);
+        }
+        json_decref(j);
+        sleep_ms(100);
+    }
+}
+
+START_TEST(training_job_opens_a_run)
+{
+    int s;
+    char exp[64];
+    snprintf(exp, sizeof exp, "jobs-%s", uniq());
+    /* the GPU type is checked against the environment's list */
+    json_t *j = api(&st, &s, st.operator_, "POST", "/training-jobs?env=dev",
+                    "{\"name\":\"ft\",\"experiment\":\"%s\",\"base_model\":\"llama-3-8b\","
+                    "\"dataset\":\"s3://d/v1\",\"gpu_type\":\"no-such-gpu\",\"gpu_count\":1}",
+                    exp);
+    EXPECT(s, 400, j);
+    ck_assert_str_eq(jstr(j, "data.error.field"), "gpu_type");
+    json_decref(j);
+    j = api(&st, &s, st.reader, "GET", "/gpu-types?env=dev", NULL);
+    EXPECT(s, 200, j);
+    char gpu[64];
+    snprintf(gpu, sizeof gpu, "%s", jstr(j, "data.gpu_types.0.name"));
+    json_decref(j);
+
+    j = api(&st, &s, st.operator_, "POST", "/training-jobs?env=dev",
+            "{\"name\":\"ft-1\",\"experiment\":\"%s\",\"base_model\":\"llama-3-8b\","
+            "\"dataset\":\"s3://d/v1\",\"gpu_type\":\"%s\",\"gpu_count\":1,"
+            "\"hyperparameters\":{\"lr\":0.0002,\"epochs\":3,\"lora\":true}}",
+            exp, gpu);
+    EXPECT(s, 201, j);
+    char id[64], run[64];
+    snprintf(id, sizeof id, "%s", jstr(j, "data.id"));
+    snprintf(run, sizeof run, "%s", jstr(j, "data.run_id"));
+    ck_assert(strncmp(id, "job_", 4) == 0);
+    ck_assert(strncmp(run, "run_", 4) == 0);
+    ck_assert_str_eq(jstr(j, "data.status"), "QUEUED");
+    json_decref(j);
+
+    /* values logged before the run exists are queued and delivered in order */
+    char path[160];
+    snprintf(path, sizeof path, "/training-jobs/%s/log", id);
+    j = api(&st, &s, st.operator_, "POST", path,
+            "{\"metrics\":[{\"key\":\"loss\",\"value\":2.5,\"step\":0},"
+            "{\"key\":\"loss\",\"value\":1.5,\"step\":1}]}");
+    EXPECT(s, 202, j);
+    json_decref(j);
+
+    j = wait_job(id, "ready", 20);
+    ck_assert_str_eq(jstr(j, "data.tracking.instance"), "tracking-pg");
+    ck_assert_ptr_nonnull(jstr(j, "data.experiment_id"));
+    json_decref(j);
+
+    snprintf(path, sizeof path, "/runs/%s", run);
+    j = api(&st, &s, st.reader, "GET", path, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.params.epochs"), "3");
+    ck_assert_str_eq(jstr(j, "data.params.lora"), "true");
+    json_t *tags = jpath(j, "data.tags");
+    ck_assert_str_eq(json_string_value(json_object_get(tags, "llmops.job_id")), id);
+    ck_assert_str_eq(json_string_value(json_object_get(tags, "llmops.base_model")), "llama-3-8b");
+    ck_assert_str_eq(jstr(j, "data.name"), "ft-1");
+    json_decref(j);
+    snprintf(path, sizeof path, "/runs/%s/metric-history?key=loss", run);
+    j = api(&st, &s, st.reader, "GET", path, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(json_array_size(jpath(j, "data.metrics")), 2);
+    json_decref(j);
+
+    /* status: the run follows */
+    snprintf(path, sizeof path, "/training-jobs/%s", id);
+    j = api(&st, &s, st.operator_, "PATCH", path, "{\"status\":\"RUNNING\"}");
+    EXPECT(s, 200, j);
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "PATCH", path, "{\"status\":\"SUCCEEDED\"}");
+    EXPECT(s, 200, j);
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "PATCH", path, "{\"status\":\"RUNNING\"}");
+    EXPECT(s, 409, j);
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "PATCH", path, "{\"status\":\"PAUSED\"}");
+    EXPECT(s, 400, j);
+    json_decref(j);
+    j = wait_job(id, "ready", 20);
+    json_decref(j);
+    snprintf(path, sizeof path, "/runs/%s", run);
+    j = api(&st, &s, st.reader, "GET", path, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.status"), "FINISHED");
+    json_decref(j);
+
+    j = api(&st, &s, st.reader, "GET", "/training-jobs?env=dev&status=SUCCEEDED", NULL);
+    EXPECT(s, 200, j);
+    int found = 0;
+    size_t i;
+    json_t *x;
+    json_array_foreach(jpath(j, "data.training_jobs"), i, x) if (strcmp(jstr(x, "id"), id) == 0)
+        found = 1;
+    ck_assert(found);
+    json_decref(j);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------- */
+/* The mlflow plugin against the MLflow fake: stg is served by mlflow (fallback tracking-pg)   */
+
+static struct stack ml;
+static int fake_port;
+static char fake_dir[256];
+
+static void fake_start(void)
+{
+    snprintf(fake_dir, sizeof fake_dir, "/tmp/llmops-mlfake-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(fake_dir));
+    ck_assert_int_eq(tu_sh("python3 %s/tests/fakes/mlflow_fake.py --port 0 --ready-file %s/ready"
+                           " --max-seconds 900 --idle-timeout 600 >%s/fake.log 2>&1 &"
+                           " echo $! >%s/pid",
+                           LLMOPS_SOURCE_DIR, fake_dir, fake_dir, fake_dir),
+                     0);
+    char path[300];
+    snprintf(path, sizeof path, "%s/ready", fake_dir);
+    double end = now_s() + 20;
+    for (;;) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            int ok = fscanf(f, "%d", &fake_port) == 1;
+            fclose(f);
+            if (ok)
+                break;
+        }
+        ck_assert_msg(now_s() < end, "the MLflow fake did not start");
+        sleep_ms(50);
+    }
+}
+
+static void fake_stop(void)
+{
+    if (!fake_dir[0])
+        return;
+    tu_sh("kill $(cat %s/pid) 2>/dev/null; rm -rf %s", fake_dir, fake_dir);
+    fake_dir[0] = '\0';
+}
+
+/* A control call to the fake (/_faults, /_refuse, /_state). */
+static json_t *fake(const char *method, const char *path, const char *body)
+{
+    struct stack f;
+    memset(&f, 0, sizeof f);
+    snprintf(f.url, sizeof f.url, "http://127.0.0.1:%d", fake_port);
+    int s;
+    json_t *j =
+        body ? api(&f, &s, NULL, method, path, "%s", body) : api(&f, &s, NULL, method, path, NULL);
+    ck_assert_msg(s == 200, "fake %s %s: HTTP %d", method, path, s);
+    return j;
+}
+
+static void setup_mlflow(void)
+{
+    fake_start();
+    char dropin[300];
+    snprintf(dropin, sizeof dropin, "%s/10-mlflow.conf", fake_dir);
+    FILE *f = fopen(dropin, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "[plugin \"mlflow\"]\nmodule = mlflow\nurl = http://127.0.0.1:%d\n"
+            "timeout_ms = 3000\nconnect_timeout_ms = 500\nretries = 0\n"
+            "[flags \"stg\"]\nexperiment_tracking = mlflow\n"
+            "experiment_tracking.fallback = tracking-pg\n",
+            fake_port);
+    fclose(f);
+    char opts[800];
+    snprintf(opts, sizeof opts,
+             "--custom-plugins --drop-in %s --set outbox.base_delay_ms=100"
+             " --set outbox.max_delay_ms=1500 --set outbox.max_attempts=1000"
+             " --set breaker.min_calls=100000",
+             dropin);
+    stack_start(&ml, "mlflow", opts);
+}
+
+static void teardown_mlflow(void)
+{
+    stack_stop(&ml);
+    fake_stop();
+}
+
+static json_t *fake_runs_of(const char *tag_key, const char *value, json_t *state)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(state, "runs"), i, r)
+    {
+        const char *v = json_string_value(json_object_get(json_object_get(r, "tags"), tag_key));
+        if (v && strcmp(v, value) == 0)
+            json_array_append(out, r);
+    }
+    return out;
+}
+
+/* Creates n jobs in stg, logs `points` values of "loss" to each; ids into ids[]. */
+static void create_jobs(int n, int points, const char *exp, char (*ids)[40])
+{
+    int s;
+    json_t *j = api(&ml, &s, ml.reader, "GET", "/gpu-types?env=stg", NULL);
+    EXPECT(s, 200, j);
+    char gpu[64];
+    snprintf(gpu, sizeof gpu, "%s", jstr(j, "data.gpu_types.0.name"));
+    json_decref(j);
+    for (int i = 0; i < n; i++) {
+        j = api(&ml, &s, ml.operator_, "POST", "/training-jobs?env=stg",
+                "{\"name\":\"job-%d\",\"experiment\":\"%s\",\"base_model\":\"m\","
+                "\"dataset\":\"d\",\"gpu_type\":\"%s\",\"gpu_count\":1,"
+                "\"hyperparameters\":{\"i\":%d}}",
+                i, exp, gpu, i);
+        EXPECT(s, 201, j);
+        snprintf(ids[i], 40, "%s", jstr(j, "data.id"));
+        json_decref(j);
+        json_t *metrics = json_array();
+        for (int k = 0; k < points; k++)
+            json_array_append_new(metrics, json_pack("{s:s,s:f,s:i,s:I}", "key", "loss", "value",
+                                                     (double)k / 8.0, "step", k, "timestamp_ms",
+                                                     (json_int_t)1700000000000 + k));
+        json_t *body = json_pack("{s:o}", "metrics", metrics);
+        char path[96];
+        snprintf(path, sizeof path, "/training-jobs/%s/log", ids[i]);
+        j = api_json(&ml, &s, ml.operator_, "POST", path, body);
+        json_decref(body);
+        EXPECT(s, 202, j);
+        json_decref(j);
+    }
+}
+
+/* Every job of ids is ready, with exactly one run in the fake holding all its points once. */
+static void expect_delivered(int n, int points, char (*ids)[40], double seconds)
+{
+    double end = now_s() + seconds;
+    int ready = 0;
+    while (ready < n) {
+        ready = 0;
+        for (int i = 0; i < n; i++) {
+            char path[96];
+            int s;
+            snprintf(path, sizeof path, "/training-jobs/%s", ids[i]);
+            json_t *j = api(&ml, &s, ml.reader, "GET", path, NULL);
+            EXPECT(s, 200, j);
+            const char *state = jstr(j, "data.tracking.state");
+            if (state && strcmp(state, "ready") == 0)
+                ready++;
+            else if (now_s() > end)
+                ck_abort_msg("job %s is %s after %.0f s (%d of %d ready): %s", ids[i], state,
+                             seconds, ready, n, jstr(j, "data.tracking.last_error") ?: "");
+            json_decref(j);
+        }
+        if (ready < n)
+            sleep_ms(300);
+    }
+    json_t *state = fake("GET", "/_state", NULL);
+    for (int i = 0; i < n; i++) {
+        json_t *runs = fake_runs_of("llmops.job_id", ids[i], state);
+        ck_assert_msg(json_array_size(runs) == 1, "job %s has %zu runs in MLflow", ids[i],
+                      json_array_size(runs));
+        json_t *m = json_object_get(json_array_get(runs, 0), "metrics");
+        ck_assert_msg(json_array_size(m) == (size_t)points, "job %s: %zu points, wanted %d", ids[i],
+                      json_array_size(m), points);
+        size_t k;
+        json_t *pt;
+        long long seen = 0;
+        json_array_foreach(m, k, pt)
+        {
+            long long step = json_integer_value(json_object_get(pt, "step"));
+            ck_assert(step >= 0 && step < 63);
+            ck_assert_msg(!(seen & (1LL << step)), "job %s: step %lld twice", ids[i], step);
+            seen |= 1LL << step;
+        }
+        char want[16];
+        snprintf(want, sizeof want, "%d", i);
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(json_array_get(runs, 0), "params"), "i")),
+                         want);
+        json_decref(runs);
+    }
+    json_decref(state);
+}
+
+START_TEST(nothing_lost_while_refused)
+{
+    enum { N = 200, POINTS = 5 };
+    static char ids[N][40];
+    char exp[64];
+    snprintf(exp, sizeof exp, "refused-%s", uniq());
+    /* MLflow refuses connections for 10 s: every job is still created */
+    json_decref(fake("POST", "/_refuse", "{\"seconds\": 10}"));
+    double t0 = now_s();
+    create_jobs(N, POINTS, exp, ids);
+    double made = now_s() - t0;
+    int s;
+    char path[96];
+    snprintf(path, sizeof path, "/training-jobs/%s", ids[N - 1]);
+    json_t *j = api(&ml, &s, ml.reader, "GET", path, NULL);
+    if (now_s() - t0 < 9)
+        ck_assert_str_eq(jstr(j, "data.tracking.state"), "pending");
+    json_decref(j);
+    j = api(&ml, &s, ml.operator_, "GET", "/outbox?env=stg&state=pending&limit=1", NULL);
+    EXPECT(s, 200, j);
+    if (now_s() - t0 < 9)
+        ck_assert_int_gt(json_integer_value(jpath(j, "data.counts.pending")), 0);
+    json_decref(j);
+    fprintf(stderr, "nothing_lost_while_refused: %d jobs and their logs queued in %.1f s\n", N,
+            made);
+    expect_delivered(N, POINTS, ids, 120);
+    fprintf(stderr, "nothing_lost_while_refused: all delivered %.1f s after the first job\n",
+            now_s() - t0);
+}
+END_TEST
+
+START_TEST(nothing_lost_when_answers_are_lost)
+{
+    enum { N = 40, POINTS = 4 };
+    static char ids[N][40];
+    char exp[64];
+    snprintf(exp, sizeof exp, "lost-%s", uniq());
+    /* the tool does the work but the answer never comes: create, then log */
+    char body[4096];
+    int w =
+        snprintf(body, sizeof body, "{\"path\":\"/api/2.0/mlflow/runs/create\",\"responses\":[");
+    for (int i = 0; i < N; i++)
+        w += snprintf(body + w, sizeof body - (size_t)w, "%s{\"lost\":true}", i ? "," : "");
+    snprintf(body + w, sizeof body - (size_t)w, "]}");
+    json_decref(fake("POST", "/_faults", body));
+    w = snprintf(body, sizeof body, "{\"path\":\"/api/2.0/mlflow/runs/log-batch\",\"responses\":[");
+    for (int i = 0; i < N; i++)
+        w += snprintf(body + w, sizeof body - (size_t)w, "%s{\"lost\":true}", i ? "," : "");
+    snprintf(body + w, sizeof body - (size_t)w, "]}");
+    json_decref(fake("POST", "/_faults", body));
+    create_jobs(N, POINTS, exp, ids);
+    expect_delivered(N, POINTS, ids, 120);
+    json_t *stats = fake("GET", "/_stats", NULL);
+    long long creates = json_integer_value(
+        json_object_get(json_object_get(stats, "counts"), "/api/2.0/mlflow/runs/create"));
+    ck_assert_msg(creates >= N, "runs/create was called %lld times: the faults did not bite",
+                  creates);
+    json_decref(stats);
+}
+END_TEST
+
+START_TEST(dead_letter_and_admin_retry)
+{
+    char exp[64];
+    snprintf(exp, sizeof exp, "dead-%s", uniq());
+    /* an answer that will not pass by retrying: dead at once */
+    json_decref(
+        fake("POST", "/_faults",
+             "{\"path\":\"/api/2.0/mlflow/runs/create\",\"responses\":[{\"status\":400,"
+             "\"body\":{\"error_code\":\"INVALID_PARAMETER_VALUE\",\"message\":\"no\"}}]}"));
+    static char ids[1][40];
+    create_jobs(1, 2, exp, ids);
+    char path[96];
+    snprintf(path, sizeof path, "/training-jobs/%s", ids[0]);
+    double end = now_s() + 30;
+    int s;
+    json_t *j;
+    for (;;) {
+        j = api(&ml, &s, ml.reader, "GET", path, NULL);
+        if (strcmp(jstr(j, "data.tracking.state"), "dead") == 0)
+            break;
+        ck_assert_msg(now_s() < end, "not dead: %s", jstr(j, "data.tracking.state"));
+        json_decref(j);
+        sleep_ms(200);
+    }
+    ck_assert_ptr_nonnull(jstr(j, "data.tracking.last_error"));
+    json_decref(j);
+    j = api(&ml, &s, ml.operator_, "GET", "/outbox?env=stg&state=dead", NULL);
+    EXPECT(s, 200, j);
+    json_t *rows = jpath(j, "data.rows");
+    json_int_t dead_id = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) if (jstr(row, "training_job_id") &&
+                                         strcmp(jstr(row, "training_job_id"), ids[0]) == 0 &&
+                                         strcmp(jstr(row, "operation"), "create_run") == 0)
+        dead_id = json_integer_value(json_object_get(row, "id"));
+    ck_assert_msg(dead_id > 0, "the dead create_run row is not listed");
+    ck_assert_int_ge(json_integer_value(jpath(j, "data.counts.dead")), 1);
+    json_decref(j);
+    /* operators see it; only admins retry */
+    j = api(&ml, &s, ml.operator_, "POST", "/outbox/retry", "{\"ids\":[%lld]}", (long long)dead_id);
+    EXPECT(s, 403, j);
+    json_decref(j);
+    j = api(&ml, &s, ml.admin, "POST", "/outbox/retry", "{\"ids\":[%lld]}", (long long)dead_id);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(json_array_size(jpath(j, "data.retried")), 1);
+    json_decref(j);
+    expect_delivered(1, 2, ids, 30);
+    snprintf(path, sizeof path, "/outbox/%lld/retry", (long long)dead_id);
+    j = api(&ml, &s, ml.admin, "POST", path, NULL);
+    EXPECT(s, 409, j);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(mlflow_objects_follow_their_owner)
+{
+    int s;
+    char name[64];
+    snprintf(name, sizeof name, "owner-%s", uniq());
+    json_t *j =
+        api(&ml, &s, ml.operator_, "POST", "/experiments?env=stg", "{\"name\":\"%s\"}", name);
+    EXPECT(s, 201, j);
+    ck_assert_str_eq(jstr(j, "data.instance"), "mlflow");
+    ck_assert_ptr_nonnull(jstr(j, "data.links.ui"));
+    char exp[64];
+    snprintf(exp, sizeof exp, "%s", jstr(j, "data.id"));
+    json_decref(j);
+    char path[128];
+    snprintf(path, sizeof path, "/experiments/%s/runs", exp);
+    j = api(&ml, &s, ml.operator_, "POST", path, "{\"name\":\"r\"}");
+    EXPECT(s, 201, j);
+    char run[64];
+    snprintf(run, sizeof run, "%s", jstr(j, "data.id"));
+    ck_assert_ptr_nonnull(strstr(jstr(j, "data.links.ui"), "/runs/"));
+    json_decref(j);
+    snprintf(path, sizeof path, "/runs/%s/log", run);
+    j = api(&ml, &s, ml.operator_, "POST", path,
+            "{\"metrics\":[{\"key\":\"m\",\"value\":\"NaN\"},{\"key\":\"i\",\"value\":"
+            "\"-Infinity\"}]}");
+    EXPECT(s, 200, j);
+    json_decref(j);
+
+    /* a flag flip sends new objects to tracking-pg; the old ones stay readable in mlflow */
+    j = api(&ml, &s, ml.operator_, "PUT", "/flags/stg/experiment_tracking",
+            "{\"active\":\"tracking-pg\",\"reason\":\"test flip\"}");
+    EXPECT(s, 200, j);
+    json_decref(j);
+    double end = now_s() + 5;
+    for (;;) {
+        snprintf(name, sizeof name, "after-%s", uniq());
+        j = api(&ml, &s, ml.operator_, "POST", "/experiments?env=stg", "{\"name\":\"%s\"}", name);
+        EXPECT(s, 201, j);
+        int moved = strcmp(jstr(j, "data.instance"), "tracking-pg") == 0;
+        json_decref(j);
+        if (moved)
+            break;
+        ck_assert_msg(now_s() < end, "the flip did not reach the workers");
+        sleep_ms(100);
+    }
+    snprintf(path, sizeof path, "/runs/%s", run);
+    j = api(&ml, &s, ml.reader, "GET", path, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.instance"), "mlflow");
+    size_t i;
+    json_t *m;
+    int seen = 0;
+    json_array_foreach(jpath(j, "data.metrics"), i, m)
+    {
+        if (strcmp(jstr(m, "key"), "m") == 0) {
+            ck_assert_str_eq(jstr(m, "value"), "NaN");
+            seen++;
+        }
+        if (strcmp(jstr(m, "key"), "i") == 0) {
+            ck_assert_str_eq(jstr(m, "value"), "-Infinity");
+            seen++;
+        }
+    }
+    ck_assert_int_eq(seen, 2);
+    json_decref(j);
+    j = api(&ml, &s, ml.operator_, "POST", "/flags/stg/experiment_tracking/rollback",
+            "{\"reason\":\"back\"}");
+    json_decref(j);
+}
+END_TEST
+
+/* llm-opsctl sync tracking, both ways, twice: the second run copies nothing. */
+static char *ctl_sync(const char *args, int *rc)
+{
+    return tu_capture(rc, "%s/llm-opsctl --config %s sync tracking %s 2>&1",
+                      getenv("LLMOPS_BIN_DIR") ? getenv("LLMOPS_BIN_DIR") : "build/bin", ml.conf,
+                      args);
+}
+
+START_TEST(sync_both_ways)
+{
+    int s, rc;
+    char name[64], path[128], args[300];
+    snprintf(name, sizeof name, "sync-%s", uniq());
+    /* an experiment in tracking-pg (dev) with two runs and a history */
+    json_t *j =
+        api(&ml, &s, ml.operator_, "POST", "/experiments?env=dev", "{\"name\":\"%s\"}", name);
+    EXPECT(s, 201, j);
+    char exp[64];
+    snprintf(exp, sizeof exp, "%s", jstr(j, "data.id"));
+    json_decref(j);
+    for (int r = 0; r < 2; r++) {
+        snprintf(path, sizeof path, "/experiments/%s/runs", exp);
+        j = api(&ml, &s, ml.operator_, "POST", path, "{\"name\":\"run-%d\"}", r);
+        EXPECT(s, 201, j);
+        char run[64];
+        snprintf(run, sizeof run, "%s", jstr(j, "data.id"));
+        json_decref(j);
+        json_t *metrics = json_array();
+        for (int k = 0; k < 1500; k++)
+            json_array_append_new(metrics,
+                                  json_pack("{s:s,s:i,s:i,s:I}", "key", "loss", "value", k, "step",
+                                            k, "timestamp_ms", (json_int_t)1700000000000 + k));
+        json_t *body = json_pack("{s:o,s:{s:s},s:{s:s}}", "metrics", metrics, "params", "lr", "0.1",
+                                 "tags", "who", "sync-test");
+        snprintf(path, sizeof path, "/runs/%s/log", run);
+        j = api_json(&ml, &s, ml.operator_, "POST", path, body);
+        json_decref(body);
+        EXPECT(s, 200, j);
+        json_decref(j);
+        if (r == 1) {
+            snprintf(path, sizeof path, "/runs/%s", run);
+            json_decref(api(&ml, &s, ml.operator_, "PATCH", path, "{\"status\":\"FINISHED\"}"));
+        }
+    }
+    snprintf(args, sizeof args, "--from tracking-pg --to mlflow --experiment %s --dry-run", name);
+    char *out = ctl_sync(args, &rc);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strstr(out, "runs 2 created") && strstr(out, "3000 copied"), "%s", out);
+    snprintf(args, sizeof args, "--from tracking-pg --to mlflow --experiment %s", name);
+    out = ctl_sync(args, &rc);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strstr(out, "experiments 1 created") && strstr(out, "runs 2 created") &&
+                      strstr(out, "3000 copied"),
+                  "%s", out);
+    out = ctl_sync(args, &rc);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strstr(out, "experiments 0 created, 1 existing") &&
+                      strstr(out, "runs 0 created, 2 existing") &&
+                      strstr(out, "params 0, tags 0 set") && strstr(out, "0 copied, 3000"),
+                  "second sync changed something: %s", out);
+    /* what MLflow holds now */
+    json_t *state = fake("GET", "/_state", NULL);
+    size_t i;
+    json_t *r;
+    int runs = 0, finished = 0;
+    json_array_foreach(json_object_get(state, "runs"), i, r)
+    {
+        json_t *tags = json_object_get(r, "tags");
+        if (!json_object_get(tags, "who"))
+            continue;
+        if (strcmp(json_string_value(json_object_get(tags, "who")), "sync-test") != 0)
+            continue;
+        const char *rn = json_string_value(json_object_get(r, "name"));
+        if (!rn || strncmp(rn, "run-", 4) != 0)
+            continue;
+        runs++;
+        ck_assert_int_eq(json_array_size(json_object_get(r, "metrics")), 1500);
+        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "params"), "lr")),
+                         "0.1");
+        if (strcmp(json_string_value(json_object_get(r, "status")), "FINISHED") == 0)
+            finished++;
+    }
+    json_decref(state);
+    ck_assert_int_eq(runs, 2);
+    ck_assert_int_eq(finished, 1);
+
+    /* and back: into a fresh tracking-pg name? the same name exists there, so the runs are
+     * matched by key: mlflow's copies are new runs for tracking-pg (other source ids) */
+    snprintf(args, sizeof args, "--from mlflow --to tracking-pg --experiment %s", name);
+    out = ctl_sync(args, &rc);
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_msg(strstr(out, "experiments 0 created, 1 existing") && strstr(out, "runs 2 created"),
+                  "%s", out);
+    out = ctl_sync(args, &rc);
+    ck_assert_msg(rc == 0 && strstr(out, "runs 0 created, 2 existing") && strstr(out, "0 copied"),
+                  "%s", out);
+    out = ctl_sync("--from mlflow --to nowhere", &rc);
+    ck_assert_int_eq(rc, 2);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("tracking");
+    TCase *tc = tcase_create("tracking-pg");
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, experiments_crud);
+    tcase_add_test(tc, runs_log_and_read);
+    tcase_add_test(tc, runs_search_and_compare);
+    tcase_add_test(tc, training_job_opens_a_run);
+    suite_add_tcase(s, tc);
+    TCase *m = tcase_create("mlflow");
+    tcase_add_unchecked_fixture(m, setup_mlflow, teardown_mlflow);
+    tcase_set_timeout(m, 240);
+    tcase_add_test(m, nothing_lost_while_refused);
+    tcase_add_test(m, nothing_lost_when_answers_are_lost);
+    tcase_add_test(m, dead_letter_and_admin_retry);
+    tcase_add_test(m, mlflow_objects_follow_their_owner);
+    tcase_add_test(m, sync_both_ways);
+    suite_add_tcase(s, m);
+    return s;
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    curl_global_cleanup();
+    return failed ? 1 : 0;
+}
