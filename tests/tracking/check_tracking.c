@@ -610,9 +610,12 @@ static void expect_delivered(int n, int points, char (*ids)[40], double seconds)
             json_t *j = api(&ml, &s, ml.reader, "GET", path, NULL);
             EXPECT(s, 200, j);
             const char *state = jstr(j, "data.tracking.state");
-            if (state && strcmp(state, "ready") == 0)
+            if (state && strcmp(state, "ready") == 0) {
                 ready++;
-            else if (now_s() > end)
+                /* the job shows its run's page in MLflow */
+                const char *ui = jstr(j, "data.links.ui");
+                ck_assert_msg(ui && strstr(ui, "/runs/"), "job %s has no links.ui", ids[i]);
+            } else if (now_s() > end)
                 ck_abort_msg("job %s is %s after %.0f s (%d of %d ready): %s", ids[i], state,
                              seconds, ready, n, jstr(j, "data.tracking.last_error") ?: "");
             json_decref(j);
@@ -681,7 +684,7 @@ END_TEST
 
 START_TEST(nothing_lost_when_answers_are_lost)
 {
-    enum { N = 40, POINTS = 4 };
+    enum { N = 200, POINTS = 4 };
     static char ids[N][40];
     char exp[64];
     snprintf(exp, sizeof exp, "lost-%s", uniq());
