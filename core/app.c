@@ -5,6 +5,7 @@
 #include "build-config.h"
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "router.h"
 #include "util.h"
 
@@ -145,6 +146,27 @@ static int check_database(struct req *r)
     return 0;
 }
 
+void app_count_request(const struct req *r, long long duration_us)
+{
+    if (!metrics_enabled())
+        return;
+    /* Route patterns and methods come from the route table (bounded), never from the raw
+     * request; anything else is "unmatched" / "other". */
+    static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
+    const char *m = "other";
+    for (size_t i = 0; r->in->method && i < UTIL_ARRAY_LEN(methods); i++)
+        if (strcmp(r->in->method, methods[i]) == 0)
+            m = methods[i];
+    const char *route = r->route ? r->route->pattern : "unmatched";
+    int cls = r->resp.status / 100;
+    char labels[METRICS_LABELS_MAX];
+    snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",code=\"%dxx\"", route, m,
+             cls >= 1 && cls <= 5 ? cls : 5);
+    metrics_add("llmops_http_requests_total", labels, 1);
+    snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\"", route, m);
+    metrics_observe("llmops_http_request_duration_seconds", labels, (double)duration_us / 1e6);
+}
+
 void app_handle(struct app *app, const struct http_input *in, struct req *r)
 {
     memset(r, 0, sizeof *r);
@@ -155,6 +177,7 @@ void app_handle(struct app *app, const struct http_input *in, struct req *r)
         snprintf(r->request_id, sizeof r->request_id, "%s", in->request_id);
     else
         util_request_id(r->request_id);
+    log_set_request(r->request_id);
 
     /* Changes made elsewhere (tokens, GPU types, flags) arrive as notifications: looked for
      * on every request (one recvfrom(2)), so a write is seen by the other workers as soon as
@@ -163,6 +186,8 @@ void app_handle(struct app *app, const struct http_input *in, struct req *r)
     db_poll(&app->db);
     dispatch_tick(app);
 
+    if (metrics_try_route(r))
+        return;
     if (http_parse_uri(r) < 0)
         return;
     char allow[128];

@@ -51,6 +51,8 @@ void app_init(struct app *app, struct llmops_conf *conf);
 void app_fini(struct app *app);
 /* Drops every cache (after a reconnect or a configuration reload). */
 void app_flush_caches(struct app *app);
+/* Counts one answered request in the shared metrics (route pattern, method, status class). */
+void app_count_request(const struct req *r, long long duration_us);
 /* Handles one request completely: r->resp holds the answer afterwards. */
 void app_handle(struct app *app, const struct http_input *in, struct req *r);
 

@@ -23,7 +23,10 @@ enum key_type {
     KT_ENVS,
     KT_ENV_NAME,
     KT_LOG_LEVEL,
-    KT_LISTEN
+    KT_LISTEN,
+    KT_URLPATH,    /* an absolute URL path */
+    KT_LOG_FORMAT, /* text | json → int */
+    KT_NETS        /* a list of networks (util_cidr_match) */
 };
 
 struct key_def {
@@ -49,6 +52,7 @@ static const struct key_def keys[] = {
     {"server", "max_body_bytes", KT_INT, OFF(max_body_bytes), 1024, 67108864},
     {"server", "access_log", KT_BOOL, OFF(access_log), 0, 0},
     {"server", "log_level", KT_LOG_LEVEL, OFF(log_level), 0, 0},
+    {"server", "log_format", KT_LOG_FORMAT, OFF(log_json), 0, 0},
     {"server", "plugin_dir", KT_STRING, OFF(plugin_dir), 0, 0},
     {"database", "conninfo", KT_STRING, OFF(db_conninfo), 0, 0},
     {"database", "connect_timeout_ms", KT_INT, OFF(db_connect_timeout_ms), 100, 60000},
@@ -65,6 +69,12 @@ static const struct key_def keys[] = {
     {"outbox", "base_delay_ms", KT_INT, OFF(outbox_base_delay_ms), 10, 600000},
     {"outbox", "max_delay_ms", KT_INT, OFF(outbox_max_delay_ms), 100, 86400000},
     {"outbox", "keep_done_hours", KT_INT, OFF(outbox_keep_done_hours), 1, 87600},
+    {"metrics", "enabled", KT_BOOL, OFF(metrics_enabled), 0, 0},
+    {"metrics", "path", KT_URLPATH, OFF(metrics_path), 0, 0},
+    {"metrics", "shm_file", KT_STRING, OFF(metrics_shm_file), 0, 0},
+    {"metrics", "require_token", KT_BOOL, OFF(metrics_require_token), 0, 0},
+    {"metrics", "allow", KT_NETS, OFF(metrics_allow), 0, 0},
+    {"metrics", "probe_interval_seconds", KT_INT, OFF(metrics_probe_interval), 5, 3600},
 };
 
 struct parse_state {
@@ -454,7 +464,7 @@ static int handler(void *user, const char *section, const char *name, const char
         else
             add_error(st->errs, st->file, st->line,
                       "unknown section [%s] (known: server, database, auth, gpu_types, breaker, "
-                      "plugin \"NAME\", flags \"ENV\")",
+                      "outbox, metrics, plugin \"NAME\", flags \"ENV\")",
                       section);
         return 1;
     }
@@ -476,10 +486,22 @@ static int handler(void *user, const char *section, const char *name, const char
     char *field = (char *)c + def->offset;
     switch (def->type) {
     case KT_STRING:
+    case KT_URLPATH:
+    case KT_NETS:
     case KT_LISTEN: {
         if (def->type == KT_LISTEN && !check_listen(value)) {
             add_error(st->errs, st->file, st->line, "%s: '%s' is neither unix:/PATH nor HOST:PORT",
                       name, value);
+            return 1;
+        }
+        if (def->type == KT_URLPATH && (value[0] != '/' || strpbrk(value, "?# \t"))) {
+            add_error(st->errs, st->file, st->line,
+                      "%s: '%s' is not an absolute URL path such as /llm-ops/metrics", name, value);
+            return 1;
+        }
+        char why[200];
+        if (def->type == KT_NETS && util_cidr_match(value, NULL, why, sizeof why) < 0) {
+            add_error(st->errs, st->file, st->line, "%s: %s", name, why);
             return 1;
         }
         char **sp = (char **)(void *)field;
@@ -520,6 +542,12 @@ static int handler(void *user, const char *section, const char *name, const char
             add_error(st->errs, st->file, st->line, "%s: '%s' is not on or off", name, value);
         break;
     }
+    case KT_LOG_FORMAT:
+        if (strcmp(value, "text") == 0 || strcmp(value, "json") == 0)
+            *(int *)(void *)field = strcmp(value, "json") == 0;
+        else
+            add_error(st->errs, st->file, st->line, "%s: '%s' is not text or json", name, value);
+        break;
     case KT_LOG_LEVEL:
         if (log_level_from_string(value, (enum log_level *)(void *)field) < 0)
             add_error(st->errs, st->file, st->line,
@@ -571,6 +599,12 @@ static void set_defaults(struct llmops_conf *c)
     c->outbox_base_delay_ms = 1000;
     c->outbox_max_delay_ms = 300000;
     c->outbox_keep_done_hours = 168;
+    c->metrics_enabled = 1;
+    c->metrics_path = strdup("/llm-ops/metrics");
+    c->metrics_shm_file = strdup("/run/llm-ops/metrics");
+    c->metrics_require_token = 0;
+    c->metrics_allow = strdup("127.0.0.0/8 ::1/128");
+    c->metrics_probe_interval = 30;
 }
 
 static void parse_one(struct parse_state *st)
@@ -712,6 +746,9 @@ void conf_free(struct llmops_conf *c)
     free(c->db_conninfo);
     free(c->migrations_dir);
     free(c->seed_file);
+    free(c->metrics_path);
+    free(c->metrics_shm_file);
+    free(c->metrics_allow);
     for (int i = 0; i < c->nplugins; i++) {
         struct conf_plugin *p = &c->plugins[i];
         for (int k = 0; k < p->nkv; k++) {

@@ -72,11 +72,19 @@ struct llmops_conf {
     long long breaker_error_percent;
     long long breaker_open_seconds;
     int breaker_auto_close;
+    int log_json; /* [server] log_format = json */
     /* [outbox] */
     long long outbox_max_attempts;
     long long outbox_base_delay_ms;
     long long outbox_max_delay_ms;
     long long outbox_keep_done_hours;
+    /* [metrics] */
+    int metrics_enabled;
+    char *metrics_path;
+    char *metrics_shm_file;
+    int metrics_require_token;
+    char *metrics_allow;
+    long long metrics_probe_interval;
     /* [plugin "NAME"] sections, in the order met */
     struct conf_plugin *plugins;
     int nplugins;

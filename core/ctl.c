@@ -4,6 +4,7 @@
 #include "checkconf.h"
 #include "conf.h"
 #include "db.h"
+#include "doctor.h"
 #include "flags.h"
 #include "plugin.h"
 #include "gpu.h"
@@ -44,6 +45,9 @@ static void usage(FILE *to)
             "                             copy experiments, runs, params, tags and metric\n"
             "                             histories between experiment_tracking instances\n"
             "                             (idempotent: a second run copies nothing)\n"
+            "  doctor                     check the configuration, the database and its\n"
+            "                             migrations, every instance's tool and version, and\n"
+            "                             the flags; a table, exit 1 when something failed\n"
             "  check-config               validate the configuration\n"
             "\n"
             "Exit status: 0 ok, 1 failure, 2 usage or configuration error, 3 database schema\n"
@@ -629,6 +633,13 @@ int main(int argc, char **argv)
         rc = cmd_flags(&conf, sub_argc, sub_argv);
     } else if (strcmp(cmd, "token") == 0) {
         rc = cmd_token(&conf, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "doctor") == 0) {
+        if (sub_argc != 1) {
+            fprintf(stderr, "llm-opsctl doctor: takes no arguments\n");
+            rc = EXIT_USAGE;
+        } else {
+            rc = doctor_run(config, &conf, stdout);
+        }
     } else if (strcmp(cmd, "sync") == 0) {
         rc = cmd_sync(&conf, sub_argc, sub_argv);
     } else {

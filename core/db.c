@@ -1,5 +1,7 @@
 #include "db.h"
 
+#include "metrics.h"
+
 #include "log.h"
 #include "util.h"
 
@@ -143,8 +145,10 @@ enum db_status db_ensure(struct db *db, struct db_error *err)
     }
     PQsetNoticeProcessor(c, on_notice, NULL);
     db->conn = c;
-    if (was_connected)
+    if (was_connected) {
         db->reconnects++;
+        metrics_add("llmops_database_reconnects_total", "", 1);
+    }
     const char *channels[] = {db->listen_channel, db->listen_channel2};
     for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++) {
         if (!channels[i])

@@ -1,6 +1,7 @@
 #include "dispatch.h"
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -47,6 +48,11 @@ static void trip(struct app *app, struct instance *in, unsigned calls, unsigned 
             if (row) {
                 log_error("breaker of %s: %s of %s now served by %s", in->name, category_name(c),
                           app->conf->envs[e], after.active);
+                char labels[160];
+                snprintf(labels, sizeof labels, "environment=\"%s\",category=\"%s\"",
+                         app->conf->envs[e], category_name(c));
+                if (strcmp(after.active, before.active) != 0)
+                    metrics_add("llmops_flag_fallbacks_total", labels, 1);
                 json_decref(row);
             } else if (err.status != DB_OK) {
                 log_error("breaker of %s: could not move %s of %s: %s", in->name, category_name(c),
@@ -61,10 +67,40 @@ void dispatch_outcome(struct app *app, struct instance *in, const struct llmops_
 {
     int64_t now = util_now_ms();
     if (breaker_record(&in->breaker, &in->reg->policy, is_failure(err), now)) {
+        char labels[160], name[140];
+        metrics_escape(name, sizeof name, in->name);
+        snprintf(labels, sizeof labels, "plugin=\"%s\"", name);
+        metrics_add("llmops_breaker_trips_total", labels, 1);
+        metrics_gauge_add("llmops_breaker_open", labels, 1);
         unsigned calls, failures;
         breaker_window(&in->breaker, now, &calls, &failures);
         trip(app, in, calls, failures);
     }
+}
+
+void dispatch_labels(const struct instance *in, char *out, size_t size)
+{
+    char name[140];
+    metrics_escape(name, sizeof name, in->name);
+    const char *cat = in->mod ? category_name((int)in->mod->desc->category) : NULL;
+    snprintf(out, size, "plugin=\"%s\",category=\"%s\"", name, cat ? cat : "unknown");
+}
+
+void dispatch_call_done(struct app *app, struct instance *in, const char *op,
+                        const struct llmops_error *err, int64_t duration_us)
+{
+    log_note_instance(in->name);
+    if (metrics_enabled()) {
+        char base[200], labels[300];
+        dispatch_labels(in, base, sizeof base);
+        snprintf(labels, sizeof labels, "%s,operation=\"%s\",outcome=\"%s\"", base, op,
+                 metrics_outcome(err ? (int)err->code : 0));
+        metrics_add("llmops_plugin_calls_total", labels, 1);
+        snprintf(labels, sizeof labels, "%s,operation=\"%s\"", base, op);
+        metrics_observe("llmops_plugin_call_duration_seconds", labels, (double)duration_us / 1e6);
+    }
+    if (app)
+        dispatch_outcome(app, in, err);
 }
 
 /* Gives back what the breaker took from `in`: the pairs whose last change was its trip. */
@@ -133,6 +169,12 @@ void dispatch_tick(struct app *app)
         int ok = in->mod->desc->health(in->state, &info, &err) == 0;
         json_decref(info);
         breaker_probed(&in->breaker, ok, util_now_ms());
+        if (in->breaker.state == BREAKER_CLOSED) {
+            char labels[160], name[140];
+            metrics_escape(name, sizeof name, in->name);
+            snprintf(labels, sizeof labels, "plugin=\"%s\"", name);
+            metrics_gauge_add("llmops_breaker_open", labels, -1);
+        }
         if (ok && in->st == INSTANCE_DEGRADED) {
             in->st = INSTANCE_OK;
             in->reason[0] = '\0';

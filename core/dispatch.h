@@ -9,6 +9,13 @@
  * failures (unavailable, tool error, internal) count against the breaker; client errors
  * (invalid, not found, conflict) do not. */
 void dispatch_outcome(struct app *app, struct instance *in, const struct llmops_error *err);
+/* dispatch_outcome plus the shared metrics of one call: llmops_plugin_calls_total and
+ * llmops_plugin_call_duration_seconds by instance, category and operation. app may be NULL
+ * (the CLI: metrics only). */
+void dispatch_call_done(struct app *app, struct instance *in, const char *op,
+                        const struct llmops_error *err, int64_t duration_us);
+/* Labels plugin="..",category=".." of an instance (escaped), for metrics. */
+void dispatch_labels(const struct instance *in, char *out, size_t size);
 /* Probes instances whose breaker has been open for [breaker] open_seconds; with
  * auto_close, a healthy one gets back what the breaker took from it. Cheap when no breaker
  * is open. */

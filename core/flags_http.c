@@ -1,6 +1,7 @@
 /* /llm-ops/v1/flags: read, set, roll back, audit. */
 #include "app.h"
 #include "handlers.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -187,6 +188,12 @@ void flags_rollback(struct req *r)
         return;
     }
     write_flag(r, env_index, category, &before, &after, "rollback", reason);
+    if (r->resp.status == 200) {
+        char labels[160];
+        snprintf(labels, sizeof labels, "environment=\"%s\",category=\"%s\"", r->env,
+                 category_name(category));
+        metrics_add("llmops_flag_fallbacks_total", labels, 1);
+    }
 }
 
 void flags_audit(struct req *r)

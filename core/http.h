@@ -47,6 +47,7 @@ struct http_input {
     const char *authorization;
     const char *if_none_match;
     const char *request_id;
+    const char *remote_addr; /* the client's address (REMOTE_ADDR), or NULL */
     http_body_reader read_body;
     void *body_ud;
 };
@@ -72,6 +73,7 @@ struct http_response {
     char *body; /* NULL for no body */
     size_t body_len;
     int body_owned;
+    const char *content_type; /* NULL: application/json */
 };
 
 /* Everything about one request, passed down to every handler (cgit's context idea). */
@@ -123,4 +125,6 @@ json_t *json_str_or_null(const char *s);
 /* An X-Request-Id from the client is kept when it is 1-128 of [A-Za-z0-9._:-]. */
 int http_valid_request_id(const char *s);
 
+/* [metrics] path: answers it (returns 1) or leaves the request to the router (0). */
+int metrics_try_route(struct req *r);
 #endif

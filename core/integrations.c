@@ -61,25 +61,6 @@ void integrations_list(struct req *r)
     resp_success(r, 200, msg, json_pack("{s:o}", "integrations", list));
 }
 
-/* Dotted version comparison: "2.9" < "2.14". */
-static int version_cmp(const char *a, const char *b)
-{
-    while (*a || *b) {
-        long long x = 0, y = 0;
-        while (*a >= '0' && *a <= '9')
-            x = x * 10 + (*a++ - '0');
-        while (*b >= '0' && *b <= '9')
-            y = y * 10 + (*b++ - '0');
-        if (x != y)
-            return x < y ? -1 : 1;
-        while (*a && !(*a >= '0' && *a <= '9'))
-            a++;
-        while (*b && !(*b >= '0' && *b <= '9'))
-            b++;
-    }
-    return 0;
-}
-
 void integration_health(struct req *r)
 {
     struct app *app = r->app;
@@ -100,7 +81,7 @@ void integration_health(struct req *r)
     struct llmops_error err = {.size = sizeof err};
     int rc = d->health(in->state, &info, &err);
     double ms = (double)((util_now_us() - t0 + 5) / 10) / 100.0; /* to 0.01 ms */
-    dispatch_outcome(app, in, rc == 0 ? NULL : &err);
+    dispatch_call_done(app, in, "health", rc == 0 ? NULL : &err, util_now_us() - t0);
     if (rc != 0) {
         json_decref(info);
         in->st = INSTANCE_DEGRADED;
@@ -116,9 +97,9 @@ void integration_health(struct req *r)
     const char *tv = json_string_value(json_object_get(info, "tool_version"));
     snprintf(in->tool_version, sizeof in->tool_version, "%s", tv ? tv : "");
     int supported = 1;
-    if (tv && d->tool_version_min && version_cmp(tv, d->tool_version_min) < 0)
+    if (tv && d->tool_version_min && util_version_cmp(tv, d->tool_version_min) < 0)
         supported = 0;
-    if (tv && d->tool_version_max && version_cmp(tv, d->tool_version_max) > 0)
+    if (tv && d->tool_version_max && util_version_cmp(tv, d->tool_version_max) > 0)
         supported = 0;
     const char *policy = in->host.config_string(&in->host, "unsupported_version", "degrade");
     if (!supported) {

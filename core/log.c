@@ -1,8 +1,12 @@
 #include "log.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *program = "llm-ops";
@@ -61,8 +65,114 @@ static void write_line(char *buf, int n, size_t cap)
     (void)w;
 }
 
+static int json_mode;
+static char current_request_buf[130];
+static const char *current_request;
+/* The instances the current request called (JSON access lines name them). */
+static char called[4][64];
+static int ncalled;
+
+void log_note_instance(const char *instance)
+{
+    for (int i = 0; i < ncalled; i++)
+        if (strcmp(called[i], instance) == 0)
+            return;
+    if (ncalled < 4)
+        snprintf(called[ncalled++], sizeof called[0], "%s", instance);
+}
+
+void log_set_json(int on)
+{
+    json_mode = on;
+}
+
+void log_set_request(const char *request_id)
+{
+    ncalled = 0;
+    if (!request_id) {
+        current_request = NULL;
+        return;
+    }
+    snprintf(current_request_buf, sizeof current_request_buf, "%s", request_id);
+    current_request = current_request_buf;
+}
+
+static void iso_now(char out[32])
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+}
+
+/* One JSON object per line (jansson writes it; invalid UTF-8 in a message is replaced). */
+static void write_json(json_t *o)
+{
+    char ts[32];
+    iso_now(ts);
+    json_object_set_new(o, "ts", json_string(ts));
+    json_object_set_new(o, "program", json_string(program));
+    json_object_set_new(o, "pid", json_integer(my_pid()));
+    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    json_decref(o);
+    if (!line)
+        return;
+    size_t n = strlen(line);
+    line[n] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, n + 1);
+    (void)w;
+    free(line);
+}
+
+static json_t *text_value(const char *s)
+{
+    json_t *v = json_string(s);
+    if (!v) { /* not UTF-8: keep the ASCII */
+        char buf[2048];
+        size_t i = 0;
+        for (; s[i] && i < sizeof buf - 1; i++)
+            buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+        buf[i] = '\0';
+        v = json_string(buf);
+    }
+    return v;
+}
+
+static void json_event(enum log_level level, const char *instance, const char *msg)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "level", json_string(level_names[level]));
+    json_object_set_new(o, "msg", text_value(msg));
+    if (current_request)
+        json_object_set_new(o, "request_id", json_string(current_request));
+    if (instance)
+        json_object_set_new(o, "instance", text_value(instance));
+    write_json(o);
+}
+
+void log_instance(enum log_level level, const char *instance, const char *msg)
+{
+    if (level < threshold)
+        return;
+    if (json_mode)
+        json_event(level, instance, msg);
+    else
+        log_msg(level, "instance %s: %s", instance, msg);
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
+    if (json_mode && level >= threshold) {
+        char msg[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        json_event(level, NULL, msg);
+        return;
+    }
     if (level < threshold)
         return;
     char buf[2048];
@@ -81,6 +191,22 @@ void log_msg(enum log_level level, const char *fmt, ...)
 void log_access(const char *method, const char *route, int status, long long duration_us,
                 const char *request_id)
 {
+    if (json_mode) {
+        char ms[32];
+        snprintf(ms, sizeof ms, "%lld.%03lld", duration_us / 1000, duration_us % 1000);
+        json_t *o = json_pack("{s:s,s:o,s:o,s:i,s:o,s:s}", "type", "access", "method",
+                              text_value(method), "route", text_value(route), "status", status,
+                              "duration_ms", json_real(atof(ms)), "request_id", request_id);
+        if (o && ncalled) {
+            json_t *a = json_array();
+            for (int i = 0; i < ncalled; i++)
+                json_array_append_new(a, text_value(called[i]));
+            json_object_set_new(o, "instances", a);
+        }
+        if (o)
+            write_json(o);
+        return;
+    }
     char buf[1024];
     /* integers only: %f costs more than the rest of the line */
     int n = snprintf(buf, sizeof buf,

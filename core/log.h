@@ -17,6 +17,15 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 /* An access line; written whole with one write(2) so workers do not interleave. */
 void log_access(const char *method, const char *route, int status, long long duration_us,
                 const char *request_id);
+/* JSON lines instead of text ([server] log_format = json): one object per line with ts,
+ * level (or type "access"), program, pid, msg, and request_id / instance when known. */
+void log_set_json(int on);
+/* The request being served (its id goes into event lines in JSON mode), or NULL. */
+void log_set_request(const char *request_id);
+/* Notes that the current request called a plugin instance (JSON access lines list them). */
+void log_note_instance(const char *instance);
+/* An event of a plugin instance: "instance NAME: ..." in text, an instance member in JSON. */
+void log_instance(enum log_level level, const char *instance, const char *msg);
 /* Call in a child after fork(): the cached pid is the parent's. */
 void log_forked(void);
 

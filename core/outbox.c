@@ -6,6 +6,7 @@
 #include "dispatch.h"
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
 #include "tracking.h"
 #include "util.h"
 
@@ -286,6 +287,9 @@ static int run_one(struct app *app)
     int ok;
     if (rc == 0) {
         const char *p[] = {row.id};
+        char labels[96];
+        snprintf(labels, sizeof labels, "operation=\"%s\",outcome=\"ok\"", row.operation);
+        metrics_add("llmops_outbox_deliveries_total", labels, 1);
         ok = exec_ok(app,
                      "UPDATE outbox SET state = 'done', attempts = attempts + 1, last_error = NULL,"
                      " done_at = now(), updated_at = now() WHERE id = $1::bigint",
@@ -294,6 +298,12 @@ static int run_one(struct app *app)
                   row.instance);
     } else {
         int retry = is_retryable(&err) && row.attempts + 1 < app->conf->outbox_max_attempts;
+        char labels[96];
+        snprintf(labels, sizeof labels, "operation=\"%s\",outcome=\"%s\"", row.operation,
+                 retry ? "retry" : "dead");
+        metrics_add("llmops_outbox_deliveries_total", labels, 1);
+        if (!retry)
+            metrics_add("llmops_outbox_dead_letters_total", "", 1);
         char delay[24], msg[700];
         snprintf(delay, sizeof delay, "%lld", outbox_backoff_ms(app->conf, row.attempts));
         snprintf(msg, sizeof msg, "%s (instance %s)", err.message, row.instance);
@@ -542,6 +552,48 @@ void outbox_retry_one(struct req *r)
 
 /* ------------------------------------------------------------------ the jobs process */
 
+/* Every [metrics] probe_interval_seconds the jobs process probes each instance's tool:
+ * llmops_tool_up, llmops_tool_probe_duration_seconds, llmops_tool_probes_total. */
+static void probe_tools(struct app *app)
+{
+    static int64_t last, last_follow;
+    int64_t now = util_now_ms();
+    if (now - last_follow >= 1000) {
+        last_follow = now;
+        if (metrics_follow(app->conf->metrics_shm_file))
+            log_info("jobs: counting in %s (made anew by a restart of llm-opsd)",
+                     app->conf->metrics_shm_file);
+    }
+    if (!metrics_enabled() || (last && now - last < app->conf->metrics_probe_interval * 1000))
+        return;
+    last = now;
+    for (int i = 0; i < app->plugins.ninsts; i++) {
+        struct instance *in = &app->plugins.insts[i];
+        char base[200], labels[260];
+        char name[140];
+        metrics_escape(name, sizeof name, in->name);
+        snprintf(base, sizeof base, "plugin=\"%s\"", name);
+        int ok = 0;
+        double secs = 0;
+        if (in->initialised) {
+            json_t *info = NULL;
+            struct llmops_error err = {.size = sizeof err};
+            int64_t t0 = util_now_us();
+            ok = in->mod->desc->health(in->state, &info, &err) == 0;
+            int64_t dur = util_now_us() - t0;
+            secs = (double)dur / 1e6;
+            json_decref(info);
+            dispatch_call_done(app, in, "health", ok ? NULL : &err, dur);
+            if (!ok)
+                log_info("jobs: probe of %s failed: %s", in->name, err.message);
+        }
+        metrics_set("llmops_tool_up", base, ok);
+        metrics_set("llmops_tool_probe_duration_seconds", base, secs);
+        snprintf(labels, sizeof labels, "%s,outcome=\"%s\"", base, ok ? "ok" : "failed");
+        metrics_add("llmops_tool_probes_total", labels, 1);
+    }
+}
+
 /* Delivered rows are kept [outbox] keep_done_hours for inspection, then deleted (at most
  * once a minute, a bounded number at a time). */
 static void prune(struct app *app)
@@ -590,6 +642,7 @@ int jobs_process_run(const char *config_path)
     }
     conf_errors_free(&errs);
     log_set_level(conf.log_level);
+    log_set_json(conf.log_json);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
@@ -603,6 +656,10 @@ int jobs_process_run(const char *config_path)
         conf_free(&conf);
         return 1;
     }
+    if (!conf.metrics_enabled)
+        metrics_disable();
+    else
+        metrics_open(conf.metrics_shm_file, 0);
     app_init(app, &conf);
     app->db.listen_channel2 = OUTBOX_CHANNEL;
     log_info("jobs process started: delivering the outbox (max_attempts %lld, backoff %lld ms "
@@ -610,6 +667,7 @@ int jobs_process_run(const char *config_path)
              conf.outbox_max_attempts, conf.outbox_base_delay_ms, conf.outbox_max_delay_ms);
     int warned = 0;
     while (!jobs_stop) {
+        probe_tools(app); /* tools are probed whether PostgreSQL is up or not */
         struct db_error err;
         if (db_ensure(&app->db, &err) != DB_OK) {
             if (!warned++)

@@ -1,5 +1,6 @@
 #include "owner.h"
 
+#include "metrics.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -23,6 +24,11 @@ struct instance *owner_pick(struct app *app, struct req *r, int env_index, int c
         return NULL;
     }
     struct instance *in = plugins_find(&app->plugins, name);
+    char labels[300], esc[140];
+    metrics_escape(esc, sizeof esc, name);
+    snprintf(labels, sizeof labels, "environment=\"%s\",category=\"%s\",plugin=\"%s\"",
+             app->conf->envs[env_index], category_name(category), esc);
+    metrics_add("llmops_flag_evaluations_total", labels, 1);
     if (!in || !in->initialised || in->st == INSTANCE_FAILED) {
         resp_error(r, API_TOOL_UNAVAILABLE, json_pack("{s:s}", "instance", name),
                    "instance %s, which serves %s in %s, is not running%s%s", name,

@@ -251,7 +251,7 @@ static void host_log(const struct llmops_host *h, enum llmops_log_level level, c
                        : level == LLMOPS_LOG_INFO    ? LOG_LVL_INFO
                        : level == LLMOPS_LOG_WARNING ? LOG_LVL_WARNING
                                                      : LOG_LVL_ERROR;
-    log_msg(l, "instance %s: %s", h->instance, msg);
+    log_instance(l, h->instance, msg);
 }
 
 static const struct conf_kv *find_kv(const struct llmops_host *h, const char *key)

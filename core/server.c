@@ -3,6 +3,7 @@
 #include "app.h"
 #include "checkconf.h"
 #include "log.h"
+#include "metrics.h"
 #include "router.h"
 #include "util.h"
 
@@ -57,10 +58,11 @@ static void write_response(FCGX_Request *fr, struct req *r)
 {
     char head[2048];
     int n = snprintf(head, sizeof head,
-                     "Status: %d %s\r\nContent-Type: application/json\r\nX-Request-Id: %s\r\n"
+                     "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
                      "Content-Length: %zu\r\n%s\r\n",
-                     r->resp.status, http_reason(r->resp.status), r->request_id,
-                     r->resp.body ? r->resp.body_len : (size_t)0, r->resp.headers);
+                     r->resp.status, http_reason(r->resp.status),
+                     r->resp.content_type ? r->resp.content_type : "application/json",
+                     r->request_id, r->resp.body ? r->resp.body_len : (size_t)0, r->resp.headers);
     if (n < 0 || (size_t)n >= sizeof head)
         n = snprintf(head, sizeof head, "Status: 500 Internal Server Error\r\n\r\n");
     FCGX_PutStr(head, n, fr->out);
@@ -82,7 +84,7 @@ static void read_params(char **env, struct http_input *in, const char **sn, cons
         P_("REQUEST_METHOD", 0),    P_("REQUEST_URI", 1),        P_("CONTENT_TYPE", 2),
         P_("CONTENT_LENGTH", 3),    P_("HTTP_AUTHORIZATION", 4), P_("HTTP_IF_NONE_MATCH", 5),
         P_("HTTP_X_REQUEST_ID", 6), P_("SCRIPT_NAME", 7),        P_("PATH_INFO", 8),
-        P_("QUERY_STRING", 9),
+        P_("QUERY_STRING", 9),      P_("REMOTE_ADDR", 10),
 #undef P_
     };
     const char **slots[] = {&in->method,
@@ -94,7 +96,8 @@ static void read_params(char **env, struct http_input *in, const char **sn, cons
                             &in->request_id,
                             sn,
                             pi,
-                            qs};
+                            qs,
+                            &in->remote_addr};
     for (char **e = env; e && *e; e++) {
         const char *v = *e;
         if (v[0] != 'R' && v[0] != 'C' && v[0] != 'H' && v[0] != 'S' && v[0] != 'P' && v[0] != 'Q')
@@ -123,9 +126,12 @@ static void serve_one(struct app *app, FCGX_Request *fr)
     struct req r;
     app_handle(app, &in, &r);
     write_response(fr, &r);
+    long long dur_us = (long long)(util_now_us() - r.start_us);
     if (app->conf->access_log)
         log_access(in.method ? in.method : "-", r.route ? r.route->pattern : "-", r.resp.status,
-                   (long long)(util_now_us() - r.start_us), r.request_id);
+                   dur_us, r.request_id);
+    app_count_request(&r, dur_us);
+    log_set_request(NULL);
     http_req_free(&r);
 }
 
@@ -140,6 +146,7 @@ static int reload_config(const char *path, struct llmops_conf *conf)
         log_set_level(LOG_LVL_SILENT); /* the problems are logged below, once */
         problems = check_config_modules(&fresh, &errs);
         log_set_level(conf->log_level);
+        log_set_json(conf->log_json);
     }
     if (problems > 0) {
         for (int i = 0; i < errs.n; i++)
@@ -154,6 +161,7 @@ static int reload_config(const char *path, struct llmops_conf *conf)
     conf_free(conf);
     *conf = fresh;
     log_set_level(conf->log_level);
+    log_set_json(conf->log_json);
     return 0;
 }
 
@@ -529,7 +537,15 @@ int server_run(const struct server_opts *opts)
     }
     conf_errors_free(&errs);
     log_set_level(conf.log_level);
+    log_set_json(conf.log_json);
     const char *listen_spec = opts->listen ? opts->listen : conf.listen;
+    /* The master makes the metrics file anew (a full restart resets the counters) and its
+     * workers inherit the mapping; a worker spawned by the web server attaches to the file
+     * the first of them made. */
+    if (!conf.metrics_enabled)
+        metrics_disable();
+    else
+        metrics_open(conf.metrics_shm_file, listen_spec && *listen_spec);
     if (listen_spec && *listen_spec) {
         char *spec = strdup(listen_spec);
         int rc = master_run(opts, &conf, spec);

@@ -64,7 +64,9 @@ int track_call(struct app *app, struct instance *in, const char *op, json_t *inp
                  in && in->mod ? in->mod->name : "?");
         return -1;
     }
+    int64_t t0 = util_now_us();
     int rc = fn(in->state, input, out, err);
+    int64_t dur = util_now_us() - t0;
     if (rc == 0 && !*out)
         *out = json_object();
     if (rc != 0) {
@@ -75,8 +77,7 @@ int track_call(struct app *app, struct instance *in, const char *op, json_t *inp
         if (!err->message[0])
             snprintf(err->message, sizeof err->message, "%s failed without a message", op);
     }
-    if (app)
-        dispatch_outcome(app, in, rc == 0 ? NULL : err);
+    dispatch_call_done(app, in, op, rc == 0 ? NULL : err, dur);
     return rc == 0 ? 0 : -1;
 }
 

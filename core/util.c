@@ -1,5 +1,8 @@
 #include "util.h"
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,6 +59,105 @@ int64_t util_now_us(void)
 int64_t util_wall_s(void)
 {
     return (int64_t)time(NULL);
+}
+
+static int parse_net(const char *s, unsigned char addr[16], int *bits, int *family)
+{
+    char host[64];
+    const char *slash = strchr(s, '/');
+    size_t hl = slash ? (size_t)(slash - s) : strlen(s);
+    if (hl == 0 || hl >= sizeof host)
+        return -1;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    if (inet_pton(AF_INET, host, addr) == 1)
+        *family = AF_INET;
+    else if (inet_pton(AF_INET6, host, addr) == 1)
+        *family = AF_INET6;
+    else
+        return -1;
+    int max = *family == AF_INET ? 32 : 128;
+    *bits = max;
+    if (slash) {
+        long long b;
+        const char *why;
+        if (util_parse_int(slash + 1, 0, max, &b, &why) < 0)
+            return -1;
+        *bits = (int)b;
+    }
+    return 0;
+}
+
+static int prefix_equal(const unsigned char *a, const unsigned char *b, int bits)
+{
+    int bytes = bits / 8, rest = bits % 8;
+    if (memcmp(a, b, (size_t)bytes) != 0)
+        return 0;
+    if (!rest)
+        return 1;
+    unsigned char mask = (unsigned char)(0xff << (8 - rest));
+    return (a[bytes] & mask) == (b[bytes] & mask);
+}
+
+int util_cidr_match(const char *list, const char *addr, char *why, size_t whysize)
+{
+    unsigned char a[16] = {0};
+    int af = 0;
+    if (addr) {
+        if (inet_pton(AF_INET, addr, a) == 1)
+            af = AF_INET;
+        else if (inet_pton(AF_INET6, addr, a) == 1)
+            af = AF_INET6;
+        /* IPv4-mapped IPv6 (::ffff:10.1.2.3) counts as IPv4 */
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (af == AF_INET6 && memcmp(a, mapped, 12) == 0) {
+            memmove(a, a + 12, 4);
+            af = AF_INET;
+        }
+    }
+    char copy[1024];
+    snprintf(copy, sizeof copy, "%s", list ? list : "");
+    int match = 0, n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+        n++;
+        if (strcmp(tok, "all") == 0) {
+            match = 1;
+            continue;
+        }
+        unsigned char net[16];
+        int bits, family;
+        if (parse_net(tok, net, &bits, &family) < 0) {
+            snprintf(why, whysize,
+                     "'%s' is not a network (CIDR such as 10.0.0.0/8, an address, or all)", tok);
+            return -1;
+        }
+        if (af && af == family && prefix_equal(a, net, bits))
+            match = 1;
+    }
+    if (n == 0) {
+        snprintf(why, whysize, "the list is empty (use all for any network)");
+        return -1;
+    }
+    return match;
+}
+
+int util_version_cmp(const char *a, const char *b)
+{
+    while (*a || *b) {
+        long long x = 0, y = 0;
+        while (*a >= '0' && *a <= '9')
+            x = x * 10 + (*a++ - '0');
+        while (*b >= '0' && *b <= '9')
+            y = y * 10 + (*b++ - '0');
+        if (x != y)
+            return x < y ? -1 : 1;
+        while (*a && !(*a >= '0' && *a <= '9'))
+            a++;
+        while (*b && !(*b >= '0' && *b <= '9'))
+            b++;
+    }
+    return 0;
 }
 
 int64_t util_wall_ms(void)

@@ -33,6 +33,14 @@ char *util_read_file(const char *path, size_t *len);
 /* snprintf that reports truncation as -1. */
 int util_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Whether addr (an IPv4 or IPv6 address) lies in one of the space-separated networks of list
+ * (CIDR "10.0.0.0/8", a bare address, or "all"): 1 yes, 0 no, -1 the list is invalid (with
+ * *why naming the bad entry in buf). addr NULL only checks the list. */
+int util_cidr_match(const char *list, const char *addr, char *why, size_t whysize);
+
+/* Dotted version comparison: "2.9" < "2.14"; -1, 0 or 1. */
+int util_version_cmp(const char *a, const char *b);
+
 #define UTIL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif
