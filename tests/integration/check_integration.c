@@ -1576,12 +1576,21 @@ START_TEST(test_worker_crash_respawn)
     snprintf(log, sizeof log, "%s/llm-opsd.log", st.dir);
     char *line = capture(&status, "grep -F 'worker %d killed by signal 11' '%s'", (int)victim, log);
     if (status != 0) {
-        /* Under AddressSanitizer the worker's SEGV handler reports and exits instead */
+        /* Under AddressSanitizer the worker's SEGV handler reports and exits instead; the
+         * report is in the log, or in ASAN_OPTIONS' log_path.PID (scripts/test-all) */
+        char report[800];
+        snprintf(report, sizeof report, "%s", log);
+        const char *opts = getenv("ASAN_OPTIONS");
+        const char *lp = opts ? strstr(opts, "log_path=") : NULL;
+        if (lp) {
+            lp += strlen("log_path=");
+            snprintf(report, sizeof report, "%.*s.%d", (int)strcspn(lp, ":"), lp, (int)victim);
+        }
         free(line);
         line = capture(&status,
                        "grep -qF '==%d==ERROR: AddressSanitizer: SEGV' '%s' && "
                        "grep -F 'worker %d exited with status' '%s'",
-                       (int)victim, log, (int)victim, log);
+                       (int)victim, report, (int)victim, log);
     }
     ck_assert_msg(status == 0, "no 'worker %d killed by signal 11' in %s", (int)victim, log);
     free(line);
