@@ -146,25 +146,54 @@ static int check_database(struct req *r)
     return 0;
 }
 
+/* The series of each (route, method, status class) kept per process, so the hot path does not
+ * render, hash and compare label sets (index APP_ROUTES_KEPT: unmatched). */
+#define APP_ROUTES_KEPT 128
+static struct metrics_ref kept_requests[APP_ROUTES_KEPT + 1][7][5];
+static struct metrics_ref kept_durations[APP_ROUTES_KEPT + 1][7];
+
 void app_count_request(const struct req *r, long long duration_us)
 {
     if (!metrics_enabled())
         return;
     /* Route patterns and methods come from the route table (bounded), never from the raw
      * request; anything else is "unmatched" / "other". */
-    static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
-    const char *m = "other";
-    for (size_t i = 0; r->in->method && i < UTIL_ARRAY_LEN(methods); i++)
-        if (strcmp(r->in->method, methods[i]) == 0)
-            m = methods[i];
+    static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "other"};
+    size_t mi = UTIL_ARRAY_LEN(methods) - 1;
+    for (size_t i = 0; r->in->method && i + 1 < UTIL_ARRAY_LEN(methods); i++)
+        if (strcmp(r->in->method, methods[i]) == 0) {
+            mi = i;
+            break;
+        }
+    const char *m = methods[mi];
     const char *route = r->route ? r->route->pattern : "unmatched";
     int cls = r->resp.status / 100;
+    if (cls < 1 || cls > 5)
+        cls = 5;
+    size_t n;
+    const struct route *t = route_table(&n);
+    size_t ri = APP_ROUTES_KEPT;
+    if (r->route) {
+        ri = r->route >= t && r->route < t + n ? (size_t)(r->route - t) : APP_ROUTES_KEPT + 1;
+        if (ri >= APP_ROUTES_KEPT)
+            ri = APP_ROUTES_KEPT + 1; /* not kept: looked up each time */
+    }
+    struct metrics_ref scratch[2] = {{0}, {0}};
+    struct metrics_ref *req = ri <= APP_ROUTES_KEPT ? &kept_requests[ri][mi][cls - 1] : &scratch[0];
+    struct metrics_ref *dur = ri <= APP_ROUTES_KEPT ? &kept_durations[ri][mi] : &scratch[1];
     char labels[METRICS_LABELS_MAX];
-    snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",code=\"%dxx\"", route, m,
-             cls >= 1 && cls <= 5 ? cls : 5);
-    metrics_add("llmops_http_requests_total", labels, 1);
-    snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\"", route, m);
-    metrics_observe("llmops_http_request_duration_seconds", labels, (double)duration_us / 1e6);
+    const char *l = NULL;
+    if (!metrics_ref_ready(req)) {
+        snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",code=\"%dxx\"", route, m, cls);
+        l = labels;
+    }
+    metrics_ref_add(req, "llmops_http_requests_total", l, 1);
+    l = NULL;
+    if (!metrics_ref_ready(dur)) {
+        snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\"", route, m);
+        l = labels;
+    }
+    metrics_ref_observe(dur, "llmops_http_request_duration_seconds", l, (double)duration_us / 1e6);
 }
 
 void app_handle(struct app *app, const struct http_input *in, struct req *r)

@@ -48,6 +48,8 @@ static int disabled;
 static int shared;
 static dev_t mapped_dev;
 static ino_t mapped_ino;
+/* Bumped whenever H changes: a struct metrics_ref of an older generation is looked up again. */
+static uint64_t generation = 1;
 
 /* A small per-process cache: hash of name+labels -> slot, so the hot path probes once. */
 #define CACHE_SIZE 512
@@ -78,6 +80,8 @@ static void use_private(const char *why)
         mem = calloc(1, sizeof *mem);
     if (mem && !valid_head(mem))
         init_head(mem);
+    if (H != mem)
+        generation++;
     H = mem;
     shared = 0;
     if (why)
@@ -87,6 +91,7 @@ static void use_private(const char *why)
 int metrics_open(const char *path, int create)
 {
     memset(cache, 0, sizeof cache);
+    generation++;
     if (H && shared)
         munmap(H, sizeof *H);
     H = NULL;
@@ -296,6 +301,47 @@ void metrics_set(const char *name, const char *labels, double v)
 void metrics_observe(const char *name, const char *labels, double seconds)
 {
     struct slot *s = find(name, labels, METRIC_HISTOGRAM);
+    if (!s)
+        return;
+    for (int i = 0; i < METRICS_BUCKETS; i++) {
+        if (seconds <= bucket_le[i]) {
+            __atomic_add_fetch(&s->buckets[i], 1, __ATOMIC_RELAXED);
+            break;
+        }
+    }
+    __atomic_add_fetch(&s->count, 1, __ATOMIC_RELAXED);
+    add_double(&s->value, seconds);
+}
+
+int metrics_ref_ready(const struct metrics_ref *ref)
+{
+    return ref->slot && ref->generation == generation && !disabled;
+}
+
+/* The series of ref, found again when the mapping changed since it was kept. */
+static struct slot *ref_slot(struct metrics_ref *ref, const char *name, const char *labels,
+                             enum metric_kind kind)
+{
+    if (ref->generation != generation || !ref->slot) {
+        if (disabled || !name || !labels)
+            return NULL;
+        ref->slot = find(name, labels, kind);
+        ref->generation = generation;
+    }
+    return ref->slot;
+}
+
+void metrics_ref_add(struct metrics_ref *ref, const char *name, const char *labels, double v)
+{
+    struct slot *s = ref_slot(ref, name, labels, METRIC_COUNTER);
+    if (s)
+        add_double(&s->value, v);
+}
+
+void metrics_ref_observe(struct metrics_ref *ref, const char *name, const char *labels,
+                         double seconds)
+{
+    struct slot *s = ref_slot(ref, name, labels, METRIC_HISTOGRAM);
     if (!s)
         return;
     for (int i = 0; i < METRICS_BUCKETS; i++) {

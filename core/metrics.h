@@ -38,6 +38,19 @@ void metrics_set(const char *name, const char *labels, double v);           /* g
 void metrics_gauge_add(const char *name, const char *labels, double v);     /* gauge, +/- */
 void metrics_observe(const char *name, const char *labels, double seconds); /* histogram */
 
+/* A series kept by the caller for the hot path: name and labels are hashed and compared
+ * only when it is looked up (the first time, and again after the mapping changed).
+ * Zero-initialise it. While metrics_ref_ready() says so, name and labels are not read (the
+ * caller may skip rendering them and pass NULL). */
+struct metrics_ref {
+    void *slot;
+    uint64_t generation;
+};
+int metrics_ref_ready(const struct metrics_ref *ref);
+void metrics_ref_add(struct metrics_ref *ref, const char *name, const char *labels, double v);
+void metrics_ref_observe(struct metrics_ref *ref, const char *name, const char *labels,
+                         double seconds);
+
 /* Writes a label value escaped for the text format (\ " and newline) into out. */
 void metrics_escape(char *out, size_t size, const char *value);
 

@@ -57,18 +57,48 @@ static long fcgi_read(void *ud, char *buf, size_t n)
     return FCGX_GetStr(buf, want, fr->in);
 }
 
+static size_t put(char *buf, size_t n, size_t cap, const char *s)
+{
+    size_t k = strlen(s);
+    if (n + k > cap)
+        return cap + 1; /* too long: the caller answers 500 */
+    memcpy(buf + n, s, k);
+    return n + k;
+}
+
 static void write_response(FCGX_Request *fr, struct req *r)
 {
-    char head[2048];
-    int n = snprintf(head, sizeof head,
-                     "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
-                     "Content-Length: %zu\r\n%s\r\n",
-                     r->resp.status, http_reason(r->resp.status),
-                     r->resp.content_type ? r->resp.content_type : "application/json",
-                     r->request_id, r->resp.body ? r->resp.body_len : (size_t)0, r->resp.headers);
-    if (n < 0 || (size_t)n >= sizeof head)
-        n = snprintf(head, sizeof head, "Status: 500 Internal Server Error\r\n\r\n");
-    FCGX_PutStr(head, n, fr->out);
+    /* "Status: ..\r\nContent-Type: ..\r\nX-Request-Id: ..\r\nContent-Length: ..\r\n" and the
+     * handler's headers, by hand: snprintf was a good part of the hot path's own work */
+    char head[2048], num[24];
+    size_t cap = sizeof head, n = 0;
+    int st = r->resp.status >= 100 && r->resp.status <= 999 ? r->resp.status : 500;
+    char code[5] = {(char)('0' + st / 100), (char)('0' + st / 10 % 10), (char)('0' + st % 10), ' ',
+                    '\0'};
+    size_t len = r->resp.body ? r->resp.body_len : 0, k = sizeof num;
+    num[--k] = '\0';
+    do {
+        num[--k] = (char)('0' + len % 10);
+        len /= 10;
+    } while (len);
+    n = put(head, n, cap, "Status: ");
+    n = put(head, n, cap, code);
+    n = put(head, n, cap, http_reason(st));
+    n = put(head, n, cap, "\r\nContent-Type: ");
+    n = put(head, n, cap, r->resp.content_type ? r->resp.content_type : "application/json");
+    n = put(head, n, cap, "\r\nX-Request-Id: ");
+    n = put(head, n, cap, r->request_id);
+    n = put(head, n, cap, "\r\nContent-Length: ");
+    n = put(head, n, cap, num + k);
+    n = put(head, n, cap, "\r\n");
+    n = put(head, n, cap, r->resp.headers);
+    n = put(head, n, cap, "\r\n");
+    if (n > cap) {
+        static const char fail[] = "Status: 500 Internal Server Error\r\n\r\n";
+        FCGX_PutStr(fail, (int)sizeof fail - 1, fr->out);
+        return;
+    }
+    FCGX_PutStr(head, (int)n, fr->out);
     if (r->resp.body && r->resp.body_len)
         FCGX_PutStr(r->resp.body, (int)r->resp.body_len, fr->out);
 }
@@ -106,7 +136,7 @@ static void read_params(char **env, struct http_input *in, const char **sn, cons
         if (v[0] != 'R' && v[0] != 'C' && v[0] != 'H' && v[0] != 'S' && v[0] != 'P' && v[0] != 'Q')
             continue;
         for (size_t i = 0; i < UTIL_ARRAY_LEN(wanted); i++) {
-            if (strncmp(v, wanted[i].name, wanted[i].len) == 0) {
+            if (v[0] == wanted[i].name[0] && strncmp(v, wanted[i].name, wanted[i].len) == 0) {
                 *slots[wanted[i].off] = v + wanted[i].len;
                 break;
             }
@@ -114,28 +144,56 @@ static void read_params(char **env, struct http_input *in, const char **sn, cons
     }
 }
 
-static void serve_one(struct app *app, FCGX_Request *fr)
+/* One request: read, handle, answer. What only we need (the access line, the metrics, the
+ * freeing) waits for finish_one, after FCGX_Finish_r has sent the answer: the web server gets
+ * it a write(2) sooner. */
+struct served {
+    struct http_input in;
+    struct req r;
+    char method[16]; /* in.method points into the FastCGI parameters, freed by Finish */
+    long long dur_us;
+};
+
+static void serve_one(struct app *app, FCGX_Request *fr, struct served *sv)
 {
-    struct http_input in = {.read_body = fcgi_read, .body_ud = fr};
+    struct http_input *in = &sv->in;
+    memset(in, 0, sizeof *in);
+    in->read_body = fcgi_read;
+    in->body_ud = fr;
     const char *sn = NULL, *pi = NULL, *qs = NULL;
-    read_params(fr->envp, &in, &sn, &pi, &qs);
+    read_params(fr->envp, in, &sn, &pi, &qs);
     char uri[8192];
-    if (!in.uri) {
+    if (!in->uri) {
         /* Servers that send no REQUEST_URI: rebuild it from the CGI variables. */
         snprintf(uri, sizeof uri, "%s%s%s%s", sn ? sn : "", pi ? pi : "", qs && *qs ? "?" : "",
                  qs ? qs : "");
-        in.uri = uri;
+        in->uri = uri;
     }
-    struct req r;
-    app_handle(app, &in, &r);
-    write_response(fr, &r);
-    long long dur_us = (long long)(util_now_us() - r.start_us);
+    app_handle(app, in, &sv->r);
+    write_response(fr, &sv->r);
+    sv->dur_us = (long long)(util_now_us() - sv->r.start_us);
+    /* only the method is read after the answer (and a route pattern, which is static) */
+    const char *method = NULL;
+    size_t ml = in->method ? strlen(in->method) : 0;
+    if (in->method && ml < sizeof sv->method) {
+        memcpy(sv->method, in->method, ml + 1);
+        method = sv->method;
+    } else if (in->method) {
+        method = "other";
+    }
+    memset(in, 0, sizeof *in); /* the rest points into what Finish frees */
+    in->method = method;
+}
+
+static void finish_one(struct app *app, struct served *sv)
+{
+    struct req *r = &sv->r;
     if (app->conf->access_log)
-        log_access(in.method ? in.method : "-", r.route ? r.route->pattern : "-", r.resp.status,
-                   dur_us, r.request_id);
-    app_count_request(&r, dur_us);
+        log_access(sv->in.method ? sv->in.method : "-", r->route ? r->route->pattern : "-",
+                   r->resp.status, sv->dur_us, r->request_id);
+    app_count_request(r, sv->dur_us);
     log_set_request(NULL);
-    http_req_free(&r);
+    http_req_free(r);
 }
 
 static int reload_config(const char *path, struct llmops_conf *conf)
@@ -221,8 +279,10 @@ static int worker_loop(const char *config_path, struct llmops_conf *conf, int li
                 log_info("configuration reloaded");
             }
         }
-        serve_one(app, &fr);
+        struct served sv;
+        serve_one(app, &fr, &sv);
         FCGX_Finish_r(&fr);
+        finish_one(app, &sv);
     }
     FCGX_Free(&fr, 0);
     app_fini(app);

@@ -1,11 +1,15 @@
 #include "app.h"
 #include "check_suites.h"
 #include "http.h"
+#include "log.h"
 #include "router.h"
+#include "util.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct llmops_conf conf;
 static struct app app;
@@ -156,6 +160,53 @@ START_TEST(test_request_id)
 }
 END_TEST
 
+/* Generated ids: 32 lowercase hex digits, a per-process prefix and a counter, never twice. */
+START_TEST(test_generated_request_ids)
+{
+    char a[33], b[33];
+    util_request_id(a);
+    util_request_id(b);
+    ck_assert_int_eq(strlen(a), 32);
+    ck_assert_int_eq(strspn(a, "0123456789abcdef"), 32);
+    ck_assert_int_eq(strspn(b, "0123456789abcdef"), 32);
+    ck_assert_str_ne(a, b);
+    ck_assert(memcmp(a, b, 16) == 0); /* the same process: the same prefix */
+    unsigned long long ca = strtoull(a + 16, NULL, 16), cb = strtoull(b + 16, NULL, 16);
+    ck_assert(cb == ca + 1);
+}
+END_TEST
+
+/* The text access line, put together by hand: its exact bytes. */
+START_TEST(test_access_line_text)
+{
+    char path[] = "/tmp/check-access-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    log_set_program("llm-opsd");
+    log_access("GET", "/llm-ops/v1/gpu-types", 200, 12345, "abc");
+    log_access("DELETE", "-", 404, 7, "r2");
+    log_access("POST", "/x", 503, 2000001, "r3");
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char buf[1024] = {0};
+    ck_assert_int_gt(pread(fd, buf, sizeof buf - 1, 0), 0);
+    close(fd);
+    unlink(path);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "llm-opsd[%d]: access: method=GET route=/llm-ops/v1/gpu-types status=200 "
+             "duration_ms=12.345 request_id=abc\n"
+             "llm-opsd[%d]: access: method=DELETE route=- status=404 duration_ms=0.007 "
+             "request_id=r2\n"
+             "llm-opsd[%d]: access: method=POST route=/x status=503 duration_ms=2000.001 "
+             "request_id=r3\n",
+             (int)getpid(), (int)getpid(), (int)getpid());
+    ck_assert_str_eq(buf, want);
+}
+END_TEST
+
 /* The JSON body path: 415, 413, 400 with line and column, non-object. */
 static const struct {
     const char *ctype;
@@ -290,6 +341,8 @@ Suite *make_http_suite(void)
     tcase_add_test(core, test_json_body_ok);
     tcase_add_test(core, test_error_codes_stable);
     tcase_add_test(core, test_route_table_needs_tokens);
+    tcase_add_test(core, test_generated_request_ids);
+    tcase_add_test(core, test_access_line_text);
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("Limits");
     tcase_add_loop_test(limits, test_json_body, 0, (int)(sizeof bodies / sizeof bodies[0]));
