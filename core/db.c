@@ -44,11 +44,20 @@ static void set_err(struct db_error *err, enum db_status st, const char *sqlstat
         *nl = '\0';
 }
 
-/* Server notices (e.g. "already exists, skipping") are not errors: debug level only. */
-static void on_notice(void *arg, const char *message)
+/* Server notices (e.g. "already exists, skipping") are not errors: debug level only. A
+ * FATAL or PANIC outside a query is the server saying why it closes the connection (a
+ * shutdown: 57P01): libpq passes it here and keeps the connection "OK" until it reads the
+ * end of the stream, so the next request would still be served as if the database were up. */
+static void on_notice(void *arg, const PGresult *res)
 {
-    (void)arg;
-    log_debug("PostgreSQL: %s", message);
+    struct db *db = arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+        db->closing = 1;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
+    msg[strcspn(msg, "\n")] = '\0';
+    log_debug("PostgreSQL: %s", msg);
 }
 
 static void drop(struct db *db)
@@ -56,6 +65,7 @@ static void drop(struct db *db)
     if (db->conn)
         PQfinish(db->conn);
     db->conn = NULL;
+    db->closing = 0;
 }
 
 /* Waits for the socket until the deadline. Returns 1 ready, 0 timeout, -1 error. */
@@ -104,7 +114,7 @@ static void read_schema_version(struct db *db)
 
 enum db_status db_ensure(struct db *db, struct db_error *err)
 {
-    if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK && !db->closing)
         return DB_OK;
     int was_connected = db->conn != NULL;
     drop(db);
@@ -143,7 +153,8 @@ enum db_status db_ensure(struct db *db, struct db_error *err)
         PQfinish(c);
         return DB_UNAVAILABLE;
     }
-    PQsetNoticeProcessor(c, on_notice, NULL);
+    PQsetNoticeReceiver(c, on_notice, db);
+    db->closing = 0;
     db->conn = c;
     if (was_connected) {
         db->reconnects++;
@@ -190,7 +201,11 @@ void db_poll(struct db *db)
         drop(db);
         return;
     }
-    dispatch_notifications(db);
+    dispatch_notifications(db); /* parses what came, a FATAL notice included */
+    if (db->closing) {
+        log_warning("PostgreSQL is closing the connection (the server stops or restarts)");
+        drop(db);
+    }
 }
 
 PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params,

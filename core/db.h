@@ -36,6 +36,7 @@ struct db {
     int64_t schema_check_ms; /* when schema_version was last read */
     unsigned long reconnects;
     unsigned long statements; /* sent by db_exec: tests prove the hot path sends none */
+    int closing;              /* the server sent FATAL outside a query: it closes the connection */
 };
 
 void db_init(struct db *db, const char *conninfo, int connect_timeout_ms, int query_timeout_ms,
