@@ -55,6 +55,7 @@ struct llmops_conf {
     long long shutdown_timeout;
     long long max_body_bytes;
     int access_log;
+    long long access_log_flush_ms; /* standalone workers keep access lines up to this long */
     enum log_level log_level;
     char *plugin_dir;
     /* [database] */

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -19,9 +20,12 @@ static int my_pid(void)
     return cached_pid;
 }
 
+static size_t alen;
+
 void log_forked(void)
 {
     cached_pid = 0;
+    alen = 0; /* the parent's kept access lines are the parent's to write */
 }
 static enum log_level threshold = LOG_LVL_INFO;
 static const char *const level_names[] = {"debug", "info", "warning", "error"};
@@ -49,7 +53,9 @@ int log_level_from_string(const char *s, enum log_level *out)
 
 /* One event, one line: control characters (libpq's messages carry newlines and tabs) become
  * spaces, trailing blanks go. */
-static void write_line(char *buf, int n, size_t cap)
+static void emit_access(const char *line, size_t n);
+
+static void write_line(char *buf, int n, size_t cap, int access)
 {
     if (n < 0)
         return;
@@ -61,6 +67,11 @@ static void write_line(char *buf, int n, size_t cap)
     while (n > 0 && buf[n - 1] == ' ')
         n--;
     buf[n++] = '\n';
+    if (access) {
+        emit_access(buf, (size_t)n);
+        return;
+    }
+    log_flush(); /* an event after the access lines before it */
     ssize_t w = write(STDERR_FILENO, buf, (size_t)n);
     (void)w;
 }
@@ -94,6 +105,57 @@ static void put_u(struct line *l, unsigned long long v, int width)
         k = l->cap - l->n;
     memcpy(l->p + l->n, d + i, k);
     l->n += k;
+}
+
+/* Access lines kept for one write(2) ([server] access_log_flush_ms; standalone workers only,
+ * see log_access_buffer in log.h). */
+static char abuf[16384];
+static int64_t afirst_ms; /* when the oldest kept line was made */
+static int64_t aflush_ms; /* 0: every line is written at once */
+
+static int64_t coarse_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void log_flush(void)
+{
+    size_t off = 0;
+    while (off < alen) {
+        ssize_t w = write(STDERR_FILENO, abuf + off, alen - off);
+        if (w <= 0)
+            break; /* as with one line: a log that cannot be written loses it */
+        off += (size_t)w;
+    }
+    alen = 0;
+}
+
+void log_access_buffer(int flush_ms)
+{
+    log_flush();
+    aflush_ms = flush_ms > 0 ? flush_ms : 0;
+}
+
+/* An access line, ending in a newline: kept, or written at once. */
+static void emit_access(const char *line, size_t n)
+{
+    if (!aflush_ms || n > sizeof abuf) {
+        log_flush();
+        ssize_t w = write(STDERR_FILENO, line, n);
+        (void)w;
+        return;
+    }
+    if (alen + n > sizeof abuf)
+        log_flush();
+    int64_t now = coarse_ms();
+    if (!alen)
+        afirst_ms = now;
+    memcpy(abuf + alen, line, n);
+    alen += n;
+    if (now - afirst_ms >= aflush_ms)
+        log_flush();
 }
 
 static int json_mode;
@@ -139,7 +201,7 @@ static void iso_now(char out[32])
 }
 
 /* One JSON object per line (jansson writes it; invalid UTF-8 in a message is replaced). */
-static void write_json(json_t *o)
+static void write_json(json_t *o, int access)
 {
     char ts[32];
     iso_now(ts);
@@ -152,8 +214,13 @@ static void write_json(json_t *o)
         return;
     size_t n = strlen(line);
     line[n] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, n + 1);
-    (void)w;
+    if (access) {
+        emit_access(line, n + 1);
+    } else {
+        log_flush();
+        ssize_t w = write(STDERR_FILENO, line, n + 1);
+        (void)w;
+    }
     free(line);
 }
 
@@ -180,7 +247,7 @@ static void json_event(enum log_level level, const char *instance, const char *m
         json_object_set_new(o, "request_id", json_string(current_request));
     if (instance)
         json_object_set_new(o, "instance", text_value(instance));
-    write_json(o);
+    write_json(o, 0);
 }
 
 void log_instance(enum log_level level, const char *instance, const char *msg)
@@ -216,7 +283,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_end(ap);
     if (m < 0)
         return;
-    write_line(buf, n + m, sizeof buf);
+    write_line(buf, n + m, sizeof buf, 0);
 }
 
 void log_access(const char *method, const char *route, int status, long long duration_us,
@@ -235,7 +302,7 @@ void log_access(const char *method, const char *route, int status, long long dur
             json_object_set_new(o, "instances", a);
         }
         if (o)
-            write_json(o);
+            write_json(o, 1);
         return;
     }
     /* "PROGRAM[PID]: access: method=M route=R status=S duration_ms=D.DDD request_id=ID",
@@ -258,5 +325,5 @@ void log_access(const char *method, const char *route, int status, long long dur
     put_u(&l, us % 1000, 3);
     put_s(&l, " request_id=");
     put_s(&l, request_id);
-    write_line(buf, (int)l.n, sizeof buf);
+    write_line(buf, (int)l.n, sizeof buf, 1);
 }

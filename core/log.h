@@ -17,6 +17,12 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 /* An access line; written whole with one write(2) so workers do not interleave. */
 void log_access(const char *method, const char *route, int status, long long duration_us,
                 const char *request_id);
+/* Keep access lines (text or JSON) and write them together: when the oldest kept line is
+ * flush_ms old (checked as lines come), when 16 KiB are kept, before any event line, and at
+ * log_flush(), which the caller must call before it waits for work and before it exits.
+ * flush_ms = 0 (the default) writes each line at once. */
+void log_access_buffer(int flush_ms);
+void log_flush(void);
 /* JSON lines instead of text ([server] log_format = json): one object per line with ts,
  * level (or type "access"), program, pid, msg, and request_id / instance when known. */
 void log_set_json(int on);

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* accept4 */
 #include "server.h"
 
 #include "app.h"
@@ -12,11 +13,14 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -36,12 +40,46 @@ static int devnull_fd = -1;
  * with SA_RESTART: a request in progress continues undisturbed, and an accept() it
  * interrupted restarts on /dev/null and fails at once, as does the next one, so no signal
  * can slip between the flag check and the accept call, and nothing needs blocking. */
+static int wake_fd = -1; /* standalone: the write end of a pipe the worker's epoll watches */
+
 static void worker_on_term(int sig)
 {
     (void)sig;
+    int saved = errno;
     worker_stop = 1;
     if (devnull_fd >= 0)
         dup2(devnull_fd, worker_listen_fd);
+    if (wake_fd >= 0) { /* epoll watches the socket itself, not the descriptor: wake it */
+        ssize_t w = write(wake_fd, "x", 1);
+        (void)w;
+    }
+    errno = saved;
+}
+
+/* Standalone: the worker waits for a connection in epoll_wait with EPOLLEXCLUSIVE, so one
+ * connection wakes one idle worker, not all of them (poll(2) would wake every one, and all
+ * but one would find nothing to accept). Returns the epoll descriptor, or -1 (then poll). */
+static int make_waiter(int listen_fd)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    int p[2];
+    if (ep < 0)
+        return -1;
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+        close(ep);
+        return -1;
+    }
+    struct epoll_event a = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = listen_fd};
+    struct epoll_event b = {.events = EPOLLIN, .data.fd = p[0]};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &a) != 0 ||
+        epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &b) != 0) {
+        close(ep);
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    wake_fd = p[1];
+    return ep;
 }
 
 static void worker_on_hup(int sig)
@@ -260,13 +298,60 @@ static int worker_loop(const char *config_path, struct llmops_conf *conf, int li
     app_init(app, conf);
     FCGX_Request fr;
     FCGX_InitRequest(&fr, listen_fd, 0);
+    /* Standalone, the master's socket is non-blocking and the workers accept themselves: an
+     * accept that finds nothing waiting is the moment to write the access lines kept
+     * ([server] access_log_flush_ms) before sleeping in poll(2), so under load the lines cost
+     * one write(2) per batch and none waits once the worker is idle. The connection is handed
+     * to libfcgi as an open one (ipcFd, keepConnection so that FCGX_Accept_r's own Finish
+     * does not close it); libfcgi sets keepConnection again from the request. Spawned by a
+     * web server, the socket is the web server's: libfcgi accepts, and lines are written at
+     * once. */
+    int own_accept = !spawned && (fcntl(listen_fd, F_GETFL) & O_NONBLOCK);
+    int waiter = own_accept ? make_waiter(listen_fd) : -1;
+    log_access_buffer(own_accept ? (int)conf->access_log_flush_ms : 0);
     log_info("worker ready");
     while (!worker_stop) {
+        if (own_accept) {
+            int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd < 0) {
+                int e = errno;
+                if (worker_stop)
+                    break;
+                if (e == EAGAIN || e == EWOULDBLOCK) {
+                    log_flush();
+                    if (waiter >= 0) {
+                        struct epoll_event ev[2];
+                        epoll_wait(waiter, ev, 2, -1); /* SIGTERM: EINTR, or the pipe */
+                    } else {
+                        struct pollfd p = {.fd = listen_fd, .events = POLLIN};
+                        poll(&p, 1, -1); /* SIGTERM: EINTR, or /dev/null is readable */
+                    }
+                    continue;
+                }
+                if (e == EINTR || e == ECONNABORTED || e == EPROTO || e == EMFILE || e == ENFILE ||
+                    e == ENOBUFS || e == ENOMEM) {
+                    if (e != EINTR && e != ECONNABORTED) {
+                        log_error("accept failed: %s", strerror(e));
+                        struct timespec pause = {0, 100 * 1000 * 1000};
+                        nanosleep(&pause, NULL);
+                    }
+                    continue;
+                }
+                log_error("accept failed: %s", strerror(e));
+                break;
+            }
+            fr.ipcFd = fd;
+            fr.keepConnection = 1;
+        }
         int rc = FCGX_Accept_r(&fr);
         if (rc < 0) {
             if (worker_stop)
                 break;
             if (errno == EINTR || rc == -EINTR)
+                continue;
+            /* own_accept: the request could not be read and libfcgi tried to accept another
+             * on the non-blocking socket */
+            if (own_accept && (rc == -EAGAIN || rc == -EWOULDBLOCK))
                 continue;
             log_error("accept failed: %s", strerror(rc < 0 ? -rc : errno));
             break;
@@ -287,7 +372,8 @@ static int worker_loop(const char *config_path, struct llmops_conf *conf, int li
     FCGX_Free(&fr, 0);
     app_fini(app);
     free(app);
-    log_info("worker exiting");
+    log_info("worker exiting"); /* writes the kept access lines first */
+    log_flush();
     return 0;
 }
 
@@ -451,6 +537,13 @@ static int open_listen_socket(const char *spec, const struct llmops_conf *conf)
     int fd = FCGX_OpenSocket(path, 1024);
     if (fd < 0)
         return -1;
+    /* the workers accept themselves (worker_loop); accepted sockets do not inherit it */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        log_error("cannot make the listening socket non-blocking: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
     if (is_unix) {
         /* The web server's user must reach the socket: its group and mode come from the
          * configuration (php-fpm's listen.group / listen.mode). */

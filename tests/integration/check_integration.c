@@ -1455,6 +1455,68 @@ static int load_stop(struct load *l, int *ok, char *detail, size_t size)
     return failed;
 }
 
+/* Access lines kept by a worker (access_log_flush_ms) reach the log: at once when the worker
+ * goes idle, within the interval while it is busy, and every one of them. */
+static int count_lines(const char *pattern)
+{
+    int status;
+    char *out = capture(&status, "grep -cF -- '%s' '%s/llm-opsd.log'", pattern, st.dir);
+    int n = atoi(out);
+    free(out);
+    return n;
+}
+
+START_TEST(test_access_lines_kept_and_written)
+{
+    struct resp r;
+    http(&r, "GET", "/gpu-types?env=dev",
+         &(struct req){.token = st.reader, .hdr = {"X-Request-Id: access-idle-1"}});
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    double t0 = now_s();
+    while (count_lines("request_id=access-idle-1") != 1) {
+        ck_assert_msg(now_s() - t0 < 1.0,
+                      "the access line of an idle worker was not written within 1 s");
+        sleep_ms(10);
+    }
+    fprintf(stderr, "integration: an idle worker's access line was in the log after %.0f ms\n",
+            (now_s() - t0) * 1000);
+
+    const char *pat = "route=/llm-ops/v1/gpu-types status=200";
+    int before = count_lines(pat);
+    struct load l[4];
+    for (int i = 0; i < 4; i++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "acc%d", i);
+        load_start(&l[i], tag, 20);
+    }
+    sleep_ms(1500);
+    int during = count_lines(pat);
+    int ok_total = 0;
+    for (int i = 0; i < 4; i++) {
+        int ok;
+        char detail[2300];
+        ck_assert_int_eq(load_stop(&l[i], &ok, detail, sizeof detail), 0);
+        ok_total += ok;
+    }
+    ck_assert_msg(during > before, "no access line written while the workers were busy");
+    /* all of them, once each, within a second of the load's end */
+    t0 = now_s();
+    int after;
+    while ((after = count_lines(pat)) - before != ok_total) {
+        ck_assert_msg(now_s() - t0 < 1.0, "%d requests answered, %d access lines written", ok_total,
+                      after - before);
+        sleep_ms(20);
+    }
+    /* whole lines: every access line has its request id at its end */
+    int status;
+    char *bad = capture(
+        &status, "grep -F 'access: ' '%s/llm-opsd.log' | grep -cvE 'request_id=[^ ]+$'", st.dir);
+    ck_assert_msg(atoi(bad) == 0, "%d access lines are broken", atoi(bad));
+    free(bad);
+}
+END_TEST
+
 START_TEST(test_sighup_reload)
 {
     pid_t master = master_pid();
@@ -1835,6 +1897,7 @@ static Suite *integration_suite(void)
     tcase_add_test(tc, test_cache_invalidation);
     tcase_add_test(tc, test_token_revoke);
     /* the process model: these change the running server */
+    tcase_add_test(tc, test_access_lines_kept_and_written);
     tcase_add_test(tc, test_sighup_reload);
     tcase_add_test(tc, test_worker_crash_respawn);
     tcase_add_test(tc, test_database_outage);
