@@ -386,6 +386,8 @@ static const struct {
     {"llmops_tool_probe_duration_seconds",
      "Duration of the last health probe of the instance's tool."},
     {"llmops_tool_probes_total", "Health probes of the instance's tool made by the jobs process."},
+    {"llmops_tool_last_probe_timestamp_seconds",
+     "Unix time of the jobs process's last health probe of the instance's tool."},
     {"llmops_breaker_open",
      "Processes in which the instance's circuit breaker is open (0 when closed everywhere)."},
     {"llmops_breaker_trips_total", "Times the instance's circuit breaker opened."},

@@ -589,6 +589,8 @@ static void probe_tools(struct app *app)
         }
         metrics_set("llmops_tool_up", base, ok);
         metrics_set("llmops_tool_probe_duration_seconds", base, secs);
+        metrics_set("llmops_tool_last_probe_timestamp_seconds", base,
+                    (double)util_wall_ms() / 1000.0);
         snprintf(labels, sizeof labels, "%s,outcome=\"%s\"", base, ok ? "ok" : "failed");
         metrics_add("llmops_tool_probes_total", labels, 1);
     }

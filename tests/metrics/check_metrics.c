@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROMETHEUS "/usr/bin/prometheus"
@@ -193,6 +194,12 @@ START_TEST(plugin_calls_flags_outbox_and_probes)
         ck_assert_msg(now_s() < end, "no probe result for tracking-pg");
         sleep_ms(250);
     }
+    /* and when it was made: a Unix time, no older than the probe interval and a margin */
+    double probed =
+        scrape_value(&st, "llmops_tool_last_probe_timestamp_seconds{plugin=\"tracking-pg\"}");
+    double wall = (double)time(NULL);
+    ck_assert_msg(probed > wall - 15 && probed <= wall + 1, "last probe at %.3f, now %.0f", probed,
+                  wall);
 }
 END_TEST
 
