@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -54,6 +57,39 @@ static void worker_on_term(int sig)
         (void)w;
     }
     errno = saved;
+}
+
+/* What libfcgi's own accept does for a TCP connection, done here since the workers accept
+ * themselves: no Nagle delay (the answer goes out in a few writes and then the socket is shut
+ * down), and, when FCGI_WEB_SERVER_ADDRS lists addresses (comma-separated IPv4, libfcgi's
+ * variable), only web servers from that list. */
+static int tcp_peer_ok(int fd, const struct sockaddr_storage *peer)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const char *list = getenv("FCGI_WEB_SERVER_ADDRS");
+    if (!list || !*list)
+        return 1;
+    if (peer->ss_family != AF_INET)
+        return 0;
+    char addr[INET_ADDRSTRLEN];
+    if (!inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, addr, sizeof addr))
+        return 0;
+    size_t n = strlen(addr);
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, ",");
+        while (k && p[k - 1] == ' ')
+            k--;
+        if (k == n && memcmp(p, addr, n) == 0)
+            return 1;
+        p += strcspn(p, ",");
+        if (*p == ',')
+            p++;
+        while (*p == ' ')
+            p++;
+    }
+    log_warning("refused a FastCGI connection from %s: not in FCGI_WEB_SERVER_ADDRS", addr);
+    return 0;
 }
 
 /* Standalone: the worker waits for a connection in epoll_wait with EPOLLEXCLUSIVE, so one
@@ -308,11 +344,17 @@ static int worker_loop(const char *config_path, struct llmops_conf *conf, int li
      * once. */
     int own_accept = !spawned && (fcntl(listen_fd, F_GETFL) & O_NONBLOCK);
     int waiter = own_accept ? make_waiter(listen_fd) : -1;
+    struct sockaddr_storage self;
+    socklen_t slen = sizeof self;
+    int tcp = own_accept && getsockname(listen_fd, (struct sockaddr *)&self, &slen) == 0 &&
+              (self.ss_family == AF_INET || self.ss_family == AF_INET6);
     log_access_buffer(own_accept ? (int)conf->access_log_flush_ms : 0);
     log_info("worker ready");
     while (!worker_stop) {
         if (own_accept) {
-            int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            struct sockaddr_storage peer;
+            socklen_t plen = sizeof peer;
+            int fd = accept4(listen_fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
             if (fd < 0) {
                 int e = errno;
                 if (worker_stop)
@@ -339,6 +381,10 @@ static int worker_loop(const char *config_path, struct llmops_conf *conf, int li
                 }
                 log_error("accept failed: %s", strerror(e));
                 break;
+            }
+            if (tcp && !tcp_peer_ok(fd, &peer)) {
+                close(fd);
+                continue;
             }
             fr.ipcFd = fd;
             fr.keepConnection = 1;
