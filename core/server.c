@@ -351,7 +351,12 @@ static int worker_loop(const char *config_path, struct llmops_conf *conf, int li
     log_access_buffer(own_accept ? (int)conf->access_log_flush_ms : 0);
     log_info("worker ready");
     while (!worker_stop) {
-        if (own_accept) {
+        if (own_accept && fr.ipcFd >= 0) {
+            /* the web server kept the connection (FCGI_KEEP_CONN: nginx fastcgi_keep_conn):
+             * libfcgi reads the next request from it, and may wait there, so nothing kept
+             * may wait with it */
+            log_flush();
+        } else if (own_accept) {
             struct sockaddr_storage peer;
             socklen_t plen = sizeof peer;
             int fd = accept4(listen_fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
