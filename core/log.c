@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "util.h"
+
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,10 +53,23 @@ int log_level_from_string(const char *s, enum log_level *out)
     return -1;
 }
 
-/* One event, one line: control characters (libpq's messages carry newlines and tabs) become
- * spaces, trailing blanks go. */
+/* A whole line, ending in a newline: an access line may be kept (emit_access); an event
+ * first writes the access lines kept before it. */
 static void emit_access(const char *line, size_t n);
 
+static void emit(const char *line, size_t n, int access)
+{
+    if (access) {
+        emit_access(line, n);
+        return;
+    }
+    log_flush();
+    ssize_t w = write(STDERR_FILENO, line, n);
+    (void)w;
+}
+
+/* One event, one line: control characters (libpq's messages carry newlines and tabs) become
+ * spaces, trailing blanks go. */
 static void write_line(char *buf, int n, size_t cap, int access)
 {
     if (n < 0)
@@ -67,44 +82,7 @@ static void write_line(char *buf, int n, size_t cap, int access)
     while (n > 0 && buf[n - 1] == ' ')
         n--;
     buf[n++] = '\n';
-    if (access) {
-        emit_access(buf, (size_t)n);
-        return;
-    }
-    log_flush(); /* an event after the access lines before it */
-    ssize_t w = write(STDERR_FILENO, buf, (size_t)n);
-    (void)w;
-}
-
-/* A line put together piece by piece; what does not fit is cut. */
-struct line {
-    char *p;
-    size_t n, cap;
-};
-
-static void put_s(struct line *l, const char *s)
-{
-    size_t k = strlen(s ? s : "");
-    if (k > l->cap - l->n)
-        k = l->cap - l->n;
-    memcpy(l->p + l->n, s ? s : "", k);
-    l->n += k;
-}
-
-/* v in decimal, zero-padded to at least `width` digits */
-static void put_u(struct line *l, unsigned long long v, int width)
-{
-    char d[24];
-    int i = (int)sizeof d;
-    do {
-        d[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v || (int)sizeof d - i < width);
-    size_t k = sizeof d - (size_t)i;
-    if (k > l->cap - l->n)
-        k = l->cap - l->n;
-    memcpy(l->p + l->n, d + i, k);
-    l->n += k;
+    emit(buf, (size_t)n, access);
 }
 
 /* Access lines kept for one write(2) ([server] access_log_flush_ms; standalone workers only,
@@ -112,13 +90,6 @@ static void put_u(struct line *l, unsigned long long v, int width)
 static char abuf[16384];
 static int64_t afirst_ms; /* when the oldest kept line was made */
 static int64_t aflush_ms; /* 0: every line is written at once */
-
-static int64_t coarse_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void log_flush(void)
 {
@@ -149,7 +120,7 @@ static void emit_access(const char *line, size_t n)
     }
     if (alen + n > sizeof abuf)
         log_flush();
-    int64_t now = coarse_ms();
+    int64_t now = util_now_ms();
     if (!alen)
         afirst_ms = now;
     memcpy(abuf + alen, line, n);
@@ -214,13 +185,7 @@ static void write_json(json_t *o, int access)
         return;
     size_t n = strlen(line);
     line[n] = '\n';
-    if (access) {
-        emit_access(line, n + 1);
-    } else {
-        log_flush();
-        ssize_t w = write(STDERR_FILENO, line, n + 1);
-        (void)w;
-    }
+    emit(line, n + 1, access);
     free(line);
 }
 
@@ -308,22 +273,22 @@ void log_access(const char *method, const char *route, int status, long long dur
     /* "PROGRAM[PID]: access: method=M route=R status=S duration_ms=D.DDD request_id=ID",
      * put together by hand: snprintf was a good part of the hot path's own work */
     char buf[1024];
-    struct line l = {buf, 0, sizeof buf - 2};
-    put_s(&l, program);
-    put_s(&l, "[");
-    put_u(&l, (unsigned long long)my_pid(), 0);
-    put_s(&l, "]: access: method=");
-    put_s(&l, method);
-    put_s(&l, " route=");
-    put_s(&l, route);
-    put_s(&l, " status=");
-    put_u(&l, status < 0 ? 0 : (unsigned long long)status, 0);
-    put_s(&l, " duration_ms=");
+    struct util_line l = {buf, 0, sizeof buf - 2, 0};
+    util_line_str(&l, program);
+    util_line_str(&l, "[");
+    util_line_uint(&l, (unsigned long long)my_pid(), 0);
+    util_line_str(&l, "]: access: method=");
+    util_line_str(&l, method);
+    util_line_str(&l, " route=");
+    util_line_str(&l, route);
+    util_line_str(&l, " status=");
+    util_line_uint(&l, status < 0 ? 0 : (unsigned long long)status, 0);
+    util_line_str(&l, " duration_ms=");
     unsigned long long us = duration_us < 0 ? 0 : (unsigned long long)duration_us;
-    put_u(&l, us / 1000, 0);
-    put_s(&l, ".");
-    put_u(&l, us % 1000, 3);
-    put_s(&l, " request_id=");
-    put_s(&l, request_id);
+    util_line_uint(&l, us / 1000, 0);
+    util_line_str(&l, ".");
+    util_line_uint(&l, us % 1000, 3);
+    util_line_str(&l, " request_id=");
+    util_line_str(&l, request_id);
     write_line(buf, (int)l.n, sizeof buf, 1);
 }

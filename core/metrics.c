@@ -298,9 +298,8 @@ void metrics_set(const char *name, const char *labels, double v)
     __atomic_store_n(&s->value, bits, __ATOMIC_RELAXED);
 }
 
-void metrics_observe(const char *name, const char *labels, double seconds)
+static void observe(struct slot *s, double seconds)
 {
-    struct slot *s = find(name, labels, METRIC_HISTOGRAM);
     if (!s)
         return;
     for (int i = 0; i < METRICS_BUCKETS; i++) {
@@ -311,6 +310,11 @@ void metrics_observe(const char *name, const char *labels, double seconds)
     }
     __atomic_add_fetch(&s->count, 1, __ATOMIC_RELAXED);
     add_double(&s->value, seconds);
+}
+
+void metrics_observe(const char *name, const char *labels, double seconds)
+{
+    observe(find(name, labels, METRIC_HISTOGRAM), seconds);
 }
 
 int metrics_ref_ready(const struct metrics_ref *ref)
@@ -341,17 +345,7 @@ void metrics_ref_add(struct metrics_ref *ref, const char *name, const char *labe
 void metrics_ref_observe(struct metrics_ref *ref, const char *name, const char *labels,
                          double seconds)
 {
-    struct slot *s = ref_slot(ref, name, labels, METRIC_HISTOGRAM);
-    if (!s)
-        return;
-    for (int i = 0; i < METRICS_BUCKETS; i++) {
-        if (seconds <= bucket_le[i]) {
-            __atomic_add_fetch(&s->buckets[i], 1, __ATOMIC_RELAXED);
-            break;
-        }
-    }
-    __atomic_add_fetch(&s->count, 1, __ATOMIC_RELAXED);
-    add_double(&s->value, seconds);
+    observe(ref_slot(ref, name, labels, METRIC_HISTOGRAM), seconds);
 }
 
 void metrics_escape(char *out, size_t size, const char *value)

@@ -131,48 +131,32 @@ static long fcgi_read(void *ud, char *buf, size_t n)
     return FCGX_GetStr(buf, want, fr->in);
 }
 
-static size_t put(char *buf, size_t n, size_t cap, const char *s)
-{
-    size_t k = strlen(s);
-    if (n + k > cap)
-        return cap + 1; /* too long: the caller answers 500 */
-    memcpy(buf + n, s, k);
-    return n + k;
-}
-
 static void write_response(FCGX_Request *fr, struct req *r)
 {
     /* "Status: ..\r\nContent-Type: ..\r\nX-Request-Id: ..\r\nContent-Length: ..\r\n" and the
      * handler's headers, by hand: snprintf was a good part of the hot path's own work */
-    char head[2048], num[24];
-    size_t cap = sizeof head, n = 0;
+    char head[2048];
+    struct util_line l = {head, 0, sizeof head, 0};
     int st = r->resp.status >= 100 && r->resp.status <= 999 ? r->resp.status : 500;
-    char code[5] = {(char)('0' + st / 100), (char)('0' + st / 10 % 10), (char)('0' + st % 10), ' ',
-                    '\0'};
-    size_t len = r->resp.body ? r->resp.body_len : 0, k = sizeof num;
-    num[--k] = '\0';
-    do {
-        num[--k] = (char)('0' + len % 10);
-        len /= 10;
-    } while (len);
-    n = put(head, n, cap, "Status: ");
-    n = put(head, n, cap, code);
-    n = put(head, n, cap, http_reason(st));
-    n = put(head, n, cap, "\r\nContent-Type: ");
-    n = put(head, n, cap, r->resp.content_type ? r->resp.content_type : "application/json");
-    n = put(head, n, cap, "\r\nX-Request-Id: ");
-    n = put(head, n, cap, r->request_id);
-    n = put(head, n, cap, "\r\nContent-Length: ");
-    n = put(head, n, cap, num + k);
-    n = put(head, n, cap, "\r\n");
-    n = put(head, n, cap, r->resp.headers);
-    n = put(head, n, cap, "\r\n");
-    if (n > cap) {
+    util_line_str(&l, "Status: ");
+    util_line_uint(&l, (unsigned long long)st, 3);
+    util_line_str(&l, " ");
+    util_line_str(&l, http_reason(st));
+    util_line_str(&l, "\r\nContent-Type: ");
+    util_line_str(&l, r->resp.content_type ? r->resp.content_type : "application/json");
+    util_line_str(&l, "\r\nX-Request-Id: ");
+    util_line_str(&l, r->request_id);
+    util_line_str(&l, "\r\nContent-Length: ");
+    util_line_uint(&l, r->resp.body ? r->resp.body_len : 0, 1);
+    util_line_str(&l, "\r\n");
+    util_line_str(&l, r->resp.headers);
+    util_line_str(&l, "\r\n");
+    if (l.cut) { /* too long: 500 */
         static const char fail[] = "Status: 500 Internal Server Error\r\n\r\n";
         FCGX_PutStr(fail, (int)sizeof fail - 1, fr->out);
         return;
     }
-    FCGX_PutStr(head, (int)n, fr->out);
+    FCGX_PutStr(head, (int)l.n, fr->out);
     if (r->resp.body && r->resp.body_len)
         FCGX_PutStr(r->resp.body, (int)r->resp.body_len, fr->out);
 }

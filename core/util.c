@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,14 +143,44 @@ int util_cidr_match(const char *list, const char *addr, char *why, size_t whysiz
     return match;
 }
 
+static void line_bytes(struct util_line *l, const char *s, size_t k)
+{
+    if (k > l->cap - l->n) {
+        k = l->cap - l->n;
+        l->cut = 1;
+    }
+    memcpy(l->p + l->n, s, k);
+    l->n += k;
+}
+
+void util_line_str(struct util_line *l, const char *s)
+{
+    if (s)
+        line_bytes(l, s, strlen(s));
+}
+
+void util_line_uint(struct util_line *l, unsigned long long v, int width)
+{
+    char d[24];
+    int i = (int)sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v || (int)sizeof d - i < width);
+    line_bytes(l, d + i, sizeof d - (size_t)i);
+}
+
 int util_version_cmp(const char *a, const char *b)
 {
     while (*a || *b) {
         long long x = 0, y = 0;
-        while (*a >= '0' && *a <= '9')
-            x = x * 10 + (*a++ - '0');
-        while (*b >= '0' && *b <= '9')
-            y = y * 10 + (*b++ - '0');
+        /* saturate: a version part of 19 digits must not overflow */
+        for (; *a >= '0' && *a <= '9'; a++)
+            if (x < LLONG_MAX / 10 - 10)
+                x = x * 10 + (*a - '0');
+        for (; *b >= '0' && *b <= '9'; b++)
+            if (y < LLONG_MAX / 10 - 10)
+                y = y * 10 + (*b - '0');
         if (x != y)
             return x < y ? -1 : 1;
         while (*a && !(*a >= '0' && *a <= '9'))

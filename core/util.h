@@ -38,6 +38,17 @@ int util_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format
  * *why naming the bad entry in buf). addr NULL only checks the list. */
 int util_cidr_match(const char *list, const char *addr, char *why, size_t whysize);
 
+/* Text put together piece by piece in a fixed buffer, without printf (the request hot path:
+ * response head, access line). What does not fit is cut, and `cut` says so. */
+struct util_line {
+    char *p;
+    size_t n, cap;
+    int cut;
+};
+void util_line_str(struct util_line *l, const char *s);
+/* v in decimal, zero-padded to at least `width` digits */
+void util_line_uint(struct util_line *l, unsigned long long v, int width);
+
 /* Dotted version comparison: "2.9" < "2.14"; -1, 0 or 1. */
 int util_version_cmp(const char *a, const char *b);
 
