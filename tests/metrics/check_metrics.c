@@ -17,55 +17,6 @@
 #define PROMETHEUS "/usr/bin/prometheus"
 #define PROMTOOL "/usr/bin/promtool"
 
-struct text {
-    char *p;
-    size_t n;
-};
-
-static size_t on_text(char *d, size_t size, size_t n, void *ud)
-{
-    struct text *t = ud;
-    char *p = realloc(t->p, t->n + size * n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + t->n, d, size * n);
-    t->p = p;
-    t->n += size * n;
-    t->p[t->n] = '\0';
-    return size * n;
-}
-
-/* GET url; returns the body (malloc'd), status in *status. */
-static char *get(const char *url, const char *token, int *status, char *ctype, size_t ctsize)
-{
-    CURL *c = curl_easy_init();
-    struct text t = {0};
-    struct curl_slist *h = NULL;
-    char auth[300];
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, auth);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_text);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    char *ct = NULL;
-    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
-    if (ctype)
-        snprintf(ctype, ctsize, "%s", ct ? ct : "");
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    ck_assert_msg(rc == CURLE_OK, "GET %s: %s", url, curl_easy_strerror(rc));
-    *status = (int)code;
-    return t.p ? t.p : strdup("");
-}
-
 static void metrics_url(const struct stack *s, char *out, size_t size)
 {
     /* LLMOPS_URL ends in /llm-ops/v1; the metrics path is /llm-ops/metrics */
@@ -91,7 +42,7 @@ static double scrape_value(const struct stack *s, const char *name_labels)
     char url[300];
     metrics_url(s, url, sizeof url);
     int status;
-    char *t = get(url, NULL, &status, NULL, 0);
+    char *t = http_text("GET", url, NULL, NULL, NULL, &status, NULL, 0);
     ck_assert_int_eq(status, 200);
     double v = series(t, name_labels);
     free(t);
@@ -214,7 +165,7 @@ START_TEST(promtool_check_metrics)
     ck_assert_msg(rc == 0, "promtool check metrics: %s", out);
     char ctype[200];
     int s;
-    free(get(url, NULL, &s, ctype, sizeof ctype));
+    free(http_text("GET", url, NULL, NULL, NULL, &s, ctype, sizeof ctype));
     ck_assert_msg(strncmp(ctype, "text/plain; version=0.0.4", 25) == 0, "Content-Type %s", ctype);
 }
 END_TEST
@@ -313,14 +264,14 @@ START_TEST(allow_and_token_guards)
     char url[300];
     metrics_url(&g, url, sizeof url);
     int s;
-    free(get(url, NULL, &s, NULL, 0));
+    free(http_text("GET", url, NULL, NULL, NULL, &s, NULL, 0));
     ck_assert_int_eq(s, 403);
     stack_stop(&g);
     stack_start(&g, "mguard", "--set metrics.require_token=on --no-jobs");
     metrics_url(&g, url, sizeof url);
-    free(get(url, NULL, &s, NULL, 0));
+    free(http_text("GET", url, NULL, NULL, NULL, &s, NULL, 0));
     ck_assert_int_eq(s, 401);
-    free(get(url, g.reader, &s, NULL, 0));
+    free(http_text("GET", url, g.reader, NULL, NULL, &s, NULL, 0));
     ck_assert_int_eq(s, 200);
     stack_stop(&g);
 }
@@ -471,23 +422,11 @@ START_TEST(json_lines_logs)
     struct stack j;
     stack_start(&j, "mjson", "--custom-plugins --set server.log_format=json");
     /* a request with our id that calls a plugin */
-    CURL *c = curl_easy_init();
-    char url[400], auth[300];
+    char url[400];
     snprintf(url, sizeof url, "%s/experiments?env=dev", j.url);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", j.operator_);
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "X-Request-Id: json-log-test-1");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"name\":\"json-logs\"}");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_text);
-    struct text t = {0};
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    free(t.p);
+    int status;
+    free(http_text("POST", url, j.operator_, "X-Request-Id: json-log-test-1",
+                   "{\"name\":\"json-logs\"}", &status, NULL, 0));
     sleep_ms(200);
     char path[400];
     snprintf(path, sizeof path, "%s/llm-opsd.log", j.dir);

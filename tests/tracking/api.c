@@ -104,13 +104,12 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-static json_t *call(const struct stack *s, int *status, const char *token, const char *method,
-                    const char *path, const char *body)
+char *http_text(const char *method, const char *url, const char *token, const char *header,
+                const char *body, int *status, char *ctype, size_t ctsize)
 {
     CURL *c = curl_easy_init();
     ck_assert_ptr_nonnull(c);
-    char url[4096], auth[300];
-    snprintf(url, sizeof url, "%s%s", s->url, path);
+    char auth[300];
     struct curl_slist *h = NULL;
     if (token) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
@@ -118,6 +117,8 @@ static json_t *call(const struct stack *s, int *status, const char *token, const
     }
     if (body)
         h = curl_slist_append(h, "Content-Type: application/json");
+    if (header)
+        h = curl_slist_append(h, header);
     h = curl_slist_append(h, "Expect:");
     struct buf b = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -138,13 +139,26 @@ static json_t *call(const struct stack *s, int *status, const char *token, const
     CURLcode rc = curl_easy_perform(c);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    if (ctype)
+        snprintf(ctype, ctsize, "%s", ct ? ct : "");
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     if (rc != CURLE_OK)
-        ck_abort_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
+        ck_abort_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
     *status = (int)code;
-    json_t *j = b.p ? json_loads(b.p, 0, NULL) : NULL;
-    free(b.p);
+    return b.p ? b.p : strdup("");
+}
+
+static json_t *call(const struct stack *s, int *status, const char *token, const char *method,
+                    const char *path, const char *body)
+{
+    char url[4096];
+    snprintf(url, sizeof url, "%s%s", s->url, path);
+    char *text = http_text(method, url, token, NULL, body, status, NULL, 0);
+    json_t *j = json_loads(text, 0, NULL);
+    free(text);
     return j ? j : json_object();
 }
 

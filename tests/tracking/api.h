@@ -24,6 +24,12 @@ json_t *api(const struct stack *s, int *status, const char *token, const char *m
 json_t *api_json(const struct stack *s, int *status, const char *token, const char *method,
                  const char *path, json_t *body);
 
+/* Any URL: the answer's body as text (malloc'd, never NULL), its status and Content-Type
+ * (ctype may be NULL). token, header (one extra "Name: value" line) and body (JSON) may be
+ * NULL. Aborts the test when no answer came. */
+char *http_text(const char *method, const char *url, const char *token, const char *header,
+                const char *body, int *status, char *ctype, size_t ctsize);
+
 /* data.<dotted path> of an envelope ("data.id", "data.tracking.state"); NULL when absent. */
 json_t *jpath(json_t *j, const char *path);
 const char *jstr(json_t *j, const char *path);
