@@ -43,6 +43,7 @@ static int devnull_fd = -1;
  * with SA_RESTART: a request in progress continues undisturbed, and an accept() it
  * interrupted restarts on /dev/null and fails at once, as does the next one, so no signal
  * can slip between the flag check and the accept call, and nothing needs blocking. */
+#define WAKE_CHECK_MS 200
 static int wake_fd = -1; /* standalone: the write end of a pipe the worker's epoll watches */
 
 static void worker_on_term(int sig)
@@ -351,8 +352,13 @@ static int worker_loop(const char *config_path, struct llmops_conf *conf, int li
                 if (e == EAGAIN || e == EWOULDBLOCK) {
                     log_flush();
                     if (waiter >= 0) {
+                        /* SIGTERM ends the wait (EINTR, or the pipe). EPOLLEXCLUSIVE wakes one
+                         * waiting worker per connection; if that worker is being stopped
+                         * (a reload) it leaves without accepting, and no other worker is
+                         * woken for that connection: every worker looks again after
+                         * WAKE_CHECK_MS, so such a connection waits that long at most. */
                         struct epoll_event ev[2];
-                        epoll_wait(waiter, ev, 2, -1); /* SIGTERM: EINTR, or the pipe */
+                        epoll_wait(waiter, ev, 2, WAKE_CHECK_MS);
                     } else {
                         struct pollfd p = {.fd = listen_fd, .events = POLLIN};
                         poll(&p, 1, -1); /* SIGTERM: EINTR, or /dev/null is readable */
