@@ -1,7 +1,8 @@
 /* The mlflow module's parsing of what an MLflow server sends back (plugins/mlflow/mlflow_parse.c,
  * compiled in): the first byte picks the HTTP status, the rest is the response body. Every
  * answer is classified; a JSON body goes through every converter that a response member can
- * reach (experiments, runs, run infos, metric histories, page tokens), and through the filter
+ * reach (experiments, runs, run infos, metric histories and the points a log_batch leaves out
+ * of a re-send, page tokens), and through the filter
  * and order_by renderers when it carries "filter" or "order_by" arrays (their input is the
  * core's, but a renderer must never misbehave on any JSON). */
 #include "mlflow_parse.h"
@@ -65,6 +66,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             json_array_append_new(history, m);
         consume(mlflow_value_out(json_object_get(x, "value")));
     }
+    /* what log_batch does with a history it read: leave out what the run holds */
+    json_t *batch = json_deep_copy(json_object_get(o, "metrics"));
+    if (json_is_array(batch)) {
+        size_t before = json_array_size(batch);
+        long dropped = mlflow_points_drop(batch, history);
+        if (dropped >= 0 && json_array_size(batch) + (size_t)dropped != before)
+            abort();
+    }
+    consume(batch);
     mlflow_history_sort(history);
     consume(history);
     (void)mlflow_tag_value(json_object_get(o, "tags"), LLMOPS_TRACKING_KEY_TAG);

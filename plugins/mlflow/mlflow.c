@@ -25,6 +25,7 @@
 #define MLFLOW_API "/api/2.0/mlflow/"
 #define MLFLOW_TOKEN_MAX 2048 /* page tokens (llmops-plugin.h) */
 #define MLFLOW_HISTORY_PAGES 1000
+#define MLFLOW_BATCH_RESENDS 3 /* log_batch: re-sends after a refused replay (see there) */
 
 static const struct llmops_config_key keys[] = {
     {"ui_url", LLMOPS_CONFIG_URL, 0, 0, 0,
@@ -44,12 +45,13 @@ struct call {
     const char *op;
     int64_t deadline;
     struct llmops_error *err;
+    char error_code[48]; /* MLflow's error_code of the last refusal ("" for none) */
 };
 
 static struct call begin(void *state, const char *op, struct llmops_error *err)
 {
     struct mlflow *s = state;
-    return (struct call){s, op, s->host->now_ms() + s->timeout_ms, err};
+    return (struct call){s, op, s->host->now_ms() + s->timeout_ms, err, ""};
 }
 
 static int failf(struct call *c, enum llmops_status code, int tool_status, int retryable,
@@ -80,6 +82,7 @@ static int request(struct call *c, const char *endpoint, const char *path, json_
 {
     const struct llmops_host *h = c->s->host;
     int64_t left = c->deadline - h->now_ms();
+    c->error_code[0] = '\0';
     if (left <= 0)
         return failf(c, LLMOPS_ERR_UNAVAILABLE, 0, 1,
                      "MLflow %s: no time left within timeout_ms (%lld ms)", endpoint,
@@ -115,6 +118,7 @@ static int request(struct call *c, const char *endpoint, const char *path, json_
            "%s: %s answered HTTP %d %s: %s", c->op, endpoint, resp->status,
            f.error_code[0] ? f.error_code : "(no error_code)", f.detail);
     h->http_free(resp);
+    snprintf(c->error_code, sizeof c->error_code, "%s", f.error_code);
     return failf(c, f.code, f.tool_status, f.retryable, "MLflow %s: %s (%s%sHTTP %d)", endpoint,
                  f.what, f.error_code, f.error_code[0] ? ", " : "", f.tool_status);
 }
@@ -715,6 +719,80 @@ static int delete_run(void *state, json_t *in, json_t **out, struct llmops_error
     return 0;
 }
 
+static int whole_history(struct call *c, const char *run, const char *key, json_t **all);
+
+/* The points the run holds for every key of `metrics` (MLflow's form), or NULL (c->err). */
+static json_t *stored_points(struct call *c, const char *run, json_t *metrics)
+{
+    json_t *names = json_object(), *all = json_array(), *m;
+    size_t i;
+    json_array_foreach(metrics, i, m)
+        json_object_set(names, json_string_value(json_object_get(m, "key")), json_null());
+    const char *k;
+    json_t *v;
+    json_object_foreach(names, k, v)
+    {
+        json_t *one;
+        if (whole_history(c, run, k, &one) < 0) {
+            json_decref(names);
+            json_decref(all);
+            return NULL;
+        }
+        json_array_extend(all, one);
+        json_decref(one);
+    }
+    json_decref(names);
+    return all;
+}
+
+/* Sends one runs/log-batch `body` (its metrics without duplicates) so that sending it again is
+ * safe on a real MLflow 2.x SQL store. That store drops a point it holds already by comparing
+ * key, timestamp, step and value after its INSERT broke the primary key, and NaN never equals
+ * NaN: a NaN point the run holds (a replay, a re-delivery, or this very batch stored while its
+ * answer was lost and the core's client sent it again) reaches the INSERT again, and the batch
+ * is refused with 400 BAD_REQUEST ("UNIQUE constraint failed: metrics..."; so is a replay whose
+ * stored points' keys are missing from one of its slices of 100 points). Its params are stored
+ * by then, its tags not, its metrics not or in part. So, on that refusal: read what the run
+ * holds of the batch's keys, leave those points out and send the rest; a refusal that no
+ * stored point explains is reported as it came. */
+static int send_batch(struct call *c, const char *run, json_t *body)
+{
+    const struct llmops_host *h = c->s->host;
+    json_t *ms = json_object_get(body, "metrics"), *ans;
+    if (mlflow_points_drop(ms, NULL) < 0)
+        return oom(c);
+    for (int resend = 0;; resend++) {
+        if (api(c, "runs/log-batch", NULL, body, 1, &ans) == 0) {
+            json_decref(ans);
+            return 0;
+        }
+        if (resend == MLFLOW_BATCH_RESENDS || c->err->tool_status != 400 ||
+            strcmp(c->error_code, "BAD_REQUEST") != 0 || json_array_size(ms) == 0)
+            return -1;
+        struct llmops_error refused = *c->err;
+        json_t *held = stored_points(c, run, ms);
+        if (!held)
+            return -1;
+        size_t before = json_array_size(ms);
+        long dropped = mlflow_points_drop(ms, held);
+        json_decref(held);
+        if (dropped < 0)
+            return oom(c);
+        if (dropped == 0) {
+            *c->err = refused;
+            return -1;
+        }
+        h->metric_add(h, "replayed_batches", 1);
+        h->log(h, LLMOPS_LOG_INFO,
+               "%s: MLflow refused a batch of points it partly holds (NaN never equals NaN "
+               "there); %ld of %zu are stored, sending the other %zu",
+               c->op, dropped, before, json_array_size(ms));
+        if (json_array_size(ms) == 0 && json_array_size(json_object_get(body, "params")) == 0 &&
+            json_array_size(json_object_get(body, "tags")) == 0)
+            return 0;
+    }
+}
+
 static int log_batch(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct call c = begin(state, "log_batch", err);
@@ -774,12 +852,10 @@ static int log_batch(void *state, json_t *in, json_t **out, struct llmops_error 
     }
     json_t *body =
         json_pack("{s:s,s:o,s:o,s:o}", "run_id", id, "metrics", ms, "params", ps, "tags", tags);
-    json_t *ans;
-    int rc = body ? api(&c, "runs/log-batch", NULL, body, 1, &ans) : oom(&c);
+    int rc = body ? send_batch(&c, id, body) : oom(&c);
     json_decref(body);
     if (rc < 0)
         return -1;
-    json_decref(ans);
     *out = json_object();
     return 0;
 }
@@ -844,6 +920,15 @@ static int get_metric_history(void *state, json_t *in, json_t **out, struct llmo
     json_t *all;
     if (whole_history(&c, id, key, &all) < 0)
         return -1;
+    if (json_array_size(all) == 0) {
+        /* MLflow answers {} for a run it does not have as for a key never logged */
+        json_t *ans;
+        if (api_get1(&c, "runs/get", "run_id", id, &ans) < 0) {
+            json_decref(all);
+            return -1;
+        }
+        json_decref(ans);
+    }
     if (mlflow_history_sort(all) < 0) {
         json_decref(all);
         return oom(&c);

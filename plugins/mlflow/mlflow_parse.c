@@ -840,3 +840,107 @@ int mlflow_history_sort(json_t *metrics)
     free(p);
     return 0;
 }
+
+/* ------------------------------------------------------------------ points MLflow holds */
+
+/* A metric point as MLflow's SQL store keys it: NaN apart, +/-Infinity as +/-DBL_MAX. */
+struct stored {
+    const char *key;
+    long long ts, step;
+    int nan;
+    double v;
+};
+
+/* `m` in either form (MLflow's timestamp or the interface's timestamp_ms) → *p; -1 when it is
+ * not a point (a value that is neither a number nor one of the three strings). */
+static int stored_of(json_t *m, struct stored *p)
+{
+    json_t *ts = json_object_get(m, "timestamp");
+    if (!ts)
+        ts = json_object_get(m, "timestamp_ms");
+    json_t *v = json_object_get(m, "value");
+    p->key = json_string_value(json_object_get(m, "key"));
+    p->ts = (long long)json_integer_value(ts);
+    p->step = (long long)json_integer_value(json_object_get(m, "step"));
+    p->nan = 0;
+    p->v = 0;
+    const char *s = json_string_value(v);
+    if (!p->key || !json_is_integer(ts))
+        return -1;
+    if (json_is_number(v)) {
+        p->v = json_number_value(v);
+        if (isnan(p->v))
+            p->nan = 1;
+        else if (p->v >= MLFLOW_DBL_MAX)
+            p->v = MLFLOW_DBL_MAX;
+        else if (p->v <= -MLFLOW_DBL_MAX)
+            p->v = -MLFLOW_DBL_MAX;
+    } else if (s && strcmp(s, "NaN") == 0) {
+        p->nan = 1;
+    } else if (s && strcmp(s, "Infinity") == 0) {
+        p->v = MLFLOW_DBL_MAX;
+    } else if (s && strcmp(s, "-Infinity") == 0) {
+        p->v = -MLFLOW_DBL_MAX;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static int stored_cmp(const void *a, const void *b)
+{
+    const struct stored *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    if (x->step != y->step)
+        return x->step < y->step ? -1 : 1;
+    if (x->nan != y->nan)
+        return x->nan < y->nan ? -1 : 1;
+    if (!x->nan && x->v != y->v)
+        return x->v < y->v ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+long mlflow_points_drop(json_t *points, json_t *stored)
+{
+    size_t n = json_array_size(points), ns = json_array_size(stored), have = 0;
+    struct stored *s = calloc(ns ? ns : 1, sizeof *s);
+    struct stored *kept = calloc(n ? n : 1, sizeof *kept);
+    json_t *out = json_array();
+    if (!s || !kept || !out) {
+        free(s);
+        free(kept);
+        json_decref(out);
+        return -1;
+    }
+    for (size_t i = 0; i < ns; i++)
+        if (stored_of(json_array_get(stored, i), &s[have]) == 0)
+            have++;
+    qsort(s, have, sizeof *s, stored_cmp);
+    size_t nkept = 0;
+    long dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = json_array_get(points, i);
+        struct stored p;
+        int drop = 0;
+        if (stored_of(m, &p) == 0) {
+            drop = have && bsearch(&p, s, have, sizeof *s, stored_cmp) != NULL;
+            for (size_t k = 0; !drop && k < nkept; k++)
+                drop = stored_cmp(&p, &kept[k]) == 0;
+            if (!drop)
+                kept[nkept++] = p;
+        }
+        if (drop)
+            dropped++;
+        else
+            json_array_append(out, m);
+    }
+    if (dropped) { /* out holds the kept points through the clear */
+        json_array_clear(points);
+        json_array_extend(points, out);
+    }
+    json_decref(out);
+    free(s);
+    free(kept);
+    return dropped;
+}

@@ -82,4 +82,11 @@ int mlflow_history_token(const char *token, long long *offset);
 /* Sorts Metric objects by step, then timestamp_ms, keeping the order of equal points. */
 int mlflow_history_sort(json_t *metrics);
 
+/* Drops from `points` (MLflow's [{key, value, timestamp, step}], as log-batch takes them) every
+ * point equal to an earlier one of `points` or to one of `stored` (Metric objects read back,
+ * either form; NULL for none): the same key, timestamp, step and value, where NaN equals NaN
+ * and +/-Infinity equals +/-DBL_MAX, as MLflow's SQL store keys them. The order of the others
+ * is kept. Returns how many were dropped, or -1 out of memory (points unchanged). */
+long mlflow_points_drop(json_t *points, json_t *stored);
+
 #endif

@@ -637,16 +637,68 @@ class Store:
         self.run(p)["lifecycle"] = "active"
         return {}
 
-    def add_metric(self, r, key, value, ts, step):
-        ident = (key, ts, step, "nan" if math.isnan(value) else value)
-        if ident in r["seen"]:  # the SQL store's primary key: a replay adds nothing
+    @staticmethod
+    def stored_value(value):
+        """What the SQL store writes in metrics.value: 0 for NaN (is_nan set), +/-DBL_MAX for
+        +/-Infinity, the number otherwise."""
+        if math.isnan(value):
+            return 0
+        if math.isinf(value):
+            return DBL_MAX if value > 0 else -DBL_MAX
+        return value
+
+    def primary_key(self, key, value, ts, step):
+        """metrics' primary key (key, timestamp, step, run_uuid, value, is_nan), run aside."""
+        return (key, ts, step, float(self.stored_value(value)), math.isnan(value))
+
+    def insert_metrics(self, r, points):
+        """One INSERT of `points` (and its commit): all or nothing, refused with SQLite's
+        UNIQUE error when a row repeats a stored one or another of the same statement."""
+        pks = set()
+        for key, value, ts, step in points:
+            pk = self.primary_key(key, value, ts, step)
+            if pk in r["seen"] or pk in pks:
+                raise integrity_error(r["id"], points)
+            pks.add(pk)
+        for key, value, ts, step in points:
+            r["seen"].add(self.primary_key(key, value, ts, step))
+            point = {"key": key, "value": value, "timestamp": ts, "step": step}
+            r["metrics"].append(point)
+            best = r["latest"].get(key)
+            if best is None or self.rank(point) >= self.rank(best):
+                r["latest"][key] = point
+
+    def log_metrics(self, r, points):
+        """SqlAlchemyStore._log_metrics of MLflow 2.14, step by step. Exact duplicates within the
+        call are dropped first (a Metric set: NaN never equals NaN, so NaN points all stay);
+        one INSERT of the rest; when it breaks the primary key, it is rolled back and, for each
+        slice of 100 of the points' keys, the run's stored points of those keys are read and
+        every point not equal to one of them (NaN never is) is inserted and committed. So a NaN
+        point the run already holds, or one sent twice in a call, reaches an INSERT again and
+        the call fails with 400 BAD_REQUEST (what an earlier slice committed stays); so does a
+        replay whose stored points have keys missing from one of the slices."""
+        if not points:
             return
-        r["seen"].add(ident)
-        point = {"key": key, "value": value, "timestamp": ts, "step": step}
-        r["metrics"].append(point)
-        best = r["latest"].get(key)
-        if best is None or self.rank(point) >= self.rank(best):
-            r["latest"][key] = point
+        instances, seen = [], set()
+        for key, value, ts, step in points:
+            ident = (key, value, ts, step)
+            if math.isnan(value) or ident not in seen:
+                instances.append((key, value, ts, step))
+            if not math.isnan(value):
+                seen.add(ident)
+        try:
+            self.insert_metrics(r, instances)
+            return
+        except ApiError:
+            pass  # rolled back: nothing of this INSERT is stored
+        keys = [m[0] for m in instances]
+        for i in range(0, len(keys), 100):
+            chunk = set(keys[i:i + 100])
+            history = {(q["key"], float(self.stored_value(q["value"])), q["timestamp"], q["step"])
+                       for q in r["metrics"] if q["key"] in chunk and not math.isnan(q["value"])}
+            rest = [m for m in instances if math.isnan(m[1]) or
+                    (m[0], float(self.stored_value(m[1])), m[2], m[3]) not in history]
+            self.insert_metrics(r, rest)
 
     def metric_of(self, m):
         check_key("Metric", m.get("key"))
@@ -662,12 +714,12 @@ class Store:
         try:
             value = f_double(p, "value")
         except BareNaN:
-            self.add_metric(r, f_str(p, "key", required=True), 0.0, 0, 0)
+            self.log_metrics(r, [(f_str(p, "key", required=True), 0.0, 0, 0)])
             return {}
         key = f_str(p, "key", required=True)
         check_key("Metric", key)
         ts = f_int(p, "timestamp", required=True)
-        self.add_metric(r, key, value, ts, f_int(p, "step", default=0))
+        self.log_metrics(r, [(key, value, ts, f_int(p, "step", default=0))])
         return {}
 
     def check_params(self, r, params):
@@ -737,10 +789,9 @@ class Store:
         for t in tags:
             check_key("Tag", t.get("key"))
             tlist.append((t["key"], check_value("Tag", t["key"], t.get("value"), 5000)))
-        for k, v in plist:
+        for k, v in plist:  # _log_params commits before the metrics are tried
             r["params"][k] = v
-        for point in points:
-            self.add_metric(r, *point)
+        self.log_metrics(r, points)  # a refusal here leaves the params stored, no tag set
         for k, v in tlist:
             r["tags"][k] = v
             if k == "mlflow.runName":
@@ -792,9 +843,14 @@ class Store:
         return out
 
     def metrics_get_history(self, p):
-        r = self.run(p)
+        rid = f_str(p, "run_id") or f_str(p, "run_uuid")
+        if not rid:
+            raise missing("run_id")
         key = f_str(p, "metric_key", required=True)
-        points = [self.metric_json(q) for q in r["metrics"] if q["key"] == key]
+        # the SQL store only selects metrics by run_uuid and key: a run that does not exist
+        # has no points, and the answer is 200 {} as for a key never logged
+        r = self.runs.get(rid)
+        points = [self.metric_json(q) for q in (r["metrics"] if r else []) if q["key"] == key]
         return {"metrics": points} if points else {}
 
     def state(self):
@@ -809,6 +865,26 @@ class Store:
                                   for q in r["metrics"]]}
                      for r in self.runs.values()],
         }
+
+
+def integrity_error(run_id, points):
+    """What make_managed_session turns SQLite's IntegrityError into: BAD_REQUEST (HTTP 400),
+    the message SQLAlchemy 1.4's text of it (statement and bound parameters included)."""
+    rows = [(key, Store.stored_value(value), ts, step, 1 if math.isnan(value) else 0, run_id)
+            for key, value, ts, step in points]
+    if len(rows) == 1:
+        shown = repr(rows[0])
+    elif len(rows) <= 10:
+        shown = repr(rows)
+    else:
+        shown = "[%s  ... displaying 10 of %d total bound parameter sets ...  %s]" % (
+            ", ".join(repr(x) for x in rows[:8]), len(rows), ", ".join(repr(x) for x in rows[-2:]))
+    return ApiError(
+        "BAD_REQUEST",
+        "(sqlite3.IntegrityError) UNIQUE constraint failed: metrics.key, metrics.timestamp, "
+        "metrics.step, metrics.run_uuid, metrics.value, metrics.is_nan\n[SQL: INSERT INTO metrics "
+        "(key, value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)]\n"
+        "[parameters: %s]\n(Background on this error at: https://sqlalche.me/e/14/gkpj)" % shown)
 
 
 def invalid_exists(name, t):

@@ -811,6 +811,13 @@ START_TEST(test_log_batch_and_history)
            "{\"external_id\": \"%s\", \"key\": \"never\", \"max_results\": 10}", id);
     ck_assert_int_eq(json_array_size(json_object_get(o, "metrics")), 0); /* MLflow: {} */
     json_decref(o);
+    /* MLflow 2.14 answers 200 {} for the history of a run it does not have ... */
+    json_t *none = ctl(
+        "GET", API "metrics/get-history?run_id=00000000000000000000000000000000&metric_key=loss",
+        NULL);
+    ck_assert_int_eq(json_object_size(none), 0);
+    json_decref(none);
+    /* ... and the module still says so */
     fails(LLMOPS_ERR_NOT_FOUND, OPS->get_metric_history,
           "{\"external_id\": \"00000000000000000000000000000000\", \"key\": \"loss\", "
           "\"max_results\": 10}");
@@ -874,6 +881,192 @@ START_TEST(test_nan_and_infinity)
     ck_assert_str_eq(s_of(json_array_get(latest, 1), "key"), "w");
     ck_assert_str_eq(s_of(json_array_get(latest, 1), "value"), "-Infinity");
     json_decref(r);
+}
+END_TEST
+
+/* Calls an op with a JSON value built here (too big for the text helpers); returns rc. */
+static int call_json(llmops_op_fn *fn, json_t *in, json_t **out)
+{
+    memset(&last, 0, sizeof last);
+    last.size = sizeof last;
+    *out = NULL;
+    int rc = fn(t.in->state, in, out, &last);
+    json_decref(in);
+    return rc;
+}
+
+/* How many points of the fake's run are exactly this one (value as the fake stores it). */
+static int points_held(const char *run, const char *key, const char *value, long long ts,
+                       long long step)
+{
+    json_t *s = state();
+    size_t i, k;
+    json_t *r, *p;
+    int n = 0;
+    json_array_foreach(json_object_get(s, "runs"), i, r)
+    {
+        if (strcmp(s_of(r, "id"), run) != 0)
+            continue;
+        json_array_foreach(json_object_get(r, "metrics"), k, p)
+        {
+            if (strcmp(s_of(p, "key"), key) == 0 && strcmp(s_of(p, "value"), value) == 0 &&
+                i_of(p, "timestamp") == ts && i_of(p, "step") == step)
+                n++;
+        }
+    }
+    json_decref(s);
+    return n;
+}
+
+static size_t points_of(const char *run)
+{
+    json_t *s = state();
+    size_t i, n = 0;
+    json_t *r;
+    json_array_foreach(json_object_get(s, "runs"), i, r)
+    {
+        if (strcmp(s_of(r, "id"), run) == 0)
+            n = json_array_size(json_object_get(r, "metrics"));
+    }
+    json_decref(s);
+    return n;
+}
+
+#define NAN_BATCH                                                                                  \
+    "{\"external_id\": \"%s\", \"metrics\": ["                                                     \
+    "{\"key\": \"loss\", \"value\": \"NaN\", \"timestamp_ms\": 100, \"step\": 1},"                 \
+    "{\"key\": \"loss\", \"value\": 0.5, \"timestamp_ms\": 200, \"step\": 2},"                     \
+    "{\"key\": \"grad\", \"value\": \"NaN\", \"timestamp_ms\": 100, \"step\": 1},"                 \
+    "{\"key\": \"grad\", \"value\": \"Infinity\", \"timestamp_ms\": 200, \"step\": 2}],"           \
+    "\"params\": {\"lr\": \"0.01\"}, \"tags\": {\"stage\": \"nan\"}}"
+
+/* Every point of NAN_BATCH, once. */
+static void expect_nan_batch(const char *id)
+{
+    ck_assert_int_eq(points_of(id), 4);
+    ck_assert_int_eq(points_held(id, "loss", "nan", 100, 1), 1);
+    ck_assert_int_eq(points_held(id, "loss", "0.5", 200, 2), 1);
+    ck_assert_int_eq(points_held(id, "grad", "nan", 100, 1), 1);
+    ck_assert_int_eq(points_held(id, "grad", "inf", 200, 2), 1);
+    json_t *r = ok(OPS->get_run, "{\"external_id\": \"%s\"}", id);
+    ck_assert_str_eq(s_of(json_object_get(r, "params"), "lr"), "0.01");
+    ck_assert_str_eq(s_of(json_object_get(r, "tags"), "stage"), "nan");
+    json_decref(r);
+}
+
+START_TEST(test_nan_sent_again)
+{
+    start(NULL, NULL);
+    char exp[64], id[64];
+    new_experiment("exp", "nan-again", exp, sizeof exp);
+    new_run(exp, "run", 1795713258923LL, NULL, id, sizeof id);
+    json_decref(ok(OPS->log_batch, NAN_BATCH, id));
+    expect_nan_batch(id);
+    /* MLflow refuses the same batch again: NaN never equals the NaN it holds */
+    int before = count(API "runs/log-batch");
+    json_t *refused = json_pack("{s:s,s:[{s:s,s:s,s:i,s:i}]}", "run_id", id, "metrics", "key",
+                                "loss", "value", "NaN", "timestamp", 100, "step", 1);
+    char *text = json_dumps(refused, JSON_COMPACT);
+    json_decref(refused);
+    struct llmops_http_request req = {.size = sizeof req,
+                                      .method = "POST",
+                                      .path = API "runs/log-batch",
+                                      .body = text,
+                                      .body_len = strlen(text),
+                                      .content_type = "application/json"};
+    struct llmops_http_response resp = {.size = sizeof resp};
+    struct llmops_error err = {.size = sizeof err};
+    ck_assert_int_eq(httpc_request(t.ctl, &req, &resp, &err), 0);
+    free(text);
+    ck_assert_int_eq(resp.status, 400);
+    json_t *body = json_loadb(resp.body, resp.body_len, 0, NULL);
+    httpc_response_free(&resp);
+    ck_assert_str_eq(s_of(body, "error_code"), "BAD_REQUEST");
+    ck_assert_ptr_nonnull(strstr(s_of(body, "message"), "UNIQUE constraint failed: metrics.key, "
+                                                        "metrics.timestamp, metrics.step, "
+                                                        "metrics.run_uuid, metrics.value, "
+                                                        "metrics.is_nan"));
+    json_decref(body);
+    ck_assert_int_eq(count(API "runs/log-batch"), before + 1);
+
+    /* through the module: the same body again is safe, twice over */
+    for (int round = 0; round < 2; round++) {
+        before = count(API "runs/log-batch");
+        json_t *o = ok(OPS->log_batch, NAN_BATCH, id);
+        ck_assert_int_eq(json_object_size(o), 0);
+        json_decref(o);
+        /* refused, then the points it does not hold (none) with the params and tags */
+        ck_assert_int_eq(count(API "runs/log-batch"), before + 2);
+        expect_nan_batch(id);
+    }
+    /* a batch holding new points beside the stored NaN ones: only the new ones are sent again */
+    json_decref(ok(OPS->log_batch,
+                   "{\"external_id\": \"%s\", \"metrics\": ["
+                   "{\"key\": \"loss\", \"value\": \"NaN\", \"timestamp_ms\": 100, \"step\": 1},"
+                   "{\"key\": \"loss\", \"value\": \"NaN\", \"timestamp_ms\": 300, \"step\": 3},"
+                   "{\"key\": \"loss\", \"value\": 0.25, \"timestamp_ms\": 400, \"step\": 4}]}",
+                   id));
+    ck_assert_int_eq(points_of(id), 6);
+    ck_assert_int_eq(points_held(id, "loss", "nan", 300, 3), 1);
+    ck_assert_int_eq(points_held(id, "loss", "0.25", 400, 4), 1);
+    json_t *o = ok(OPS->get_metric_history,
+                   "{\"external_id\": \"%s\", \"key\": \"loss\", \"max_results\": 10}", id);
+    ck_assert_int_eq(json_array_size(json_object_get(o, "metrics")), 4);
+    ck_assert_str_eq(s_of(json_array_get(json_object_get(o, "metrics"), 2), "value"), "NaN");
+    json_decref(o);
+    /* the same NaN point twice in one batch (MLflow would refuse it even once) */
+    before = count(API "runs/log-batch");
+    json_decref(ok(OPS->log_batch,
+                   "{\"external_id\": \"%s\", \"metrics\": ["
+                   "{\"key\": \"twice\", \"value\": \"NaN\", \"timestamp_ms\": 5, \"step\": 0},"
+                   "{\"key\": \"twice\", \"value\": \"NaN\", \"timestamp_ms\": 5, \"step\": 0}]}",
+                   id));
+    ck_assert_int_eq(count(API "runs/log-batch"), before + 1);
+    ck_assert_int_eq(points_held(id, "twice", "nan", 5, 0), 1);
+    /* a refusal no stored point explains is reported as it came, after one look */
+    fault(API "runs/log-batch",
+          "[{\"status\": 400, \"body\": {\"error_code\": \"BAD_REQUEST\", \"message\": "
+          "\"(sqlite3.IntegrityError) something else\"}}]");
+    before = count(API "metrics/get-history");
+    struct llmops_error e = fails(LLMOPS_ERR_INVALID, OPS->log_batch,
+                                  "{\"external_id\": \"%s\", \"metrics\": [{\"key\": \"fresh\", "
+                                  "\"value\": \"NaN\", \"timestamp_ms\": 9, \"step\": 0}]}",
+                                  id);
+    ck_assert_int_eq(e.tool_status, 400);
+    ck_assert_ptr_nonnull(strstr(e.message, "BAD_REQUEST"));
+    ck_assert_int_eq(count(API "metrics/get-history"), before + 1);
+    ck_assert_int_eq(points_held(id, "fresh", "nan", 9, 0), 0);
+}
+END_TEST
+
+START_TEST(test_replay_refused_by_slices)
+{
+    /* MLflow filters a replay's stored points per slice of 100 of its points' keys: a key that
+     * only shows after the first 100 points is refused by the UNIQUE constraint, NaN or not */
+    start(NULL, NULL);
+    char exp[64], id[64];
+    new_experiment("exp", "slices", exp, sizeof exp);
+    new_run(exp, "run", 1795713258923LL, NULL, id, sizeof id);
+    json_t *ms = json_array();
+    for (int i = 0; i < 150; i++)
+        json_array_append_new(ms, json_pack("{s:s,s:f,s:i,s:i}", "key", "loss", "value", i / 4.0,
+                                            "timestamp_ms", 1000 + i, "step", i));
+    for (int i = 0; i < 10; i++)
+        json_array_append_new(ms, json_pack("{s:s,s:i,s:i,s:i}", "key", "acc", "value", i,
+                                            "timestamp_ms", 1000 + i, "step", i));
+    json_t *in = json_pack("{s:s,s:o}", "external_id", id, "metrics", ms), *out;
+    for (int round = 0; round < 3; round++) {
+        int before = count(API "runs/log-batch"), read = count(API "metrics/get-history");
+        ck_assert_msg(call_json(OPS->log_batch, json_incref(in), &out) == 0, "round %d: %s", round,
+                      last.message);
+        json_decref(out);
+        /* a replay is refused, then the module reads both keys' points: all are stored */
+        ck_assert_int_eq(count(API "metrics/get-history"), read + (round ? 2 : 0));
+        /* a replay is refused once, then nothing is left to send: no second call */
+        ck_assert_int_eq(count(API "runs/log-batch"), before + 1);
+        ck_assert_int_eq(points_of(id), 160);
+    }
+    json_decref(in);
 }
 END_TEST
 
@@ -1072,17 +1265,6 @@ END_TEST
 
 /* ------------------------------------------------------------------ Limits */
 
-/* Calls an op with a JSON value built here (too big for the text helpers); returns rc. */
-static int call_json(llmops_op_fn *fn, json_t *in, json_t **out)
-{
-    memset(&last, 0, sizeof last);
-    last.size = sizeof last;
-    *out = NULL;
-    int rc = fn(t.in->state, in, out, &last);
-    json_decref(in);
-    return rc;
-}
-
 START_TEST(test_limits)
 {
     start(NULL, NULL);
@@ -1205,6 +1387,40 @@ START_TEST(test_lost_answer_run)
            exp);
     json_decref(r);
     ck_assert_int_eq(count(API "runs/create"), 2);
+}
+END_TEST
+
+START_TEST(test_lost_answer_nan_batch)
+{
+    start(NULL, NULL);
+    char exp[64], id[64];
+    new_experiment("exp", "lost-nan", exp, sizeof exp);
+    new_run(exp, "run", 1795713258923LL, NULL, id, sizeof id);
+    /* stored, its answer lost: the core's client sends it again, MLflow refuses that (it holds
+     * the NaN points), the module reads what the run holds and sends the params and tags */
+    fault(API "runs/log-batch", "[{\"lost\": true}]");
+    int before = count(API "runs/log-batch");
+    json_decref(ok(OPS->log_batch, NAN_BATCH, id));
+    ck_assert_int_eq(count(API "runs/log-batch"), before + 3);
+    expect_nan_batch(id);
+    /* the outbox delivering it once more */
+    json_decref(ok(OPS->log_batch, NAN_BATCH, id));
+    expect_nan_batch(id);
+    /* a new NaN point beside the stored ones, and the answer to the re-send lost: refused,
+     * re-sent with the new point (stored, answer lost), sent again by the client (refused),
+     * and the params and tags once more */
+    fault(API "runs/log-batch", "[{\"pass\": true}, {\"lost\": true}]");
+    before = count(API "runs/log-batch");
+    json_decref(ok(OPS->log_batch,
+                   "{\"external_id\": \"%s\", \"metrics\": ["
+                   "{\"key\": \"loss\", \"value\": \"NaN\", \"timestamp_ms\": 100, \"step\": 1},"
+                   "{\"key\": \"loss\", \"value\": \"NaN\", \"timestamp_ms\": 500, \"step\": 5}],"
+                   "\"params\": {\"lr\": \"0.01\"}, \"tags\": {\"stage\": \"nan\"}}",
+                   id));
+    ck_assert_int_eq(count(API "runs/log-batch"), before + 4);
+    ck_assert_int_eq(points_of(id), 5);
+    ck_assert_int_eq(points_held(id, "loss", "nan", 500, 5), 1);
+    ck_assert_int_eq(points_held(id, "loss", "nan", 100, 1), 1);
 }
 END_TEST
 
@@ -1719,6 +1935,60 @@ START_TEST(test_values)
 }
 END_TEST
 
+START_TEST(test_points_drop)
+{
+    /* MLflow's form in, stored points in either form: NaN equals NaN, Infinity equals DBL_MAX */
+    json_t *pts =
+        json_loads("[{\"key\": \"a\", \"value\": \"NaN\", \"timestamp\": 1, \"step\": 0},"
+                   " {\"key\": \"a\", \"value\": \"NaN\", \"timestamp\": 1, \"step\": 0},"
+                   " {\"key\": \"a\", \"value\": \"NaN\", \"timestamp\": 1, \"step\": 1},"
+                   " {\"key\": \"b\", \"value\": \"NaN\", \"timestamp\": 1, \"step\": 0},"
+                   " {\"key\": \"a\", \"value\": 0, \"timestamp\": 1, \"step\": 0},"
+                   " {\"key\": \"a\", \"value\": 0.0, \"timestamp\": 1, \"step\": 0},"
+                   " {\"key\": \"a\", \"value\": \"Infinity\", \"timestamp\": 2, \"step\": 0},"
+                   " {\"key\": \"a\", \"value\": -1.5, \"timestamp\": 3, \"step\": 0}]",
+                   0, NULL);
+    ck_assert_ptr_nonnull(pts);
+    ck_assert_int_eq(mlflow_points_drop(pts, NULL), 2); /* the second NaN and the second 0 */
+    ck_assert_int_eq(json_array_size(pts), 6);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(pts, 1), "step")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(pts, 2), "key")), "b");
+    json_t *held =
+        json_loads("[{\"key\": \"a\", \"value\": \"NaN\", \"timestamp_ms\": 1, \"step\": 0},"
+                   " {\"key\": \"a\", \"value\": \"Infinity\", \"timestamp_ms\": 2, \"step\": 0},"
+                   " {\"key\": \"a\", \"value\": -1.5, \"timestamp_ms\": 3, \"step\": 1},"
+                   " {\"key\": \"a\", \"value\": 0.5, \"timestamp_ms\": 1, \"step\": 0},"
+                   " {\"key\": \"b\", \"value\": \"bogus\", \"timestamp_ms\": 1, \"step\": 0}]",
+                   0, NULL);
+    ck_assert_ptr_nonnull(held);
+    ck_assert_int_eq(mlflow_points_drop(pts, held), 2); /* a NaN@1/0 and a Infinity@2 */
+    ck_assert_int_eq(json_array_size(pts), 4);
+    static const char *const left[] = {"a", "b", "a", "a"};
+    static const long long ts[] = {1, 1, 1, 3};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *m = json_array_get(pts, i);
+        ck_assert_str_eq(json_string_value(json_object_get(m, "key")), left[i]);
+        ck_assert_int_eq(json_integer_value(json_object_get(m, "timestamp")), ts[i]);
+    }
+    json_t *dbl = json_pack("[{s:s,s:f,s:i,s:i}]", "key", "a", "value", MLFLOW_DBL_MAX,
+                            "timestamp_ms", 2, "step", 0);
+    json_t *inf = json_pack("[{s:s,s:s,s:i,s:i}]", "key", "a", "value", "Infinity", "timestamp", 2,
+                            "step", 0);
+    ck_assert_int_eq(mlflow_points_drop(inf, dbl), 1); /* MLflow answers Infinity as DBL_MAX */
+    ck_assert_int_eq(json_array_size(inf), 0);
+    json_t *other = json_pack("[{s:s,s:s,s:i,s:i},{s:s,s:f,s:i,s:i}]", "key", "b", "value", "NaN",
+                              "timestamp_ms", 1, "step", 9, "key", "a", "value", -1.25,
+                              "timestamp_ms", 3, "step", 0);
+    ck_assert_int_eq(mlflow_points_drop(pts, other), 0); /* another step, another value */
+    ck_assert_int_eq(json_array_size(pts), 4);
+    json_decref(other);
+    json_decref(dbl);
+    json_decref(inf);
+    json_decref(held);
+    json_decref(pts);
+}
+END_TEST
+
 START_TEST(test_versions_and_tokens)
 {
     char v[64];
@@ -1820,6 +2090,8 @@ static Suite *make_mlflow_suite(void)
     tcase_add_test(core, test_runs);
     tcase_add_test(core, test_log_batch_and_history);
     tcase_add_test(core, test_nan_and_infinity);
+    tcase_add_test(core, test_nan_sent_again);
+    tcase_add_test(core, test_replay_refused_by_slices);
     tcase_add_test(core, test_search_runs);
     tcase_add_test(core, test_find_by_idempotency_key);
     suite_add_tcase(s, core);
@@ -1835,6 +2107,7 @@ static Suite *make_mlflow_suite(void)
     tcase_set_timeout(errors, 60);
     tcase_add_test(errors, test_lost_answer_experiment);
     tcase_add_test(errors, test_lost_answer_run);
+    tcase_add_test(errors, test_lost_answer_nan_batch);
     tcase_add_test(errors, test_refused);
     tcase_add_test(errors, test_nothing_listening);
     tcase_add_test(errors, test_hang);
@@ -1856,6 +2129,7 @@ static Suite *make_mlflow_suite(void)
     tcase_add_loop_test(parse, test_classify, 0, sizeof answers / sizeof answers[0]);
     tcase_add_test(parse, test_values);
     tcase_add_test(parse, test_versions_and_tokens);
+    tcase_add_test(parse, test_points_drop);
     tcase_add_test(parse, test_transcript_objects);
     suite_add_tcase(s, parse);
     return s;
