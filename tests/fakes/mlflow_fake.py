@@ -6,8 +6,11 @@ answered): string experiment ids ("0" is Default), 32-hex run ids, invented run 
 members left out, pretty-printed successes and one-line JSON errors, 400
 RESOURCE_ALREADY_EXISTS for a duplicate experiment name (deleted names stay taken),
 INVALID_PARAMETER_VALUE shapes, "Changing param values is not allowed", +/-Infinity answered as
-+/-DBL_MAX, "NaN" strings, a bare NaN token stored as 0 with timestamp 0, unknown statuses
-ignored with a 200, metrics/get-history ignoring max_results, page tokens that are base64
++/-DBL_MAX, "NaN" strings, a bare NaN token stored as 0 with timestamp 0, metric logging as the
+SQL store does it (a NaN point the run holds, sent again, is refused with 400 BAD_REQUEST and
+SQLite's UNIQUE constraint text; see Store.log_metrics), unknown statuses ignored with a 200,
+metrics/get-history ignoring max_results and answering {} for a run it does not have (the SQL
+store only selects by run and key), page tokens that are base64
 {"offset": N} (a full last page still carries one), HTML pages for unknown paths (404), wrong
 methods (405) and a JSON array body (500).
 
@@ -32,6 +35,8 @@ Faults (faultserver.py's, plus):
                                  request to the same path)
   POST /_refuse {"seconds": S}  stop listening (and close open connections) for S seconds
   POST /_config {"version": V}  answer /version with V from now on
+  POST /_forget {"run_id": R}   remove a run and all it holds, as `mlflow gc` does to a
+                                deleted run (404 when there is none)
   GET  /_state                  experiments and runs as stored (for test assertions)
   GET  /_stats, POST /_reset    as in faultserver.py
 """
@@ -988,6 +993,12 @@ class Handler(faultserver.FaultHandler):
             if "version" in cfg:
                 app.version = str(cfg["version"])
             self.send_json(200, {"version": app.version})
+            return True
+        if path == "/_forget" and self.command == "POST":  # what `mlflow gc` does to a run
+            rid = json.loads(body or b"{}").get("run_id")
+            with app.store.lock:
+                found = app.store.runs.pop(rid, None) is not None
+            self.send_json(200 if found else 404, {"forgotten": found})
             return True
         if path == "/_state" and self.command == "GET":
             with app.store.lock:

@@ -767,6 +767,152 @@ START_TEST(dead_letter_and_admin_retry)
 }
 END_TEST
 
+/* The points of the job's run in the fake, or -1 while it has none. */
+static int fake_points(const char *job)
+{
+    json_t *state = fake("GET", "/_state", NULL);
+    json_t *runs = fake_runs_of("llmops.job_id", job, state);
+    int n = json_array_size(runs) == 1
+                ? (int)json_array_size(json_object_get(json_array_get(runs, 0), "metrics"))
+                : -1;
+    json_decref(runs);
+    json_decref(state);
+    return n;
+}
+
+/* How many of the job's outbox rows are dead. */
+static int dead_rows(const char *job)
+{
+    int s, n = 0;
+    json_t *j = api(&ml, &s, ml.operator_, "GET", "/outbox?env=stg&state=dead&limit=1000", NULL);
+    EXPECT(s, 200, j);
+    size_t i;
+    json_t *row;
+    json_array_foreach(jpath(j, "data.rows"), i, row)
+    {
+        const char *t = jstr(row, "training_job_id");
+        if (t && strcmp(t, job) == 0)
+            n++;
+    }
+    json_decref(j);
+    return n;
+}
+
+#define NAN_LOG                                                                                    \
+    "{\"metrics\":[{\"key\":\"loss\",\"value\":\"NaN\",\"step\":10,"                               \
+    "\"timestamp_ms\":1700000000100},"                                                             \
+    "{\"key\":\"grad\",\"value\":\"NaN\",\"step\":10,\"timestamp_ms\":1700000000100},"             \
+    "{\"key\":\"loss\",\"value\":0.5,\"step\":11,\"timestamp_ms\":1700000000110}],"                \
+    "\"tags\":{\"phase\":\"nan\"}}"
+
+START_TEST(nan_points_sent_again)
+{
+    char exp[64];
+    snprintf(exp, sizeof exp, "nan-%s", uniq());
+    static char ids[1][40];
+    create_jobs(1, 2, exp, ids);
+    expect_delivered(1, 2, ids, 30);
+    /* MLflow stores the job's NaN log but its answer is lost; the outbox delivers it again,
+     * and the same body is queued twice more: MLflow refuses each of those re-sends (it holds
+     * the NaN points), the module sends what it does not hold */
+    json_decref(
+        fake("POST", "/_faults",
+             "{\"path\":\"/api/2.0/mlflow/runs/log-batch\",\"responses\":[{\"lost\":true}]}"));
+    char path[96];
+    int s;
+    snprintf(path, sizeof path, "/training-jobs/%s/log", ids[0]);
+    for (int i = 0; i < 3; i++) {
+        json_t *j = api(&ml, &s, ml.operator_, "POST", path, NAN_LOG);
+        EXPECT(s, 202, j);
+        json_decref(j);
+    }
+    /* and a later log of the job is not stuck behind them */
+    json_t *j = api(&ml, &s, ml.operator_, "POST", path,
+                    "{\"metrics\":[{\"key\":\"loss\",\"value\":0.25,\"step\":12,"
+                    "\"timestamp_ms\":1700000000120}]}");
+    EXPECT(s, 202, j);
+    json_decref(j);
+    double t0 = now_s(), end = t0 + 60;
+    snprintf(path, sizeof path, "/training-jobs/%s", ids[0]);
+    for (;;) {
+        j = api(&ml, &s, ml.reader, "GET", path, NULL);
+        EXPECT(s, 200, j);
+        const char *state = jstr(j, "data.tracking.state");
+        int done = state && strcmp(state, "ready") == 0 && fake_points(ids[0]) == 6;
+        ck_assert_msg(dead_rows(ids[0]) == 0, "a log of job %s is dead: %s", ids[0],
+                      jstr(j, "data.tracking.last_error") ?: "");
+        if (done) {
+            json_decref(j);
+            break;
+        }
+        ck_assert_msg(now_s() < end, "job %s is %s with %d points after 60 s: %s", ids[0], state,
+                      fake_points(ids[0]), jstr(j, "data.tracking.last_error") ?: "");
+        json_decref(j);
+        sleep_ms(200);
+    }
+    fprintf(stderr, "nan_points_sent_again: the NaN logs delivered in %.1f s\n", now_s() - t0);
+    json_t *stats = fake("GET", "/_stats", NULL);
+    long long batches = json_integer_value(
+        json_object_get(json_object_get(stats, "counts"), "/api/2.0/mlflow/runs/log-batch"));
+    json_decref(stats);
+    ck_assert_msg(batches >= 5, "runs/log-batch was called %lld times: no re-send was refused",
+                  batches);
+
+    /* the same body twice straight to the run: safe, as the message of a failure says */
+    j = api(&ml, &s, ml.reader, "GET", path, NULL);
+    char run[64], rpath[128];
+    snprintf(run, sizeof run, "%s", jstr(j, "data.run_id"));
+    json_decref(j);
+    snprintf(rpath, sizeof rpath, "/runs/%s/log", run);
+    for (int i = 0; i < 2; i++) {
+        j = api(&ml, &s, ml.operator_, "POST", rpath, NAN_LOG);
+        EXPECT(s, 200, j);
+        json_decref(j);
+    }
+    ck_assert_int_eq(fake_points(ids[0]), 6);
+    snprintf(rpath, sizeof rpath, "/runs/%s/metric-history?key=grad", run);
+    j = api(&ml, &s, ml.reader, "GET", rpath, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(json_array_size(jpath(j, "data.metrics")), 1);
+    ck_assert_str_eq(jstr(j, "data.metrics.0.value"), "NaN");
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(history_of_a_vanished_run)
+{
+    char exp[64];
+    snprintf(exp, sizeof exp, "gone-%s", uniq());
+    static char ids[1][40];
+    create_jobs(1, 2, exp, ids);
+    expect_delivered(1, 2, ids, 30);
+    char path[128];
+    int s;
+    snprintf(path, sizeof path, "/training-jobs/%s", ids[0]);
+    json_t *j = api(&ml, &s, ml.reader, "GET", path, NULL);
+    char run[64], external[64];
+    snprintf(run, sizeof run, "%s", jstr(j, "data.run_id"));
+    snprintf(external, sizeof external, "%s", jstr(j, "data.tracking.run_external_id"));
+    json_decref(j);
+    snprintf(path, sizeof path, "/runs/%s/metric-history?key=loss", run);
+    j = api(&ml, &s, ml.reader, "GET", path, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(json_array_size(jpath(j, "data.metrics")), 2);
+    json_decref(j);
+    /* gone from MLflow (its garbage collector): MLflow answers 200 {} for its history */
+    char body[128];
+    snprintf(body, sizeof body, "{\"run_id\":\"%s\"}", external);
+    json_decref(fake("POST", "/_forget", body));
+    j = api(&ml, &s, ml.reader, "GET", path, NULL);
+    EXPECT(s, 404, j);
+    json_decref(j);
+    snprintf(path, sizeof path, "/runs/%s/metric-history?key=never", run);
+    j = api(&ml, &s, ml.reader, "GET", path, NULL);
+    EXPECT(s, 404, j);
+    json_decref(j);
+}
+END_TEST
+
 START_TEST(mlflow_objects_follow_their_owner)
 {
     int s;
@@ -956,6 +1102,8 @@ static Suite *suite(void)
     tcase_add_test(m, nothing_lost_while_refused);
     tcase_add_test(m, nothing_lost_when_answers_are_lost);
     tcase_add_test(m, dead_letter_and_admin_retry);
+    tcase_add_test(m, nan_points_sent_again);
+    tcase_add_test(m, history_of_a_vanished_run);
     tcase_add_test(m, mlflow_objects_follow_their_owner);
     tcase_add_test(m, sync_both_ways);
     suite_add_tcase(s, m);
