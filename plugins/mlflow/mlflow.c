@@ -8,8 +8,10 @@
  * tag LLMOPS_TRACKING_KEY_TAG on the experiment or run. create_experiment reads the name back
  * when MLflow answers RESOURCE_ALREADY_EXISTS; create_run searches the experiment's runs
  * (run_view_type ALL) for the tag before creating. A create whose answer was lost looks the
- * object up once before it reports the failure. Every op shares one deadline, the instance's
- * timeout_ms, across its HTTP calls. See doc/plugins/mlflow.md. */
+ * object up once before it reports the failure. A log-batch that MLflow refuses because it
+ * holds some of its points already (its SQL store never finds a NaN point it has) is sent again
+ * without them (send_batch). Every op shares one deadline, the instance's timeout_ms, across
+ * its HTTP calls. See doc/plugins/mlflow.md. */
 #include "llmops-plugin.h"
 #include "llmops-tracking.h"
 #include "mlflow_parse.h"
@@ -784,8 +786,8 @@ static int send_batch(struct call *c, const char *run, json_t *body)
         }
         h->metric_add(h, "replayed_batches", 1);
         h->log(h, LLMOPS_LOG_INFO,
-               "%s: MLflow refused a batch of points it partly holds (NaN never equals NaN "
-               "there); %ld of %zu are stored, sending the other %zu",
+               "%s: MLflow refused a batch holding points it has (it matches no NaN point, "
+               "nor keys past a slice of 100); %ld of %zu are stored, sending the other %zu",
                c->op, dropped, before, json_array_size(ms));
         if (json_array_size(ms) == 0 && json_array_size(json_object_get(body, "params")) == 0 &&
             json_array_size(json_object_get(body, "tags")) == 0)
