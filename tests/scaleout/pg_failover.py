@@ -19,6 +19,8 @@ odd trials, -m immediate, a crash, in even ones), a second later the standby is 
   - writes were answered 2xx before the stop and after the promotion; every answer was 2xx or
     503 DATABASE_UNAVAILABLE;
   - every GPU type answered 201 is in the new primary (read with psql) and in the API's list;
+  - the workers LISTEN on the new primary: a GPU type changed there with psql is seen through
+    the API within a second, by every later read;
   - every training job answered 201 becomes ready (the jobs process delivers on the new
     primary).
 
@@ -33,6 +35,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # nothing written into the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from scaleout_common import (  # noqa: E402
     BIN, IS_ROOT, PGBIN, Failed, check, expect, log, main, make_dir, metrics, on_cleanup,
@@ -276,6 +279,28 @@ def trial(n, env, primary, standby):
           % (n, sorted(missing)[:10]))
     check(acked <= listed, "trial %d: acknowledged GPU types not listed by the API: %s"
           % (n, sorted(acked - listed)[:10]))
+
+    # the workers LISTEN again on the new primary: a change made there directly (psql) is seen
+    # by every worker within a second, and not only once (a worker that did not LISTEN again
+    # would serve its cached list until its next reconnect)
+    def capacity():
+        s, j, _ = request(url, "GET", "/gpu-types?env=dev", token=token)
+        expect(s, 200, j, "GET /gpu-types")
+        return [g for g in j["data"]["gpu_types"] if g["name"] == "nvidia-t4"][0]["capacity"]
+
+    old = capacity()
+    check(all(capacity() == old for _ in range(10)), "the capacity changed by itself")
+    standby.psql("UPDATE gpu_types SET capacity = %d WHERE environment = 'dev' AND name = "
+                 "'nvidia-t4'" % (old + 1))
+    t0 = time.monotonic()
+    wait_for("trial %d: a change on the new primary seen through the API" % n, 5,
+             lambda: capacity() == old + 1, 0.01)
+    seen = time.monotonic() - t0
+    stale = sum(1 for _ in range(20) if capacity() != old + 1)
+    log("trial %d: a GPU type changed with psql on %s seen through the API after %.3f s, "
+        "%d of 20 later reads stale" % (n, standby.name, seen, stale))
+    check(seen < 1.0 and stale == 0, "trial %d: the workers do not hear the new primary's "
+          "notifications (seen after %.3f s, %d stale reads)" % (n, seen, stale))
 
     # every training job answered 201 is delivered by the jobs process on the new primary
     jobs = [x[3] for x in ok if x[2] == "job"]

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # nothing written into the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from scaleout_common import (  # noqa: E402
     BIN, SRC, Failed, check, ctl, expect, log, main, make_dir, metrics, request, spawn,
