@@ -172,7 +172,7 @@ class Load:
             name = "fo-%d-%d-%d" % (self.trial, k, n)
             n += 1
             t0 = time.monotonic()
-            s, j, _ = request(self.url, "POST", "/gpu-types?env=dev", token=self.token,
+            s, j, _ = request(self.url, "POST", "/gpu-types?env=prod", token=self.token,
                               body=dict(GPU, name=name))
             self.record(t0, "gpu", name, s, j)
             time.sleep(0.01)
@@ -237,10 +237,11 @@ def trial(n, env, primary, standby):
     h = load.health
     codes = sorted({s for _, s in h})
     down = [t for t, s in h if t > t_stop and s == 503]
-    log("trial %d: %s stopped (-m %s) in %.2f s, %s promoted in %.2f s; /health: %d polls, %d answered "
-        "503, 200 again %.2f s after the promotion ended (%.2f s after the stop); codes %s"
-        % (n, primary.name, mode, t_stopped - t_stop, standby.name, t_promoted - t_promote, len(h),
-           len(down), t_back - t_promoted, t_back - t_stop, codes))
+    log("trial %d: %s stopped (-m %s) in %.2f s, %s promoted in %.2f s; /health: %d polls, "
+        "%d answered 503, 200 again %.2f s after the promotion ended (%.2f s after the stop); "
+        "codes %s" % (n, primary.name, mode, t_stopped - t_stop, standby.name,
+                      t_promoted - t_promote, len(h), len(down), t_back - t_promoted,
+                      t_back - t_stop, codes))
     check(down, "trial %d: /health never answered 503 after the primary stopped" % n)
     check(h[-1][1] == 200, "trial %d: the last /health answered %d" % (n, h[-1][1]))
     check(set(codes) <= {200, 503}, "trial %d: /health answered %s" % (n, codes))
@@ -265,10 +266,10 @@ def trial(n, env, primary, standby):
 
     # every GPU type answered 201 is on the new primary, and listed by the API
     acked = {x[3] for x in ok if x[2] == "gpu"}
-    stored = set(standby.psql("SELECT name FROM gpu_types WHERE environment = 'dev' AND name "
+    stored = set(standby.psql("SELECT name FROM gpu_types WHERE environment = 'prod' AND name "
                               "LIKE 'fo-%d-%%'" % n).split())
     missing = acked - stored
-    s, j, _ = request(url, "GET", "/gpu-types?env=dev", token=token)
+    s, j, _ = request(url, "GET", "/gpu-types?env=prod", token=token)
     expect(s, 200, j, "GET /gpu-types")
     listed = {g["name"] for g in j["data"]["gpu_types"]}
     unanswered = {x[3] for x in bad if x[2] == "gpu"} & stored
@@ -280,9 +281,10 @@ def trial(n, env, primary, standby):
     check(acked <= listed, "trial %d: acknowledged GPU types not listed by the API: %s"
           % (n, sorted(acked - listed)[:10]))
 
-    # the workers LISTEN again on the new primary: a change made there directly (psql) is seen
-    # by every worker within a second, and not only once (a worker that did not LISTEN again
-    # would serve its cached list until its next reconnect)
+    # the workers LISTEN again on the new primary: a change made there directly (psql) to dev
+    # (the writers wrote to prod, so dev's list stays short) is seen by every worker within a
+    # second, and not only once (a worker that did not LISTEN again would serve its cached
+    # list until its next reconnect)
     def capacity():
         s, j, _ = request(url, "GET", "/gpu-types?env=dev", token=token)
         expect(s, 200, j, "GET /gpu-types")
