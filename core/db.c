@@ -116,7 +116,9 @@ enum db_status db_ensure(struct db *db, struct db_error *err)
 {
     if (db->conn && PQstatus(db->conn) == CONNECTION_OK && !db->closing)
         return DB_OK;
-    int was_connected = db->conn != NULL;
+    /* A lost connection is dropped (conn NULL) where it is noticed: whether one was made
+     * before is remembered apart, or no reconnect would ever be counted. */
+    int was_connected = db->connected_once;
     drop(db);
     const char *kw[] = {"application_name", "dbname", NULL};
     const char *val[] = {db->application_name ? db->application_name : "llm-ops", db->conninfo,
@@ -156,6 +158,7 @@ enum db_status db_ensure(struct db *db, struct db_error *err)
     PQsetNoticeReceiver(c, on_notice, db);
     db->closing = 0;
     db->conn = c;
+    db->connected_once = 1;
     if (was_connected) {
         db->reconnects++;
         metrics_add("llmops_database_reconnects_total", "", 1);

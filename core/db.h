@@ -32,9 +32,10 @@ struct db {
     db_notify_fn on_notify;
     db_connected_fn on_connected; /* after every (re)connect: caches must be dropped */
     void *ud;
-    int schema_version;      /* seen at connect; -1 unknown */
-    int64_t schema_check_ms; /* when schema_version was last read */
-    unsigned long reconnects;
+    int schema_version;       /* seen at connect; -1 unknown */
+    int64_t schema_check_ms;  /* when schema_version was last read */
+    unsigned long reconnects; /* connections made after the first one */
+    int connected_once;       /* a connection was made: the next ones are reconnects */
     unsigned long statements; /* sent by db_exec: tests prove the hot path sends none */
     int closing;              /* the server sent FATAL outside a query: it closes the connection */
 };

@@ -214,11 +214,15 @@ START_TEST(test_query_deadline_and_reconnect)
     ck_assert_int_eq(err.status, DB_UNAVAILABLE);
     double took = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     ck_assert_double_lt(took, 2.0);
-    /* the next statement reconnects by itself */
+    ck_assert_uint_eq(db.reconnects, 0);
+    /* the next statement reconnects by itself, and it is counted as a reconnect (the dropped
+     * connection is gone by then: llmops_database_reconnects_total stayed 0 when the count
+     * looked at it) */
     r = db_exec(&db, "SELECT 41 + 1", 0, NULL, &err);
     ck_assert_ptr_nonnull(r);
     ck_assert_str_eq(PQgetvalue(r, 0, 0), "42");
     PQclear(r);
+    ck_assert_uint_eq(db.reconnects, 1);
     /* a refused statement is a query error with its SQLSTATE, not an outage */
     r = db_exec(&db, "SELECT * FROM no_such_table", 0, NULL, &err);
     ck_assert_ptr_null(r);
