@@ -30,19 +30,17 @@ static const char job_select[] =
                         " (SELECT count(*) FROM outbox b WHERE b.object_id = j.run_id AND b.state "
                         "= 'dead'),"
                         " (SELECT b.last_error FROM outbox b WHERE b.object_id = j.run_id"
-                        "   AND b.state IN ('pending', 'dead') AND b.last_error IS NOT NULL ORDER "
-                        "BY b.id LIMIT 1),"
-                        " d.id, d.operation, d.last_error, " TS(
-                            "d.updated_at") ","
-                                            " (SELECT count(*) FROM outbox b WHERE b.object_id = "
-                                            "j.run_id AND b.state = 'pending'"
-                                            "   AND b.id > d.id)"
-                                            " FROM training_jobs j JOIN objects o ON o.id = "
-                                            "j.run_id"
-                                            " LEFT JOIN LATERAL (SELECT b.id, b.operation, "
-                                            "b.last_error, b.updated_at FROM outbox b"
-                                            "   WHERE b.object_id = j.run_id AND b.state = 'dead' "
-                                            "ORDER BY b.id LIMIT 1) d ON true";
+                        "   AND b.state IN ('pending', 'dead') AND b.last_error IS NOT NULL"
+                        "   ORDER BY b.id LIMIT 1),"
+                        " d.id, d.operation, d.last_error,"
+                        " to_char(d.updated_at AT TIME ZONE 'UTC', "
+                        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+                        " (SELECT count(*) FROM outbox b WHERE b.object_id = j.run_id"
+                        "   AND b.state = 'pending' AND b.id > d.id)"
+                        " FROM training_jobs j JOIN objects o ON o.id = j.run_id"
+                        " LEFT JOIN LATERAL (SELECT b.id, b.operation, b.last_error, b.updated_at"
+                        "   FROM outbox b WHERE b.object_id = j.run_id AND b.state = 'dead'"
+                        "   ORDER BY b.id LIMIT 1) d ON true";
 
 /* tracking.blocked_by: the run's first dead row and the pending rows behind it, or null. */
 static json_t *blocked_by(PGresult *res, int i, int *bad)
