@@ -235,6 +235,34 @@ static int bound_experiment(struct app *app, struct instance *in, const char *ex
     return found;
 }
 
+/* The 409 of a name taken by an experiment made otherwise (another key: another client of
+ * the tool, or a create before keys were derived): its platform id added when one is bound. */
+static void conflict_id(struct req *r, struct instance *in, const char *name,
+                        const struct llmops_error *cerr)
+{
+    json_t *input = json_pack("{s:s,s:s,s:i}", "name", name, "lifecycle", "all", "max_results", 1),
+           *out;
+    struct llmops_error err;
+    char pid[64] = "";
+    int adopted = 0;
+    if (track_call(r->app, in, "search_experiments", input, &out, &err) == 0) {
+        const char *ext = json_string_value(
+            json_object_get(json_array_get(json_object_get(out, "experiments"), 0), "external_id"));
+        struct db_error dberr;
+        if (ext && bound_experiment(r->app, in, ext, pid, &adopted, &dberr) != 1)
+            pid[0] = '\0';
+        json_decref(out);
+    }
+    json_decref(input);
+    enum api_error e = (enum api_error)plugin_status_to_api(cerr->code);
+    json_t *extra = json_pack("{s:s,s:s,s:s,s:b}", "field", "name", "instance", in->name,
+                              "operation", "create_experiment", "retryable", cerr->retryable);
+    if (pid[0])
+        json_object_set_new(extra, "id", json_string(pid));
+    resp_error(r, e, extra, "%s (instance %s)%s%s", cerr->message, in->name, pid[0] ? ": " : "",
+               pid);
+}
+
 /* POST /experiments. The tool's idempotency key is derived from (instance, name), and the
  * platform id is reserved under it, so a retry of the same body finds what a killed attempt
  * left: the reservation (no tool call made, or made but its id not recorded), reused and
@@ -273,7 +301,10 @@ void experiments_create(struct req *r)
     if (rc < 0) {
         /* the tool may have made it all the same: the retry finds it by the key */
         unreserve(app, o.id);
-        track_error(r, in, "create_experiment", &err);
+        if (err.code == LLMOPS_ERR_CONFLICT)
+            conflict_id(r, in, name, &err);
+        else
+            track_error(r, in, "create_experiment", &err);
         return;
     }
     const char *ext = json_string_value(json_object_get(out, "external_id"));

@@ -66,11 +66,12 @@ START_TEST(experiments_crud)
     char *id = create_experiment(name);
     ck_assert_msg(strncmp(id, "exp_", 4) == 0 && strlen(id) == 28, "id %s", id);
 
-    /* a second experiment with the name: 409 */
+    /* a second experiment with the name: 409, naming the one there is */
     json_t *j =
         api(&st, &s, st.operator_, "POST", "/experiments?env=dev", "{\"name\":\"%s\"}", name);
     EXPECT(s, 409, j);
     ck_assert_str_eq(jstr(j, "data.error.code"), "CONFLICT");
+    ck_assert_str_eq(jstr(j, "data.error.id"), id);
     json_decref(j);
 
     char path[128];
@@ -913,6 +914,26 @@ START_TEST(experiment_create_survives_a_killed_worker)
         fprintf(stderr, "experiment_create_survives_a_killed_worker: tool call %s, retry got %s\n",
                 made ? "made" : "not made", reserved);
     }
+    /* a name another client of the tool took (another key): 409, with the platform id once a
+     * listing has recorded it */
+    char other[64], q[400];
+    snprintf(other, sizeof other, "other-%s", uniq());
+    snprintf(q, sizeof q,
+             "INSERT INTO tracking_pg_experiments (name, idempotency_key, created_ms, updated_ms)"
+             " VALUES ('%s', 'someone-else-%s', 1, 1)",
+             other, other);
+    sql(q);
+    int s;
+    snprintf(q, sizeof q, "/experiments?env=dev&name=%s", other);
+    json_t *j = api(&st, &s, st.reader, "GET", q, NULL);
+    EXPECT(s, 200, j);
+    char adopted[64];
+    snprintf(adopted, sizeof adopted, "%s", jstr(j, "data.experiments.0.id"));
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "POST", "/experiments?env=dev", "{\"name\":\"%s\"}", other);
+    EXPECT(s, 409, j);
+    ck_assert_str_eq(jstr(j, "data.error.id"), adopted);
+    json_decref(j);
     /* no reservation is left without its tool id */
     ck_assert_str_eq(sql("SELECT count(*) FROM objects WHERE kind = 'exp' AND external_id IS NULL"
                          " AND create_key IS NOT NULL"),
