@@ -10,6 +10,7 @@
 #include "gpu.h"
 #include "log.h"
 #include "migrate.h"
+#include "outbox.h"
 #include "sync.h"
 #include "util.h"
 
@@ -41,6 +42,9 @@ static void usage(FILE *to)
             "            [--candidate INSTANCE --rollout PERCENT] --reason TEXT\n"
             "  flags rollback ENV CATEGORY --reason TEXT\n"
             "                             serve CATEGORY of ENV from its fallback, now\n"
+            "  outbox discard ID --reason TEXT\n"
+            "                             skip the dead outbox row ID (audited), so the rows\n"
+            "                             of its run behind it are delivered\n"
             "  sync tracking --from INSTANCE --to INSTANCE [--experiment NAME] [--dry-run]\n"
             "                             copy experiments, runs, params, tags and metric\n"
             "                             histories between experiment_tracking instances\n"
@@ -495,6 +499,62 @@ static int cmd_token(const struct llmops_conf *conf, int argc, char **argv)
     return EXIT_USAGE;
 }
 
+/* outbox discard ID --reason TEXT: as POST /llm-ops/v1/outbox/{id}/discard, by "cli:USER". */
+static int cmd_outbox(const struct llmops_conf *conf, int argc, char **argv)
+{
+    long long id = 0;
+    const char *reason = NULL;
+    int ok = argc >= 3 && strcmp(argv[1], "discard") == 0 &&
+             util_parse_int(argv[2], 1, INT64_MAX, &id, NULL) == 0;
+    for (int i = 3; ok && i < argc; i++) {
+        if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc)
+            reason = argv[++i];
+        else
+            ok = 0;
+    }
+    if (!ok || !outbox_discard_reason_ok(reason)) {
+        fprintf(stderr,
+                "llm-opsctl outbox: usage: outbox discard ID --reason TEXT (ID an outbox "
+                "row id; TEXT 1-%d characters)\n",
+                OUTBOX_DISCARD_REASON_MAX);
+        return EXIT_USAGE;
+    }
+    struct db db;
+    if (connect_db(&db, conf) < 0)
+        return EXIT_FAIL;
+    char actor[80];
+    actor_name(actor, sizeof actor);
+    struct outbox_discarded d;
+    struct db_error err;
+    enum outbox_discard_outcome rc = outbox_discard_row(&db, id, actor, reason, &d, &err);
+    db_close(&db);
+    switch (rc) {
+    case OUTBOX_DISCARDED:
+        printf("outbox row %lld (%s of %s) discarded; %lld row%s behind it may go out\n", id,
+               d.operation, d.object_id, d.released, d.released == 1 ? "" : "s");
+        return EXIT_OK;
+    case OUTBOX_DISCARD_NOT_FOUND:
+        fprintf(stderr, "llm-opsctl: no outbox row %lld\n", id);
+        break;
+    case OUTBOX_DISCARD_NOT_DEAD:
+        fprintf(stderr,
+                "llm-opsctl: outbox row %lld is %s, not dead: only a dead row can be "
+                "discarded\n",
+                id, d.state);
+        break;
+    case OUTBOX_DISCARD_CREATE_RUN:
+        fprintf(stderr,
+                "llm-opsctl: outbox row %lld opens its run (create_run) and cannot be discarded: "
+                "fix its cause and retry it\n",
+                id);
+        break;
+    case OUTBOX_DISCARD_DB_ERROR:
+        fprintf(stderr, "llm-opsctl: %s\n", err.message);
+        break;
+    }
+    return EXIT_FAIL;
+}
+
 static int cmd_sync(const struct llmops_conf *conf, int argc, char **argv)
 {
     const char *from = NULL, *to = NULL, *experiment = NULL;
@@ -642,6 +702,8 @@ int main(int argc, char **argv)
         }
     } else if (strcmp(cmd, "sync") == 0) {
         rc = cmd_sync(&conf, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "outbox") == 0) {
+        rc = cmd_outbox(&conf, sub_argc, sub_argv);
     } else {
         fprintf(stderr, "llm-opsctl: unknown command '%s'\n", cmd);
         usage(stderr);

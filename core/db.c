@@ -296,3 +296,29 @@ int db_schema_version(struct db *db, int want)
         read_schema_version(db);
     return db->schema_version;
 }
+
+long long db_int(const PGresult *res, int row, int col, int *bad)
+{
+    long long v = 0;
+    const char *why = "is NULL";
+    if (row < PQntuples(res) && col < PQnfields(res) && !PQgetisnull(res, row, col) &&
+        util_parse_int(PQgetvalue(res, row, col), INT64_MIN, INT64_MAX, &v, &why) == 0)
+        return v;
+    log_error("db: column %d (%s) of row %d %s where an integer was expected", col,
+              col < PQnfields(res) ? PQfname(res, col) : "?", row, why);
+    *bad = 1;
+    return 0;
+}
+
+double db_real(const PGresult *res, int row, int col, int *bad)
+{
+    double v = 0;
+    const char *why = "is NULL";
+    if (row < PQntuples(res) && col < PQnfields(res) && !PQgetisnull(res, row, col) &&
+        util_parse_double(PQgetvalue(res, row, col), &v, &why) == 0)
+        return v;
+    log_error("db: column %d (%s) of row %d %s where a number was expected", col,
+              col < PQnfields(res) ? PQfname(res, col) : "?", row, why);
+    *bad = 1;
+    return 0;
+}

@@ -54,6 +54,13 @@ PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const
 /* Re-reads the schema version when it did not match `want` and at least a second passed. */
 int db_schema_version(struct db *db, int want);
 
+/* Column values the schema types as numbers (integer, bigint, count(*), numeric), parsed
+ * strictly (STYLE.md: never atoi). A NULL or a value that is not a number — a wrong column
+ * index, or a query changed without its reader — answers 0, is logged with the column, and
+ * sets *bad, so the caller answers an error instead of a made-up number. */
+long long db_int(const PGresult *res, int row, int col, int *bad);
+double db_real(const PGresult *res, int row, int col, int *bad);
+
 #define DB_SQLSTATE_UNIQUE_VIOLATION "23505"
 
 #endif

@@ -113,7 +113,7 @@ static int check_member(const struct member_def *d, json_t *v, char *msg, size_t
         return -1;
     }
     const char *s = json_string_value(v);
-    size_t n = strlen(s);
+    size_t n = util_utf8_len(s); /* the limits are in characters, as the message says */
     if (d->kind == M_ENUM_VENDOR) {
         for (size_t i = 0; i < UTIL_ARRAY_LEN(vendors); i++)
             if (strcmp(s, vendors[i]) == 0)

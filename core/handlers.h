@@ -39,4 +39,5 @@ void jobs_log(struct req *r);
 void outbox_list(struct req *r);
 void outbox_retry(struct req *r);
 void outbox_retry_one(struct req *r);
+void outbox_discard(struct req *r);
 #endif

@@ -4,6 +4,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "owner.h"
+#include "page.h"
 #include "tracking.h"
 #include "util.h"
 
@@ -16,7 +17,9 @@
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-/* One job as JSON, with its tracking state from the objects and outbox tables. */
+/* One job as JSON, with its tracking state from the objects and outbox tables: the counts of
+ * its run's pending and dead rows, the first error, and the first dead row with the number of
+ * pending rows it holds back (an object's rows go out in order). */
 static const char job_select[] =
     "SELECT j.id, j.environment, j.name, j.experiment, j.base_model, j.dataset, j.gpu_type,"
     " j.gpu_count, j.hyperparameters::text, coalesce(j.description, ''), j.status, j.run_id,"
@@ -26,39 +29,82 @@ static const char job_select[] =
                         "= 'pending'),"
                         " (SELECT count(*) FROM outbox b WHERE b.object_id = j.run_id AND b.state "
                         "= 'dead'),"
-                        " (SELECT b.last_error FROM outbox b WHERE b.object_id = j.run_id AND "
-                        "b.state <> 'done'"
-                        "   AND b.last_error IS NOT NULL ORDER BY b.id LIMIT 1)"
-                        " FROM training_jobs j JOIN objects o ON o.id = j.run_id";
+                        " (SELECT b.last_error FROM outbox b WHERE b.object_id = j.run_id"
+                        "   AND b.state IN ('pending', 'dead') AND b.last_error IS NOT NULL"
+                        "   ORDER BY b.id LIMIT 1),"
+                        " d.id, d.operation, d.last_error,"
+                        " to_char(d.updated_at AT TIME ZONE 'UTC', "
+                        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+                        " (SELECT count(*) FROM outbox b WHERE b.object_id = j.run_id"
+                        "   AND b.state = 'pending' AND b.id > d.id)"
+                        " FROM training_jobs j JOIN objects o ON o.id = j.run_id"
+                        " LEFT JOIN LATERAL (SELECT b.id, b.operation, b.last_error, b.updated_at"
+                        "   FROM outbox b WHERE b.object_id = j.run_id AND b.state = 'dead'"
+                        "   ORDER BY b.id LIMIT 1) d ON true";
 
+/* tracking.blocked_by: the run's first dead row and the pending rows behind it, or null. */
+static json_t *blocked_by(PGresult *res, int i, int *bad)
+{
+    if (PQgetisnull(res, i, 22))
+        return json_null();
+#define V(c) PQgetvalue(res, i, c)
+    return json_pack("{s:I,s:s,s:o,s:s,s:I}", "outbox_id", (json_int_t)db_int(res, i, 22, bad),
+                     "operation", V(23), "last_error",
+                     json_str_or_null(PQgetisnull(res, i, 24) ? NULL : V(24)), "dead_since", V(25),
+                     "blocked_rows", (json_int_t)db_int(res, i, 26, bad));
+#undef V
+}
+
+/* tracking.state of row i of job_select. */
+static const char *job_state(PGresult *res, int i, int *bad)
+{
+    if (db_int(res, i, 20, bad) > 0)
+        return "dead";
+    if (!PQgetvalue(res, i, 18)[0])
+        return "pending";
+    return db_int(res, i, 19, bad) > 0 ? "syncing" : "ready";
+}
+
+/* NULL (after logging) when a column is not what the query promises. */
 static json_t *job_json(PGresult *res, int i)
 {
+    int bad = 0;
 #define V(c) PQgetvalue(res, i, c)
+    long long queued = db_int(res, i, 19, &bad);
     json_t *hp = json_loads(V(8), 0, NULL);
-    const char *state;
-    if (atoi(V(20)) > 0)
-        state = "dead";
-    else if (!V(18)[0])
-        state = "pending";
-    else if (atoi(V(19)) > 0)
-        state = "syncing";
-    else
-        state = "ready";
+    const char *state = job_state(res, i, &bad);
     json_t *tracking =
-        json_pack("{s:s,s:s,s:o,s:o,s:i,s:o}", "state", state, "instance", V(17), "run_external_id",
-                  json_str_or_null(V(18)), "last_error",
-                  json_str_or_null(PQgetisnull(res, i, 21) ? NULL : V(21)), "queued", atoi(V(19)),
-                  "links", V(13)[0] ? json_pack("{s:s}", "ui", V(13)) : json_object());
-    json_t *j =
-        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:o,s:o,s:s,s:s,s:o,s:o,s:s,s:s,s:s,s:o}", "id",
-                  V(0), "environment", V(1), "name", V(2), "experiment", V(3), "base_model", V(4),
-                  "dataset", V(5), "gpu_type", V(6), "gpu_count", atoi(V(7)), "hyperparameters",
-                  hp ? hp : json_object(), "description", json_str_or_null(V(9)), "status", V(10),
-                  "run_id", V(11), "experiment_id", json_str_or_null(V(12)), "links",
-                  V(13)[0] ? json_pack("{s:s}", "ui", V(13)) : json_object(), "created_at", V(14),
-                  "updated_at", V(15), "created_by", V(16), "tracking", tracking);
+        json_pack("{s:s,s:s,s:o,s:o,s:I,s:o,s:o}", "state", state, "instance", V(17),
+                  "run_external_id", json_str_or_null(V(18)), "last_error",
+                  json_str_or_null(PQgetisnull(res, i, 21) ? NULL : V(21)), "queued",
+                  (json_int_t)queued, "blocked_by", blocked_by(res, i, &bad), "links",
+                  V(13)[0] ? json_pack("{s:s}", "ui", V(13)) : json_object());
+    json_t *j = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:s,s:s,s:o,s:o,s:s,s:s,s:s,s:o}", "id", V(0),
+        "environment", V(1), "name", V(2), "experiment", V(3), "base_model", V(4), "dataset", V(5),
+        "gpu_type", V(6), "gpu_count", (json_int_t)db_int(res, i, 7, &bad), "hyperparameters",
+        hp ? hp : json_object(), "description", json_str_or_null(V(9)), "status", V(10), "run_id",
+        V(11), "experiment_id", json_str_or_null(V(12)), "links",
+        V(13)[0] ? json_pack("{s:s}", "ui", V(13)) : json_object(), "created_at", V(14),
+        "updated_at", V(15), "created_by", V(16), "tracking", tracking);
 #undef V
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
     return j;
+}
+
+/* A job answer, or a 500 when job_json refused its row. */
+static void job_answer(struct req *r, int status, const char *msg, PGresult *res)
+{
+    json_t *job = job_json(res, 0);
+    PQclear(res);
+    if (!job) {
+        resp_error(r, API_INTERNAL, NULL, "the job's row could not be read (see the log)");
+        return;
+    }
+    resp_success(r, status, msg, job);
 }
 
 static PGresult *select_job(struct req *r, const char *id)
@@ -167,10 +213,14 @@ static int check_gpu(struct req *r)
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the GPU types: %s", err.message);
         return -1;
     }
-    int found = PQntuples(res) == 1;
+    int found = PQntuples(res) == 1, bad = 0;
     int enabled = found && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    long long capacity = found ? atoll(PQgetvalue(res, 0, 1)) : 0;
+    long long capacity = found ? db_int(res, 0, 1, &bad) : 0;
     PQclear(res);
+    if (bad) {
+        resp_error(r, API_INTERNAL, NULL, "the GPU type's capacity could not be read");
+        return -1;
+    }
     if (!found || !enabled) {
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "gpu_type"),
                    "gpu_type '%s' is %s in %s (see GET /llm-ops/v1/gpu-types?env=%s)", name,
@@ -291,13 +341,10 @@ void jobs_create(struct req *r)
     res = select_job(r, job_id);
     if (!res)
         return;
-    json_t *job = job_json(res, 0);
-    PQclear(res);
     snprintf(msg, sizeof msg, "training job '%s' created; its run in %s is %s",
-             json_string_value(json_object_get(b, "name")), in->name,
-             json_string_value(json_object_get(json_object_get(job, "tracking"), "state")));
+             json_string_value(json_object_get(b, "name")), in->name, job_state(res, 0, &(int){0}));
     resp_header(r, "Location: /llm-ops/v1/training-jobs/%s", job_id);
-    resp_success(r, 201, msg, job);
+    job_answer(r, 201, msg, res);
     return;
 oom:
     resp_error(r, API_INTERNAL, NULL, "cannot make an id");
@@ -310,9 +357,7 @@ void jobs_get(struct req *r)
     PGresult *res = select_job(r, r->path_params[0]);
     if (!res)
         return;
-    json_t *job = job_json(res, 0);
-    PQclear(res);
-    resp_success(r, 200, "training job", job);
+    job_answer(r, 200, "training job", res);
 }
 
 static const char *const job_statuses[] = {"QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"};
@@ -335,14 +380,10 @@ static json_t *status_list(void)
 
 void jobs_list(struct req *r)
 {
-    const char *status = http_query(r, "status"), *after = http_query(r, "after");
-    const char *limit_s = http_query(r, "limit"), *why;
-    long long limit = 100;
-    if (limit_s && util_parse_int(limit_s, 1, 1000, &limit, &why) < 0) {
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "limit"),
-                   "limit '%.32s' %s (1-1000)", limit_s, why);
+    const char *status = http_query(r, "status");
+    struct page pg;
+    if (page_args(r, PAGE_CURSOR_JOB_ID, 100, 1000, &pg) < 0)
         return;
-    }
     if (status && !known_status(status)) {
         resp_error(r, API_VALIDATION_FAILED,
                    json_pack("{s:s,s:o}", "field", "status", "valid", status_list()),
@@ -351,15 +392,32 @@ void jobs_list(struct req *r)
         return;
     }
     char lim[24];
-    snprintf(lim, sizeof lim, "%lld", limit + 1);
-    const char *params[] = {r->env, status, after, lim};
+    snprintf(lim, sizeof lim, "%lld", pg.limit + 1);
+    const char *params[] = {r->env, status, pg.after, lim};
+    struct db_error err;
+    if (pg.after) {
+        /* a cursor is a job of this environment: anything else would answer an empty page */
+        const char *p2[] = {pg.after, r->env};
+        PGresult *c =
+            db_exec(&r->app->db, "SELECT 1 FROM training_jobs WHERE id = $1 AND environment = $2",
+                    2, p2, &err);
+        if (!c) {
+            resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot list the jobs: %s", err.message);
+            return;
+        }
+        int found = PQntuples(c) == 1;
+        PQclear(c);
+        if (!found) {
+            page_unknown_cursor(r, PAGE_CURSOR_JOB_ID, pg.after);
+            return;
+        }
+    }
     char sql[2600];
     snprintf(sql, sizeof sql,
              "%s WHERE j.environment = $1 AND ($2::text IS NULL OR j.status = $2)"
              " AND ($3::text IS NULL OR (j.created_at, j.id) > (SELECT created_at, id FROM"
              " training_jobs WHERE id = $3)) ORDER BY j.created_at, j.id LIMIT $4::integer",
              job_select);
-    struct db_error err;
     PGresult *res = db_exec(&r->app->db, sql, 4, params, &err);
     if (!res) {
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot list the jobs: %s", err.message);
@@ -367,11 +425,20 @@ void jobs_list(struct req *r)
     }
     json_t *list = json_array();
     int n = PQntuples(res);
-    int more = n > limit;
-    for (int i = 0; i < n && i < limit; i++)
-        json_array_append_new(list, job_json(res, i));
-    json_t *data = json_pack("{s:o,s:o}", "training_jobs", list, "next_cursor",
-                             more ? json_string(PQgetvalue(res, (int)limit - 1, 0)) : json_null());
+    int more = n > pg.limit;
+    for (int i = 0; i < n && i < pg.limit; i++) {
+        json_t *job = job_json(res, i);
+        if (!job) {
+            PQclear(res);
+            json_decref(list);
+            resp_error(r, API_INTERNAL, NULL, "a job's row could not be read (see the log)");
+            return;
+        }
+        json_array_append_new(list, job);
+    }
+    json_t *data =
+        json_pack("{s:o,s:o}", "training_jobs", list, "next_cursor",
+                  more ? json_string(PQgetvalue(res, (int)pg.limit - 1, 0)) : json_null());
     PQclear(res);
     char msg[64];
     snprintf(msg, sizeof msg, "%zu training job%s in %s", json_array_size(list),
@@ -453,8 +520,13 @@ void jobs_update(struct req *r)
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot update the job: %s", err.message);
         return;
     }
-    int changed = atoi(PQgetvalue(res, 0, 0));
+    int bad = 0;
+    long long changed = db_int(res, 0, 0, &bad);
     PQclear(res);
+    if (bad) {
+        resp_error(r, API_INTERNAL, NULL, "the update could not be counted (see the log)");
+        return;
+    }
     if (!changed) {
         resp_error(r, API_CONFLICT, json_pack("{s:s}", "field", "status"),
                    "the job's status changed meanwhile; read it again");
@@ -463,11 +535,9 @@ void jobs_update(struct req *r)
     res = select_job(r, r->path_params[0]);
     if (!res)
         return;
-    json_t *job = job_json(res, 0);
-    PQclear(res);
     char msg[96];
     snprintf(msg, sizeof msg, "training job is %s", status);
-    resp_success(r, 200, msg, job);
+    job_answer(r, 200, msg, res);
 }
 
 /* Metrics, params and tags for the job's run go through the outbox, in order, whether the
@@ -475,11 +545,47 @@ void jobs_update(struct req *r)
 void jobs_log(struct req *r)
 {
     char msg[300], field[300];
-    json_t *batches =
-        track_split_log(r->body, util_wall_ms(), msg, sizeof msg, field, sizeof field);
+    int64_t now_ms = util_wall_ms();
+    json_t *batches = track_split_log(r->body, now_ms, msg, sizeof msg, field, sizeof field);
     if (!batches) {
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", field), "%s", msg);
         return;
+    }
+    const char *p1[] = {r->path_params[0]};
+    struct db_error err;
+    PGresult *res =
+        db_exec(&r->app->db, "SELECT run_id FROM training_jobs WHERE id = $1", 1, p1, &err);
+    if (!res) {
+        json_decref(batches);
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the job: %s", err.message);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        json_decref(batches);
+        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no training job '%.64s'",
+                   r->path_params[0]);
+        return;
+    }
+    char run_id[64];
+    snprintf(run_id, sizeof run_id, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    /* As POST /runs/{id}/log: a resend of the body queues the same points again, which the
+     * tool stores once. */
+    int64_t default_ms;
+    if (track_log_default_ms(r->app, run_id, r->body, &default_ms, &err) < 0) {
+        json_decref(batches);
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the log body's time: %s",
+                   err.message);
+        return;
+    }
+    if (default_ms != now_ms) {
+        json_decref(batches);
+        batches = track_split_log(r->body, default_ms, msg, sizeof msg, field, sizeof field);
+        if (!batches) {
+            resp_error(r, API_INTERNAL, json_pack("{s:s}", "field", field), "%s", msg);
+            return;
+        }
     }
     char *text = json_dumps(batches, JSON_COMPACT);
     size_t nb = json_array_size(batches), nm = 0, np = 0, nt = 0, i;
@@ -492,8 +598,7 @@ void jobs_log(struct req *r)
     }
     json_decref(batches);
     const char *params[] = {r->path_params[0], text};
-    struct db_error err;
-    PGresult *res = db_exec(
+    res = db_exec(
         &r->app->db,
         "WITH j AS (SELECT run_id, environment FROM training_jobs WHERE id = $1),"
         " ob AS (INSERT INTO outbox (object_id, environment, operation, payload)"
@@ -506,8 +611,13 @@ void jobs_log(struct req *r)
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot queue the values: %s", err.message);
         return;
     }
-    int found = atoi(PQgetvalue(res, 0, 0));
+    int bad = 0;
+    long long found = db_int(res, 0, 0, &bad);
     PQclear(res);
+    if (bad) {
+        resp_error(r, API_INTERNAL, NULL, "the queued rows could not be counted (see the log)");
+        return;
+    }
     if (!found) {
         resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no training job '%.64s'",
                    r->path_params[0]);

@@ -7,6 +7,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
+#include "page.h"
 #include "tracking.h"
 #include "util.h"
 
@@ -112,10 +113,8 @@ static int ensure_experiment(struct app *app, struct instance *in, const char *e
             set_err(err, LLMOPS_ERR_TOOL, 1, "the experiment was neither found nor created");
             return -1;
         }
-        char seed[600], hash[65], key[64];
-        snprintf(seed, sizeof seed, "%s\n%s", in->name, name);
-        util_sha256_hex(seed, strlen(seed), hash);
-        snprintf(key, sizeof key, "exp-%.40s", hash);
+        char key[64];
+        track_experiment_key(in->name, name, key);
         input = json_pack("{s:s,s:s,s:{}}", "idempotency_key", key, "name", name, "tags");
         rc = track_call(app, in, "create_experiment", input, &out, err);
         json_decref(input);
@@ -251,7 +250,7 @@ static int run_one(struct app *app)
         " JOIN objects ob ON ob.id = o.object_id"
         " WHERE o.state = 'pending' AND o.next_attempt_at <= now()"
         " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.object_id = o.object_id AND p.id < o.id"
-        "  AND p.state <> 'done')"
+        "  AND p.state IN ('pending', 'dead'))"
         " ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED",
         0, NULL, &dberr);
     if (!res) {
@@ -269,7 +268,8 @@ static int run_one(struct app *app)
     snprintf(row.object_id, sizeof row.object_id, "%s", PQgetvalue(res, 0, 1));
     snprintf(row.operation, sizeof row.operation, "%s", PQgetvalue(res, 0, 2));
     row.payload = json_loads(PQgetvalue(res, 0, 3), 0, NULL);
-    row.attempts = atoi(PQgetvalue(res, 0, 4));
+    int bad = 0;
+    row.attempts = (int)db_int(res, 0, 4, &bad);
     snprintf(row.instance, sizeof row.instance, "%s", PQgetvalue(res, 0, 5));
     snprintf(row.external_id, sizeof row.external_id, "%s", PQgetvalue(res, 0, 6));
     snprintf(row.environment, sizeof row.environment, "%s", PQgetvalue(res, 0, 7));
@@ -277,6 +277,11 @@ static int run_one(struct app *app)
 
     struct llmops_error err;
     int rc;
+    if (bad) {
+        json_decref(row.payload);
+        rollback(app);
+        return -1;
+    }
     if (!row.payload) {
         set_err(&err, LLMOPS_ERR_INVALID, 0, "the row's payload is not JSON");
         rc = -1;
@@ -344,76 +349,94 @@ int outbox_run_once(struct app *app, int max)
 
 /* ------------------------------------------------------------------ the API */
 
-static const char *const states[] = {"pending", "done", "dead"};
+static const char *const states[] = {"pending", "done", "dead", "discarded"};
+
+#define TS_(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+static json_t *list_row(PGresult *res, int i, int *bad)
+{
+#define V(c) PQgetvalue(res, i, c)
+#define N(c) (PQgetisnull(res, i, c) ? NULL : V(c))
+    json_t *discarded = json_null();
+    if (N(14))
+        discarded = json_pack("{s:s,s:s,s:s}", "by", V(14), "at", V(15), "reason", V(16));
+    return json_pack(
+        "{s:I,s:s,s:s,s:s,s:s,s:I,s:s,s:o,s:s,s:s,s:s,s:o,s:o,s:I,s:o,s:o}", "id",
+        (json_int_t)db_int(res, i, 0, bad), "object_id", V(1), "environment", V(2), "operation",
+        V(3), "state", V(4), "attempts", (json_int_t)db_int(res, i, 5, bad), "next_attempt_at",
+        V(6), "last_error", json_str_or_null(N(7)), "created_at", V(8), "updated_at", V(9),
+        "instance", V(10), "external_id", json_str_or_null(V(11)), "training_job_id",
+        json_str_or_null(N(12)), "metric_points", (json_int_t)db_int(res, i, 13, bad), "blocked_by",
+        N(17) ? json_integer(db_int(res, i, 17, bad)) : json_null(), "discarded", discarded);
+#undef N
+#undef V
+}
 
 void outbox_list(struct req *r)
 {
-    const char *state = http_query(r, "state"), *after = http_query(r, "after");
+    const char *state = http_query(r, "state");
     const char *env = http_query(r, "env") ? r->env : NULL;
-    const char *limit_s = http_query(r, "limit"), *why;
-    long long limit = 100, after_id = 0;
-    if (limit_s && util_parse_int(limit_s, 1, 1000, &limit, &why) < 0) {
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "limit"),
-                   "limit '%.32s' %s (1-1000)", limit_s, why);
+    struct page pg;
+    if (page_args(r, PAGE_CURSOR_ROW_ID, 100, 1000, &pg) < 0)
         return;
-    }
-    if (after && util_parse_int(after, 0, INT64_MAX, &after_id, &why) < 0) {
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "after"),
-                   "after '%.32s' %s (an outbox id)", after, why);
-        return;
-    }
     int known = !state;
     for (size_t i = 0; state && i < UTIL_ARRAY_LEN(states); i++)
         if (strcmp(state, states[i]) == 0)
             known = 1;
     if (!known) {
         resp_error(r, API_VALIDATION_FAILED,
-                   json_pack("{s:s,s:[sss]}", "field", "state", "valid", "pending", "done", "dead"),
-                   "unknown state '%.32s'; valid: pending, done, dead", state);
+                   json_pack("{s:s,s:[ssss]}", "field", "state", "valid", "pending", "done", "dead",
+                             "discarded"),
+                   "unknown state '%.32s'; valid: pending, done, dead, discarded", state);
         return;
     }
     char lim[24], aft[24];
-    snprintf(lim, sizeof lim, "%lld", limit + 1);
-    snprintf(aft, sizeof aft, "%lld", after_id);
+    snprintf(lim, sizeof lim, "%lld", pg.limit + 1);
+    snprintf(aft, sizeof aft, "%lld", pg.after_id);
     const char *params[] = {state, env, aft, lim};
     struct db_error err;
+    /* blocked_by: for a pending row, the first dead row of its object before it (which
+     * holds it back until an admin retries or discards it). */
     PGresult *res = db_exec(
         &r->app->db,
         "SELECT o.id, o.object_id, o.environment, o.operation, o.state, o.attempts,"
-        " to_char(o.next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-        " o.last_error,"
-        " to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-        " to_char(o.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-        " ob.instance, coalesce(ob.external_id, ''), j.id,"
-        " coalesce(jsonb_array_length(o.payload->'metrics'), 0)"
-        " FROM outbox o JOIN objects ob ON ob.id = o.object_id"
-        " LEFT JOIN training_jobs j ON j.run_id = o.object_id"
-        " WHERE ($1::text IS NULL OR o.state = $1) AND ($2::text IS NULL OR o.environment = $2)"
-        " AND o.id > $3::bigint ORDER BY o.id LIMIT $4::integer",
+        " " TS_("o.next_attempt_at") ", o.last_error, " TS_(
+            "o.created_at") ","
+                            " " TS_(
+                                "o.updated_at") ", ob.instance, coalesce(ob.external_id, ''), j.id,"
+                                                " coalesce(jsonb_array_length(o.payload->'metrics')"
+                                                ", 0),"
+                                                " o.discarded_by, " TS_(
+                                                    "o.discarded_at") ", o.discard_reason,"
+                                                                      " CASE WHEN o.state = "
+                                                                      "'pending' THEN (SELECT "
+                                                                      "min(d.id) FROM outbox d"
+                                                                      "  WHERE d.object_id = "
+                                                                      "o.object_id AND d.id < o.id "
+                                                                      "AND d.state = 'dead') END"
+                                                                      " FROM outbox o JOIN objects "
+                                                                      "ob ON ob.id = o.object_id"
+                                                                      " LEFT JOIN training_jobs j "
+                                                                      "ON j.run_id = o.object_id"
+                                                                      " WHERE ($1::text IS NULL OR "
+                                                                      "o.state = $1) AND ($2::text "
+                                                                      "IS NULL OR o.environment = "
+                                                                      "$2)"
+                                                                      " AND o.id > $3::bigint "
+                                                                      "ORDER BY o.id LIMIT "
+                                                                      "$4::integer",
         4, params, &err);
     if (!res) {
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the outbox: %s", err.message);
         return;
     }
     json_t *list = json_array();
-    int n = PQntuples(res), more = n > limit;
-    for (int i = 0; i < n && i < limit; i++) {
-#define V(c) PQgetvalue(res, i, c)
-        json_array_append_new(
-            list,
-            json_pack("{s:I,s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:s,s:s,s:s,s:o,s:o,s:i}", "id",
-                      (json_int_t)atoll(V(0)), "object_id", V(1), "environment", V(2), "operation",
-                      V(3), "state", V(4), "attempts", atoi(V(5)), "next_attempt_at", V(6),
-                      "last_error", json_str_or_null(PQgetisnull(res, i, 7) ? NULL : V(7)),
-                      "created_at", V(8), "updated_at", V(9), "instance", V(10), "external_id",
-                      json_str_or_null(V(11)), "training_job_id",
-                      json_str_or_null(PQgetisnull(res, i, 12) ? NULL : V(12)), "metric_points",
-                      atoi(V(13))));
-#undef V
-    }
+    int n = PQntuples(res), more = n > pg.limit, bad = 0;
+    for (int i = 0; i < n && i < pg.limit; i++)
+        json_array_append_new(list, list_row(res, i, &bad));
     json_t *data =
         json_pack("{s:o,s:o}", "rows", list, "next_cursor",
-                  more ? json_integer(atoll(PQgetvalue(res, (int)limit - 1, 0))) : json_null());
+                  more ? json_integer(db_int(res, (int)pg.limit - 1, 0, &bad)) : json_null());
     PQclear(res);
     const char *p2[] = {env};
     res = db_exec(&r->app->db,
@@ -421,19 +444,24 @@ void outbox_list(struct req *r)
                   " FROM outbox WHERE state <> 'done' AND ($1::text IS NULL OR environment = $1)"
                   " GROUP BY state",
                   1, p2, &err);
-    json_t *counts =
-        json_pack("{s:i,s:i,s:f}", "pending", 0, "dead", 0, "oldest_pending_seconds", 0.0);
+    json_t *counts = json_pack("{s:i,s:i,s:i,s:f}", "pending", 0, "dead", 0, "discarded", 0,
+                               "oldest_pending_seconds", 0.0);
     for (int i = 0; res && i < PQntuples(res); i++) {
-        json_object_set_new(counts, PQgetvalue(res, i, 0),
-                            json_integer(atoll(PQgetvalue(res, i, 1))));
+        json_object_set_new(counts, PQgetvalue(res, i, 0), json_integer(db_int(res, i, 1, &bad)));
         if (strcmp(PQgetvalue(res, i, 0), "pending") == 0)
             json_object_set_new(counts, "oldest_pending_seconds",
-                                json_real(atof(PQgetvalue(res, i, 2))));
+                                json_real(db_real(res, i, 2, &bad)));
     }
-    if (!res) {
+    if (!res || bad) {
         json_decref(counts);
         json_decref(data);
-        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot count the outbox: %s", err.message);
+        if (res)
+            PQclear(res);
+        if (res)
+            resp_error(r, API_INTERNAL, NULL, "an outbox row could not be read (see the log)");
+        else
+            resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot count the outbox: %s",
+                       err.message);
         return;
     }
     PQclear(res);
@@ -447,9 +475,15 @@ void outbox_list(struct req *r)
 static void retry_answer(struct req *r, PGresult *res)
 {
     json_t *ids = json_array();
+    int bad = 0;
     for (int i = 0; i < PQntuples(res); i++)
-        json_array_append_new(ids, json_integer(atoll(PQgetvalue(res, i, 0))));
+        json_array_append_new(ids, json_integer(db_int(res, i, 0, &bad)));
     PQclear(res);
+    if (bad) {
+        json_decref(ids);
+        resp_error(r, API_INTERNAL, NULL, "the retried rows could not be read (see the log)");
+        return;
+    }
     char msg[96];
     snprintf(msg, sizeof msg, "%zu dead row%s back to pending", json_array_size(ids),
              json_array_size(ids) == 1 ? "" : "s");
@@ -550,6 +584,126 @@ void outbox_retry_one(struct req *r)
     retry_answer(r, res);
 }
 
+enum outbox_discard_outcome outbox_discard_row(struct db *db, long long id, const char *who,
+                                               const char *reason, struct outbox_discarded *out,
+                                               struct db_error *err)
+{
+    memset(out, 0, sizeof *out);
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", id);
+    const char *params[] = {ids, who, reason};
+    /* One statement decides: only a dead row that is not a create_run changes. */
+    PGresult *res = db_exec(
+        db,
+        "WITH d AS (UPDATE outbox SET state = 'discarded', discarded_by = $2,"
+        "  discarded_at = now(), discard_reason = $3, updated_at = now()"
+        "  WHERE id = $1::bigint AND state = 'dead' AND operation <> 'create_run'"
+        "  RETURNING id, object_id, operation)"
+        " SELECT d.id, d.object_id, d.operation,"
+        "  (SELECT count(*) FROM outbox p WHERE p.object_id = d.object_id AND p.id > d.id"
+        "   AND p.state = 'pending' AND NOT EXISTS (SELECT 1 FROM outbox x"
+        "   WHERE x.object_id = d.object_id AND x.id > d.id AND x.id < p.id AND x.state = 'dead'))"
+        " FROM d",
+        3, params, err);
+    if (!res)
+        return OUTBOX_DISCARD_DB_ERROR;
+    if (PQntuples(res) == 1) {
+        int bad = 0;
+        out->released = db_int(res, 0, 3, &bad);
+        snprintf(out->object_id, sizeof out->object_id, "%s", PQgetvalue(res, 0, 1));
+        snprintf(out->operation, sizeof out->operation, "%s", PQgetvalue(res, 0, 2));
+        snprintf(out->state, sizeof out->state, "discarded");
+        PQclear(res);
+        log_info("outbox %lld: %s of %s discarded by %s: %s", id, out->operation, out->object_id,
+                 who, reason);
+        return OUTBOX_DISCARDED;
+    }
+    PQclear(res);
+    res = db_exec(db, "SELECT state, operation, object_id FROM outbox WHERE id = $1::bigint", 1,
+                  params, err);
+    if (!res)
+        return OUTBOX_DISCARD_DB_ERROR;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return OUTBOX_DISCARD_NOT_FOUND;
+    }
+    snprintf(out->state, sizeof out->state, "%s", PQgetvalue(res, 0, 0));
+    snprintf(out->operation, sizeof out->operation, "%s", PQgetvalue(res, 0, 1));
+    snprintf(out->object_id, sizeof out->object_id, "%s", PQgetvalue(res, 0, 2));
+    PQclear(res);
+    return strcmp(out->state, "dead") != 0 ? OUTBOX_DISCARD_NOT_DEAD : OUTBOX_DISCARD_CREATE_RUN;
+}
+
+int outbox_discard_reason_ok(const char *reason)
+{
+    return reason && *reason && util_utf8_len(reason) <= OUTBOX_DISCARD_REASON_MAX;
+}
+
+/* POST /outbox/{id}/discard {"reason": "..."}: an admin skips a dead row, so the rows of its
+ * object behind it flow. */
+void outbox_discard(struct req *r)
+{
+    long long id;
+    const char *why;
+    if (util_parse_int(r->path_params[0], 1, INT64_MAX, &id, &why) < 0) {
+        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no outbox row '%.32s'",
+                   r->path_params[0]);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(r->body, k, v)
+    {
+        if (strcmp(k, "reason") != 0) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", k),
+                       "unknown member '%.64s'; known: reason", k);
+            return;
+        }
+    }
+    const char *reason = json_string_value(json_object_get(r->body, "reason"));
+    if (!outbox_discard_reason_ok(reason)) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "reason"),
+                   "reason is required: 1-%d characters saying why the row is skipped (it is "
+                   "kept with the row)",
+                   OUTBOX_DISCARD_REASON_MAX);
+        return;
+    }
+    const char *who = r->who.name[0] ? r->who.name : "anonymous";
+    struct outbox_discarded d;
+    struct db_error err;
+    switch (outbox_discard_row(&r->app->db, id, who, reason, &d, &err)) {
+    case OUTBOX_DISCARDED: {
+        char msg[160];
+        snprintf(msg, sizeof msg, "outbox row %lld discarded; %lld row%s behind it may go out", id,
+                 d.released, d.released == 1 ? "" : "s");
+        resp_success(r, 200, msg,
+                     json_pack("{s:I,s:s,s:s,s:s,s:I}", "discarded", (json_int_t)id, "object_id",
+                               d.object_id, "by", who, "reason", reason, "released",
+                               (json_int_t)d.released));
+        return;
+    }
+    case OUTBOX_DISCARD_NOT_FOUND:
+        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no outbox row %lld", id);
+        return;
+    case OUTBOX_DISCARD_NOT_DEAD:
+        resp_error(r, API_CONFLICT, json_pack("{s:s}", "state", d.state),
+                   "outbox row %lld is %s, not dead: only a dead row can be discarded", id,
+                   d.state);
+        return;
+    case OUTBOX_DISCARD_CREATE_RUN:
+        resp_error(r, API_CONFLICT,
+                   json_pack("{s:s,s:s}", "state", d.state, "operation", d.operation),
+                   "outbox row %lld opens its run (create_run): the rows behind it need the run, "
+                   "so it cannot be discarded; fix its cause and retry it "
+                   "(POST /llm-ops/v1/outbox/%lld/retry)",
+                   id, id);
+        return;
+    case OUTBOX_DISCARD_DB_ERROR:
+        break;
+    }
+    resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot discard: %s", err.message);
+}
+
 /* ------------------------------------------------------------------ the jobs process */
 
 /* Every [metrics] probe_interval_seconds the jobs process probes each instance's tool:
@@ -618,8 +772,33 @@ static void prune(struct app *app)
         log_warning("jobs: cannot prune delivered outbox rows: %s", err.message);
         return;
     }
-    if (atoi(PQcmdTuples(r)) > 0)
-        log_info("jobs: pruned %s delivered outbox rows older than %s h", PQcmdTuples(r), hours);
+    long long n = 0;
+    if (util_parse_int(PQcmdTuples(r), 0, INT64_MAX, &n, NULL) == 0 && n > 0)
+        log_info("jobs: pruned %lld delivered outbox rows older than %s h", n, hours);
+    PQclear(r);
+    /* Log bodies not sent again for TRACK_LOG_BODY_HOURS: a resend now is new points. */
+    snprintf(hours, sizeof hours, "%d", TRACK_LOG_BODY_HOURS);
+    r = db_exec(&app->db,
+                "DELETE FROM log_bodies WHERE (object_id, body_sha256) IN (SELECT object_id,"
+                " body_sha256 FROM log_bodies WHERE seen_at < now() - $1::bigint * interval"
+                " '1 hour' ORDER BY seen_at LIMIT 10000)",
+                1, p, &err);
+    if (!r) {
+        log_warning("jobs: cannot prune remembered log bodies: %s", err.message);
+        return;
+    }
+    PQclear(r);
+    /* Experiment reservations a killed create left and no retry came for within an hour: a
+     * later create of the name finds the experiment by its key (tracking.h). */
+    r = db_exec(&app->db,
+                "DELETE FROM objects o WHERE o.kind = 'exp' AND o.external_id IS NULL"
+                " AND o.create_key IS NOT NULL AND o.created_at < now() - interval '1 hour'"
+                " AND NOT EXISTS (SELECT 1 FROM training_jobs j WHERE j.experiment_id = o.id)",
+                0, NULL, &err);
+    if (!r) {
+        log_warning("jobs: cannot prune abandoned experiment reservations: %s", err.message);
+        return;
+    }
     PQclear(r);
 }
 

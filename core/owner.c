@@ -69,6 +69,39 @@ int owner_reserve(struct app *app, const char *kind, const char *env, int catego
     return 0;
 }
 
+int owner_reserve_keyed(struct app *app, const char *kind, const char *env, int category,
+                        const char *instance, const char *actor, const char *create_key,
+                        struct owned *out, struct db_error *err)
+{
+    char hex[25], id[64];
+    if (util_random_hex(hex, 12) < 0)
+        return -1;
+    snprintf(id, sizeof id, "%s_%s", kind, hex);
+    const char *params[] = {id, kind, env, category_name(category), instance, actor, create_key};
+    PGresult *r = db_exec(
+        &app->db,
+        "WITH old AS (SELECT id, kind, environment, category, instance FROM objects"
+        "  WHERE instance = $5 AND kind = $2 AND create_key = $7 AND external_id IS NULL"
+        "  ORDER BY created_at, id LIMIT 1),"
+        " ins AS (INSERT INTO objects (id, kind, environment, category, instance, created_by,"
+        "  create_key) SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM old)"
+        "  RETURNING id, kind, environment, category, instance)"
+        " SELECT id, kind, environment, category, instance, '' FROM old"
+        " UNION ALL SELECT id, kind, environment, category, instance, '' FROM ins",
+        7, params, err);
+    if (!r)
+        return -1;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        err->status = DB_QUERY_ERROR;
+        snprintf(err->message, sizeof err->message, "no reservation was made");
+        return -1;
+    }
+    fill(out, r, 0);
+    PQclear(r);
+    return 0;
+}
+
 int owner_bind(struct app *app, const char *id, const char *external_id, struct db_error *err)
 {
     const char *params[] = {id, external_id};

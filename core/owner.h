@@ -23,6 +23,12 @@ struct instance *owner_pick(struct app *app, struct req *r, int env_index, int c
 /* Reserves a platform id for a new object served by `in` (external id still unknown). */
 int owner_reserve(struct app *app, const char *kind, const char *env, int category,
                   const char *instance, const char *actor, struct owned *out, struct db_error *err);
+/* The same for a create that a retry must find again: the unbound reservation of
+ * (instance, kind, create_key) that an earlier attempt left (its worker killed before the
+ * tool's id was recorded) is reused, else a new one is made with that key. */
+int owner_reserve_keyed(struct app *app, const char *kind, const char *env, int category,
+                        const char *instance, const char *actor, const char *create_key,
+                        struct owned *out, struct db_error *err);
 /* Records the tool's id once the tool created the object. */
 int owner_bind(struct app *app, const char *id, const char *external_id, struct db_error *err);
 /* Looks a platform id up: 1 found, 0 not found, -1 error. */

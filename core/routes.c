@@ -62,6 +62,8 @@ static const struct route routes[] = {
     {"POST", "/llm-ops/v1/outbox/retry", outbox_retry, ROLE_ADMIN, ROUTE_DB | ROUTE_JSON_BODY,
      NULL},
     {"POST", "/llm-ops/v1/outbox/{id}/retry", outbox_retry_one, ROLE_ADMIN, ROUTE_DB, NULL},
+    {"POST", "/llm-ops/v1/outbox/{id}/discard", outbox_discard, ROLE_ADMIN,
+     ROUTE_DB | ROUTE_JSON_BODY, NULL},
 };
 
 const struct route *route_table(size_t *count)

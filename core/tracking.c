@@ -300,6 +300,61 @@ json_t *track_split_log(json_t *body, int64_t now_ms, char *msg, size_t msgsize,
     return batches;
 }
 
+void track_experiment_key(const char *instance, const char *name, char key[64])
+{
+    char seed[600], hash[65];
+    snprintf(seed, sizeof seed, "%s\n%s", instance, name);
+    util_sha256_hex(seed, strlen(seed), hash);
+    snprintf(key, 64, "exp-%.40s", hash);
+}
+
+int track_log_default_ms(struct app *app, const char *object_id, json_t *body, int64_t *ms,
+                         struct db_error *err)
+{
+    *ms = util_wall_ms();
+    int needed = 0;
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(body, "metrics"), i,
+                       p) if (!json_object_get(p, "timestamp_ms")) needed = 1;
+    if (!needed)
+        return 0;
+    char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+    if (!text) {
+        err->status = DB_QUERY_ERROR;
+        snprintf(err->message, sizeof err->message, "out of memory");
+        return -1;
+    }
+    char hash[65], now[24], hours[16];
+    util_sha256_hex(text, strlen(text), hash);
+    free(text);
+    snprintf(now, sizeof now, "%lld", (long long)*ms);
+    snprintf(hours, sizeof hours, "%d", TRACK_LOG_BODY_HOURS);
+    const char *params[] = {object_id, hash, now, hours};
+    /* One statement: copies of the body sent at once wait for the first one's row (the
+     * primary key) and read its time. */
+    PGresult *res =
+        db_exec(&app->db,
+                "INSERT INTO log_bodies AS b (object_id, body_sha256, timestamp_ms) VALUES ($1, $2,"
+                " $3::bigint) ON CONFLICT (object_id, body_sha256) DO UPDATE SET"
+                " timestamp_ms = CASE WHEN b.seen_at < now() - $4::integer * interval '1 hour'"
+                "  THEN EXCLUDED.timestamp_ms ELSE b.timestamp_ms END, seen_at = now()"
+                " RETURNING timestamp_ms",
+                4, params, err);
+    if (!res)
+        return -1;
+    int bad = 0;
+    long long v = PQntuples(res) == 1 ? db_int(res, 0, 0, &bad) : (bad = 1, 0);
+    PQclear(res);
+    if (bad) {
+        err->status = DB_QUERY_ERROR;
+        snprintf(err->message, sizeof err->message, "log_bodies answered no timestamp");
+        return -1;
+    }
+    *ms = v;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ the filter language */
 
 struct lex {

@@ -29,6 +29,23 @@ void track_error(struct req *r, const struct instance *in, const char *op,
 json_t *track_split_log(json_t *body, int64_t now_ms, char *msg, size_t msgsize, char *field,
                         size_t fieldsize);
 
+/* The idempotency key of the experiment `name` in `instance` ("exp-" + 40 hex digits of
+ * SHA-256(instance "\n" name)): the API's create and the outbox's ensure use the same one, so
+ * either finds what the other (or a killed attempt of its own) made. */
+void track_experiment_key(const char *instance, const char *name, char key[64]);
+
+/* How long a log body is remembered after it was last sent (its default timestamp kept). */
+#define TRACK_LOG_BODY_HOURS 24
+
+/* The now_ms to give track_split_log for log body `body` sent to the run with platform id
+ * `object_id`: when a metric point lacks timestamp_ms, the time this same body (SHA-256 of
+ * its canonical JSON: members sorted, no blanks) was first received for that run, recorded
+ * now if it was not sent in the last TRACK_LOG_BODY_HOURS hours; so a resend, or copies sent
+ * at once, make the same points, which the tool stores once. When every point has its
+ * timestamp, nothing is recorded and *ms is now. Returns 0, or -1 with err. */
+int track_log_default_ms(struct app *app, const char *object_id, json_t *body, int64_t *ms,
+                         struct db_error *err);
+
 /* Parses the run filter language into the interface's clauses:
  *   filter := clause { AND clause }
  *   clause := FIELD op value

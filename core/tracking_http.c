@@ -214,6 +214,60 @@ static json_t *map_run(struct req *r, const char *env, struct instance *in, json
 
 /* ------------------------------------------------------------------ experiments */
 
+/* The platform id bound to experiment `ext` of `in`, and whether it was adopted (listed
+ * before any create bound it): 1 found, 0 none, -1 database error. */
+static int bound_experiment(struct app *app, struct instance *in, const char *ext, char pid[64],
+                            int *adopted, struct db_error *err)
+{
+    const char *params[] = {in->name, ext};
+    PGresult *res = db_exec(&app->db,
+                            "SELECT id, created_by = 'adopted' FROM objects WHERE instance = $1"
+                            " AND kind = 'exp' AND external_id = $2",
+                            2, params, err);
+    if (!res)
+        return -1;
+    int found = PQntuples(res) == 1;
+    if (found) {
+        snprintf(pid, 64, "%s", PQgetvalue(res, 0, 0));
+        *adopted = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    }
+    PQclear(res);
+    return found;
+}
+
+/* The 409 of a name taken by an experiment made otherwise (another key: another client of
+ * the tool, or a create before keys were derived): its platform id added when one is bound. */
+static void conflict_id(struct req *r, struct instance *in, const char *name,
+                        const struct llmops_error *cerr)
+{
+    json_t *input = json_pack("{s:s,s:s,s:i}", "name", name, "lifecycle", "all", "max_results", 1),
+           *out;
+    struct llmops_error err;
+    char pid[64] = "";
+    int adopted = 0;
+    if (track_call(r->app, in, "search_experiments", input, &out, &err) == 0) {
+        const char *ext = json_string_value(
+            json_object_get(json_array_get(json_object_get(out, "experiments"), 0), "external_id"));
+        struct db_error dberr;
+        if (ext && bound_experiment(r->app, in, ext, pid, &adopted, &dberr) != 1)
+            pid[0] = '\0';
+        json_decref(out);
+    }
+    json_decref(input);
+    enum api_error e = (enum api_error)plugin_status_to_api(cerr->code);
+    json_t *extra = json_pack("{s:s,s:s,s:s,s:b}", "field", "name", "instance", in->name,
+                              "operation", "create_experiment", "retryable", cerr->retryable);
+    if (pid[0])
+        json_object_set_new(extra, "id", json_string(pid));
+    resp_error(r, e, extra, "%s (instance %s)%s%s", cerr->message, in->name, pid[0] ? ": " : "",
+               pid);
+}
+
+/* POST /experiments. The tool's idempotency key is derived from (instance, name), and the
+ * platform id is reserved under it, so a retry of the same body finds what a killed attempt
+ * left: the reservation (no tool call made, or made but its id not recorded), reused and
+ * bound; or the experiment, which the tool answers for the key. An experiment of the name
+ * bound to a platform id already is a 409 that carries that id. */
 void experiments_create(struct req *r)
 {
     static const char *const known[] = {"name", "tags", NULL};
@@ -229,37 +283,85 @@ void experiments_create(struct req *r)
         json_decref(tags);
         return;
     }
+    const char *name = json_string_value(json_object_get(r->body, "name"));
+    char key[64];
+    track_experiment_key(in->name, name, key);
     struct owned o;
     struct db_error dberr;
-    if (owner_reserve(app, "exp", r->env, TRACK, in->name, actor(r), &o, &dberr) < 0) {
+    if (owner_reserve_keyed(app, "exp", r->env, TRACK, in->name, actor(r), key, &o, &dberr) < 0) {
         json_decref(tags);
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot reserve an id: %s", dberr.message);
         return;
     }
-    json_t *input = json_pack("{s:s,s:O,s:o}", "idempotency_key", o.id, "name",
-                              json_object_get(r->body, "name"), "tags", tags);
+    json_t *input = json_pack("{s:s,s:s,s:o}", "idempotency_key", key, "name", name, "tags", tags);
     json_t *out;
     struct llmops_error err;
     int rc = track_call(app, in, "create_experiment", input, &out, &err);
     json_decref(input);
     if (rc < 0) {
+        /* the tool may have made it all the same: the retry finds it by the key */
         unreserve(app, o.id);
-        track_error(r, in, "create_experiment", &err);
+        if (err.code == LLMOPS_ERR_CONFLICT)
+            conflict_id(r, in, name, &err);
+        else
+            track_error(r, in, "create_experiment", &err);
         return;
     }
     const char *ext = json_string_value(json_object_get(out, "external_id"));
-    if (!ext || owner_bind(app, o.id, ext, &dberr) < 0) {
+    if (!ext) {
         json_decref(out);
         unreserve(app, o.id);
-        resp_error(r, ext ? API_DATABASE_UNAVAILABLE : API_TOOL_ERROR,
-                   json_pack("{s:s}", "instance", in->name),
-                   ext ? "cannot record the experiment: %s" : "instance %s answered no id",
-                   ext ? dberr.message : in->name);
+        resp_error(r, API_TOOL_ERROR, json_pack("{s:s}", "instance", in->name),
+                   "instance %s answered no id", in->name);
         return;
     }
+    int created = !json_is_false(json_object_get(out, "created"));
+    const char *lc = json_string_value(json_object_get(out, "lifecycle"));
+    char pid[64] = "";
+    int adopted = 0, found = 0;
+    if (!created) {
+        /* made by an earlier request with this name: bound already, or not (its worker was
+         * killed before it recorded the id) */
+        found = bound_experiment(app, in, ext, pid, &adopted, &dberr);
+        if (found < 0) {
+            json_decref(out);
+            resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the experiment's id: %s",
+                       dberr.message);
+            return;
+        }
+    }
+    int deleted = !created && lc && strcmp(lc, "deleted") == 0;
+    if (!found && !deleted && owner_bind(app, o.id, ext, &dberr) < 0) {
+        /* a twin request bound it a moment ago */
+        if (strcmp(dberr.sqlstate, DB_SQLSTATE_UNIQUE_VIOLATION) != 0 ||
+            (found = bound_experiment(app, in, ext, pid, &adopted, &dberr)) != 1) {
+            json_decref(out);
+            unreserve(app, o.id);
+            resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot record the experiment: %s",
+                       dberr.message);
+            return;
+        }
+    }
+    if (found || deleted) {
+        unreserve(app, o.id);
+        if (!adopted || deleted) {
+            json_decref(out);
+            json_t *extra = json_pack("{s:s,s:s}", "field", "name", "instance", in->name);
+            if (pid[0])
+                json_object_set_new(extra, "id", json_string(pid));
+            resp_error(r, API_CONFLICT, extra,
+                       "an experiment named '%.250s' exists already in %s%s%s%s", name, in->name,
+                       pid[0] ? ": " : "", pid, deleted ? " (deleted; its name stays taken)" : "");
+            return;
+        }
+        /* listed (and so adopted) between the killed attempt and this retry: it is this
+         * request's experiment, under the id the listing gave it */
+        snprintf(o.id, sizeof o.id, "%s", pid);
+    }
     char msg[400];
-    snprintf(msg, sizeof msg, "experiment '%s' created in %s",
-             json_string_value(json_object_get(out, "name")) ?: "", in->name);
+    snprintf(msg, sizeof msg, "experiment '%s' created in %s%s",
+             json_string_value(json_object_get(out, "name")) ?: "", in->name,
+             created ? "" : " (by an earlier attempt of this request)");
     resp_header(r, "Location: /llm-ops/v1/experiments/%s", o.id);
     resp_success(r, 201, msg, exp_json(out, o.id, in->name));
     json_decref(out);
@@ -613,8 +715,8 @@ void runs_log(struct req *r)
     struct owned o;
     struct instance *in;
     char msg[300], field[300];
-    json_t *batches =
-        track_split_log(r->body, util_wall_ms(), msg, sizeof msg, field, sizeof field);
+    int64_t now_ms = util_wall_ms();
+    json_t *batches = track_split_log(r->body, now_ms, msg, sizeof msg, field, sizeof field);
     if (!batches) {
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", field), "%s", msg);
         return;
@@ -622,6 +724,24 @@ void runs_log(struct req *r)
     if (load_object(r, "run", r->path_params[0], &o, &in) < 0) {
         json_decref(batches);
         return;
+    }
+    /* Points without timestamp_ms get the time this body was first sent to the run, so a
+     * resend (or copies sent at once) makes the same points, which the tool stores once. */
+    int64_t default_ms;
+    struct db_error dberr;
+    if (track_log_default_ms(r->app, o.id, r->body, &default_ms, &dberr) < 0) {
+        json_decref(batches);
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the log body's time: %s",
+                   dberr.message);
+        return;
+    }
+    if (default_ms != now_ms) {
+        json_decref(batches);
+        batches = track_split_log(r->body, default_ms, msg, sizeof msg, field, sizeof field);
+        if (!batches) {
+            resp_error(r, API_INTERNAL, json_pack("{s:s}", "field", field), "%s", msg);
+            return;
+        }
     }
     size_t i, nm = 0, np = 0, nt = 0;
     json_t *b;
@@ -689,8 +809,8 @@ void runs_metric_history(struct req *r)
     char msg[300];
     snprintf(msg, sizeof msg, "%zu points of %s", json_array_size(pts), key);
     resp_success(r, 200, msg,
-                 json_pack("{s:s,s:s,s:O,s:O?}", "id", o.id, "key", key, "metrics",
-                           pts ? pts : json_array(), "next_page_token",
+                 json_pack("{s:s,s:s,s:o,s:O?}", "id", o.id, "key", key, "metrics",
+                           pts ? json_incref(pts) : json_array(), "next_page_token",
                            json_object_get(out, "next_page_token")));
     json_decref(out);
 }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,46 @@ int util_parse_int(const char *s, long long min, long long max, long long *out, 
         return -1;
     }
     if (errno == ERANGE || v < min || v > max) {
+        *why = "is out of range";
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+size_t util_utf8_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+int util_parse_double(const char *s, double *out, const char **why)
+{
+    const char *dummy;
+    if (!why)
+        why = &dummy;
+    if (!s || !*s) {
+        *why = "is empty";
+        return -1;
+    }
+    for (const char *p = s; *p; p++) {
+        if (!((*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.' || *p == 'e' ||
+              *p == 'E')) {
+            *why = "is not a number";
+            return -1;
+        }
+    }
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || !isfinite(v)) {
+        *why = "is not a number";
+        return -1;
+    }
+    if (errno == ERANGE && (v > 1 || v < -1)) {
         *why = "is out of range";
         return -1;
     }

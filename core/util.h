@@ -9,6 +9,13 @@
  * Returns 0 and sets *out, or -1 with *why set to a static reason. */
 int util_parse_int(const char *s, long long min, long long max, long long *out, const char **why);
 
+/* The whole string must be a finite decimal number (as PostgreSQL writes float8 and numeric:
+ * no blanks, no hex, no inf/nan). Returns 0 and sets *out, or -1 with *why set. */
+int util_parse_double(const char *s, double *out, const char **why);
+
+/* The characters (code points) of a UTF-8 string: its bytes less the continuation bytes. */
+size_t util_utf8_len(const char *s);
+
 /* Monotonic milliseconds. */
 int64_t util_now_ms(void);
 /* Monotonic microseconds. */

@@ -1,5 +1,7 @@
-/* The request line: first byte picks the method, the rest is the URI (path and query). */
+/* The request line: first byte picks the method, the rest is the URI (path and query); the
+ * query's limit and after go through the list cursor check (page.c) as both lists read them. */
 #include "http.h"
+#include "page.h"
 #include "router.h"
 
 #include <stdint.h>
@@ -25,6 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         route_match(&r, in.method, allow, sizeof allow);
         for (int i = 0; i < r.n_query; i++)
             (void)http_query(&r, r.query[i].name);
+        struct page pg;
+        if (page_args(&r, data[0] & 8 ? PAGE_CURSOR_ROW_ID : PAGE_CURSOR_JOB_ID, 100, 1000,
+                      &pg) == 0 &&
+            (pg.limit < 1 || pg.limit > 1000 || (pg.after && !*pg.after) || pg.after_id < 0))
+            abort();
     }
     http_req_free(&r);
     free(uri);

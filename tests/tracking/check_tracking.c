@@ -10,12 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static struct stack st;
 
 static void setup(void)
 {
-    stack_start(&st, "track", "--custom-plugins");
+    /* six workers: the six copies of a resent body are served at once */
+    stack_start(&st, "track", "--custom-plugins --workers 6");
 }
 
 static void teardown(void)
@@ -62,11 +66,12 @@ START_TEST(experiments_crud)
     char *id = create_experiment(name);
     ck_assert_msg(strncmp(id, "exp_", 4) == 0 && strlen(id) == 28, "id %s", id);
 
-    /* a second experiment with the name: 409 */
+    /* a second experiment with the name: 409, naming the one there is */
     json_t *j =
         api(&st, &s, st.operator_, "POST", "/experiments?env=dev", "{\"name\":\"%s\"}", name);
     EXPECT(s, 409, j);
     ck_assert_str_eq(jstr(j, "data.error.code"), "CONFLICT");
+    ck_assert_str_eq(jstr(j, "data.error.id"), id);
     json_decref(j);
 
     char path[128];
@@ -468,6 +473,481 @@ START_TEST(training_job_opens_a_run)
 END_TEST
 
 /* ---------------------------------------------------------------------------------------- */
+/* Defects found by hostile clients (issue 11): resends, cursors, dead rows, killed creates.   */
+
+/* One SQL statement against the stack's database; its output (tu_capture's static buffer). */
+static char *sql(const char *q)
+{
+    int rc;
+    char *out = tu_capture(&rc,
+                           ". %s/env && psql -h \"$PGHOST\" -p \"$PGPORT\" -U postgres -d llmops"
+                           " -X -q -tA -c \"%s\"",
+                           st.dir, q);
+    ck_assert_msg(rc == 0, "psql failed (%d) on: %s", rc, q);
+    out[strcspn(out, "\n")] = '\0';
+    return out;
+}
+
+/* `copies` POSTs of the same body to path, all let go at once (one process each); returns
+ * how many answered `want`. */
+static int post_at_once(const struct stack *k, int copies, const char *path, const char *body,
+                        int want)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", k->url, path);
+    int go[2];
+    ck_assert_int_eq(pipe(go), 0);
+    pid_t kids[16];
+    for (int i = 0; i < copies; i++) {
+        kids[i] = fork();
+        ck_assert_int_ge(kids[i], 0);
+        if (kids[i] == 0) {
+            close(go[1]);
+            char c;
+            if (read(go[0], &c, 1) < 0)
+                _exit(3);
+            int s = 0;
+            char *t = http_text("POST", url, k->operator_, NULL, body, &s, NULL, 0);
+            free(t);
+            _exit(s == want ? 0 : 1);
+        }
+    }
+    close(go[0]);
+    close(go[1]); /* every child's read returns at once */
+    int ok = 0;
+    for (int i = 0; i < copies; i++) {
+        int status;
+        ck_assert_int_eq(waitpid(kids[i], &status, 0), kids[i]);
+        ok += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    return ok;
+}
+
+static json_int_t history_count_of(const struct stack *k, const char *run, const char *key)
+{
+    int s;
+    char q[256];
+    snprintf(q, sizeof q, "/runs/%s/metric-history?key=%s&max_results=25000", run, key);
+    json_t *j = api(k, &s, k->reader, "GET", q, NULL);
+    EXPECT(s, 200, j);
+    json_int_t n = (json_int_t)json_array_size(jpath(j, "data.metrics"));
+    json_decref(j);
+    return n;
+}
+
+static json_int_t history_count(const char *run, const char *key)
+{
+    return history_count_of(&st, run, key);
+}
+
+/* 1,500 points of `key` without timestamp_ms (steps 0..1499). */
+static char *points_body(const char *key, double offset)
+{
+    json_t *metrics = json_array();
+    for (int i = 0; i < 1500; i++)
+        json_array_append_new(metrics, json_pack("{s:s,s:f,s:i}", "key", key, "value",
+                                                 offset + (double)i / 4.0, "step", i));
+    json_t *body = json_pack("{s:o}", "metrics", metrics);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    return text;
+}
+
+START_TEST(log_resend_stores_each_point_once)
+{
+    char name[64], path[160];
+    snprintf(name, sizeof name, "resend-%s", uniq());
+    char *exp = create_experiment(name);
+    char *run = create_run(exp, "resend");
+    snprintf(path, sizeof path, "/runs/%s/log", run);
+    char *body = points_body("loss", 0);
+    /* six copies at once, then a late resend: each point is stored once */
+    double t0 = now_s();
+    ck_assert_int_eq(post_at_once(&st, 6, path, body, 200), 6);
+    double took = now_s() - t0;
+    sleep_ms(20);
+    int s;
+    json_t *j = api(&st, &s, st.operator_, "POST", path, "%s", body);
+    EXPECT(s, 200, j);
+    json_decref(j);
+    json_int_t n = history_count(run, "loss");
+    fprintf(stderr,
+            "log_resend: 7 copies of a 1,500-point body (6 at once in %.2f s): %lld points\n", took,
+            (long long)n);
+    ck_assert_int_eq(n, 1500);
+    /* another body is other points: it adds its own */
+    j = api(&st, &s, st.operator_, "POST", path, "{\"metrics\":[{\"key\":\"loss\",\"value\":9}]}");
+    EXPECT(s, 200, j);
+    json_decref(j);
+    ck_assert_int_eq(history_count(run, "loss"), 1501);
+    free(body);
+
+    /* the same through a training job's log (queued in the outbox) */
+    j = api(&st, &s, st.reader, "GET", "/gpu-types?env=dev", NULL);
+    EXPECT(s, 200, j);
+    char gpu[64];
+    snprintf(gpu, sizeof gpu, "%s", jstr(j, "data.gpu_types.0.name"));
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "POST", "/training-jobs?env=dev",
+            "{\"name\":\"resend\",\"experiment\":\"%s\",\"base_model\":\"m\",\"dataset\":\"d\","
+            "\"gpu_type\":\"%s\",\"gpu_count\":1}",
+            name, gpu);
+    EXPECT(s, 201, j);
+    char id[64], jrun[64];
+    snprintf(id, sizeof id, "%s", jstr(j, "data.id"));
+    snprintf(jrun, sizeof jrun, "%s", jstr(j, "data.run_id"));
+    json_decref(j);
+    snprintf(path, sizeof path, "/training-jobs/%s/log", id);
+    body = points_body("acc", 0.5);
+    ck_assert_int_eq(post_at_once(&st, 6, path, body, 202), 6);
+    free(body);
+    json_decref(wait_job(id, "ready", 60));
+    n = history_count(jrun, "acc");
+    fprintf(stderr, "log_resend: 6 copies at once to a job: %lld points\n", (long long)n);
+    ck_assert_int_eq(n, 1500);
+    free(exp);
+    free(run);
+}
+END_TEST
+
+START_TEST(list_cursors_are_checked)
+{
+    int s;
+    static const char *const bad[] = {"/training-jobs?env=dev&after=abc",
+                                      "/training-jobs?env=dev&after=job_000000000000000000000000",
+                                      "/training-jobs?env=dev&after=job_1",
+                                      "/outbox?after=abc",
+                                      "/outbox?after=-1",
+                                      "/outbox?after=1x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *j = api(&st, &s, st.operator_, "GET", bad[i], NULL);
+        EXPECT(s, 400, j);
+        ck_assert_str_eq(jstr(j, "data.error.field"), "after");
+        ck_assert_msg(strstr(jstr(j, "message"), "next_cursor"), "%s: %s", bad[i],
+                      jstr(j, "message"));
+        json_decref(j);
+    }
+    /* a real cursor pages on */
+    json_t *j = api(&st, &s, st.reader, "GET", "/training-jobs?env=dev&limit=1", NULL);
+    EXPECT(s, 200, j);
+    const char *next = jstr(j, "data.next_cursor");
+    if (next) {
+        char q[160];
+        snprintf(q, sizeof q, "/training-jobs?env=dev&limit=1&after=%s", next);
+        json_t *k = api(&st, &s, st.reader, "GET", q, NULL);
+        EXPECT(s, 200, k);
+        ck_assert_int_eq(json_array_size(jpath(k, "data.training_jobs")), 1);
+        ck_assert_str_ne(jstr(k, "data.training_jobs.0.id"), next);
+        json_decref(k);
+        /* a job of dev is no cursor of prod's list */
+        snprintf(q, sizeof q, "/training-jobs?env=prod&after=%s", next);
+        k = api(&st, &s, st.reader, "GET", q, NULL);
+        EXPECT(s, 400, k);
+        json_decref(k);
+    }
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "GET", "/outbox?after=0&limit=1", NULL);
+    EXPECT(s, 200, j);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(dead_row_blocks_until_discarded)
+{
+    int s;
+    char exp[64];
+    snprintf(exp, sizeof exp, "blocked-%s", uniq());
+    json_t *j = api(&st, &s, st.reader, "GET", "/gpu-types?env=dev", NULL);
+    EXPECT(s, 200, j);
+    char gpu[64];
+    snprintf(gpu, sizeof gpu, "%s", jstr(j, "data.gpu_types.0.name"));
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "POST", "/training-jobs?env=dev",
+            "{\"name\":\"b\",\"experiment\":\"%s\",\"base_model\":\"m\",\"dataset\":\"d\","
+            "\"gpu_type\":\"%s\",\"gpu_count\":1,\"hyperparameters\":{\"lr\":\"1\"}}",
+            exp, gpu);
+    EXPECT(s, 201, j);
+    char id[64], run[64], path[160];
+    snprintf(id, sizeof id, "%s", jstr(j, "data.id"));
+    snprintf(run, sizeof run, "%s", jstr(j, "data.run_id"));
+    json_decref(j);
+    json_decref(wait_job(id, "ready", 20));
+    /* a param logged again with another value: the tool refuses for good, the row is dead,
+     * and the metrics queued after it wait */
+    snprintf(path, sizeof path, "/training-jobs/%s/log", id);
+    j = api(&st, &s, st.operator_, "POST", path, "{\"params\":{\"lr\":\"2\"}}");
+    EXPECT(s, 202, j);
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "POST", path,
+            "{\"metrics\":[{\"key\":\"loss\",\"value\":1,\"step\":1,\"timestamp_ms\":1}]}");
+    EXPECT(s, 202, j);
+    json_decref(j);
+    j = wait_job(id, "dead", 20);
+    json_t *by = jpath(j, "data.tracking.blocked_by");
+    ck_assert_msg(json_is_object(by), "no tracking.blocked_by");
+    json_int_t dead = json_integer_value(json_object_get(by, "outbox_id"));
+    ck_assert_int_gt(dead, 0);
+    ck_assert_str_eq(jstr(by, "operation"), "log_batch");
+    ck_assert_int_eq(json_integer_value(json_object_get(by, "blocked_rows")), 1);
+    ck_assert_ptr_nonnull(jstr(by, "last_error"));
+    json_decref(j);
+    /* /outbox shows the pending row and what holds it back */
+    j = api(&st, &s, st.operator_, "GET", "/outbox?env=dev&state=pending", NULL);
+    EXPECT(s, 200, j);
+    int listed = 0;
+    size_t i;
+    json_t *row;
+    json_int_t pending = 0;
+    json_array_foreach(jpath(j, "data.rows"), i, row) if (strcmp(jstr(row, "object_id"), run) == 0)
+    {
+        ck_assert_int_eq(json_integer_value(json_object_get(row, "blocked_by")), dead);
+        pending = json_integer_value(json_object_get(row, "id"));
+        listed++;
+    }
+    ck_assert_int_eq(listed, 1);
+    json_decref(j);
+    /* only admins discard; a reason is required; only a dead row */
+    char dpath[96];
+    snprintf(dpath, sizeof dpath, "/outbox/%lld/discard", (long long)dead);
+    j = api(&st, &s, st.operator_, "POST", dpath, "{\"reason\":\"x\"}");
+    EXPECT(s, 403, j);
+    json_decref(j);
+    j = api(&st, &s, st.admin, "POST", dpath, "{}");
+    EXPECT(s, 400, j);
+    ck_assert_str_eq(jstr(j, "data.error.field"), "reason");
+    json_decref(j);
+    char ppath[96];
+    snprintf(ppath, sizeof ppath, "/outbox/%lld/discard", (long long)pending);
+    j = api(&st, &s, st.admin, "POST", ppath, "{\"reason\":\"x\"}");
+    EXPECT(s, 409, j);
+    ck_assert_str_eq(jstr(j, "data.error.state"), "pending");
+    json_decref(j);
+    j = api(&st, &s, st.admin, "POST", "/outbox/999999999/discard", "{\"reason\":\"x\"}");
+    EXPECT(s, 404, j);
+    json_decref(j);
+    j = api(&st, &s, st.admin, "POST", dpath, "{\"reason\":\"lr is fixed at 1\"}");
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(json_integer_value(jpath(j, "data.released")), 1);
+    json_decref(j);
+    /* the rest flows */
+    j = wait_job(id, "ready", 20);
+    ck_assert(json_is_null(jpath(j, "data.tracking.blocked_by")));
+    ck_assert(json_is_null(jpath(j, "data.tracking.last_error")));
+    json_decref(j);
+    ck_assert_int_eq(history_count(run, "loss"), 1);
+    /* audited: who, when, why; and not twice */
+    j = api(&st, &s, st.admin, "POST", dpath, "{\"reason\":\"again\"}");
+    EXPECT(s, 409, j);
+    ck_assert_str_eq(jstr(j, "data.error.state"), "discarded");
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "GET", "/outbox?env=dev&state=discarded", NULL);
+    EXPECT(s, 200, j);
+    listed = 0;
+    json_array_foreach(jpath(j, "data.rows"), i,
+                       row) if (json_integer_value(json_object_get(row, "id")) == dead)
+    {
+        ck_assert_str_eq(jstr(row, "state"), "discarded");
+        ck_assert_str_eq(jstr(row, "discarded.by"), "stack-admin");
+        ck_assert_str_eq(jstr(row, "discarded.reason"), "lr is fixed at 1");
+        ck_assert_ptr_nonnull(jstr(row, "discarded.at"));
+        listed++;
+    }
+    ck_assert_int_eq(listed, 1);
+    ck_assert_int_ge(json_integer_value(jpath(j, "data.counts.discarded")), 1);
+    json_decref(j);
+    /* a dead row cannot be retried once discarded */
+    snprintf(dpath, sizeof dpath, "/outbox/%lld/retry", (long long)dead);
+    j = api(&st, &s, st.admin, "POST", dpath, NULL);
+    EXPECT(s, 409, j);
+    json_decref(j);
+
+    /* the same with llm-opsctl outbox discard */
+    j = api(&st, &s, st.operator_, "POST", path, "{\"params\":{\"lr\":\"3\"}}");
+    EXPECT(s, 202, j);
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "POST", path,
+            "{\"metrics\":[{\"key\":\"loss\",\"value\":2,\"step\":2,\"timestamp_ms\":2}]}");
+    EXPECT(s, 202, j);
+    json_decref(j);
+    j = wait_job(id, "dead", 20);
+    dead = json_integer_value(jpath(j, "data.tracking.blocked_by.outbox_id"));
+    json_decref(j);
+    const char *bin = getenv("LLMOPS_BIN_DIR") ? getenv("LLMOPS_BIN_DIR") : "build/bin";
+    int rc;
+    char *out = tu_capture(&rc, "%s/llm-opsctl --config %s outbox discard %lld 2>&1", bin, st.conf,
+                           (long long)dead);
+    ck_assert_msg(rc == 2, "no reason: exit %d: %s", rc, out);
+    out =
+        tu_capture(&rc, "%s/llm-opsctl --config %s outbox discard %lld --reason 'lr stays 1' 2>&1",
+                   bin, st.conf, (long long)dead);
+    ck_assert_msg(rc == 0 && strstr(out, "discarded") && strstr(out, "1 row behind"), "exit %d: %s",
+                  rc, out);
+    out = tu_capture(&rc, "%s/llm-opsctl --config %s outbox discard %lld --reason again 2>&1", bin,
+                     st.conf, (long long)dead);
+    ck_assert_msg(rc == 1 && strstr(out, "discarded, not dead"), "exit %d: %s", rc, out);
+    json_decref(wait_job(id, "ready", 20));
+    ck_assert_int_eq(history_count(run, "loss"), 2);
+    char q[200];
+    snprintf(q, sizeof q,
+             "SELECT discarded_by || '/' || discard_reason FROM outbox WHERE id = %lld",
+             (long long)dead);
+    struct passwd *pw = getpwuid(getuid());
+    char want[160];
+    snprintf(want, sizeof want, "cli:%s/lr stays 1", pw ? pw->pw_name : "unknown");
+    ck_assert_str_eq(sql(q), want);
+}
+END_TEST
+
+/* SIGKILL to every worker of the stack (the one serving the request among them); the master
+ * starts new ones. */
+static void kill_workers(void)
+{
+    ck_assert_int_eq(tu_sh(". %s/env && for p in $(pgrep -P \"$(cat \"$LLMOPS_PID_FILE\")\"); do"
+                           " kill -KILL \"$p\"; done",
+                           st.dir),
+                     0);
+}
+
+/* The create of `name` hangs in the tool (its table locked), the worker is killed, and the
+ * tool's statement is let go (tool_made) or cancelled (not made). Returns the platform id the
+ * killed attempt reserved. */
+static void killed_create(const char *name, int tool_made, char reserved[64])
+{
+    char q[600];
+    /* a session holding the lock for 4 s in the background */
+    ck_assert_int_eq(tu_sh(". %s/env && (psql -h \"$PGHOST\" -p \"$PGPORT\" -U postgres -d llmops"
+                           " -X -q -c 'BEGIN' -c 'LOCK TABLE tracking_pg_experiments IN SHARE MODE'"
+                           " -c 'SELECT pg_sleep(4)' -c 'COMMIT' >/dev/null 2>&1 &)",
+                           st.dir),
+                     0);
+    double end = now_s() + 10;
+    while (strcmp(sql("SELECT count(*) FROM pg_locks WHERE relation ="
+                      " 'tracking_pg_experiments'::regclass AND mode = 'ShareLock' AND granted"),
+                  "1") != 0) {
+        ck_assert_msg(now_s() < end, "the lock was not taken");
+        sleep_ms(20);
+    }
+    char url[300], body[200];
+    snprintf(url, sizeof url, "%s/experiments?env=dev", st.url);
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
+    pid_t kid = fork();
+    ck_assert_int_ge(kid, 0);
+    if (kid == 0) {
+        int s = 0;
+        free(http_text("POST", url, st.operator_, NULL, body, &s, NULL, 0));
+        _exit(s == 201 ? 0 : 1);
+    }
+    /* the worker reserved the id and waits in the tool's INSERT */
+    while (strcmp(sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                      " AND query LIKE '%INSERT INTO tracking_pg_experiments%'"),
+                  "1") != 0) {
+        ck_assert_msg(now_s() < end, "the create did not reach the tool");
+        sleep_ms(20);
+    }
+    snprintf(q, sizeof q,
+             "SELECT id FROM objects WHERE kind = 'exp' AND external_id IS NULL AND"
+             " created_at > now() - interval '1 minute' ORDER BY created_at DESC LIMIT 1");
+    snprintf(reserved, 64, "%s", sql(q));
+    ck_assert_msg(strncmp(reserved, "exp_", 4) == 0, "no reservation: '%s'", reserved);
+    kill_workers();
+    if (!tool_made)
+        sql("SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE wait_event_type ="
+            " 'Lock' AND query LIKE '%INSERT INTO tracking_pg_experiments%'");
+    int status;
+    ck_assert_int_eq(waitpid(kid, &status, 0), kid);
+    ck_assert_msg(!(WIFEXITED(status) && WEXITSTATUS(status) == 0),
+                  "the killed create answered 201");
+    /* the lock goes; the tool's statement commits (or was cancelled) */
+    end = now_s() + 15;
+    snprintf(q, sizeof q, "SELECT count(*) FROM tracking_pg_experiments WHERE name = '%s'", name);
+    for (;;) {
+        int busy = strcmp(sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
+                              " 'Lock' AND query LIKE '%INSERT INTO tracking_pg_experiments%'"),
+                          "0") != 0 ||
+                   strcmp(sql("SELECT count(*) FROM pg_locks WHERE relation ="
+                              " 'tracking_pg_experiments'::regclass AND mode = 'ShareLock'"),
+                          "0") != 0;
+        if (!busy)
+            break;
+        ck_assert_msg(now_s() < end, "the tool's table stays locked");
+        sleep_ms(50);
+    }
+    ck_assert_str_eq(sql(q), tool_made ? "1" : "0");
+    /* the worker died before it recorded the tool's id */
+    snprintf(q, sizeof q, "SELECT coalesce(external_id, 'none') FROM objects WHERE id = '%s'",
+             reserved);
+    ck_assert_str_eq(sql(q), "none");
+}
+
+START_TEST(experiment_create_survives_a_killed_worker)
+{
+    for (int made = 1; made >= 0; made--) {
+        char name[64], reserved[64];
+        snprintf(name, sizeof name, "killed-%d-%s", made, uniq());
+        killed_create(name, made, reserved);
+        /* the client retries the same body: it gets the experiment, under the id reserved */
+        int s;
+        json_t *j = NULL;
+        double end = now_s() + 20;
+        for (;;) { /* the master replaces the killed workers */
+            j = api(&st, &s, st.operator_, "POST", "/experiments?env=dev", "{\"name\":\"%s\"}",
+                    name);
+            if (s != 502 && s != 503)
+                break;
+            ck_assert_msg(now_s() < end, "no worker came back");
+            json_decref(j);
+            sleep_ms(200);
+        }
+        EXPECT(s, 201, j);
+        ck_assert_str_eq(jstr(j, "data.id"), reserved);
+        ck_assert_str_eq(jstr(j, "data.name"), name);
+        json_decref(j);
+        char q[300];
+        snprintf(q, sizeof q, "/experiments/%s", reserved);
+        j = api(&st, &s, st.reader, "GET", q, NULL);
+        EXPECT(s, 200, j);
+        json_decref(j);
+        snprintf(q, sizeof q,
+                 "SELECT count(*) FROM objects o JOIN tracking_pg_experiments e ON"
+                 " e.experiment_id::text = o.external_id WHERE e.name = '%s' AND o.kind = 'exp'",
+                 name);
+        ck_assert_str_eq(sql(q), "1");
+        /* a retry of a create that did answer: 409, with the id */
+        j = api(&st, &s, st.operator_, "POST", "/experiments?env=dev", "{\"name\":\"%s\"}", name);
+        EXPECT(s, 409, j);
+        ck_assert_str_eq(jstr(j, "data.error.id"), reserved);
+        json_decref(j);
+        fprintf(stderr, "experiment_create_survives_a_killed_worker: tool call %s, retry got %s\n",
+                made ? "made" : "not made", reserved);
+    }
+    /* a name another client of the tool took (another key): 409, with the platform id once a
+     * listing has recorded it */
+    char other[64], q[400];
+    snprintf(other, sizeof other, "other-%s", uniq());
+    snprintf(q, sizeof q,
+             "INSERT INTO tracking_pg_experiments (name, idempotency_key, created_ms, updated_ms)"
+             " VALUES ('%s', 'someone-else-%s', 1, 1)",
+             other, other);
+    sql(q);
+    int s;
+    snprintf(q, sizeof q, "/experiments?env=dev&name=%s", other);
+    json_t *j = api(&st, &s, st.reader, "GET", q, NULL);
+    EXPECT(s, 200, j);
+    char adopted[64];
+    snprintf(adopted, sizeof adopted, "%s", jstr(j, "data.experiments.0.id"));
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "POST", "/experiments?env=dev", "{\"name\":\"%s\"}", other);
+    EXPECT(s, 409, j);
+    ck_assert_str_eq(jstr(j, "data.error.id"), adopted);
+    json_decref(j);
+    /* no reservation is left without its tool id */
+    ck_assert_str_eq(sql("SELECT count(*) FROM objects WHERE kind = 'exp' AND external_id IS NULL"
+                         " AND create_key IS NOT NULL"),
+                     "0");
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------- */
 /* The mlflow plugin against the MLflow fake: stg is served by mlflow (fallback tracking-pg)   */
 
 static struct stack ml;
@@ -751,6 +1231,20 @@ START_TEST(dead_letter_and_admin_retry)
     ck_assert_msg(dead_id > 0, "the dead create_run row is not listed");
     ck_assert_int_ge(json_integer_value(jpath(j, "data.counts.dead")), 1);
     json_decref(j);
+    /* the job names the row that holds its run back */
+    j = api(&ml, &s, ml.reader, "GET", path, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(json_integer_value(jpath(j, "data.tracking.blocked_by.outbox_id")), dead_id);
+    ck_assert_str_eq(jstr(j, "data.tracking.blocked_by.operation"), "create_run");
+    ck_assert_int_ge(json_integer_value(jpath(j, "data.tracking.blocked_by.blocked_rows")), 1);
+    json_decref(j);
+    /* a dead create_run cannot be skipped: every row behind it needs the run */
+    char dpath[96];
+    snprintf(dpath, sizeof dpath, "/outbox/%lld/discard", (long long)dead_id);
+    j = api(&ml, &s, ml.admin, "POST", dpath, "{\"reason\":\"skip it\"}");
+    EXPECT(s, 409, j);
+    ck_assert_str_eq(jstr(j, "data.error.operation"), "create_run");
+    json_decref(j);
     /* operators see it; only admins retry */
     j = api(&ml, &s, ml.operator_, "POST", "/outbox/retry", "{\"ids\":[%lld]}", (long long)dead_id);
     EXPECT(s, 403, j);
@@ -940,6 +1434,14 @@ START_TEST(mlflow_objects_follow_their_owner)
             "\"-Infinity\"}]}");
     EXPECT(s, 200, j);
     json_decref(j);
+    /* six copies of a body without timestamps at once: MLflow stores each point once too
+     * (the core sends equal points, which its store keeps once) */
+    char *body = points_body("loss", 0);
+    ck_assert_int_eq(post_at_once(&ml, 6, path, body, 200), 6);
+    free(body);
+    json_int_t n = history_count_of(&ml, run, "loss");
+    fprintf(stderr, "mlflow: 6 copies at once of a 1,500-point body: %lld points\n", (long long)n);
+    ck_assert_int_eq(n, 1500);
 
     /* a flag flip sends new objects to tracking-pg; the old ones stay readable in mlflow */
     j = api(&ml, &s, ml.operator_, "PUT", "/flags/stg/experiment_tracking",
@@ -1095,6 +1597,10 @@ static Suite *suite(void)
     tcase_add_test(tc, runs_log_and_read);
     tcase_add_test(tc, runs_search_and_compare);
     tcase_add_test(tc, training_job_opens_a_run);
+    tcase_add_test(tc, log_resend_stores_each_point_once);
+    tcase_add_test(tc, list_cursors_are_checked);
+    tcase_add_test(tc, dead_row_blocks_until_discarded);
+    tcase_add_test(tc, experiment_create_survives_a_killed_worker);
     suite_add_tcase(s, tc);
     TCase *m = tcase_create("mlflow");
     tcase_add_unchecked_fixture(m, setup_mlflow, teardown_mlflow);

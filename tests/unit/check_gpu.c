@@ -2,6 +2,7 @@
 #include "gpu.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #define VALID                                                                                      \
@@ -61,11 +62,38 @@ START_TEST(test_validate)
 }
 END_TEST
 
+/* model's limit (128) and its message are in characters: 128 two-byte characters pass,
+ * 129 do not, and the message says so. */
+START_TEST(test_model_characters)
+{
+    for (int n = 128; n <= 129; n++) {
+        char model[600] = "";
+        for (int i = 0; i < n; i++)
+            strcat(model, "\u00e9");
+        char text[1200];
+        snprintf(text, sizeof text, "{" VALID ",\"model\":\"%s\"}", model);
+        json_t *o = json_loads(text, 0, NULL);
+        ck_assert_ptr_nonnull(o);
+        char msg[256] = "", field[72] = "";
+        int rc = gpu_validate(o, GPU_FULL, msg, sizeof msg, field, sizeof field);
+        if (n == 128) {
+            ck_assert_msg(rc == 0, "128 characters (256 bytes) refused: %s", msg);
+        } else {
+            ck_assert_int_eq(rc, -1);
+            ck_assert_str_eq(field, "model");
+            ck_assert_msg(strstr(msg, "characters") && strstr(msg, "got 129"), "%s", msg);
+        }
+        json_decref(o);
+    }
+}
+END_TEST
+
 Suite *make_gpu_suite(void)
 {
     Suite *s = suite_create("gpu");
     TCase *limits = tcase_create("Limits");
     tcase_add_loop_test(limits, test_validate, 0, (int)(sizeof cases / sizeof cases[0]));
+    tcase_add_test(limits, test_model_characters);
     suite_add_tcase(s, limits);
     return s;
 }

@@ -1,0 +1,61 @@
+#include "page.h"
+
+#include "util.h"
+
+#include <string.h>
+
+static const char *cursor_shape(enum page_cursor c)
+{
+    return c == PAGE_CURSOR_ROW_ID ? "an outbox id, an integer of 0 or more"
+                                   : "a training job id, job_ and 24 hex digits";
+}
+
+static int valid_job_id(const char *s)
+{
+    if (strncmp(s, "job_", 4) != 0 || strlen(s) != 28)
+        return 0;
+    for (const char *p = s + 4; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return 1;
+}
+
+static void bad_cursor(struct req *r, enum page_cursor c, const char *after, const char *why)
+{
+    resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "after"),
+               "after '%.40s' %s: pass the next_cursor of the previous page (%s)", after, why,
+               cursor_shape(c));
+}
+
+int page_args(struct req *r, enum page_cursor cursor, long long def_limit, long long max_limit,
+              struct page *out)
+{
+    const char *limit_s = http_query(r, "limit"), *why;
+    out->limit = def_limit;
+    out->after = http_query(r, "after");
+    out->after_id = 0;
+    if (limit_s && util_parse_int(limit_s, 1, max_limit, &out->limit, &why) < 0) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "limit"),
+                   "limit '%.32s' %s (1-%lld)", limit_s, why, max_limit);
+        return -1;
+    }
+    if (!out->after)
+        return 0;
+    if (cursor == PAGE_CURSOR_ROW_ID) {
+        if (util_parse_int(out->after, 0, INT64_MAX, &out->after_id, &why) < 0) {
+            bad_cursor(r, cursor, out->after, why);
+            return -1;
+        }
+        return 0;
+    }
+    if (!valid_job_id(out->after)) {
+        bad_cursor(r, cursor, out->after, "is not a cursor of this list");
+        return -1;
+    }
+    return 0;
+}
+
+void page_unknown_cursor(struct req *r, enum page_cursor cursor, const char *after)
+{
+    bad_cursor(r, cursor, after, "names nothing in this list");
+}
