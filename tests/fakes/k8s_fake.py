@@ -2086,8 +2086,13 @@ class Request:
                         if erv > seen and ek == (k.group, k.plural) and ok(obj):
                             emit(etype, obj)
                     seen = st.rv
-                    st.cond.wait(min(0.5, max(0.01, end - time.monotonic())))
+                    st.cond.wait(min(0.2, max(0.01, end - time.monotonic())))
                     self.api.state.touch()
+                    # a watcher polls too: every 0.2 s it counts as one poll of what it
+                    # watches, so watch-only clients (kubectl wait, rollout status) progress
+                    for _, obj in sorted(st.bucket(k).items()):
+                        if ok(obj):
+                            self.api.controller.poll(k, obj)
             h.wfile.write(b"0\r\n\r\n")
             h.wfile.flush()
         except OSError:
