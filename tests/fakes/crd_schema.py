@@ -11,7 +11,8 @@ library only.
     prune(obj)    drop fields the schema does not declare (unless x-kubernetes-preserve-
                   unknown-fields), returning the dropped paths ("spec.predictor.bogusField")
     default(obj)  fill `default:` values into objects that are present
-    validate(obj) [(reason, field, message)] as the apiserver's field errors (FieldValueRequired,
+    validate(obj) [(reason, field, message)], sorted by field, as the apiserver's field errors
+                  (FieldValueRequired,
                   FieldValueTypeInvalid, FieldValueNotSupported, FieldValueInvalid,
                   FieldValueTooLong, FieldValueDuplicate), messages worded as kube-openapi's
 """
@@ -348,7 +349,7 @@ class Crd:
                             del obj[key][mk]
                 continue
             self._prune(obj, key, schema, "", dropped, root=True)
-        return dropped
+        return sorted(dropped)
 
     def _prune(self, parent, key, schema, path, dropped, root=False):
         props = schema.get("properties")
@@ -415,7 +416,7 @@ class Crd:
             sub = (schema.get("properties") or {}).get(k)
             if sub is not None:
                 self._validate(v, sub, k, errs)
-        return errs
+        return sorted(errs, key=lambda e: e[1])
 
     def _validate(self, v, s, path, errs):
         if v is None:

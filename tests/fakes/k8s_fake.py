@@ -1612,6 +1612,8 @@ class Handler(faultserver.FaultHandler):
 
     def apply(self, fault, path, query, body):
         if fault.get("pass"):
+            if fault.get("delay_ms"):
+                time.sleep(fault["delay_ms"] / 1000.0)
             self.answer(path, query, body)
             return
         if fault.get("lost"):
