@@ -14,7 +14,11 @@ Serves:
                                                        discovery is not offered: its Accept
                                                        gets the plain documents, as kubectl's
                                                        fallback expects
-  /openapi/v2 /openapi/v3                              404, as a server without OpenAPI
+  /openapi/v3, /openapi/v3/{gv}                        the operations and their parameters
+                                                       (no schemas): kubectl sees PATCH takes
+                                                       fieldValidation and validates server-side
+  /openapi/v2                                          an empty document (JSON or protobuf):
+                                                       kubectl before 1.25 validates nothing
   namespaces, pods (+ /log, /status), services, apps/v1 deployments (+ /status, /scale),
   autoscaling/v2 horizontalpodautoscalers, batch/v1 jobs, and the CRDs' kinds
   (serving.kserve.io/v1beta1 inferenceservices, argoproj.io/v1alpha1 workflows):
@@ -80,6 +84,7 @@ K8S_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4",
                "goVersion": "go1.23.6", "compiler": "gc", "platform": "linux/amd64"}
 
 ANN = "fake.llm-ops/"
+OPENAPI_V2_PB = "application/octet-stream"  # what kube-openapi answers to the protobuf Accept
 NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's SimpleNameGenerator alphabet
 DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -1689,6 +1694,8 @@ class Handler(faultserver.FaultHandler):
                 if doc is None:
                     raise PageNotFound()
                 return 200, hdrs, doc
+            if parts == ["openapi", "v2"] and method in ("GET", "HEAD"):
+                return self.openapi_v2(hdrs)
             if parts and parts[0] == "openapi":
                 raise PageNotFound()
             if not parts:
@@ -1735,6 +1742,22 @@ class Handler(faultserver.FaultHandler):
             ns = ""
         r = Request(self, api, kind, ns, name, sub, q, body, hdrs)
         return r.run(method)
+
+    def openapi_v2(self, hdrs):
+        """/openapi/v2 without definitions: older kubectl (before v1.25, e.g. Debian's 1.20)
+        validates client-side with it and skips the kinds it has no schema for. client-go asks
+        for protobuf (gnostic's openapi_v2.Document: swagger = 1, info = 2 {title 1,
+        version 2}); others get the JSON document."""
+        accept = self.headers.get("Accept", "")
+        title, version = b"Kubernetes", K8S_VERSION["gitVersion"].encode()
+        if "protobuf" in accept:
+            info = b"\x0a" + bytes([len(title)]) + title + b"\x12" + bytes([len(version)]) \
+                + version
+            doc = b"\x0a\x032.0" + b"\x12" + bytes([len(info)]) + info
+            return 200, hdrs + [("Content-Type", OPENAPI_V2_PB)], doc
+        return 200, hdrs, {"swagger": "2.0", "info": {"title": "Kubernetes",
+                                                      "version": K8S_VERSION["gitVersion"]},
+                           "paths": {}, "definitions": {}}
 
     def disco(self, method, path, hdrs):
         if method not in ("GET", "HEAD"):
