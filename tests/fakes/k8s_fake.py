@@ -66,8 +66,6 @@ import os
 import random
 import re
 import socket
-import ssl
-import string
 import sys
 import threading
 import time
@@ -554,7 +552,7 @@ def fields_match(obj, reqs):
     return True
 
 
-# ------------------------------------------------------------------------------ JSONPath (printer columns)
+# ------------------------------------------------------------------- JSONPath (printer columns)
 
 def jsonpath(obj, path):
     """The subset of JSONPath CRD printer columns use: .a.b, [n], [*], [?(@.k=='v')]."""
@@ -659,7 +657,7 @@ class Store:
         return out
 
 
-# ------------------------------------------------------------------------------ built-in kinds: defaults and validation
+# ------------------------------------------------------- built-in kinds: defaults, validation
 
 def _image_pull_policy(image):
     last = (image or "").rsplit("/", 1)[-1]
@@ -951,7 +949,7 @@ class Builtins:
         return errs
 
 
-# ------------------------------------------------------------------------------ the simulated controller
+# ----------------------------------------------------------------------- the simulated controller
 
 class Controller:
     """Moves objects to their outcome after N polls; writes the statuses the real controllers
@@ -1794,7 +1792,7 @@ class Request:
         return self.hdrs + [("Warning", '299 - %s' % json.dumps(w)) for w in self.warnings]
 
     def run(self, method):
-        k, sub = self.kind, self.sub
+        sub = self.sub
         if method in ("GET", "HEAD"):
             if self.name is None:
                 if self.q.get("watch") in ("1", "true"):
@@ -2097,27 +2095,35 @@ class Request:
         try:
             with st.lock:
                 if rv in (None, "", "0"):
-                    for _, obj in sorted(st.bucket(k).items()):
-                        if ok(obj):
-                            emit("ADDED", self.out(obj))
+                    batch = [("ADDED", self.out(obj)) for _, obj in sorted(st.bucket(k).items())
+                             if ok(obj)]
                     seen = st.rv
                 else:
+                    batch = []
                     try:
                         seen = int(rv)
                     except ValueError:
                         seen = st.rv
-                while time.monotonic() < end:
-                    for erv, ek, etype, obj in list(st.events):
-                        if erv > seen and ek == (k.group, k.plural) and ok(obj):
-                            emit(etype, obj)
-                    seen = st.rv
-                    st.cond.wait(min(0.2, max(0.01, end - time.monotonic())))
+            last_poll = time.monotonic()
+            while True:
+                for etype, obj in batch:  # written without the store's lock held
+                    emit(etype, obj)
+                if time.monotonic() >= end:
+                    break
+                with st.lock:
+                    if st.rv == seen:
+                        st.cond.wait(min(0.2, max(0.01, end - time.monotonic())))
                     self.api.state.touch()
-                    # a watcher polls too: every 0.2 s it counts as one poll of what it
-                    # watches, so watch-only clients (kubectl wait, rollout status) progress
-                    for _, obj in sorted(st.bucket(k).items()):
-                        if ok(obj):
-                            self.api.controller.poll(k, obj)
+                    if time.monotonic() - last_poll >= 0.2:
+                        # a watcher polls too: every 0.2 s it counts as one poll of what it
+                        # watches, so watch-only clients (kubectl wait, rollout status) progress
+                        last_poll = time.monotonic()
+                        for _, obj in sorted(st.bucket(k).items()):
+                            if ok(obj):
+                                self.api.controller.poll(k, obj)
+                    batch = [(etype, obj) for erv, ek, etype, obj in st.events
+                             if erv > seen and ek == (k.group, k.plural) and ok(obj)]
+                    seen = st.rv
             h.wfile.write(b"0\r\n\r\n")
             h.wfile.flush()
         except OSError:

@@ -4,7 +4,6 @@ defaulting, validation against the contract's CRDs) and of tests/fakes/k8s_fake.
 the Status shapes the contract records, metadata rules, patches, lists, the simulated
 controller's states and the fault injection."""
 
-import json
 import os
 import socket
 import sys

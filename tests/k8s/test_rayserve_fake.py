@@ -4,7 +4,6 @@ with pydantic's ValidationError repr), the ServeInstanceDetails shape, the appli
 lifecycle DEPLOYING -> RUNNING | DEPLOY_FAILED | UNHEALTHY, declarative deletion (DELETING),
 DELETE shutting Serve down, and the faults."""
 
-import json
 import os
 import sys
 import unittest
