@@ -54,6 +54,8 @@ Faults (faultserver.py's, plus):
                  "pass": true   answer as usual (to aim a fault at a later request)
   POST /_refuse {"seconds": S}  stop listening (and drop open connections) for S seconds
   GET  /_state                  every stored object, by "group/plural" then "ns/name"
+  POST /_config {"table": false} answer the Table Accept with the plain object or list (a
+                                server may; kubectl then prints its own columns)
   POST /_store  {object}        put an object as stored (no validation; for test setup)
   GET  /_stats, POST /_reset    as in faultserver.py
 """
@@ -1332,6 +1334,7 @@ class Api:
         self.builtins = Builtins(self.store)
         self.controller = Controller(self.store)
         self.token = token
+        self.table = True  # answer Accept: ...;as=Table with a Table (False: the plain object)
         self.state = faultserver.FaultState()
         self.server = None
         self.refuse_until = 0.0
@@ -1598,6 +1601,11 @@ class Handler(faultserver.FaultHandler):
         if path == "/_state" and self.command == "GET":
             with st.lock:
                 self.send_json(200, st.state())
+            return True
+        if path == "/_config" and self.command == "POST":
+            if "table" in spec:
+                api.table = bool(spec["table"])
+            self.send_json(200, {"table": api.table})
             return True
         if path == "/_store" and self.command == "POST":
             gv = spec.get("apiVersion", "")
@@ -2006,6 +2014,8 @@ class Request:
         return 200, self.headers(), o
 
     def table_wanted(self):
+        if not self.api.table:
+            return False
         accept = self.h.headers.get("Accept", "")
         return any("as=Table" in a and "g=meta.k8s.io" in a and "v=v1" in a.replace(
             "v=v1beta1", "") for a in accept.split(","))
