@@ -2239,8 +2239,8 @@ class Request:
                     else:
                         new.pop("status", None)
                 if k.crd is None:
-                    errs += self.api.builtins.validate(k, new, old)
                     self.keep_builtin_defaults(old, new)
+                    errs += self.api.builtins.validate(k, new, old)
                 self.invalid(self.name, errs)
                 if k.generation and self.spec_part(new) != self.spec_part(old):
                     nmd["generation"] = old["metadata"].get("generation", 1) + 1
@@ -2278,7 +2278,7 @@ class Request:
                     new.setdefault("spec", {}).setdefault(f, old["spec"][f])
         spec = new.get("spec")
         if isinstance(spec, dict):
-            if k.plural in ("deployments", "jobs"):
+            if k.plural in ("deployments", "jobs", "pods"):
                 saved = copy.deepcopy(new.get("status"))
                 tmp = copy.deepcopy(new)
                 self.api.builtins.prepare_create(k, tmp)
@@ -2286,8 +2286,8 @@ class Request:
                     spec.setdefault(f, v)
                 if saved is not None:
                     new["status"] = saved
-            elif k.plural == "pods":
-                default_pod_spec(spec)
+                if k.plural == "pods":
+                    default_pod_spec(spec)
             elif k.plural == "services":
                 for p in spec.get("ports") or []:
                     if isinstance(p, dict):

@@ -314,6 +314,22 @@ class Http(unittest.TestCase):
         self.assertEqual(sorted(c["field"] for c in body["details"]["causes"]),
                          ["spec.selector", "spec.template.metadata.labels"])
 
+    def test_pod_replace_as_written(self):
+        """A PUT of the manifest as written (without the server's defaults) may change an
+        image and nothing else, as a real apiserver's pod update validation."""
+        pods = "/api/v1/namespaces/default/pods"
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rp"},
+               "spec": {"containers": [{"name": "m", "image": "a:1"}]}}
+        self.assertEqual(self.req("POST", pods, pod)[0], 201)
+        pod["spec"]["containers"][0]["image"] = "a:2"
+        st, _, body = self.req("PUT", pods + "/rp", pod)
+        self.assertEqual((st, body["spec"]["containers"][0]["image"],
+                          body["spec"]["dnsPolicy"]), (200, "a:2", "ClusterFirst"))
+        pod["spec"]["containers"][0]["name"] = "other"
+        st, _, body = self.req("PUT", pods + "/rp", pod)
+        self.assertEqual((st, body["details"]["causes"][0]["reason"]),
+                         (422, "FieldValueForbidden"))
+
     def test_lists_selectors_paging(self):
         for n, tier in (("l1", "a"), ("l2", "b"), ("l3", "a")):
             self.req("POST", DEP_PATH, deployment(n, {"app": "lst", "tier": tier}))
