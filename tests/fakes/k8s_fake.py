@@ -24,7 +24,8 @@ Serves:
   (serving.kserve.io/v1beta1 inferenceservices, argoproj.io/v1alpha1 workflows):
   GET (item, list with labelSelector/fieldSelector/limit/continue, watch, Table), POST, PUT,
   PATCH (merge, json, strategic for built-ins, apply), DELETE (item, collection); dryRun=All;
-  fieldValidation=Ignore|Warn|Strict.
+  fieldValidation=Ignore|Warn|Strict. Bodies are JSON (or YAML), or the protobuf kubectl's
+  typed clients send for namespaces, deployments, services and jobs; answers are JSON.
 
 Run:
   k8s_fake.py [--port N] [--ready-file F] [--token T] [--crd FILE]... [--any-namespace]
@@ -443,25 +444,112 @@ def pb_object_meta(data):
     return md
 
 
+# Field numbers of k8s.io/api's generated.proto for what kubectl's typed clients send
+# (`kubectl create namespace|deployment|service clusterip|job`); kinds: s string, i integer,
+# b bool, m:T message, r:T repeated message, rs repeated string, map string map, qmap map of
+# Quantity, ios IntOrString, meta ObjectMeta, time Time. Other fields are skipped.
+PB_TYPES = {
+    "Namespace": {1: ("metadata", "meta"), 2: ("spec", "m:NamespaceSpec")},
+    "NamespaceSpec": {1: ("finalizers", "rs")},
+    "Deployment": {1: ("metadata", "meta"), 2: ("spec", "m:DeploymentSpec")},
+    "DeploymentSpec": {1: ("replicas", "i"), 2: ("selector", "m:LabelSelector"),
+                       3: ("template", "m:PodTemplateSpec"), 4: ("strategy", "m:Strategy"),
+                       5: ("minReadySeconds", "i"), 6: ("revisionHistoryLimit", "i"),
+                       7: ("paused", "b"), 9: ("progressDeadlineSeconds", "i")},
+    "Strategy": {1: ("type", "s")},
+    "LabelSelector": {1: ("matchLabels", "map"), 2: ("matchExpressions", "r:Requirement")},
+    "Requirement": {1: ("key", "s"), 2: ("operator", "s"), 3: ("values", "rs")},
+    "PodTemplateSpec": {1: ("metadata", "meta"), 2: ("spec", "m:PodSpec")},
+    "PodSpec": {2: ("containers", "r:Container"), 3: ("restartPolicy", "s"),
+                4: ("terminationGracePeriodSeconds", "i"), 6: ("dnsPolicy", "s"),
+                7: ("nodeSelector", "map"), 8: ("serviceAccountName", "s"),
+                19: ("schedulerName", "s"), 20: ("initContainers", "r:Container")},
+    "Container": {1: ("name", "s"), 2: ("image", "s"), 3: ("command", "rs"), 4: ("args", "rs"),
+                  5: ("workingDir", "s"), 6: ("ports", "r:ContainerPort"), 7: ("env", "r:EnvVar"),
+                  8: ("resources", "m:Resources"), 13: ("terminationMessagePath", "s"),
+                  14: ("imagePullPolicy", "s"), 20: ("terminationMessagePolicy", "s")},
+    "ContainerPort": {1: ("name", "s"), 2: ("hostPort", "i"), 3: ("containerPort", "i"),
+                      4: ("protocol", "s"), 5: ("hostIP", "s")},
+    "EnvVar": {1: ("name", "s"), 2: ("value", "s")},
+    "Resources": {1: ("limits", "qmap"), 2: ("requests", "qmap")},
+    "Service": {1: ("metadata", "meta"), 2: ("spec", "m:ServiceSpec")},
+    "ServiceSpec": {1: ("ports", "r:ServicePort"), 2: ("selector", "map"), 3: ("clusterIP", "s"),
+                    4: ("type", "s"), 7: ("sessionAffinity", "s"), 10: ("externalName", "s")},
+    "ServicePort": {1: ("name", "s"), 2: ("protocol", "s"), 3: ("port", "i"),
+                    4: ("targetPort", "ios"), 5: ("nodePort", "i")},
+    "Job": {1: ("metadata", "meta"), 2: ("spec", "m:JobSpec")},
+    "JobSpec": {1: ("parallelism", "i"), 2: ("completions", "i"),
+                3: ("activeDeadlineSeconds", "i"), 4: ("selector", "m:LabelSelector"),
+                6: ("template", "m:PodTemplateSpec"), 7: ("backoffLimit", "i"),
+                8: ("ttlSecondsAfterFinished", "i")},
+}
+# pointer fields: an explicit 0 is kept (other zero values are what JSON's omitempty drops)
+PB_KEEP_ZERO = {("DeploymentSpec", "replicas"), ("JobSpec", "parallelism"),
+                ("JobSpec", "completions"), ("JobSpec", "backoffLimit"),
+                ("PodSpec", "terminationGracePeriodSeconds")}
+PB_KINDS = {("", "namespaces"): "Namespace", ("apps", "deployments"): "Deployment",
+            ("", "services"): "Service", ("batch", "jobs"): "Job"}
+
+
+def _pb_map(data_list, quantity=False):
+    out = {}
+    for entry in data_list:
+        kv = {n: v for n, _, v in pb_fields(entry)}
+        val = kv.get(2, b"")
+        if quantity:
+            val = {n: v for n, _, v in pb_fields(val)}.get(1, b"")
+        out[kv.get(1, b"").decode("utf-8")] = val.decode("utf-8")
+    return out
+
+
+def pb_message(data, tname):
+    table = PB_TYPES[tname]
+    out, maps = {}, {}
+    for num, wt, v in pb_fields(data):
+        if num not in table:
+            continue
+        name, kind = table[num]
+        if kind == "s":
+            if v:
+                out[name] = v.decode("utf-8")
+        elif kind == "i":
+            if v or (tname, name) in PB_KEEP_ZERO:
+                out[name] = v - (1 << 64) if v >= 1 << 63 else v
+        elif kind == "b":
+            if v:
+                out[name] = True
+        elif kind == "rs":
+            out.setdefault(name, []).append(v.decode("utf-8"))
+        elif kind in ("map", "qmap"):
+            maps.setdefault((name, kind), []).append(v)
+        elif kind == "meta":
+            out[name] = pb_object_meta(v)
+        elif kind == "ios":
+            f = {n: val for n, _, val in pb_fields(v)}
+            out[name] = f.get(3, b"").decode("utf-8") if f.get(1) == 1 else f.get(2, 0)
+        elif kind.startswith("m:"):
+            out[name] = pb_message(v, kind[2:])
+        elif kind.startswith("r:"):
+            out.setdefault(name, []).append(pb_message(v, kind[2:]))
+    for (name, kind), entries in maps.items():
+        out[name] = _pb_map(entries, kind == "qmap")
+    return out
+
+
 def decode_protobuf(body, kind):
-    """The Kubernetes protobuf envelope (magic, runtime.Unknown) around the object kubectl's
-    typed clients send. Decoded: Namespace (kubectl create namespace): its metadata and
-    spec.finalizers. Any other kind raises ValueError."""
+    """The Kubernetes protobuf envelope (magic, runtime.Unknown {typeMeta, raw}) around the
+    object kubectl's typed clients send, for Namespaces, Deployments, Services and Jobs (the
+    fields in PB_TYPES; status is ignored, as on create). Anything else raises ValueError."""
     if not body.startswith(PROTO_MAGIC):
         raise ValueError("missing the k8s protobuf magic prefix")
     unknown = {num: v for num, _, v in pb_fields(body[len(PROTO_MAGIC):])}
     tm = {num: v.decode("utf-8") for num, _, v in pb_fields(unknown.get(1, b""))}
     api_version, kname = tm.get(1, ""), tm.get(2, "")
-    if kname != "Namespace" or kind.plural != "namespaces":
+    if PB_KINDS.get((kind.group, kind.plural)) != kname:
         raise ValueError("protobuf bodies of kind %r are not decoded by this fake" % kname)
-    obj = {"apiVersion": api_version, "kind": kname, "metadata": {}}
-    for num, wt, v in pb_fields(unknown.get(2, b"")):
-        if num == 1 and wt == 2:
-            obj["metadata"] = pb_object_meta(v)
-        elif num == 2 and wt == 2:
-            fins = [x.decode("utf-8") for n2, _, x in pb_fields(v) if n2 == 1]
-            if fins:
-                obj["spec"] = {"finalizers": fins}
+    obj = {"apiVersion": api_version, "kind": kname}
+    obj.update(pb_message(unknown.get(2, b""), kname))
+    obj.setdefault("metadata", {})
     return obj
 
 
@@ -768,7 +856,9 @@ class Builtins:
         spec = obj.setdefault("spec", {}) if kind.plural != "namespaces" else obj.get("spec")
         md = obj["metadata"]
         if kind.plural == "namespaces":
-            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+            fins = obj.setdefault("spec", {}).setdefault("finalizers", [])
+            if "kubernetes" not in fins:
+                fins.append("kubernetes")
             obj["status"] = {"phase": "Active"}
             md.setdefault("labels", {})["kubernetes.io/metadata.name"] = md["name"]
         elif kind.plural == "pods":
@@ -832,6 +922,7 @@ class Builtins:
                                    "controller-uid": uid, "job-name": md["name"]})
             tmpl = spec.get("template")
             if isinstance(tmpl, dict):
+                tmpl.setdefault("metadata", {}).setdefault("creationTimestamp", None)
                 default_pod_spec(tmpl.setdefault("spec", {}))
             obj["status"] = {}
         elif kind.plural == "horizontalpodautoscalers":

@@ -145,6 +145,30 @@ class Schema(unittest.TestCase):
         self.assertEqual(self.wf.prune(w), ["other"])
 
 
+# what `kubectl create service clusterip web --tcp=80:8080` (v1.32) sends
+SERVICE_PB = bytes.fromhex(
+    "6b3873000a0d0a02763112075365727669636512690a1f0a0377656212001a0022002a003200380042005a0a"
+    "0a03617070120377656212420a1b0a0738302d38303830120354435018502207080010903f1a002800120a0a"
+    "0361707012037765621a002209436c757374657249503a00420052005a00600068001a020a001a002200")
+
+
+class Protobuf(unittest.TestCase):
+    def test_service_from_kubectl(self):
+        class Kind:
+            group, plural = "", "services"
+        self.assertEqual(k8s_fake.decode_protobuf(SERVICE_PB, Kind), {
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"ports": [{"name": "80-8080", "protocol": "TCP", "port": 80,
+                                "targetPort": 8080}],
+                     "selector": {"app": "web"}, "type": "ClusterIP"}})
+        Kind.plural = "pods"
+        with self.assertRaises(ValueError):
+            k8s_fake.decode_protobuf(SERVICE_PB, Kind)
+        with self.assertRaises(ValueError):
+            k8s_fake.decode_protobuf(b"k8s\x00\x0a\xff", Kind)
+
+
 class Http(unittest.TestCase):
     """The fake over plain HTTP (the token still required)."""
 
@@ -248,6 +272,9 @@ class Http(unittest.TestCase):
         self.assertEqual(st, 422)
         self.assertEqual([(c["reason"], c["field"]) for c in body["details"]["causes"]],
                          [("FieldValueRequired", "spec"), ("FieldValueInvalid", "<nil>")])
+        st, _, body = self.req("POST", "/api/v1/namespaces/default/pods", b"k8s\x00\x0a\x01",
+                               {"Content-Type": "application/vnd.kubernetes.protobuf"})
+        self.assertEqual((st, body["reason"]), (415, "UnsupportedMediaType"))
         st, _, body = self.req("POST", ISVC_PATH, b"{not json")
         self.assertEqual((st, body["reason"]), (400, "BadRequest"))
         obj = isvc("c4")
