@@ -452,14 +452,21 @@ class Http(unittest.TestCase):
         self.assertEqual(st, 200, "the write happened although its answer was lost")
 
     def test_zz_refuse_last(self):
-        self.req("POST", "/_refuse", {"seconds": 0.6})
-        time.sleep(0.2)
-        s = socket.socket()
-        s.settimeout(2)
-        with self.assertRaises(OSError):
-            s.connect(("127.0.0.1", self.fake.port))
-        s.close()
-        for _ in range(40):
+        self.req("POST", "/_refuse", {"seconds": 2})
+        refused, deadline = False, time.monotonic() + 1.5
+        while not refused and time.monotonic() < deadline:
+            s = socket.socket()
+            s.settimeout(1)
+            try:
+                s.connect(("127.0.0.1", self.fake.port))
+                time.sleep(0.05)  # still listening: the refusal takes a moment to begin
+            except OSError:
+                refused = True
+            finally:
+                s.close()
+        self.assertTrue(refused, "connections refused during /_refuse")
+        st = None
+        for _ in range(100):
             time.sleep(0.1)
             try:
                 st, _, _ = self.req("GET", "/version", token=False)
