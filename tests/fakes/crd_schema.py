@@ -348,10 +348,10 @@ class Crd:
                             dropped.append("metadata." + mk)
                             del obj[key][mk]
                 continue
-            self._prune(obj, key, schema, "", dropped, root=True)
+            self._prune(obj, key, schema, "", dropped)
         return sorted(dropped)
 
-    def _prune(self, parent, key, schema, path, dropped, root=False):
+    def _prune(self, parent, key, schema, path, dropped):
         props = schema.get("properties")
         sub = (props or {}).get(key)
         if sub is None:
@@ -368,8 +368,6 @@ class Crd:
 
     def _prune_value(self, value, schema, path, dropped):
         if isinstance(value, dict):
-            if schema.get("x-kubernetes-embedded-resource"):
-                pass
             for k in list(value):
                 self._prune(value, k, schema, path, dropped)
         elif isinstance(value, list) and isinstance(schema.get("items"), dict):

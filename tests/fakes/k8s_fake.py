@@ -2088,9 +2088,9 @@ class Request:
             return {x: v for x, v in obj.items() if x not in skip}
         return obj.get("spec")
 
-    def out(self, obj):
-        o = copy.deepcopy(obj)
-        return o
+    @staticmethod
+    def out(obj):
+        return copy.deepcopy(obj)
 
     # ------------------------------------------------------------------ verbs
 
