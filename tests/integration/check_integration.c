@@ -2370,6 +2370,85 @@ END_TEST
  * worker answers (the same connection to the web server, no pause in between). */
 #define RYW_GPU_TRIALS 1000
 #define RYW_FLAG_TRIALS 300
+#define RYW_CLIENTS 4
+#define RYW_PARALLEL_TRIALS 500
+
+/* RYW_CLIENTS clients at once, each writing its own GPU type and reading the list right after
+ * each answer: the web server spreads them over both workers, so many a read is answered by
+ * the worker that did not write. Returns the stale reads, of RYW_CLIENTS * trials. */
+static int parallel_read_your_writes(int trials)
+{
+    struct client {
+        char name[80], path[200], body[64];
+        CURL *c;
+        struct curl_slist *h;
+        struct resp r;
+        int t, reading;
+    } cl[RYW_CLIENTS];
+    CURLM *m = curl_multi_init();
+    for (int i = 0; i < RYW_CLIENTS; i++) {
+        race_gpu(cl[i].name, sizeof cl[i].name, cl[i].path, sizeof cl[i].path, "it-ryw-p");
+        cl[i].c = curl_easy_init();
+        cl[i].t = 0;
+        cl[i].reading = 0;
+        snprintf(cl[i].body, sizeof cl[i].body, "{\"capacity\": %d}", 2);
+        http_setup(cl[i].c, 1, &cl[i].r, "PATCH", cl[i].path,
+                   &(struct req){.token = st.op, .ctype = "application/json", .body = cl[i].body},
+                   &cl[i].h);
+        curl_multi_add_handle(m, cl[i].c);
+    }
+    int stale = 0, done = 0, running = 1;
+    while (done < RYW_CLIENTS) {
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            struct client *k = NULL;
+            for (int i = 0; i < RYW_CLIENTS; i++)
+                if (cl[i].c == msg->easy_handle)
+                    k = &cl[i];
+            ck_assert_ptr_nonnull(k);
+            http_finish(k->c, msg->data.result, &k->r, k->h);
+            curl_multi_remove_handle(m, k->c);
+            ASSERT_OK(&k->r, 200);
+            if (k->reading) {
+                json_t *g = find_gpu(k->r.json, k->name);
+                if (!g || json_integer_value(json_object_get(g, "capacity")) != 2 + k->t)
+                    stale++;
+                k->t++;
+            }
+            resp_free(&k->r);
+            k->reading = !k->reading;
+            if (!k->reading && k->t == trials) {
+                done++;
+                continue;
+            }
+            curl_easy_reset(k->c);
+            if (k->reading) {
+                http_setup(k->c, 1, &k->r, "GET", "/gpu-types?env=stg",
+                           &(struct req){.token = st.reader}, &k->h);
+            } else {
+                snprintf(k->body, sizeof k->body, "{\"capacity\": %d}", 2 + k->t);
+                http_setup(
+                    k->c, 1, &k->r, "PATCH", k->path,
+                    &(struct req){.token = st.op, .ctype = "application/json", .body = k->body},
+                    &k->h);
+            }
+            curl_multi_add_handle(m, k->c);
+        }
+        if (done < RYW_CLIENTS)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    for (int i = 0; i < RYW_CLIENTS; i++) {
+        curl_easy_cleanup(cl[i].c);
+        delete_gpu("stg", cl[i].name);
+    }
+    curl_multi_cleanup(m);
+    return stale;
+}
+
 static void read_your_writes(int gpu_trials, int flag_trials)
 {
     char name[80], path[200];
@@ -2428,6 +2507,14 @@ static void read_your_writes(int gpu_trials, int flag_trials)
         fprintf(stderr, "integration: %d of %d reads of the flags after a PUT were stale\n", fstale,
                 flag_trials);
     curl_easy_cleanup(c);
+    double t1 = now_s();
+    int pstale = parallel_read_your_writes(RYW_PARALLEL_TRIALS);
+    fprintf(stderr,
+            "integration: %s: %d of %d reads after a PATCH were stale with %d clients at once "
+            "(%.1f s)\n",
+            st.mode, pstale, RYW_CLIENTS * RYW_PARALLEL_TRIALS, RYW_CLIENTS, now_s() - t1);
+    ck_assert_msg(pstale == 0, "%d of %d reads right after a PATCH were stale (%d clients)", pstale,
+                  RYW_CLIENTS * RYW_PARALLEL_TRIALS, RYW_CLIENTS);
     ck_assert_msg(stale == 0, "%d of %d reads of the GPU list right after a PATCH were stale",
                   stale, gpu_trials);
     ck_assert_msg(fstale == 0, "%d of %d reads of the flags right after a PUT were stale", fstale,
