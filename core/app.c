@@ -85,10 +85,15 @@ void app_changed(struct app *app, enum metrics_change what)
         app->flags.valid = 0;
 }
 
-/* Drops each cache whose change counter moved since the last request: three loads of one
- * shared cache line, written only when something changed. */
+/* Drops each cache whose change counter moved since the last request: one load of a shared
+ * cache line that is written only when something changed. The total is read first and bumped
+ * last, so a kind's counter is never older than the total that was seen. */
 static void follow_changes(struct app *app)
 {
+    uint64_t total = metrics_change_total();
+    if (total == app->seen_total)
+        return;
+    app->seen_total = total;
     for (int k = 0; k < METRICS_CHANGE_KINDS; k++) {
         uint64_t n = metrics_change_count((enum metrics_change)k);
         if (n == app->seen_changes[k])

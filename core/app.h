@@ -40,6 +40,7 @@ struct app {
     struct plugin_registry plugins;
     struct flag_cache flags;
     uint64_t seen_changes[METRICS_CHANGE_KINDS]; /* the change counters at the last request */
+    uint64_t seen_total;
 };
 
 /* The effective flags, loaded on first use after a change; NULL with err filled when the

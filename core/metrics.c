@@ -40,7 +40,7 @@ struct head {
     int64_t created;
     uint32_t full_warned;
     uint32_t pad;
-    uint64_t changes[METRICS_CHANGE_KINDS]; /* atomic: metrics_change_bump */
+    uint64_t changes[METRICS_CHANGE_KINDS + 1]; /* atomic: metrics_change_bump; last: all */
     struct slot slots[METRICS_SLOTS];
 };
 
@@ -200,8 +200,15 @@ int metrics_enabled(void)
 void metrics_change_bump(enum metrics_change what)
 {
     /* Not subject to [metrics] enabled: H is whatever is mapped (the file, or nothing). */
-    if (H && (unsigned)what < METRICS_CHANGE_KINDS)
+    if (H && (unsigned)what < METRICS_CHANGE_KINDS) {
         __atomic_add_fetch(&H->changes[what], 1, __ATOMIC_SEQ_CST);
+        __atomic_add_fetch(&H->changes[METRICS_CHANGE_KINDS], 1, __ATOMIC_SEQ_CST);
+    }
+}
+
+uint64_t metrics_change_total(void)
+{
+    return H ? __atomic_load_n(&H->changes[METRICS_CHANGE_KINDS], __ATOMIC_SEQ_CST) : 0;
 }
 
 uint64_t metrics_change_count(enum metrics_change what)

@@ -42,6 +42,8 @@ enum metrics_change {
 };
 void metrics_change_bump(enum metrics_change what);
 uint64_t metrics_change_count(enum metrics_change what);
+/* The sum of the counters (bumped after the kind's): one load for the hot path. */
+uint64_t metrics_change_total(void);
 /* 1 while the metrics file is mapped (shared with the other processes of the host). */
 int metrics_shared(void);
 
