@@ -202,21 +202,21 @@ int flags_check_config(const struct llmops_conf *conf, const struct plugin_regis
     return problems;
 }
 
-/* One statement of the change's transaction; -1 with err filled (and the transaction
- * rolled back) when it failed or the connection was replaced meanwhile (then the statement
- * ran outside the transaction, which the server has rolled back with the old connection). */
+/* One statement of the change's transaction; NULL with err filled (and the transaction
+ * rolled back) when it failed. A statement is never sent once the connection the
+ * transaction began on is gone: db_exec would connect again and run it outside the
+ * transaction (the server rolled that one back when the old connection went). */
 static PGresult *tx_exec(struct db *db, unsigned long reconnects, const char *sql, int n,
                          const char *const *params, struct db_error *err)
 {
-    PGresult *r = db_exec(db, sql, n, params, err);
-    if (r && db->reconnects != reconnects) {
-        PQclear(r);
+    if (!db->conn || db->reconnects != reconnects) {
         err->status = DB_UNAVAILABLE;
         err->sqlstate[0] = '\0';
         snprintf(err->message, sizeof err->message,
                  "the connection to PostgreSQL was lost during the change");
         return NULL;
     }
+    PGresult *r = db_exec(db, sql, n, params, err);
     if (!r && err->status == DB_QUERY_ERROR)
         PQclear(db_exec(db, "ROLLBACK", 0, NULL, &(struct db_error){0}));
     return r;
