@@ -422,8 +422,8 @@ static int check_read_only(struct req *r, json_t *current)
 }
 
 /* The GPU type named by the path as a one-row result (GPU_ROW_OUT); NULL after writing 404
- * (or, with If-Match, 412: there is nothing to match) or 503. */
-static PGresult *fetch_named(struct req *r)
+ * (or, for a write with If-Match, 412: there is nothing to match) or 503. */
+static PGresult *fetch_named(struct req *r, int for_write)
 {
     struct db_error err;
     const char *params[] = {r->env, r->path_params[0]};
@@ -437,7 +437,7 @@ static PGresult *fetch_named(struct req *r)
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
-        if (r->in->if_match)
+        if (for_write && r->in->if_match)
             resp_error(r, API_PRECONDITION_FAILED, json_pack("{s:s}", "field", "If-Match"),
                        "no GPU type '%s' in %s: If-Match has nothing to match", r->path_params[0],
                        r->env);
@@ -474,7 +474,7 @@ static void changed_meanwhile(struct req *r)
 
 void gpu_get(struct req *r)
 {
-    PGresult *res = fetch_named(r);
+    PGresult *res = fetch_named(r, 0);
     if (!res)
         return;
     const char *etag = PQgetvalue(res, 0, 1);
@@ -529,7 +529,7 @@ void gpu_create(struct req *r)
 static void write_version(struct req *r, enum gpu_mode mode, const char *verb)
 {
     for (int attempt = 0;; attempt++) {
-        PGresult *cur = fetch_named(r);
+        PGresult *cur = fetch_named(r, 1);
         if (!cur)
             return;
         if (check_if_match(r, cur) < 0) {
@@ -616,7 +616,7 @@ void gpu_delete(struct req *r)
     struct db_error err;
     char id[24] = "", xmin[24] = "";
     if (r->in->if_match) {
-        PGresult *cur = fetch_named(r);
+        PGresult *cur = fetch_named(r, 1);
         if (!cur)
             return;
         if (check_if_match(r, cur) < 0) {
