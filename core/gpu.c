@@ -308,10 +308,7 @@ static int fill_cache(struct req *r, struct gpu_cache_entry *c)
     return 0;
 }
 
-/* Does an If-None-Match or If-Match header list this entity tag (or "*")? weak_ok: the weak
- * comparison of If-None-Match (W/"x" equals "x"); else the strong one of If-Match, where a
- * weak tag never matches. */
-static int etag_matches(const char *header, const char *etag, int weak_ok)
+int gpu_etag_matches(const char *header, const char *etag, int weak_ok)
 {
     size_t elen = strlen(etag);
     const char *p = header;
@@ -345,7 +342,7 @@ void gpu_list(struct req *r)
         return;
     resp_header(r, "ETag: %s", c->etag);
     resp_header(r, "Cache-Control: no-cache");
-    if (r->in->if_none_match && etag_matches(r->in->if_none_match, c->etag, 1)) {
+    if (r->in->if_none_match && gpu_etag_matches(r->in->if_none_match, c->etag, 1)) {
         resp_bytes(r, 304, NULL, 0);
         return;
     }
@@ -453,7 +450,7 @@ static int check_if_match(struct req *r, PGresult *row)
 {
     const char *im = r->in->if_match;
     const char *etag = PQgetvalue(row, 0, 1);
-    if (!im || etag_matches(im, etag, 0))
+    if (!im || gpu_etag_matches(im, etag, 0))
         return 0;
     resp_header(r, "ETag: %s", etag);
     resp_error(r, API_PRECONDITION_FAILED,
@@ -478,7 +475,7 @@ void gpu_get(struct req *r)
     if (!res)
         return;
     const char *etag = PQgetvalue(res, 0, 1);
-    if (r->in->if_none_match && etag_matches(r->in->if_none_match, etag, 1)) {
+    if (r->in->if_none_match && gpu_etag_matches(r->in->if_none_match, etag, 1)) {
         resp_header(r, "ETag: %s", etag);
         resp_header(r, "Cache-Control: no-cache");
         PQclear(res);

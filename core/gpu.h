@@ -23,6 +23,11 @@ int gpu_validate(json_t *obj, enum gpu_mode mode, char *msg, size_t msgsize, cha
 int gpu_check_read_only(json_t *body, json_t *current, char *msg, size_t msgsize, char *field,
                         size_t fieldsize);
 
+/* Does an If-None-Match or If-Match header (a client's bytes) list this entity tag, or "*"?
+ * weak_ok: the weak comparison of If-None-Match (W/"x" equals "x"); else the strong one of
+ * If-Match, where a weak tag never matches. */
+int gpu_etag_matches(const char *header, const char *etag, int weak_ok);
+
 /* Inserts the seed's types for the configured environments; existing names are kept.
  * Returns 0 or -1 with msg filled. */
 struct llmops_conf;

@@ -112,6 +112,23 @@ START_TEST(test_read_only)
 }
 END_TEST
 
+/* If-None-Match compares weakly, If-Match strongly (a W/ tag never matches); lists and "*". */
+START_TEST(test_etag_matches)
+{
+    ck_assert(gpu_etag_matches("\"1.5\"", "\"1.5\"", 0));
+    ck_assert(!gpu_etag_matches("\"1.5\"", "\"1.6\"", 0));
+    ck_assert(gpu_etag_matches("\"0.1\", \"1.5\"", "\"1.5\"", 0));
+    ck_assert(gpu_etag_matches("\"0.1\" ,\"1.5\" ", "\"1.5\"", 0));
+    ck_assert(gpu_etag_matches("*", "\"1.5\"", 0));
+    ck_assert(!gpu_etag_matches("W/\"1.5\"", "\"1.5\"", 0));
+    ck_assert(gpu_etag_matches("W/\"1.5\"", "\"1.5\"", 1));
+    ck_assert(!gpu_etag_matches("\"1.55\"", "\"1.5\"", 1));
+    ck_assert(!gpu_etag_matches("", "\"1.5\"", 1));
+    ck_assert(!gpu_etag_matches(" , ,", "\"1.5\"", 1));
+    ck_assert(!gpu_etag_matches("W/", "\"1.5\"", 1));
+}
+END_TEST
+
 Suite *make_gpu_suite(void)
 {
     Suite *s = suite_create("gpu");
@@ -119,6 +136,7 @@ Suite *make_gpu_suite(void)
     tcase_add_loop_test(limits, test_validate, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_loop_test(limits, test_read_only, 0,
                         (int)(sizeof readonly_cases / sizeof readonly_cases[0]));
+    tcase_add_test(limits, test_etag_matches);
     suite_add_tcase(s, limits);
     return s;
 }
