@@ -73,6 +73,41 @@ void app_flush_caches(struct app *app)
     app->flags.valid = 0;
 }
 
+void app_changed(struct app *app, enum metrics_change what)
+{
+    metrics_change_bump(what);
+    /* this worker at once, also when there is no shared file */
+    if (what == METRICS_CHANGE_TOKENS)
+        auth_cache_flush(app);
+    else if (what == METRICS_CHANGE_GPU_TYPES)
+        gpu_cache_flush(app);
+    else
+        app->flags.valid = 0;
+}
+
+/* Drops each cache whose change counter moved since the last request: one load of a shared
+ * cache line that is written only when something changed. The total is read first and bumped
+ * last, so a kind's counter is never older than the total that was seen. */
+static void follow_changes(struct app *app)
+{
+    uint64_t total = metrics_change_total();
+    if (total == app->seen_total)
+        return;
+    app->seen_total = total;
+    for (int k = 0; k < METRICS_CHANGE_KINDS; k++) {
+        uint64_t n = metrics_change_count((enum metrics_change)k);
+        if (n == app->seen_changes[k])
+            continue;
+        app->seen_changes[k] = n;
+        if (k == METRICS_CHANGE_TOKENS)
+            auth_cache_flush(app);
+        else if (k == METRICS_CHANGE_GPU_TYPES)
+            gpu_cache_flush(app);
+        else
+            app->flags.valid = 0;
+    }
+}
+
 void app_fini(struct app *app)
 {
     plugins_unload(&app->plugins);
@@ -208,10 +243,13 @@ void app_handle(struct app *app, const struct http_input *in, struct req *r)
         util_request_id(r->request_id);
     log_set_request(r->request_id);
 
-    /* Changes made elsewhere (tokens, GPU types, flags) arrive as notifications: looked for
-     * on every request (one recvfrom(2)), so a write is seen by the other workers as soon as
-     * PostgreSQL has delivered it. Looking only every 10 ms saved ~0.3 us but let a client
-     * read its own write back stale from another worker. */
+    /* Read-your-writes: a worker of this host that changed tokens, GPU types or flags bumped
+     * a shared change counter after its commit and before its answer, so a request that
+     * follows that answer finds the counter moved here and reads the change from PostgreSQL.
+     * Changes made elsewhere (another host, llm-opsctl, psql) arrive as notifications, looked
+     * for on every request (one recvfrom(2)): those are seen once PostgreSQL has delivered
+     * them, normally within milliseconds, promised within a second (doc/api.md). */
+    follow_changes(app);
     db_poll(&app->db);
     dispatch_tick(app);
 

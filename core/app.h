@@ -8,6 +8,7 @@
 #include "flags.h"
 #include "plugin.h"
 #include "http.h"
+#include "metrics.h"
 
 #include <stdint.h>
 
@@ -38,6 +39,8 @@ struct app {
     struct gpu_cache_entry gpu[CONF_MAX_ENVS];
     struct plugin_registry plugins;
     struct flag_cache flags;
+    uint64_t seen_changes[METRICS_CHANGE_KINDS]; /* the change counters at the last request */
+    uint64_t seen_total;
 };
 
 /* The effective flags, loaded on first use after a change; NULL with err filled when the
@@ -53,6 +56,9 @@ void app_fini(struct app *app);
 void app_flush_caches(struct app *app);
 /* Counts one answered request in the shared metrics (route pattern, method, status class). */
 void app_count_request(const struct req *r, long long duration_us);
+/* After this process changed cached data (committed): every worker of the host drops that
+ * cache before its next request, this one included. */
+void app_changed(struct app *app, enum metrics_change what);
 /* Handles one request completely: r->resp holds the answer afterwards. */
 void app_handle(struct app *app, const struct http_input *in, struct req *r);
 

@@ -325,6 +325,30 @@ static void print_flag(const struct flag *f, const char *env, int category)
            f->candidate[0] ? f->candidate : "-", f->rollout, f->overridden ? "override" : "config");
 }
 
+struct ctl_plan {
+    const struct flag *set; /* flags set: the flag asked for */
+    const char *env;
+    int category;
+};
+
+static int ctl_plan_set(const struct flag *before, struct flag *after, void *ud, char *msg,
+                        size_t msgsize)
+{
+    (void)before;
+    (void)msg;
+    (void)msgsize;
+    *after = *((const struct ctl_plan *)ud)->set;
+    return 0;
+}
+
+/* Decided on the flag as read under its lock, as the API does. */
+static int ctl_plan_rollback(const struct flag *before, struct flag *after, void *ud, char *msg,
+                             size_t msgsize)
+{
+    const struct ctl_plan *cp = ud;
+    return flags_plan_rollback(before, cp->env, cp->category, after, msg, msgsize);
+}
+
 static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
 {
     if (argc < 2) {
@@ -438,7 +462,7 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
         db_close(&db);
         return EXIT_OK;
     }
-    struct flag before = fc.f[env_index][category], after;
+    struct flag after;
     memset(&after, 0, sizeof after);
     if (is_set) {
         struct plugin_registry reg;
@@ -459,24 +483,25 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
         snprintf(after.fallback, sizeof after.fallback, "%s", fallback ? fallback : "");
         snprintf(after.candidate, sizeof after.candidate, "%s", candidate ? candidate : "");
         after.rollout = (int)rollout;
-    } else {
-        char msg[300];
-        if (flags_plan_rollback(&before, env, category, &after, msg, sizeof msg) < 0) {
-            fprintf(stderr, "llm-opsctl flags rollback: %s\n", msg);
-            db_close(&db);
-            return EXIT_FAIL;
-        }
     }
     char actor[80];
     actor_name(actor, sizeof actor);
-    json_t *audit = flags_write(&db, env, category, &before, &after, actor,
-                                is_set ? "set" : "rollback", reason, NULL, &err);
-    if (!audit) {
+    struct ctl_plan cp = {&after, env, category};
+    struct flag_change ch = {.actor = actor,
+                             .action = is_set ? "set" : "rollback",
+                             .reason = reason,
+                             .plan = is_set ? ctl_plan_set : ctl_plan_rollback,
+                             .ud = &cp};
+    json_t *audit = flags_change(&db, conf, env, category, &ch, &err);
+    if (!audit && err.status == DB_OK) {
+        fprintf(stderr, "llm-opsctl flags rollback: %s\n", ch.refusal);
+        rc = EXIT_FAIL;
+    } else if (!audit) {
         fprintf(stderr, "llm-opsctl: %s\n", err.message);
         rc = EXIT_FAIL;
     } else {
         printf("%s of %s now served by %s (audit #%lld)\n", category_name(category), env,
-               after.active, (long long)json_integer_value(json_object_get(audit, "id")));
+               ch.after.active, (long long)json_integer_value(json_object_get(audit, "id")));
         json_decref(audit);
     }
     db_close(&db);

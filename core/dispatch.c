@@ -15,6 +15,29 @@ static int is_failure(const struct llmops_error *err)
            err->code == LLMOPS_ERR_INTERNAL;
 }
 
+/* plan of a trip: decided on the flag as it is now (another worker's breaker may have moved
+ * it already). */
+static int plan_trip(const struct flag *before, struct flag *after, void *ud, char *msg,
+                     size_t msgsize)
+{
+    const char *name = ud;
+    *after = *before;
+    if (strcmp(before->active, name) == 0 && before->fallback[0] &&
+        strcmp(before->fallback, name) != 0) {
+        snprintf(after->active, sizeof after->active, "%s", before->fallback);
+        after->candidate[0] = '\0';
+        after->rollout = 0;
+        return 0;
+    }
+    if (strcmp(before->candidate, name) == 0) {
+        after->candidate[0] = '\0';
+        after->rollout = 0;
+        return 0;
+    }
+    snprintf(msg, msgsize, "%s serves this pair no longer", name);
+    return -1;
+}
+
 /* Moves every pair `in` serves as active (to its fallback) or as candidate (rollout off). */
 static void trip(struct app *app, struct instance *in, unsigned calls, unsigned failures)
 {
@@ -23,35 +46,34 @@ static void trip(struct app *app, struct instance *in, unsigned calls, unsigned 
              "circuit breaker of instance %s opened: %u of %u calls failed in the last %lld s",
              in->name, failures, calls, (long long)(in->reg->policy.window_ms / 1000));
     log_error("%s", reason);
+    app->flags.valid = 0; /* which pairs it serves: read afresh, each decided under its lock */
     if (!app_load_flags(app, &(struct db_error){0})) {
         log_error("breaker of %s: cannot read the flags; traffic stays where it is", in->name);
         return;
     }
+    struct flag now[CONF_MAX_ENVS][CATEGORY_COUNT + 1];
+    memcpy(now, app->flags.f, sizeof now);
+    int changed = 0;
     for (int e = 0; e < app->conf->n_envs; e++) {
         for (int c = 1; c <= CATEGORY_COUNT; c++) {
-            struct flag before = app->flags.f[e][c], after = before;
-            if (strcmp(before.active, in->name) == 0 && before.fallback[0] &&
-                strcmp(before.fallback, in->name) != 0) {
-                snprintf(after.active, sizeof after.active, "%s", before.fallback);
-                after.candidate[0] = '\0';
-                after.rollout = 0;
-            } else if (strcmp(before.candidate, in->name) == 0) {
-                after.candidate[0] = '\0';
-                after.rollout = 0;
-            } else {
+            if (strcmp(now[e][c].active, in->name) != 0 &&
+                strcmp(now[e][c].candidate, in->name) != 0)
                 continue;
-            }
             struct db_error err;
-            json_t *row =
-                flags_write(&app->db, app->conf->envs[e], c, &before, &after, "circuit-breaker",
-                            "breaker_trip", reason, before.active, &err);
+            struct flag_change ch = {.actor = "circuit-breaker",
+                                     .action = "breaker_trip",
+                                     .reason = reason,
+                                     .plan = plan_trip,
+                                     .ud = (void *)in->name};
+            json_t *row = flags_change(&app->db, app->conf, app->conf->envs[e], c, &ch, &err);
             if (row) {
+                changed = 1;
                 log_error("breaker of %s: %s of %s now served by %s", in->name, category_name(c),
-                          app->conf->envs[e], after.active);
+                          app->conf->envs[e], ch.after.active);
                 char labels[160];
                 snprintf(labels, sizeof labels, "environment=\"%s\",category=\"%s\"",
                          app->conf->envs[e], category_name(c));
-                if (strcmp(after.active, before.active) != 0)
+                if (strcmp(ch.after.active, ch.before.active) != 0)
                     metrics_add("llmops_flag_fallbacks_total", labels, 1);
                 json_decref(row);
             } else if (err.status != DB_OK) {
@@ -60,6 +82,8 @@ static void trip(struct app *app, struct instance *in, unsigned calls, unsigned 
             }
         }
     }
+    if (changed)
+        app_changed(app, METRICS_CHANGE_FLAGS);
     app->flags.valid = 0;
 }
 
@@ -103,6 +127,24 @@ void dispatch_call_done(struct app *app, struct instance *in, const char *op,
         dispatch_outcome(app, in, err);
 }
 
+struct restore_plan {
+    struct flag to;       /* the flag before the trip */
+    const char *expected; /* the active instance the trip left */
+};
+
+/* plan of a restore: only while the pair is still where the trip left it. */
+static int plan_restore(const struct flag *before, struct flag *after, void *ud, char *msg,
+                        size_t msgsize)
+{
+    const struct restore_plan *rp = ud;
+    if (strcmp(before->active, rp->expected) != 0) {
+        snprintf(msg, msgsize, "changed since the trip");
+        return -1;
+    }
+    *after = rp->to;
+    return 0;
+}
+
 /* Gives back what the breaker took from `in`: the pairs whose last change was its trip. */
 static void restore(struct app *app, struct instance *in)
 {
@@ -117,6 +159,7 @@ static void restore(struct app *app, struct instance *in)
                           1, params, &err);
     if (!r)
         return;
+    int changed = 0;
     for (int i = 0; i < PQntuples(r); i++) {
         int e = conf_env_index(app->conf, PQgetvalue(r, i, 0));
         int c = category_from_string(PQgetvalue(r, i, 1));
@@ -125,33 +168,36 @@ static void restore(struct app *app, struct instance *in)
             json_decref(b);
             continue;
         }
-        struct flag after;
-        memset(&after, 0, sizeof after);
+        struct restore_plan rp = {.expected = PQgetvalue(r, i, 3)};
+        struct flag *after = &rp.to;
         const char *v;
         if ((v = json_string_value(json_object_get(b, "active"))))
-            snprintf(after.active, sizeof after.active, "%s", v);
+            snprintf(after->active, sizeof after->active, "%s", v);
         if ((v = json_string_value(json_object_get(b, "fallback"))))
-            snprintf(after.fallback, sizeof after.fallback, "%s", v);
+            snprintf(after->fallback, sizeof after->fallback, "%s", v);
         if ((v = json_string_value(json_object_get(b, "candidate"))))
-            snprintf(after.candidate, sizeof after.candidate, "%s", v);
-        after.rollout = (int)json_integer_value(json_object_get(b, "rollout_percent"));
+            snprintf(after->candidate, sizeof after->candidate, "%s", v);
+        after->rollout = (int)json_integer_value(json_object_get(b, "rollout_percent"));
         json_decref(b);
-        if (!app_load_flags(app, &(struct db_error){0}))
-            break;
-        struct flag before = app->flags.f[e][c];
         char reason[200];
         snprintf(reason, sizeof reason, "instance %s is healthy again: traffic returns to it",
                  in->name);
-        json_t *row =
-            flags_write(&app->db, app->conf->envs[e], c, &before, &after, "circuit-breaker",
-                        "breaker_restore", reason, PQgetvalue(r, i, 3), &err);
+        struct flag_change ch = {.actor = "circuit-breaker",
+                                 .action = "breaker_restore",
+                                 .reason = reason,
+                                 .plan = plan_restore,
+                                 .ud = &rp};
+        json_t *row = flags_change(&app->db, app->conf, app->conf->envs[e], c, &ch, &err);
         if (row) {
+            changed = 1;
             log_info("breaker of %s closed: %s of %s served by %s again", in->name,
-                     category_name(c), app->conf->envs[e], after.active);
+                     category_name(c), app->conf->envs[e], ch.after.active);
             json_decref(row);
         }
     }
     PQclear(r);
+    if (changed)
+        app_changed(app, METRICS_CHANGE_FLAGS);
     app->flags.valid = 0;
 }
 

@@ -13,22 +13,27 @@ static void copy(char *dst, size_t size, const char *src)
     snprintf(dst, size, "%s", src ? src : "");
 }
 
+/* The flag the configuration gives (all empty when it gives none). */
+static void config_flag(const struct llmops_conf *conf, const char *env, int category,
+                        struct flag *f)
+{
+    memset(f, 0, sizeof *f);
+    const struct conf_flag *cf = conf_flag_find(conf, env, category);
+    if (!cf)
+        return;
+    copy(f->active, sizeof f->active, cf->active);
+    copy(f->fallback, sizeof f->fallback, cf->fallback);
+    copy(f->candidate, sizeof f->candidate, cf->candidate);
+    f->rollout = cf->rollout;
+}
+
 int flags_load(struct flag_cache *fc, const struct llmops_conf *conf, struct db *db,
                struct db_error *err)
 {
     memset(fc, 0, sizeof *fc);
-    for (int e = 0; e < conf->n_envs; e++) {
-        for (int c = 1; c <= CATEGORY_COUNT; c++) {
-            const struct conf_flag *cf = conf_flag_find(conf, conf->envs[e], c);
-            if (!cf)
-                continue;
-            struct flag *f = &fc->f[e][c];
-            copy(f->active, sizeof f->active, cf->active);
-            copy(f->fallback, sizeof f->fallback, cf->fallback);
-            copy(f->candidate, sizeof f->candidate, cf->candidate);
-            f->rollout = cf->rollout;
-        }
-    }
+    for (int e = 0; e < conf->n_envs; e++)
+        for (int c = 1; c <= CATEGORY_COUNT; c++)
+            config_flag(conf, conf->envs[e], c, &fc->f[e][c]);
     PGresult *r =
         db_exec(db,
                 "SELECT environment, category, active, coalesce(fallback, ''), "
@@ -197,12 +202,80 @@ int flags_check_config(const struct llmops_conf *conf, const struct plugin_regis
     return problems;
 }
 
-json_t *flags_write(struct db *db, const char *env, int category, const struct flag *before,
-                    const struct flag *after, const char *actor, const char *action,
-                    const char *reason, const char *expect_active, struct db_error *err)
+/* One statement of the change's transaction; NULL with err filled (and the transaction
+ * rolled back) when it failed. A statement is never sent once the connection the
+ * transaction began on is gone: db_exec would connect again and run it outside the
+ * transaction (the server rolled that one back when the old connection went). */
+static PGresult *tx_exec(struct db *db, unsigned long reconnects, const char *sql, int n,
+                         const char *const *params, struct db_error *err)
 {
+    if (!db->conn || db->reconnects != reconnects) {
+        err->status = DB_UNAVAILABLE;
+        err->sqlstate[0] = '\0';
+        snprintf(err->message, sizeof err->message,
+                 "the connection to PostgreSQL was lost during the change");
+        return NULL;
+    }
+    PGresult *r = db_exec(db, sql, n, params, err);
+    if (!r && err->status == DB_QUERY_ERROR)
+        PQclear(db_exec(db, "ROLLBACK", 0, NULL, &(struct db_error){0}));
+    return r;
+}
+
+json_t *flags_change(struct db *db, const struct llmops_conf *conf, const char *env, int category,
+                     struct flag_change *ch, struct db_error *err)
+{
+    memset(err, 0, sizeof *err);
+    ch->refusal[0] = '\0';
+    if (db_ensure(db, err) != DB_OK)
+        return NULL;
+    unsigned long reconnects = db->reconnects;
+    const char *key[] = {env, category_name(category)};
+    PGresult *r = tx_exec(db, reconnects, "BEGIN", 0, NULL, err);
+    if (!r)
+        return NULL;
+    PQclear(r);
+    /* A transaction-scoped lock per (environment, category) serialises the writers, also
+     * while there is no override row to lock yet; FOR UPDATE then reads the row as the last
+     * writer committed it (and keeps out a writer that does not take the lock). */
+    r = tx_exec(db, reconnects,
+                "SELECT pg_advisory_xact_lock(hashtextextended('llmops flag ' || $1 || '/' || $2,"
+                " 0))",
+                2, key, err);
+    if (!r)
+        return NULL;
+    PQclear(r);
+    r = tx_exec(
+        db, reconnects,
+        "SELECT active, coalesce(fallback, ''), coalesce(candidate, ''), rollout_percent,"
+        " updated_by, to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+        " FROM flag_overrides WHERE environment = $1 AND category = $2 FOR UPDATE",
+        2, key, err);
+    if (!r)
+        return NULL;
+    struct flag *before = &ch->before, after;
+    config_flag(conf, env, category, before);
+    if (PQntuples(r) == 1) {
+        copy(before->active, sizeof before->active, PQgetvalue(r, 0, 0));
+        copy(before->fallback, sizeof before->fallback, PQgetvalue(r, 0, 1));
+        copy(before->candidate, sizeof before->candidate, PQgetvalue(r, 0, 2));
+        long long v = 0;
+        util_parse_int(PQgetvalue(r, 0, 3), 0, 100, &v, NULL);
+        before->rollout = (int)v;
+        before->overridden = 1;
+        copy(before->updated_by, sizeof before->updated_by, PQgetvalue(r, 0, 4));
+        copy(before->updated_at, sizeof before->updated_at, PQgetvalue(r, 0, 5));
+    }
+    PQclear(r);
+    memset(&after, 0, sizeof after);
+    if (ch->plan(before, &after, ch->ud, ch->refusal, sizeof ch->refusal) < 0) {
+        PQclear(db_exec(db, "ROLLBACK", 0, NULL, &(struct db_error){0}));
+        if (!ch->refusal[0])
+            snprintf(ch->refusal, sizeof ch->refusal, "nothing to change");
+        return NULL; /* err->status DB_OK: refused */
+    }
     json_t *bj = before->active[0] ? flag_to_json(before, env, category) : json_null();
-    json_t *aj = flag_to_json(after, env, category);
+    json_t *aj = flag_to_json(&after, env, category);
     json_object_del(aj, "source");
     json_object_del(aj, "updated_by");
     json_object_del(aj, "updated_at");
@@ -213,48 +286,53 @@ json_t *flags_write(struct db *db, const char *env, int category, const struct f
     json_decref(bj);
     json_decref(aj);
     char rollout[8];
-    snprintf(rollout, sizeof rollout, "%d", after->rollout);
+    snprintf(rollout, sizeof rollout, "%d", after.rollout);
     const char *params[] = {env,
                             category_name(category),
-                            after->active,
-                            after->fallback[0] ? after->fallback : NULL,
-                            after->candidate[0] ? after->candidate : NULL,
+                            after.active,
+                            after.fallback[0] ? after.fallback : NULL,
+                            after.candidate[0] ? after.candidate : NULL,
                             rollout,
-                            actor,
-                            action,
+                            ch->actor,
+                            ch->action,
                             bs,
                             as,
-                            reason,
-                            expect_active};
-    /* One statement: the override and its audit row commit together or not at all. */
-    PGresult *r = db_exec(
-        db,
+                            ch->reason};
+    /* One statement: the override and its audit row. */
+    r = tx_exec(
+        db, reconnects,
         "WITH up AS ("
         " INSERT INTO flag_overrides (environment, category, active, fallback, candidate,"
         "  rollout_percent, updated_by) VALUES ($1, $2, $3, $4, $5, $6::int, $7)"
         " ON CONFLICT (environment, category) DO UPDATE SET active = EXCLUDED.active,"
         "  fallback = EXCLUDED.fallback, candidate = EXCLUDED.candidate,"
         "  rollout_percent = EXCLUDED.rollout_percent, updated_by = EXCLUDED.updated_by,"
-        "  updated_at = now() WHERE $12::text IS NULL OR flag_overrides.active = $12"
-        "  RETURNING 1)"
+        "  updated_at = now() RETURNING 1)"
         " INSERT INTO flag_audit (actor, action, environment, category, before, after, reason)"
         " SELECT $7, $8, $1, $2, $9::jsonb, $10::jsonb, $11 FROM up"
         " RETURNING json_build_object('id', id, 'at',"
         "  to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'actor', actor,"
         "  'action', action, 'environment', environment, 'category', category,"
         "  'before', before, 'after', after, 'reason', reason)",
-        12, params, err);
+        11, params, err);
     free(bs);
     free(as);
     if (!r)
         return NULL;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        err->status = DB_OK;
-        snprintf(err->message, sizeof err->message, "the flag changed meanwhile: not written");
+    json_t *row = PQntuples(r) == 1 ? json_loads(PQgetvalue(r, 0, 0), 0, NULL) : NULL;
+    PQclear(r);
+    PGresult *c = tx_exec(db, reconnects, "COMMIT", 0, NULL, err);
+    if (!c || !row) {
+        if (c)
+            PQclear(c);
+        json_decref(row);
+        if (err->status == DB_OK) {
+            err->status = DB_QUERY_ERROR;
+            snprintf(err->message, sizeof err->message, "the audit row was not written");
+        }
         return NULL;
     }
-    json_t *row = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-    PQclear(r);
+    PQclear(c);
+    ch->after = after;
     return row;
 }

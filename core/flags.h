@@ -58,13 +58,24 @@ int flags_check_instances(const struct plugin_registry *reg, int category, const
 int flags_check_config(const struct llmops_conf *conf, const struct plugin_registry *reg,
                        struct conf_errors *errs);
 
-/* Writes an override and its audit row in one statement. `before` is the effective flag.
- * action: "set", "rollback", "breaker_trip" or "breaker_restore". With expect_active, an
- * existing override is only replaced while its active instance is still that one (so that
- * workers racing to trip the same breaker write once). Returns the audit row as JSON, or NULL
- * with err filled — err->status DB_OK when the condition did not hold and nothing was written. */
-json_t *flags_write(struct db *db, const char *env, int category, const struct flag *before,
-                    const struct flag *after, const char *actor, const char *action,
-                    const char *reason, const char *expect_active, struct db_error *err);
+/* One change of the flag of (env, category), made in one transaction that holds a lock on
+ * that pair: the flag is read there (the override row FOR UPDATE, else the configuration's),
+ * plan() decides from what it read, and the override and its audit row (`before` = what was
+ * read) are written and committed together. So concurrent writers are serialised, each
+ * audit row's before is the previous row's after, and a conditional change (a rollback, a
+ * breaker's trip or restore) is decided on the state it changes. */
+struct flag_change {
+    const char *actor, *action, *reason; /* action: set, rollback, breaker_trip, breaker_restore */
+    /* Fills after from before; returns 0 to write it, or -1 to change nothing (msg: why). */
+    int (*plan)(const struct flag *before, struct flag *after, void *ud, char *msg, size_t msgsize);
+    void *ud;
+    struct flag before, after; /* out: as read under the lock, as written */
+    char refusal[300];         /* out: plan's reason when it refused */
+};
+
+/* Returns the audit row as JSON; NULL with err->status DB_OK when plan refused (ch->refusal
+ * says why), or NULL with err filled when the database failed (nothing was written). */
+json_t *flags_change(struct db *db, const struct llmops_conf *conf, const char *env, int category,
+                     struct flag_change *ch, struct db_error *err);
 
 #endif

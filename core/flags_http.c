@@ -96,23 +96,50 @@ static int only_members(struct req *r, const char *const *allowed)
     return 0;
 }
 
-static void write_flag(struct req *r, int env_index, int category, const struct flag *before,
-                       const struct flag *after, const char *action, const char *reason)
+/* plan of a PUT: the flag asked for, whatever it was. */
+static int plan_set(const struct flag *before, struct flag *after, void *ud, char *msg,
+                    size_t msgsize)
+{
+    (void)before;
+    (void)msg;
+    (void)msgsize;
+    *after = *(const struct flag *)ud;
+    return 0;
+}
+
+struct rollback_plan {
+    const char *env;
+    int category;
+};
+
+/* plan of a rollback: decided on the flag as it is now, under the lock. */
+static int plan_rollback(const struct flag *before, struct flag *after, void *ud, char *msg,
+                         size_t msgsize)
+{
+    const struct rollback_plan *rp = ud;
+    return flags_plan_rollback(before, rp->env, rp->category, after, msg, msgsize);
+}
+
+/* Changes the flag; answers 200 {flag, audit}, 409 when plan refused, or 503. Returns 1 when
+ * the flag was changed. */
+static int change_flag(struct req *r, int category, struct flag_change *ch)
 {
     struct db_error err;
-    json_t *audit = flags_write(&r->app->db, r->env, category, before, after, r->who.name, action,
-                                reason, NULL, &err);
+    ch->actor = r->who.name;
+    json_t *audit = flags_change(&r->app->db, r->app->conf, r->env, category, ch, &err);
     if (!audit) {
-        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "the flag could not be stored: %s",
-                   err.message);
-        return;
+        if (err.status == DB_OK)
+            resp_error(r, API_CONFLICT, NULL, "%s", ch->refusal);
+        else
+            resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "the flag could not be stored: %s",
+                       err.message);
+        return 0;
     }
-    r->app->flags.valid = 0;
-    (void)env_index;
+    app_changed(r->app, METRICS_CHANGE_FLAGS);
     char msg[200];
     snprintf(msg, sizeof msg, "%s of %s now served by %s", category_name(category), r->env,
-             after->active);
-    struct flag shown = *after;
+             ch->after.active);
+    struct flag shown = ch->after;
     shown.overridden = 1;
     snprintf(shown.updated_by, sizeof shown.updated_by, "%s", r->who.name);
     snprintf(shown.updated_at, sizeof shown.updated_at, "%s",
@@ -120,6 +147,7 @@ static void write_flag(struct req *r, int env_index, int category, const struct 
     resp_success(
         r, 200, msg,
         json_pack("{s:o,s:o}", "flag", flag_to_json(&shown, r->env, category), "audit", audit));
+    return 1;
 }
 
 void flags_put(struct req *r)
@@ -160,11 +188,9 @@ void flags_put(struct req *r)
         resp_error(r, API_VALIDATION_FAILED, NULL, "%s", msg);
         return;
     }
-    const struct flag_cache *fc = app_flags(r->app, r);
-    if (!fc)
-        return;
-    struct flag before = fc->f[env_index][category];
-    write_flag(r, env_index, category, &before, &after, "set", reason);
+    (void)env_index;
+    struct flag_change ch = {.action = "set", .reason = reason, .plan = plan_set, .ud = &after};
+    change_flag(r, category, &ch);
 }
 
 void flags_rollback(struct req *r)
@@ -178,17 +204,12 @@ void flags_rollback(struct req *r)
     const char *reason = reason_member(r);
     if (!reason)
         return;
-    const struct flag_cache *fc = app_flags(r->app, r);
-    if (!fc)
-        return;
-    struct flag before = fc->f[env_index][category], after;
-    char msg[300];
-    if (flags_plan_rollback(&before, r->env, category, &after, msg, sizeof msg) < 0) {
-        resp_error(r, API_CONFLICT, NULL, "%s", msg);
-        return;
-    }
-    write_flag(r, env_index, category, &before, &after, "rollback", reason);
-    if (r->resp.status == 200) {
+    (void)env_index;
+    struct rollback_plan rp = {r->env, category};
+    struct flag_change ch = {
+        .action = "rollback", .reason = reason, .plan = plan_rollback, .ud = &rp};
+    /* counted once: only the rollback that changed the flag gets here */
+    if (change_flag(r, category, &ch)) {
         char labels[160];
         snprintf(labels, sizeof labels, "environment=\"%s\",category=\"%s\"", r->env,
                  category_name(category));

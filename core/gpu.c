@@ -175,7 +175,8 @@ int gpu_validate(json_t *obj, enum gpu_mode mode, char *msg, size_t msgsize, cha
                 if (strcmp(readonly_members[i], key) == 0)
                     ro = 1;
             if (ro)
-                continue; /* read-only members of a GET answer are ignored */
+                continue; /* read-only members of a GET answer: compared with the object's by
+                             gpu_check_read_only, where there is an object */
             snprintf(msg, msgsize,
                      "unknown member '%.64s'; valid: name, vendor, model, memory_gib, "
                      "resource_name, node_selector, mig_profile, capacity, enabled",
@@ -241,7 +242,7 @@ static void to_params(json_t *o, const char *env, const char *name, struct gpu_p
 }
 
 static const char sql_insert[] =
-    "INSERT INTO gpu_types (environment, name, vendor, model, memory_gib, resource_name, "
+    "INSERT INTO gpu_types AS g (environment, name, vendor, model, memory_gib, resource_name, "
     "node_selector_key, node_selector_value, mig_profile, capacity, enabled) "
     "VALUES ($1, $2, $3, $4, $5::int, $6, $7, $8, $9, $10::int, $11::boolean) ";
 
@@ -307,8 +308,7 @@ static int fill_cache(struct req *r, struct gpu_cache_entry *c)
     return 0;
 }
 
-/* Does an If-None-Match header list this entity tag (or "*")? Weak tags compare equal. */
-static int etag_matches(const char *header, const char *etag)
+int gpu_etag_matches(const char *header, const char *etag, int weak_ok)
 {
     size_t elen = strlen(etag);
     const char *p = header;
@@ -317,13 +317,16 @@ static int etag_matches(const char *header, const char *etag)
             p++;
         if (*p == '*')
             return 1;
-        if (p[0] == 'W' && p[1] == '/')
+        int weak = 0;
+        if (p[0] == 'W' && p[1] == '/') {
             p += 2;
+            weak = 1;
+        }
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         while (len > 0 && p[len - 1] == ' ')
             len--;
-        if (len == elen && memcmp(p, etag, len) == 0)
+        if ((weak_ok || !weak) && len == elen && memcmp(p, etag, len) == 0)
             return 1;
         if (!end)
             break;
@@ -339,7 +342,7 @@ void gpu_list(struct req *r)
         return;
     resp_header(r, "ETag: %s", c->etag);
     resp_header(r, "Cache-Control: no-cache");
-    if (r->in->if_none_match && etag_matches(r->in->if_none_match, c->etag)) {
+    if (r->in->if_none_match && gpu_etag_matches(r->in->if_none_match, c->etag, 1)) {
         resp_bytes(r, 304, NULL, 0);
         return;
     }
@@ -347,6 +350,12 @@ void gpu_list(struct req *r)
 }
 
 /* ---- single objects ---- */
+
+/* The representation and the entity tag of one row g: the tag is the row's id and the
+ * transaction that wrote this version of it (xmin), so every write gives a new tag, and a
+ * type deleted and made again has another one. Columns 2 and 3: id and xmin, for the
+ * conditional UPDATE. */
+#define GPU_ROW_OUT "gpu_type_json(g), '\"' || g.id || '.' || g.xmin || '\"', g.id, g.xmin"
 
 static void not_found(struct req *r, const char *name)
 {
@@ -357,6 +366,7 @@ static void not_found(struct req *r, const char *name)
 static void answer_row(struct req *r, PGresult *res, int status, const char *verb)
 {
     json_t *t = row_json(res, 0);
+    resp_header(r, "ETag: %s", PQgetvalue(res, 0, 1));
     PQclear(res);
     const char *name = json_string_value(json_object_get(t, "name"));
     char msg[160];
@@ -374,13 +384,48 @@ static int validate_body(struct req *r, json_t *obj, enum gpu_mode mode)
     return 0;
 }
 
-/* The GPU type named by the path, as a one-row result; NULL after writing 404 or 503. */
-static PGresult *fetch_named(struct req *r)
+static const char *const compared_readonly[] = {"environment", "created_at"};
+
+int gpu_check_read_only(json_t *body, json_t *current, char *msg, size_t msgsize, char *field,
+                        size_t fieldsize)
+{
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(compared_readonly); i++) {
+        const char *k = compared_readonly[i];
+        json_t *bv = json_object_get(body, k), *cv = json_object_get(current, k);
+        if (!bv || !cv || json_equal(bv, cv))
+            continue;
+        char *said = json_dumps(bv, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *is = json_dumps(cv, JSON_COMPACT | JSON_ENCODE_ANY);
+        snprintf(msg, msgsize,
+                 "%s is read-only: it is %.80s, the body says %.80s (leave it out, or send "
+                 "what GET answered)",
+                 k, is ? is : "?", said ? said : "?");
+        free(said);
+        free(is);
+        snprintf(field, fieldsize, "%s", k);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_read_only(struct req *r, json_t *current)
+{
+    char msg[256], field[72];
+    if (gpu_check_read_only(r->body, current, msg, sizeof msg, field, sizeof field) < 0) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", field), "%s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* The GPU type named by the path as a one-row result (GPU_ROW_OUT); NULL after writing 404
+ * (or, for a write with If-Match, 412: there is nothing to match) or 503. */
+static PGresult *fetch_named(struct req *r, int for_write)
 {
     struct db_error err;
     const char *params[] = {r->env, r->path_params[0]};
     PGresult *res = db_exec(&r->app->db,
-                            "SELECT gpu_type_json(g) FROM gpu_types g "
+                            "SELECT " GPU_ROW_OUT " FROM gpu_types g "
                             "WHERE environment = $1 AND name = $2",
                             2, params, &err);
     if (!res) {
@@ -389,28 +434,72 @@ static PGresult *fetch_named(struct req *r)
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
-        not_found(r, r->path_params[0]);
+        if (for_write && r->in->if_match)
+            resp_error(r, API_PRECONDITION_FAILED, json_pack("{s:s}", "field", "If-Match"),
+                       "no GPU type '%s' in %s: If-Match has nothing to match", r->path_params[0],
+                       r->env);
+        else
+            not_found(r, r->path_params[0]);
         return NULL;
     }
     return res;
 }
 
+/* If-Match against the row fetched: 0 when it holds (or there is none), else -1 after 412. */
+static int check_if_match(struct req *r, PGresult *row)
+{
+    const char *im = r->in->if_match;
+    const char *etag = PQgetvalue(row, 0, 1);
+    if (!im || gpu_etag_matches(im, etag, 0))
+        return 0;
+    resp_header(r, "ETag: %s", etag);
+    resp_error(r, API_PRECONDITION_FAILED,
+               json_pack("{s:s,s:s}", "field", "If-Match", "etag", etag),
+               "GPU type '%s' in %s has changed: its ETag is %s, If-Match names %.100s; read it "
+               "again",
+               r->path_params[0], r->env, etag, im);
+    return -1;
+}
+
+static void changed_meanwhile(struct req *r)
+{
+    resp_error(r, API_PRECONDITION_FAILED, json_pack("{s:s}", "field", "If-Match"),
+               "GPU type '%s' in %s changed while this request was written: If-Match no longer "
+               "holds; read it again",
+               r->path_params[0], r->env);
+}
+
 void gpu_get(struct req *r)
 {
-    PGresult *res = fetch_named(r);
-    if (res)
-        answer_row(r, res, 200, "found");
+    PGresult *res = fetch_named(r, 0);
+    if (!res)
+        return;
+    const char *etag = PQgetvalue(res, 0, 1);
+    if (r->in->if_none_match && gpu_etag_matches(r->in->if_none_match, etag, 1)) {
+        resp_header(r, "ETag: %s", etag);
+        resp_header(r, "Cache-Control: no-cache");
+        PQclear(res);
+        resp_bytes(r, 304, NULL, 0);
+        return;
+    }
+    resp_header(r, "Cache-Control: no-cache");
+    answer_row(r, res, 200, "found");
 }
 
 void gpu_create(struct req *r)
 {
     if (validate_body(r, r->body, GPU_FULL) < 0)
         return;
+    json_t *here = json_pack("{s:s}", "environment", r->env);
+    int bad = check_read_only(r, here);
+    json_decref(here);
+    if (bad)
+        return;
     const char *name = json_string_value(json_object_get(r->body, "name"));
     struct gpu_params p;
     to_params(r->body, r->env, name, &p);
     char sql[1024];
-    snprintf(sql, sizeof sql, "%s RETURNING gpu_type_json(gpu_types)", sql_insert);
+    snprintf(sql, sizeof sql, "%s RETURNING " GPU_ROW_OUT, sql_insert);
     struct db_error err;
     PGresult *res = db_exec(&r->app->db, sql, 11, p.v, &err);
     if (!res) {
@@ -421,30 +510,79 @@ void gpu_create(struct req *r)
             db_failed(r, &err);
         return;
     }
+    app_changed(r->app, METRICS_CHANGE_GPU_TYPES);
     resp_header(r, "Location: /llm-ops/v1/gpu-types/%s?env=%s", name, r->env);
     answer_row(r, res, 201, "created");
 }
 
-static void update_full(struct req *r, json_t *obj, const char *verb)
+/* How often a PATCH or PUT without If-Match reads and writes again when another write came
+ * between its read and its write, before it answers 409. */
+#define GPU_WRITE_TRIES 10
+
+/* PUT and PATCH: read the row, check If-Match and the read-only members, write the new
+ * version only if the row is still the version read (its id and xmin), else read again —
+ * or, under If-Match, answer 412. No lock is held across the round trips, and no change of
+ * a concurrent writer is lost: the later write is computed from the earlier one. */
+static void write_version(struct req *r, enum gpu_mode mode, const char *verb)
 {
-    struct gpu_params p;
-    to_params(obj, r->env, r->path_params[0], &p);
-    struct db_error err;
-    PGresult *res = db_exec(&r->app->db,
-                            "UPDATE gpu_types SET " GPU_COLUMNS_PARAMS ", updated_at = now() "
-                            "WHERE environment = $1 AND name = $2 "
-                            "RETURNING gpu_type_json(gpu_types)",
-                            11, p.v, &err);
-    if (!res) {
-        db_failed(r, &err);
-        return;
-    }
-    if (PQntuples(res) == 0) {
+    for (int attempt = 0;; attempt++) {
+        PGresult *cur = fetch_named(r, 1);
+        if (!cur)
+            return;
+        if (check_if_match(r, cur) < 0) {
+            PQclear(cur);
+            return;
+        }
+        json_t *obj = row_json(cur, 0);
+        char id[24], xmin[24];
+        snprintf(id, sizeof id, "%s", PQgetvalue(cur, 0, 2));
+        snprintf(xmin, sizeof xmin, "%s", PQgetvalue(cur, 0, 3));
+        PQclear(cur);
+        if (!obj) {
+            resp_error(r, API_INTERNAL, NULL, "internal error (request %s)", r->request_id);
+            return;
+        }
+        if (check_read_only(r, obj) < 0) {
+            json_decref(obj);
+            return;
+        }
+        if (mode == GPU_PARTIAL)
+            json_object_update(obj, r->body);
+        struct gpu_params p;
+        to_params(mode == GPU_PARTIAL ? obj : r->body, r->env, r->path_params[0], &p);
+        const char *params[13];
+        memcpy(params, p.v, sizeof p.v);
+        params[11] = id;
+        params[12] = xmin;
+        struct db_error err;
+        PGresult *res = db_exec(&r->app->db,
+                                "UPDATE gpu_types g SET " GPU_COLUMNS_PARAMS ", updated_at = now() "
+                                "WHERE environment = $1 AND name = $2 AND id = $12::bigint "
+                                "AND xmin = $13::xid RETURNING " GPU_ROW_OUT,
+                                13, params, &err);
+        json_decref(obj);
+        if (!res) {
+            db_failed(r, &err);
+            return;
+        }
+        if (PQntuples(res) == 1) {
+            app_changed(r->app, METRICS_CHANGE_GPU_TYPES);
+            answer_row(r, res, 200, verb);
+            return;
+        }
         PQclear(res);
-        not_found(r, r->path_params[0]);
-        return;
+        if (r->in->if_match) {
+            changed_meanwhile(r);
+            return;
+        }
+        if (attempt + 1 >= GPU_WRITE_TRIES) {
+            resp_error(r, API_CONFLICT, NULL,
+                       "GPU type '%s' in %s was changed by others %d times while this request "
+                       "was written; send it again",
+                       r->path_params[0], r->env, GPU_WRITE_TRIES);
+            return;
+        }
     }
-    answer_row(r, res, 200, verb);
 }
 
 void gpu_replace(struct req *r)
@@ -460,35 +598,38 @@ void gpu_replace(struct req *r)
     }
     if (validate_body(r, r->body, GPU_FULL) < 0)
         return;
-    update_full(r, r->body, "replaced");
+    write_version(r, GPU_FULL, "replaced");
 }
 
 void gpu_update(struct req *r)
 {
     if (validate_body(r, r->body, GPU_PARTIAL) < 0)
         return;
-    PGresult *res = fetch_named(r);
-    if (!res)
-        return;
-    json_t *cur = row_json(res, 0);
-    PQclear(res);
-    if (!cur) {
-        resp_error(r, API_INTERNAL, NULL, "internal error (request %s)", r->request_id);
-        return;
-    }
-    json_object_update(cur, r->body);
-    update_full(r, cur, "updated");
-    json_decref(cur);
+    write_version(r, GPU_PARTIAL, "updated");
 }
 
 void gpu_delete(struct req *r)
 {
     struct db_error err;
-    const char *params[] = {r->env, r->path_params[0]};
+    char id[24] = "", xmin[24] = "";
+    if (r->in->if_match) {
+        PGresult *cur = fetch_named(r, 1);
+        if (!cur)
+            return;
+        if (check_if_match(r, cur) < 0) {
+            PQclear(cur);
+            return;
+        }
+        snprintf(id, sizeof id, "%s", PQgetvalue(cur, 0, 2));
+        snprintf(xmin, sizeof xmin, "%s", PQgetvalue(cur, 0, 3));
+        PQclear(cur);
+    }
+    const char *params[] = {r->env, r->path_params[0], id[0] ? id : NULL, id[0] ? xmin : NULL};
     PGresult *res = db_exec(&r->app->db,
                             "DELETE FROM gpu_types WHERE environment = $1 AND name = $2 "
+                            "AND ($3::bigint IS NULL OR (id = $3::bigint AND xmin = $4::xid)) "
                             "RETURNING name",
-                            2, params, &err);
+                            4, params, &err);
     if (!res) {
         db_failed(r, &err);
         return;
@@ -496,9 +637,13 @@ void gpu_delete(struct req *r)
     int n = PQntuples(res);
     PQclear(res);
     if (n == 0) {
-        not_found(r, r->path_params[0]);
+        if (id[0])
+            changed_meanwhile(r);
+        else
+            not_found(r, r->path_params[0]);
         return;
     }
+    app_changed(r->app, METRICS_CHANGE_GPU_TYPES);
     char msg[160];
     snprintf(msg, sizeof msg, "GPU type '%s' deleted from %s", r->path_params[0], r->env);
     resp_success(r, 200, msg, NULL);

@@ -19,6 +19,7 @@ static const struct {
     [API_NOT_FOUND] = {"NOT_FOUND", 404},
     [API_METHOD_NOT_ALLOWED] = {"METHOD_NOT_ALLOWED", 405},
     [API_CONFLICT] = {"CONFLICT", 409},
+    [API_PRECONDITION_FAILED] = {"PRECONDITION_FAILED", 412},
     [API_PAYLOAD_TOO_LARGE] = {"PAYLOAD_TOO_LARGE", 413},
     [API_UNSUPPORTED_MEDIA_TYPE] = {"UNSUPPORTED_MEDIA_TYPE", 415},
     [API_INTERNAL] = {"INTERNAL", 500},
@@ -60,6 +61,8 @@ const char *http_reason(int status)
         return "Method Not Allowed";
     case 409:
         return "Conflict";
+    case 412:
+        return "Precondition Failed";
     case 413:
         return "Payload Too Large";
     case 415:

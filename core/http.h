@@ -19,6 +19,7 @@ enum api_error {
     API_NOT_FOUND,
     API_METHOD_NOT_ALLOWED,
     API_CONFLICT,
+    API_PRECONDITION_FAILED,
     API_PAYLOAD_TOO_LARGE,
     API_UNSUPPORTED_MEDIA_TYPE,
     API_INTERNAL,
@@ -46,6 +47,7 @@ struct http_input {
     const char *content_length;
     const char *authorization;
     const char *if_none_match;
+    const char *if_match;
     const char *request_id;
     const char *remote_addr; /* the client's address (REMOTE_ADDR), or NULL */
     http_body_reader read_body;

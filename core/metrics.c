@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAGIC "llmopsM1"
+#define MAGIC "llmopsM2" /* M2: the change counters */
 
 static const double bucket_le[METRICS_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -40,6 +40,7 @@ struct head {
     int64_t created;
     uint32_t full_warned;
     uint32_t pad;
+    uint64_t changes[METRICS_CHANGE_KINDS + 1]; /* atomic: metrics_change_bump; last: all */
     struct slot slots[METRICS_SLOTS];
 };
 
@@ -194,6 +195,32 @@ void metrics_disable(void)
 int metrics_enabled(void)
 {
     return !disabled;
+}
+
+void metrics_change_bump(enum metrics_change what)
+{
+    /* Not subject to [metrics] enabled: H is whatever is mapped (the file, or nothing). */
+    if (H && (unsigned)what < METRICS_CHANGE_KINDS) {
+        __atomic_add_fetch(&H->changes[what], 1, __ATOMIC_SEQ_CST);
+        __atomic_add_fetch(&H->changes[METRICS_CHANGE_KINDS], 1, __ATOMIC_SEQ_CST);
+    }
+}
+
+uint64_t metrics_change_total(void)
+{
+    return H ? __atomic_load_n(&H->changes[METRICS_CHANGE_KINDS], __ATOMIC_SEQ_CST) : 0;
+}
+
+uint64_t metrics_change_count(enum metrics_change what)
+{
+    if (!H || (unsigned)what >= METRICS_CHANGE_KINDS)
+        return 0;
+    return __atomic_load_n(&H->changes[what], __ATOMIC_SEQ_CST);
+}
+
+int metrics_shared(void)
+{
+    return shared;
 }
 
 int64_t metrics_created(void)

@@ -28,6 +28,25 @@ int metrics_follow(const char *path);
 /* Metrics off ([metrics] enabled = off): every update is a no-op. */
 void metrics_disable(void);
 int metrics_enabled(void);
+/* Change counters in the same file, one per cache the workers keep: a process that changed
+ * the cached data bumps its counter after the commit and before it answers; a worker that sees
+ * a counter other than the one it saw last drops that cache before it serves the request, so
+ * a client reads its own write back from any worker of the host (the LISTEN/NOTIFY
+ * invalidation comes later and covers other hosts). Without a shared file (metrics off, or
+ * it could not be made) a counter is this process's own, or absent (0). */
+enum metrics_change {
+    METRICS_CHANGE_TOKENS,
+    METRICS_CHANGE_GPU_TYPES,
+    METRICS_CHANGE_FLAGS,
+    METRICS_CHANGE_KINDS
+};
+void metrics_change_bump(enum metrics_change what);
+uint64_t metrics_change_count(enum metrics_change what);
+/* The sum of the counters (bumped after the kind's): one load for the hot path. */
+uint64_t metrics_change_total(void);
+/* 1 while the metrics file is mapped (shared with the other processes of the host). */
+int metrics_shared(void);
+
 /* The Unix time the file was made. */
 int64_t metrics_created(void);
 

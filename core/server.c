@@ -176,7 +176,7 @@ static void read_params(char **env, struct http_input *in, const char **sn, cons
         P_("REQUEST_METHOD", 0),    P_("REQUEST_URI", 1),        P_("CONTENT_TYPE", 2),
         P_("CONTENT_LENGTH", 3),    P_("HTTP_AUTHORIZATION", 4), P_("HTTP_IF_NONE_MATCH", 5),
         P_("HTTP_X_REQUEST_ID", 6), P_("SCRIPT_NAME", 7),        P_("PATH_INFO", 8),
-        P_("QUERY_STRING", 9),      P_("REMOTE_ADDR", 10),
+        P_("QUERY_STRING", 9),      P_("REMOTE_ADDR", 10),       P_("HTTP_IF_MATCH", 11),
 #undef P_
     };
     const char **slots[] = {&in->method,
@@ -189,7 +189,8 @@ static void read_params(char **env, struct http_input *in, const char **sn, cons
                             sn,
                             pi,
                             qs,
-                            &in->remote_addr};
+                            &in->remote_addr,
+                            &in->if_match};
     for (char **e = env; e && *e; e++) {
         const char *v = *e;
         if (v[0] != 'R' && v[0] != 'C' && v[0] != 'H' && v[0] != 'S' && v[0] != 'P' && v[0] != 'Q')

@@ -10,7 +10,7 @@ import json
 import os
 
 ERROR_CODES = ["INVALID_JSON", "VALIDATION_FAILED", "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND",
-               "METHOD_NOT_ALLOWED", "CONFLICT", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE",
+               "METHOD_NOT_ALLOWED", "CONFLICT", "PRECONDITION_FAILED", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE",
                "INTERNAL", "TOOL_ERROR", "DATABASE_UNAVAILABLE", "TOOL_UNAVAILABLE"]
 
 def ref(kind, name):
@@ -83,18 +83,22 @@ gpu_type = {
     "additionalProperties": False,
     "properties": {**copy.deepcopy(gpu_props), **copy.deepcopy(ro_props)},
 }
+RO_IN_BODY = (" The read-only members of a GET answer may be sent back: environment and created_at must then"
+              " equal the object's (a different value is a 400 VALIDATION_FAILED naming the member);"
+              " updated_at is not compared.")
 gpu_replace = {
     "type": "object",
-    "description": "The full GpuType for PUT. name may be omitted; if given it must equal the {name} of the path.",
+    "description": "The full GpuType for PUT. name may be omitted; if given it must equal the {name} of the path." + RO_IN_BODY,
     "required": [k for k in required_input if k != "name"],
     "additionalProperties": False,
-    "properties": copy.deepcopy(gpu_props),
+    "properties": {**copy.deepcopy(gpu_props), **copy.deepcopy(ro_props)},
 }
 gpu_patch = {
     "type": "object",
-    "description": "Some GpuType members for PATCH; name cannot be changed.",
+    "description": "Some GpuType members for PATCH; name cannot be changed." + RO_IN_BODY,
     "additionalProperties": False,
-    "properties": {k: copy.deepcopy(v) for k, v in gpu_props.items() if k != "name"},
+    "properties": {**{k: copy.deepcopy(v) for k, v in gpu_props.items() if k != "name"},
+                   **copy.deepcopy(ro_props)},
 }
 # defaults only mean something for full objects
 for k in ("mig_profile", "enabled"):
@@ -119,7 +123,7 @@ schemas = {
         },
     },
     "ErrorCode": {"type": "string", "enum": ERROR_CODES,
-                  "description": "Stable error codes. INVALID_JSON, VALIDATION_FAILED 400; UNAUTHENTICATED 401; FORBIDDEN 403; NOT_FOUND 404; METHOD_NOT_ALLOWED 405; CONFLICT 409; PAYLOAD_TOO_LARGE 413; UNSUPPORTED_MEDIA_TYPE 415; INTERNAL 500; TOOL_ERROR 502; DATABASE_UNAVAILABLE, TOOL_UNAVAILABLE 503. TOOL_ERROR and TOOL_UNAVAILABLE come from plugins."},
+                  "description": "Stable error codes. INVALID_JSON, VALIDATION_FAILED 400; UNAUTHENTICATED 401; FORBIDDEN 403; NOT_FOUND 404; METHOD_NOT_ALLOWED 405; CONFLICT 409; PRECONDITION_FAILED 412; PAYLOAD_TOO_LARGE 413; UNSUPPORTED_MEDIA_TYPE 415; INTERNAL 500; TOOL_ERROR 502; DATABASE_UNAVAILABLE, TOOL_UNAVAILABLE 503. TOOL_ERROR and TOOL_UNAVAILABLE come from plugins."},
     "Error": {
         "type": "object",
         "required": ["code", "request_id"],
@@ -164,6 +168,8 @@ schemas = {
                      "description": "PATCH /llm-ops/v1/training-jobs/{id}, 409: the job's status."},
             "to": {"type": "string",
                    "description": "PATCH /llm-ops/v1/training-jobs/{id}, 409: the status asked for."},
+            "etag": {"type": "string",
+                     "description": "412 of a GPU type route: the type's current entity tag (also in the ETag header)."},
         },
     },
     "ErrorEnvelope": {
@@ -326,7 +332,7 @@ schemas = {
             "environment": {"type": "string"},
             "category": ref("schemas", "Category"),
             "before": {"allOf": [ref("schemas", "FlagState")], "nullable": True,
-                       "description": "The effective flag before the change; null when none was set."},
+                       "description": "The effective flag before the change, as read in the transaction that made it (so it is the after of the previous change of that flag); null when none was set."},
             "after": ref("schemas", "FlagState"),
             "reason": {"type": "string"},
         },
@@ -443,6 +449,8 @@ responses = {
     "MethodNotAllowed": err_response("METHOD_NOT_ALLOWED: the path exists, the method does not.",
                                      ["METHOD_NOT_ALLOWED"], {"Allow": ref("headers", "Allow")}),
     "Conflict": err_response("CONFLICT: the object exists already.", ["CONFLICT"]),
+    "PreconditionFailed": err_response("PRECONDITION_FAILED: If-Match names none of the GPU type's current entity tag (data.error.etag and the ETag header carry it), another write under the same tag came first, or there is no such GPU type. Nothing was written.",
+                                       ["PRECONDITION_FAILED"], {"ETag": ref("headers", "GpuTypeETag")}),
     "PayloadTooLarge": err_response("PAYLOAD_TOO_LARGE: the body is over [server] max_body_bytes (data.error.limit).",
                                     ["PAYLOAD_TOO_LARGE"]),
     "UnsupportedMediaType": err_response("UNSUPPORTED_MEDIA_TYPE: a body without Content-Type: application/json.",
@@ -459,6 +467,8 @@ headers = {
     },
     "ETag": {"description": "Entity tag of the list of GPU types of the environment.",
              "schema": {"type": "string"}},
+    "GpuTypeETag": {"description": "Entity tag of this GPU type (strong): it changes with every write of the type. Send it in If-Match to make a PUT, PATCH or DELETE conditional.",
+                    "schema": {"type": "string"}},
     "WWW-Authenticate": {"description": "Bearer realm=\"llm-ops\"", "schema": {"type": "string"}},
     "Allow": {"description": "The methods the path allows, e.g. GET, POST.", "schema": {"type": "string"}},
 }
@@ -509,6 +519,11 @@ parameters = {
     "If-None-Match": {
         "name": "If-None-Match", "in": "header", "required": False,
         "description": "An entity tag from an earlier ETag; when it equals the current one the answer is 304 with no body.",
+        "schema": {"type": "string"},
+    },
+    "If-Match": {
+        "name": "If-Match", "in": "header", "required": False,
+        "description": "One or more entity tags of the GPU type (from its ETag), or *: the write is made only while the type's current tag is one of them (strong comparison), else 412 PRECONDITION_FAILED and nothing is written.",
         "schema": {"type": "string"},
     },
 }
@@ -600,7 +615,7 @@ paths = {
             "parameters": P_ENV,
             "requestBody": body("GpuType", "A full GpuType (read-only members are not sent)."),
             "responses": merge({
-                "201": ok("Created.", "GpuTypeEnvelope"),
+                "201": ok("Created.", "GpuTypeEnvelope", {"ETag": ref("headers", "GpuTypeETag")}),
                 "400": R("BadRequest"),
                 "409": R("Conflict"),
                 "413": R("PayloadTooLarge"),
@@ -616,9 +631,11 @@ paths = {
             "tags": ["gpu-types"],
             "summary": "Read a GPU type",
             "x-min-role": "reader",
-            "parameters": P_ITEM,
+            "parameters": P_ITEM + [ref("parameters", "If-None-Match")],
             "responses": merge({
-                "200": ok("The GPU type.", "GpuTypeEnvelope"),
+                "200": ok("The GPU type.", "GpuTypeEnvelope", {"ETag": ref("headers", "GpuTypeETag")}),
+                "304": {"description": "Not Modified: If-None-Match equals the type's current ETag. No body.",
+                        "headers": {**RID, "ETag": ref("headers", "GpuTypeETag")}},
                 "400": R("BadQuery"),
                 "404": R("NotFound"),
             }, AUTH, COMMON_TAIL),
@@ -628,12 +645,14 @@ paths = {
             "tags": ["gpu-types"],
             "summary": "Replace a GPU type",
             "x-min-role": "operator",
-            "parameters": P_ITEM,
+            "parameters": P_ITEM + [ref("parameters", "If-Match")],
             "requestBody": body("GpuTypeReplace", "The full GpuType; name may be omitted and must equal {name} if given."),
             "responses": merge({
-                "200": ok("The replaced GPU type.", "GpuTypeEnvelope"),
+                "200": ok("The replaced GPU type.", "GpuTypeEnvelope", {"ETag": ref("headers", "GpuTypeETag")}),
                 "400": R("BadRequest"),
                 "404": R("NotFound"),
+                "409": err_response("CONFLICT: without If-Match, the type was changed by other writers 10 times between this request's read and its write; send it again.", ["CONFLICT"]),
+                "412": R("PreconditionFailed"),
                 "413": R("PayloadTooLarge"),
                 "415": R("UnsupportedMediaType"),
             }, AUTH, COMMON_TAIL),
@@ -643,12 +662,14 @@ paths = {
             "tags": ["gpu-types"],
             "summary": "Change some members of a GPU type",
             "x-min-role": "operator",
-            "parameters": P_ITEM,
-            "requestBody": body("GpuTypePatch", "Some GpuType members, not name."),
+            "parameters": P_ITEM + [ref("parameters", "If-Match")],
+            "requestBody": body("GpuTypePatch", "Some GpuType members, not name. The members are merged into the type as it is when written: a concurrent PATCH of other members keeps its change."),
             "responses": merge({
-                "200": ok("The updated GPU type.", "GpuTypeEnvelope"),
+                "200": ok("The updated GPU type.", "GpuTypeEnvelope", {"ETag": ref("headers", "GpuTypeETag")}),
                 "400": R("BadRequest"),
                 "404": R("NotFound"),
+                "409": err_response("CONFLICT: without If-Match, the type was changed by other writers 10 times between this request's read and its write; send it again.", ["CONFLICT"]),
+                "412": R("PreconditionFailed"),
                 "413": R("PayloadTooLarge"),
                 "415": R("UnsupportedMediaType"),
             }, AUTH, COMMON_TAIL),
@@ -658,11 +679,12 @@ paths = {
             "tags": ["gpu-types"],
             "summary": "Delete a GPU type",
             "x-min-role": "operator",
-            "parameters": P_ITEM,
+            "parameters": P_ITEM + [ref("parameters", "If-Match")],
             "responses": merge({
                 "200": ok("Deleted; data is null.", "NullEnvelope"),
                 "400": R("BadQuery"),
                 "404": R("NotFound"),
+                "412": R("PreconditionFailed"),
             }, AUTH, COMMON_TAIL),
         },
     },
@@ -743,7 +765,7 @@ paths.update({
             "operationId": "rollbackFlag",
             "tags": ["flags"],
             "summary": "Serve a category from its fallback instance, now",
-            "description": "The fallback becomes the active instance; the candidate and its rollout are cleared; the fallback stays. Stored and audited (action rollback) like a PUT; every worker applies it at its next request. Takes no query parameters.",
+            "description": "The fallback becomes the active instance; the candidate and its rollout are cleared; the fallback stays. Stored and audited (action rollback) like a PUT; every worker of the host applies it from the next request after this answer. Takes no query parameters.",
             "x-min-role": "operator",
             "parameters": P_FLAG,
             "requestBody": body("FlagRollback", "The reason for the rollback."),
@@ -751,7 +773,7 @@ paths.update({
                 "200": ok("Rolled back: the new effective flag and its audit row.", "FlagChangeEnvelope"),
                 "400": err_response("INVALID_JSON or VALIDATION_FAILED: {env} or {category} unknown, a member other than reason, a query parameter, or reason missing or not 1-500 bytes.",
                                     ["INVALID_JSON", "VALIDATION_FAILED"]),
-                "409": err_response("CONFLICT: the flag has no fallback, or it is already served by its fallback with no candidate.",
+                "409": err_response("CONFLICT: the flag has no fallback, or it is already served by its fallback with no candidate (decided on the flag as stored, under a lock: of concurrent rollbacks one succeeds, the others get this).",
                                     ["CONFLICT"]),
                 "413": R("PayloadTooLarge"),
                 "415": R("UnsupportedMediaType"),

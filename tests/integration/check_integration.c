@@ -205,7 +205,7 @@ static void stack_read_env(struct stack *s)
 }
 
 /* The state directories of the stacks started, for the end of the run. */
-static char started[4][512];
+static char started[6][512];
 static int nstarted;
 
 /* Stops the running stack's processes; its directory stays until finish_stacks(). */
@@ -236,7 +236,7 @@ static void finish_stacks(int failed)
         }
         sh("LLMOPS_BIN_DIR='%s' '%s/tests/harness/stack' stop '%s' --clean >/dev/null", bin_dir,
            src_dir, dir);
-        char path[2100];
+        char path[3200];
         snprintf(path, sizeof path, "%s.start.log", dir);
         unlink(path);
         char *slash = strrchr(path, '/');
@@ -248,7 +248,18 @@ static void finish_stacks(int failed)
     nstarted = 0;
 }
 
+/* Starts a stack; extra: more options of tests/harness/stack start ("" for none), where
+ * "%B" stands for the directory the stack's directory is made in (for drop-ins written
+ * there by prepare). */
+static void stack_start_with(const char *mode, const char *extra,
+                             void (*prepare)(const char *base));
+
 static void stack_start(const char *mode)
+{
+    stack_start_with(mode, "", NULL);
+}
+
+static void stack_start_with(const char *mode, const char *extra, void (*prepare)(const char *base))
 {
     memset(&st, 0, sizeof st);
     const char *tmp = getenv("TMPDIR");
@@ -259,12 +270,25 @@ static void stack_start(const char *mode)
     ck_assert_msg(mkdtemp(base) != NULL, "mkdtemp %s: %s", base, strerror(errno));
     chmod(base, 0755); /* PostgreSQL runs as postgres and must reach its directory */
     snprintf(st.dir, sizeof st.dir, "%s/%s", base, mode);
-    if (nstarted < 4)
+    if (nstarted < 6)
         snprintf(started[nstarted++], sizeof started[0], "%s", st.dir);
+    if (prepare)
+        prepare(base);
+    char opts[2048] = "";
+    for (const char *p = extra; *p && strlen(opts) + strlen(base) + 2 < sizeof opts; p++) {
+        if (p[0] == '%' && p[1] == 'B') {
+            strcat(opts, base);
+            p++;
+        } else {
+            size_t n = strlen(opts);
+            opts[n] = *p;
+            opts[n + 1] = '\0';
+        }
+    }
     double t0 = now_s();
     int rc = sh("LLMOPS_BIN_DIR='%s' '%s/tests/harness/stack' start '%s' --mode %s --workers %d "
-                ">'%s.start.log' 2>&1",
-                bin_dir, src_dir, st.dir, mode, WORKERS, st.dir);
+                "%s >'%s.start.log' 2>&1",
+                bin_dir, src_dir, st.dir, mode, WORKERS, opts, st.dir);
     if (rc != 0) {
         int s;
         char *log = capture(&s, "cat '%s.start.log'", st.dir);
@@ -427,9 +451,9 @@ static void resp_free(struct resp *r)
     r->json = NULL;
 }
 
-/* One request. path: "/gpu-types?env=dev" (under LLMOPS_URL) or "/llm-ops/..." (from the
- * origin). The answer's body is parsed into r->json when it is JSON. */
-static void http(struct resp *r, const char *method, const char *path, const struct req *q)
+/* Sets up handle c for one request (see http()); *hl gets the header list to free after. */
+static void http_setup(CURL *c, int reuse, struct resp *r, const char *method, const char *path,
+                       const struct req *q, struct curl_slist **hl)
 {
     static const struct req none;
     if (!q)
@@ -438,8 +462,6 @@ static void http(struct resp *r, const char *method, const char *path, const str
     char url[2048], auth[400], ct[300];
     snprintf(url, sizeof url, "%s%s", strncmp(path, "/llm-ops/", 9) == 0 ? st.origin : st.url,
              path);
-    CURL *c = curl_easy_init();
-    ck_assert_ptr_nonnull(c);
     struct curl_slist *h = NULL;
     if (q->token) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", q->token);
@@ -466,23 +488,89 @@ static void http(struct resp *r, const char *method, const char *path, const str
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->curl_error);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, q->timeout_ms ? q->timeout_ms : 15000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, reuse ? 0L : 1L);
     if (q->body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)(q->body_len ? q->body_len : strlen(q->body)));
     }
-    double t0 = now_s();
-    CURLcode rc = curl_easy_perform(c);
-    r->secs = now_s() - t0;
+    *hl = h;
+}
+
+static void http_finish(CURL *c, CURLcode rc, struct resp *r, struct curl_slist *h)
+{
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     else if (!r->curl_error[0])
         snprintf(r->curl_error, sizeof r->curl_error, "%s", curl_easy_strerror(rc));
     curl_slist_free_all(h);
-    curl_easy_cleanup(c);
     if (r->len)
         r->json = json_loadb(r->body, r->len, 0, NULL);
+}
+
+/* One request on handle c, which keeps its connection to the web server for the next one
+ * (a client that reads right after its write, with no new connection in between). */
+static void http_on(CURL *c, struct resp *r, const char *method, const char *path,
+                    const struct req *q)
+{
+    struct curl_slist *h;
+    curl_easy_reset(c);
+    http_setup(c, 1, r, method, path, q, &h);
+    double t0 = now_s();
+    CURLcode rc = curl_easy_perform(c);
+    r->secs = now_s() - t0;
+    http_finish(c, rc, r, h);
+}
+
+/* One request. path: "/gpu-types?env=dev" (under LLMOPS_URL) or "/llm-ops/..." (from the
+ * origin). The answer's body is parsed into r->json when it is JSON. */
+static void http(struct resp *r, const char *method, const char *path, const struct req *q)
+{
+    CURL *c = curl_easy_init();
+    ck_assert_ptr_nonnull(c);
+    struct curl_slist *h;
+    http_setup(c, 0, r, method, path, q, &h);
+    double t0 = now_s();
+    CURLcode rc = curl_easy_perform(c);
+    r->secs = now_s() - t0;
+    http_finish(c, rc, r, h);
+    curl_easy_cleanup(c);
+}
+
+/* n requests sent at the same time (each on its own connection); r[i] answers the i-th. */
+static void http_parallel(int n, struct resp *r, const char *const *method, const char *const *path,
+                          const struct req *q)
+{
+    CURLM *m = curl_multi_init();
+    CURL *c[16];
+    struct curl_slist *h[16];
+    ck_assert(n <= 16);
+    for (int i = 0; i < n; i++) {
+        c[i] = curl_easy_init();
+        ck_assert_ptr_nonnull(c[i]);
+        http_setup(c[i], 0, &r[i], method[i], path[i], &q[i], &h[i]);
+        curl_multi_add_handle(m, c[i]);
+    }
+    int running = 1;
+    while (running) {
+        curl_multi_perform(m, &running);
+        if (running)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        for (int i = 0; i < n; i++)
+            if (c[i] == msg->easy_handle)
+                http_finish(c[i], msg->data.result, &r[i], h[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        curl_multi_remove_handle(m, c[i]);
+        curl_easy_cleanup(c[i]);
+    }
+    curl_multi_cleanup(m);
 }
 
 /* The value of header name (case-insensitive) into out; returns 0 when absent. */
@@ -1872,6 +1960,582 @@ START_TEST(test_spawned_processes)
 END_TEST
 
 /* ---------------------------------------------------------------------------------------- */
+/* Races: hostile clients writing at the same time (their own stack, echo instances for the
+ * flags)                                                                                    */
+
+static void write_races_dropin(const char *base)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/races.conf", base);
+    ck_assert_int_eq(write_file(path, "[plugin \"race-a\"]\nmodule = echo\n"
+                                      "[plugin \"race-b\"]\nmodule = echo\n"
+                                      "[plugin \"race-c\"]\nmodule = echo\n"
+                                      "[flags \"dev\"]\nexperiment_tracking = race-a\n"
+                                      "experiment_tracking.fallback = race-b\n"),
+                     0);
+}
+
+static void setup_races(void)
+{
+    char extra[1200];
+    snprintf(extra, sizeof extra, "--plugin-dir '%s/../test-plugins' --drop-in '%%B/races.conf'",
+             bin_dir);
+    stack_start_with("standalone", extra, write_races_dropin);
+}
+
+/* A GPU type of this test in stg, created; its path into path. */
+static void race_gpu(char *name, size_t nsize, char *path, size_t psize, const char *prefix)
+{
+    struct resp r;
+    uniq_name(name, nsize, prefix);
+    char *body = gpu_json(name, 16, 1);
+    http(&r, "POST", "/gpu-types?env=stg",
+         &(struct req){.token = st.op, .ctype = "application/json", .body = body});
+    ASSERT_OK(&r, 201);
+    resp_free(&r);
+    free(body);
+    snprintf(path, psize, "/gpu-types/%s?env=stg", name);
+}
+
+/* Issue 11.5: concurrent PATCHes of different members of one GPU type all answer 200, so
+ * every one of their changes must be in the object afterwards. */
+#define PATCH_TRIALS 40
+START_TEST(test_concurrent_patches_keep_every_change)
+{
+    char name[80], path[200];
+    race_gpu(name, sizeof name, path, sizeof path, "it-race");
+    int lost = 0;
+    for (int t = 0; t < PATCH_TRIALS; t++) {
+        char b[3][120];
+        snprintf(b[0], sizeof b[0], "{\"capacity\": %d}", 1000 + t);
+        snprintf(b[1], sizeof b[1], "{\"memory_gib\": %d}", 100 + t);
+        snprintf(b[2], sizeof b[2], "{\"model\": \"model-%d\"}", t);
+        const char *m[3] = {"PATCH", "PATCH", "PATCH"}, *pa[3] = {path, path, path};
+        struct req q[3];
+        for (int i = 0; i < 3; i++)
+            q[i] = (struct req){.token = st.op, .ctype = "application/json", .body = b[i]};
+        struct resp r[3];
+        http_parallel(3, r, m, pa, q);
+        for (int i = 0; i < 3; i++) {
+            ASSERT_OK(&r[i], 200);
+            resp_free(&r[i]);
+        }
+        struct resp g;
+        http(&g, "GET", path, &(struct req){.token = st.reader});
+        ASSERT_OK(&g, 200);
+        char model[40];
+        snprintf(model, sizeof model, "model-%d", t);
+        if (json_integer_value(jget(g.json, "data.capacity")) != 1000 + t ||
+            json_integer_value(jget(g.json, "data.memory_gib")) != 100 + t ||
+            !jstr(g.json, "data.model") || strcmp(jstr(g.json, "data.model"), model) != 0)
+            lost++;
+        resp_free(&g);
+    }
+    fprintf(stderr, "integration: %d of %d trials of 3 concurrent PATCHes lost a change\n", lost,
+            PATCH_TRIALS);
+    ck_assert_msg(lost == 0, "%d of %d trials: a PATCH answered 200 and its change is gone", lost,
+                  PATCH_TRIALS);
+    delete_gpu("stg", name);
+}
+END_TEST
+
+/* Each GPU type has its own ETag; If-Match on PUT and PATCH answers 412 on a mismatch. */
+START_TEST(test_gpu_type_if_match)
+{
+    char name[80], path[200], etag[200], etag2[200], h[260], h2[260];
+    race_gpu(name, sizeof name, path, sizeof path, "it-ifmatch");
+    struct resp r;
+    http(&r, "GET", path, &(struct req){.token = st.reader});
+    ASSERT_OK(&r, 200);
+    ck_assert_msg(header(&r, "ETag", etag, sizeof etag) && etag[0] == '"', "no strong ETag: %s",
+                  r.headers);
+    resp_free(&r);
+    /* the tag is the object's, not the list's */
+    http(&r, "GET", "/gpu-types?env=stg", &(struct req){.token = st.reader});
+    ck_assert(header(&r, "ETag", etag2, sizeof etag2));
+    ck_assert_str_ne(etag, etag2);
+    resp_free(&r);
+    /* If-None-Match on the object */
+    snprintf(h, sizeof h, "If-None-Match: %s", etag);
+    http(&r, "GET", path, &(struct req){.token = st.reader, .hdr = {h}});
+    ck_assert_msg(r.status == 304 && r.len == 0, "If-None-Match: HTTP %ld %s", r.status,
+                  body_of(&r));
+    resp_free(&r);
+    /* a matching If-Match: 200 and a new tag */
+    snprintf(h, sizeof h, "If-Match: %s", etag);
+    http(&r, "PATCH", path,
+         &(struct req){
+             .token = st.op, .ctype = "application/json", .body = "{\"capacity\": 5}", .hdr = {h}});
+    ASSERT_OK(&r, 200);
+    ck_assert(header(&r, "ETag", etag2, sizeof etag2));
+    ck_assert_msg(strcmp(etag, etag2) != 0, "the ETag did not change: %s", etag);
+    resp_free(&r);
+    /* the old tag: 412 for PATCH and PUT, nothing written */
+    http(&r, "PATCH", path,
+         &(struct req){
+             .token = st.op, .ctype = "application/json", .body = "{\"capacity\": 6}", .hdr = {h}});
+    ASSERT_ERROR(&r, 412, "PRECONDITION_FAILED");
+    ASSERT_MESSAGE_HAS(&r, "If-Match");
+    resp_free(&r);
+    char *full = gpu_json(name, 16, 7);
+    http(&r, "PUT", path,
+         &(struct req){.token = st.op, .ctype = "application/json", .body = full, .hdr = {h}});
+    ASSERT_ERROR(&r, 412, "PRECONDITION_FAILED");
+    resp_free(&r);
+    http(&r, "GET", path, &(struct req){.token = st.reader});
+    ck_assert_int_eq(json_integer_value(jget(r.json, "data.capacity")), 5);
+    resp_free(&r);
+    /* the current tag, a list of tags, and "*" */
+    snprintf(h2, sizeof h2, "If-Match: \"nope\", %s", etag2);
+    http(&r, "PUT", path,
+         &(struct req){.token = st.op, .ctype = "application/json", .body = full, .hdr = {h2}});
+    ASSERT_OK(&r, 200);
+    ck_assert_int_eq(json_integer_value(jget(r.json, "data.capacity")), 7);
+    resp_free(&r);
+    http(&r, "PATCH", path,
+         &(struct req){.token = st.op,
+                       .ctype = "application/json",
+                       .body = "{\"capacity\": 8}",
+                       .hdr = {"If-Match: *"}});
+    ASSERT_OK(&r, 200);
+    resp_free(&r);
+    /* a weak tag never matches (If-Match compares strongly) */
+    http(&r, "GET", path, &(struct req){.token = st.reader});
+    ck_assert(header(&r, "ETag", etag, sizeof etag));
+    resp_free(&r);
+    snprintf(h, sizeof h, "If-Match: W/%s", etag);
+    http(&r, "PATCH", path,
+         &(struct req){
+             .token = st.op, .ctype = "application/json", .body = "{\"capacity\": 9}", .hdr = {h}});
+    ASSERT_ERROR(&r, 412, "PRECONDITION_FAILED");
+    resp_free(&r);
+    free(full);
+    /* n writers with the same tag at the same time: exactly one wins, the others get 412 */
+    int bad = 0;
+    for (int t = 0; t < 15; t++) {
+        http(&r, "GET", path, &(struct req){.token = st.reader});
+        ck_assert(header(&r, "ETag", etag, sizeof etag));
+        resp_free(&r);
+        snprintf(h, sizeof h, "If-Match: %s", etag);
+        const char *m[4], *pa[4];
+        struct req q[4];
+        char b[4][64];
+        for (int i = 0; i < 4; i++) {
+            m[i] = "PATCH";
+            pa[i] = path;
+            snprintf(b[i], sizeof b[i], "{\"capacity\": %d}", 100 + i);
+            q[i] =
+                (struct req){.token = st.op, .ctype = "application/json", .body = b[i], .hdr = {h}};
+        }
+        struct resp rr[4];
+        http_parallel(4, rr, m, pa, q);
+        int ok = 0, pre = 0;
+        for (int i = 0; i < 4; i++) {
+            ok += rr[i].status == 200;
+            pre += rr[i].status == 412;
+            resp_free(&rr[i]);
+        }
+        if (ok != 1 || pre != 3)
+            bad++;
+    }
+    ck_assert_msg(bad == 0, "%d of 15 trials: not exactly one 200 and three 412", bad);
+    /* a GPU type that does not exist: nothing to match */
+    http(&r, "PATCH", "/gpu-types/no-such-type?env=stg",
+         &(struct req){.token = st.op,
+                       .ctype = "application/json",
+                       .body = "{\"capacity\": 1}",
+                       .hdr = {"If-Match: *"}});
+    ASSERT_ERROR(&r, 412, "PRECONDITION_FAILED");
+    resp_free(&r);
+    delete_gpu("stg", name);
+}
+END_TEST
+
+/* Issue 11.12: a GET answer sent back with PUT works; a read-only member that differs from
+ * the object's is refused, naming it. */
+START_TEST(test_gpu_type_read_only_members)
+{
+    char name[80], path[200];
+    race_gpu(name, sizeof name, path, sizeof path, "it-ro");
+    struct resp r, w;
+    http(&r, "GET", path, &(struct req){.token = st.reader});
+    ASSERT_OK(&r, 200);
+    json_t *obj = json_deep_copy(jget(r.json, "data"));
+    resp_free(&r);
+    ck_assert(json_is_string(json_object_get(obj, "created_at")));
+    char *text = json_dumps(obj, JSON_COMPACT);
+    http(&w, "PUT", path, &(struct req){.token = st.op, .ctype = "application/json", .body = text});
+    ASSERT_OK(&w, 200);
+    resp_free(&w);
+    free(text);
+    /* updated_at is ignored: it says when, it is no precondition (If-Match is) */
+    json_object_set_new(obj, "updated_at", json_string("2001-01-01T00:00:00Z"));
+    text = json_dumps(obj, JSON_COMPACT);
+    http(&w, "PUT", path, &(struct req){.token = st.op, .ctype = "application/json", .body = text});
+    ASSERT_OK(&w, 200);
+    resp_free(&w);
+    free(text);
+    static const struct {
+        const char *method, *member, *value;
+    } bad[] = {{"PUT", "environment", "prod"},
+               {"PATCH", "environment", "dev"},
+               {"PUT", "created_at", "2001-01-01T00:00:00Z"},
+               {"PATCH", "created_at", "2001-01-01T00:00:00Z"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *b = strcmp(bad[i].method, "PUT") == 0 ? json_deep_copy(obj) : json_object();
+        json_object_set_new(b, bad[i].member, json_string(bad[i].value));
+        json_object_set_new(b, "capacity", json_integer(42));
+        text = json_dumps(b, JSON_COMPACT);
+        json_decref(b);
+        http(&w, bad[i].method, path,
+             &(struct req){.token = st.op, .ctype = "application/json", .body = text});
+        ASSERT_ERROR(&w, 400, "VALIDATION_FAILED");
+        ck_assert_str_eq(jstr(w.json, "data.error.field"), bad[i].member);
+        ASSERT_MESSAGE_HAS(&w, bad[i].member);
+        ASSERT_MESSAGE_HAS(&w, "read-only");
+        resp_free(&w);
+        free(text);
+    }
+    http(&r, "GET", path, &(struct req){.token = st.reader});
+    ck_assert_int_eq(json_integer_value(jget(r.json, "data.capacity")), 1);
+    resp_free(&r);
+    /* POST: environment must be the one of ?env */
+    char other[80];
+    uniq_name(other, sizeof other, "it-ro");
+    json_object_set_new(obj, "name", json_string(other));
+    text = json_dumps(obj, JSON_COMPACT);
+    http(&w, "POST", "/gpu-types?env=dev",
+         &(struct req){.token = st.op, .ctype = "application/json", .body = text});
+    ASSERT_ERROR(&w, 400, "VALIDATION_FAILED");
+    ck_assert_str_eq(jstr(w.json, "data.error.field"), "environment");
+    resp_free(&w);
+    http(&w, "POST", "/gpu-types?env=stg",
+         &(struct req){.token = st.op, .ctype = "application/json", .body = text});
+    ASSERT_OK(&w, 201);
+    resp_free(&w);
+    free(text);
+    json_decref(obj);
+    delete_gpu("stg", other);
+    delete_gpu("stg", name);
+}
+END_TEST
+
+/* The value of one series of GET /llm-ops/metrics (0 when absent). */
+static double metric_value(const char *series)
+{
+    struct resp r;
+    http(&r, "GET", "/llm-ops/metrics", NULL);
+    ck_assert_msg(r.status == 200, "metrics: HTTP %ld %s", r.status, body_of(&r));
+    double v = 0;
+    size_t k = strlen(series);
+    for (const char *line = r.body; line && *line;) {
+        if (strncmp(line, series, k) == 0 && line[k] == ' ')
+            v = strtod(line + k + 1, NULL);
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    resp_free(&r);
+    return v;
+}
+
+/* The audit entries of dev/experiment_tracking, oldest first. */
+static json_t *flag_audit_chain(void)
+{
+    struct resp r;
+    http(&r, "GET", "/flags/audit?env=dev&limit=1000", &(struct req){.token = st.reader});
+    ASSERT_OK(&r, 200);
+    json_t *out = json_array(), *e;
+    json_t *list = jget(r.json, "data.entries");
+    for (size_t i = json_array_size(list); i-- > 0;) {
+        e = json_array_get(list, i);
+        if (strcmp(json_string_value(json_object_get(e, "category")), "experiment_tracking") == 0)
+            json_array_append(out, e);
+    }
+    resp_free(&r);
+    return out;
+}
+
+/* Does an audit entry's `before` describe the flag its predecessor's `after` left? */
+static int chained(json_t *prev_after, json_t *before)
+{
+    static const char *const keys[] = {"active", "fallback", "candidate", "rollout_percent"};
+    if (!json_is_object(before))
+        return 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!json_equal(json_object_get(prev_after, keys[i]), json_object_get(before, keys[i])))
+            return 0;
+    return 1;
+}
+
+/* Issue 11.6: concurrent PUTs of one flag: each audit row's `before` is what the row was,
+ * so the chain of entries never breaks. */
+#define FLAG_PUT_ROUNDS 12
+START_TEST(test_concurrent_flag_puts_keep_the_audit_chain)
+{
+    static const char *const inst[] = {"race-a", "race-b", "race-c"};
+    const char *path = "/flags/dev/experiment_tracking";
+    for (int t = 0; t < FLAG_PUT_ROUNDS; t++) {
+        const char *m[6], *pa[6];
+        struct req q[6];
+        char b[6][200];
+        for (int i = 0; i < 6; i++) {
+            m[i] = "PUT";
+            pa[i] = path;
+            snprintf(b[i], sizeof b[i],
+                     "{\"active\": \"%s\", \"fallback\": \"%s\", \"reason\": \"race %d.%d\"}",
+                     inst[(t + i) % 3], inst[(t + i + 1) % 3], t, i);
+            q[i] = (struct req){.token = st.admin, .ctype = "application/json", .body = b[i]};
+        }
+        struct resp r[6];
+        http_parallel(6, r, m, pa, q);
+        for (int i = 0; i < 6; i++) {
+            ASSERT_OK(&r[i], 200);
+            resp_free(&r[i]);
+        }
+    }
+    json_t *chain = flag_audit_chain();
+    int breaks = 0;
+    for (size_t i = 1; i < json_array_size(chain); i++)
+        if (!chained(jget(json_array_get(chain, i - 1), "after"),
+                     jget(json_array_get(chain, i), "before")))
+            breaks++;
+    fprintf(stderr, "integration: %d breaks in an audit chain of %zu entries (%d x 6 PUTs)\n",
+            breaks, json_array_size(chain), FLAG_PUT_ROUNDS);
+    ck_assert_int_ge(json_array_size(chain), FLAG_PUT_ROUNDS * 6);
+    ck_assert_msg(breaks == 0, "%d audit entries whose before is not the previous after", breaks);
+    json_decref(chain);
+}
+END_TEST
+
+/* Issue 11.6: of concurrent rollbacks exactly one moves the flag; the others are 409, and
+ * the fallbacks counter counts one. */
+#define ROLLBACK_TRIALS 10
+START_TEST(test_concurrent_rollbacks_roll_back_once)
+{
+    const char *series =
+        "llmops_flag_fallbacks_total{environment=\"dev\",category=\"experiment_tracking\"}";
+    const char *path = "/flags/dev/experiment_tracking";
+    int wrong = 0, miscounted = 0;
+    for (int t = 0; t < ROLLBACK_TRIALS; t++) {
+        struct resp r;
+        http(&r, "PUT", path,
+             &(struct req){.token = st.admin,
+                           .ctype = "application/json",
+                           .body = "{\"active\": \"race-a\", \"fallback\": \"race-b\", "
+                                   "\"reason\": \"before a rollback race\"}"});
+        ASSERT_OK(&r, 200);
+        resp_free(&r);
+        double before = metric_value(series);
+        const char *m[8], *pa[8];
+        struct req q[8];
+        char rb[80];
+        snprintf(rb, sizeof rb, "%s/rollback", path);
+        for (int i = 0; i < 8; i++) {
+            m[i] = "POST";
+            pa[i] = rb;
+            q[i] = (struct req){.token = st.op,
+                                .ctype = "application/json",
+                                .body = "{\"reason\": \"rollback race\"}"};
+        }
+        struct resp rr[8];
+        http_parallel(8, rr, m, pa, q);
+        int ok = 0, conflict = 0;
+        for (int i = 0; i < 8; i++) {
+            ok += rr[i].status == 200;
+            if (rr[i].status == 409) {
+                const char *why = error_problem(&rr[i], 409, "CONFLICT");
+                ck_assert_msg(why == NULL, "%s", why);
+                conflict++;
+            }
+            resp_free(&rr[i]);
+        }
+        if (ok != 1 || conflict != 7)
+            wrong++;
+        if (metric_value(series) - before != 1)
+            miscounted++;
+    }
+    fprintf(stderr,
+            "integration: %d of %d trials of 8 concurrent rollbacks did not answer one 200 and "
+            "seven 409; %d counted the fallback other than once\n",
+            wrong, ROLLBACK_TRIALS, miscounted);
+    ck_assert_msg(wrong == 0, "%d of %d trials: not exactly one rollback answered 200", wrong,
+                  ROLLBACK_TRIALS);
+    ck_assert_msg(miscounted == 0, "%d of %d trials: the fallbacks counter did not grow by 1",
+                  miscounted, ROLLBACK_TRIALS);
+}
+END_TEST
+
+/* Issue 11.13: a client that reads right after its own successful write sees it, whichever
+ * worker answers (the same connection to the web server, no pause in between). */
+#define RYW_GPU_TRIALS 1000
+#define RYW_FLAG_TRIALS 300
+#define RYW_CLIENTS 4
+#define RYW_PARALLEL_TRIALS 500
+
+/* RYW_CLIENTS clients at once, each writing its own GPU type and reading the list right after
+ * each answer: the web server spreads them over both workers, so many a read is answered by
+ * the worker that did not write. Returns the stale reads, of RYW_CLIENTS * trials. */
+static int parallel_read_your_writes(int trials)
+{
+    struct client {
+        char name[80], path[200], body[64];
+        CURL *c;
+        struct curl_slist *h;
+        struct resp r;
+        int t, reading;
+    } cl[RYW_CLIENTS];
+    CURLM *m = curl_multi_init();
+    for (int i = 0; i < RYW_CLIENTS; i++) {
+        race_gpu(cl[i].name, sizeof cl[i].name, cl[i].path, sizeof cl[i].path, "it-ryw-p");
+        cl[i].c = curl_easy_init();
+        cl[i].t = 0;
+        cl[i].reading = 0;
+        snprintf(cl[i].body, sizeof cl[i].body, "{\"capacity\": %d}", 2);
+        http_setup(cl[i].c, 1, &cl[i].r, "PATCH", cl[i].path,
+                   &(struct req){.token = st.op, .ctype = "application/json", .body = cl[i].body},
+                   &cl[i].h);
+        curl_multi_add_handle(m, cl[i].c);
+    }
+    int stale = 0, done = 0, running = 1;
+    while (done < RYW_CLIENTS) {
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            struct client *k = NULL;
+            for (int i = 0; i < RYW_CLIENTS; i++)
+                if (cl[i].c == msg->easy_handle)
+                    k = &cl[i];
+            ck_assert_ptr_nonnull(k);
+            http_finish(k->c, msg->data.result, &k->r, k->h);
+            curl_multi_remove_handle(m, k->c);
+            ASSERT_OK(&k->r, 200);
+            if (k->reading) {
+                json_t *g = find_gpu(k->r.json, k->name);
+                if (!g || json_integer_value(json_object_get(g, "capacity")) != 2 + k->t)
+                    stale++;
+                k->t++;
+            }
+            resp_free(&k->r);
+            k->reading = !k->reading;
+            if (!k->reading && k->t == trials) {
+                done++;
+                continue;
+            }
+            curl_easy_reset(k->c);
+            if (k->reading) {
+                http_setup(k->c, 1, &k->r, "GET", "/gpu-types?env=stg",
+                           &(struct req){.token = st.reader}, &k->h);
+            } else {
+                snprintf(k->body, sizeof k->body, "{\"capacity\": %d}", 2 + k->t);
+                http_setup(
+                    k->c, 1, &k->r, "PATCH", k->path,
+                    &(struct req){.token = st.op, .ctype = "application/json", .body = k->body},
+                    &k->h);
+            }
+            curl_multi_add_handle(m, k->c);
+        }
+        if (done < RYW_CLIENTS)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    for (int i = 0; i < RYW_CLIENTS; i++) {
+        curl_easy_cleanup(cl[i].c);
+        delete_gpu("stg", cl[i].name);
+    }
+    curl_multi_cleanup(m);
+    return stale;
+}
+
+static void read_your_writes(int gpu_trials, int flag_trials)
+{
+    char name[80], path[200];
+    race_gpu(name, sizeof name, path, sizeof path, "it-ryw");
+    CURL *c = curl_easy_init();
+    ck_assert_ptr_nonnull(c);
+    int stale = 0;
+    double t0 = now_s();
+    for (int t = 0; t < gpu_trials; t++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"capacity\": %d}", 2 + t);
+        struct resp r;
+        http_on(c, &r, "PATCH", path,
+                &(struct req){.token = st.op, .ctype = "application/json", .body = body});
+        ASSERT_OK(&r, 200);
+        resp_free(&r);
+        http_on(c, &r, "GET", "/gpu-types?env=stg", &(struct req){.token = st.reader});
+        ASSERT_OK(&r, 200);
+        json_t *g = find_gpu(r.json, name);
+        if (!g || json_integer_value(json_object_get(g, "capacity")) != 2 + t)
+            stale++;
+        resp_free(&r);
+    }
+    fprintf(stderr,
+            "integration: %s: %d of %d reads of the GPU list after a PATCH were stale "
+            "(%.1f s)\n",
+            st.mode, stale, gpu_trials, now_s() - t0);
+    int fstale = 0;
+    static const char *const inst[] = {"race-a", "race-b", "race-c"};
+    for (int t = 0; t < flag_trials; t++) {
+        char body[200];
+        snprintf(body, sizeof body, "{\"active\": \"%s\", \"reason\": \"read your writes %d\"}",
+                 inst[t % 3], t);
+        struct resp r;
+        http_on(c, &r, "PUT", "/flags/dev/experiment_tracking",
+                &(struct req){.token = st.admin, .ctype = "application/json", .body = body});
+        ASSERT_OK(&r, 200);
+        resp_free(&r);
+        http_on(c, &r, "GET", "/flags?env=dev", &(struct req){.token = st.reader});
+        ASSERT_OK(&r, 200);
+        json_t *f, *list = jget(r.json, "data.flags");
+        size_t i;
+        int seen = 0;
+        json_array_foreach(list, i, f)
+        {
+            const char *cat = json_string_value(json_object_get(f, "category"));
+            const char *act = json_string_value(json_object_get(f, "active"));
+            if (cat && act && strcmp(cat, "experiment_tracking") == 0 &&
+                strcmp(act, inst[t % 3]) == 0)
+                seen = 1;
+        }
+        fstale += !seen;
+        resp_free(&r);
+    }
+    if (flag_trials)
+        fprintf(stderr, "integration: %d of %d reads of the flags after a PUT were stale\n", fstale,
+                flag_trials);
+    curl_easy_cleanup(c);
+    double t1 = now_s();
+    int pstale = parallel_read_your_writes(RYW_PARALLEL_TRIALS);
+    fprintf(stderr,
+            "integration: %s: %d of %d reads after a PATCH were stale with %d clients at once "
+            "(%.1f s)\n",
+            st.mode, pstale, RYW_CLIENTS * RYW_PARALLEL_TRIALS, RYW_CLIENTS, now_s() - t1);
+    ck_assert_msg(pstale == 0, "%d of %d reads right after a PATCH were stale (%d clients)", pstale,
+                  RYW_CLIENTS * RYW_PARALLEL_TRIALS, RYW_CLIENTS);
+    ck_assert_msg(stale == 0, "%d of %d reads of the GPU list right after a PATCH were stale",
+                  stale, gpu_trials);
+    ck_assert_msg(fstale == 0, "%d of %d reads of the flags right after a PUT were stale", fstale,
+                  flag_trials);
+    delete_gpu("stg", name);
+}
+
+START_TEST(test_read_your_writes)
+{
+    read_your_writes(RYW_GPU_TRIALS, RYW_FLAG_TRIALS);
+}
+END_TEST
+
+/* The same with the workers lighttpd spawned (no master: they share the metrics file). */
+START_TEST(test_spawned_read_your_writes)
+{
+    read_your_writes(RYW_GPU_TRIALS, 0);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------- */
 
 static Suite *integration_suite(void)
 {
@@ -1906,10 +2570,22 @@ static Suite *integration_suite(void)
 
     TCase *sp = tcase_create("spawned");
     tcase_add_unchecked_fixture(sp, setup_spawned, teardown_stack);
-    tcase_set_timeout(sp, 30);
+    tcase_set_timeout(sp, 90);
     tcase_add_test(sp, test_spawned_serves);
     tcase_add_test(sp, test_spawned_processes);
+    tcase_add_test(sp, test_spawned_read_your_writes);
     suite_add_tcase(s, sp);
+
+    TCase *ra = tcase_create("races");
+    tcase_add_unchecked_fixture(ra, setup_races, teardown_stack);
+    tcase_set_timeout(ra, 120);
+    tcase_add_test(ra, test_concurrent_patches_keep_every_change);
+    tcase_add_test(ra, test_gpu_type_if_match);
+    tcase_add_test(ra, test_gpu_type_read_only_members);
+    tcase_add_test(ra, test_concurrent_flag_puts_keep_the_audit_chain);
+    tcase_add_test(ra, test_concurrent_rollbacks_roll_back_once);
+    tcase_add_test(ra, test_read_your_writes);
+    suite_add_tcase(s, ra);
     return s;
 }
 

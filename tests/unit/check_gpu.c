@@ -17,6 +17,8 @@ static const struct {
 } cases[] = {
     {"{" VALID "}", GPU_FULL, NULL},
     {"{" VALID ",\"mig_profile\":\"1g.10gb\",\"enabled\":false}", GPU_FULL, NULL},
+    /* read-only members pass validation, which knows no object: gpu_check_read_only
+     * compares them with the object's (test_read_only) */
     {"{" VALID ",\"mig_profile\":null,\"environment\":\"dev\",\"created_at\":\"x\"}", GPU_FULL,
      NULL},
     {"{\"capacity\":3}", GPU_PARTIAL, NULL},
@@ -88,12 +90,81 @@ START_TEST(test_model_characters)
 }
 END_TEST
 
+/* A GET answer sent back passes; a read-only member that differs from the object's is
+ * refused, naming it; updated_at is never compared. */
+static const struct {
+    const char *body;
+    const char *field; /* NULL: accepted */
+} readonly_cases[] = {
+    {"{\"environment\":\"stg\",\"created_at\":\"2026-01-02T03:04:05Z\","
+     "\"updated_at\":\"2026-01-02T03:04:05Z\",\"capacity\":3}",
+     NULL},
+    {"{\"capacity\":3}", NULL},
+    {"{\"updated_at\":\"1999-01-01T00:00:00Z\"}", NULL},
+    {"{\"environment\":\"prod\",\"created_at\":\"2026-01-02T03:04:05Z\"}", "environment"},
+    {"{\"environment\":\"stg\",\"created_at\":\"2001-01-02T03:04:05Z\"}", "created_at"},
+    {"{\"environment\":null}", "environment"},
+    {"{\"created_at\":5}", "created_at"},
+};
+
+START_TEST(test_read_only)
+{
+    json_t *cur = json_loads("{\"name\":\"x\",\"environment\":\"stg\","
+                             "\"created_at\":\"2026-01-02T03:04:05Z\","
+                             "\"updated_at\":\"2026-02-02T03:04:05Z\",\"capacity\":1}",
+                             0, NULL);
+    json_t *body = json_loads(readonly_cases[_i].body, 0, NULL);
+    ck_assert_ptr_nonnull(cur);
+    ck_assert_ptr_nonnull(body);
+    char msg[256] = "", field[72] = "";
+    int rc = gpu_check_read_only(body, cur, msg, sizeof msg, field, sizeof field);
+    if (!readonly_cases[_i].field) {
+        ck_assert_msg(rc == 0, "case %d should pass: %s", _i, msg);
+    } else {
+        ck_assert_int_eq(rc, -1);
+        ck_assert_str_eq(field, readonly_cases[_i].field);
+        ck_assert_msg(strstr(msg, readonly_cases[_i].field) && strstr(msg, "read-only"),
+                      "the message does not name the member: %s", msg);
+    }
+    /* with no object to compare (POST): only what the caller gives is compared */
+    json_t *env_only = json_pack("{s:s}", "environment", "stg");
+    rc = gpu_check_read_only(body, env_only, msg, sizeof msg, field, sizeof field);
+    if (readonly_cases[_i].field && strcmp(readonly_cases[_i].field, "environment") == 0)
+        ck_assert_int_eq(rc, -1);
+    else
+        ck_assert_int_eq(rc, 0);
+    json_decref(env_only);
+    json_decref(body);
+    json_decref(cur);
+}
+END_TEST
+
+/* If-None-Match compares weakly, If-Match strongly (a W/ tag never matches); lists and "*". */
+START_TEST(test_etag_matches)
+{
+    ck_assert(gpu_etag_matches("\"1.5\"", "\"1.5\"", 0));
+    ck_assert(!gpu_etag_matches("\"1.5\"", "\"1.6\"", 0));
+    ck_assert(gpu_etag_matches("\"0.1\", \"1.5\"", "\"1.5\"", 0));
+    ck_assert(gpu_etag_matches("\"0.1\" ,\"1.5\" ", "\"1.5\"", 0));
+    ck_assert(gpu_etag_matches("*", "\"1.5\"", 0));
+    ck_assert(!gpu_etag_matches("W/\"1.5\"", "\"1.5\"", 0));
+    ck_assert(gpu_etag_matches("W/\"1.5\"", "\"1.5\"", 1));
+    ck_assert(!gpu_etag_matches("\"1.55\"", "\"1.5\"", 1));
+    ck_assert(!gpu_etag_matches("", "\"1.5\"", 1));
+    ck_assert(!gpu_etag_matches(" , ,", "\"1.5\"", 1));
+    ck_assert(!gpu_etag_matches("W/", "\"1.5\"", 1));
+}
+END_TEST
+
 Suite *make_gpu_suite(void)
 {
     Suite *s = suite_create("gpu");
     TCase *limits = tcase_create("Limits");
     tcase_add_loop_test(limits, test_validate, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(limits, test_model_characters);
+    tcase_add_loop_test(limits, test_read_only, 0,
+                        (int)(sizeof readonly_cases / sizeof readonly_cases[0]));
+    tcase_add_test(limits, test_etag_matches);
     suite_add_tcase(s, limits);
     return s;
 }
