@@ -118,7 +118,9 @@ static int check_member(const struct member_def *d, json_t *v, char *msg, size_t
         for (size_t i = 0; i < UTIL_ARRAY_LEN(vendors); i++)
             if (strcmp(s, vendors[i]) == 0)
                 return 0;
-        snprintf(msg, msgsize, "vendor '%.40s' is not known; valid: nvidia, amd, intel", s);
+        char q[UTIL_QUOTE_SIZE(40)];
+        snprintf(msg, msgsize, "vendor '%s' is not known; valid: nvidia, amd, intel",
+                 util_quote(q, sizeof q, s, 40));
         return -1;
     }
     if ((long long)n < d->min || (long long)n > d->max) {
@@ -176,10 +178,11 @@ int gpu_validate(json_t *obj, enum gpu_mode mode, char *msg, size_t msgsize, cha
                     ro = 1;
             if (ro)
                 continue; /* read-only members of a GET answer are ignored */
+            char q[UTIL_QUOTE_SIZE(64)];
             snprintf(msg, msgsize,
-                     "unknown member '%.64s'; valid: name, vendor, model, memory_gib, "
+                     "unknown member '%s'; valid: name, vendor, model, memory_gib, "
                      "resource_name, node_selector, mig_profile, capacity, enabled",
-                     key);
+                     util_quote(q, sizeof q, key, 64));
             snprintf(field, fieldsize, "%s", key);
             return -1;
         }
