@@ -42,6 +42,7 @@ void app_init(struct app *app, struct llmops_conf *conf)
     db_init(&app->db, conf->db_conninfo, (int)conf->db_connect_timeout_ms,
             (int)conf->db_query_timeout_ms, "llm-opsd");
     app->db.listen_channel = APP_NOTIFY_CHANNEL;
+    app->db.log_unavailable = 1; /* clients are told less than the log */
     app->db.on_notify = on_notify;
     app->db.on_connected = on_connected;
     app->db.ud = app;

@@ -100,11 +100,11 @@ static int ensure_experiment(struct app *app, struct instance *in, const char *e
         int deleted = x != NULL;
         json_decref(out);
         if (deleted) {
-            char m[400];
+            char m[400], q[200]; /* at most 200 characters, within m */
             snprintf(m, sizeof m,
-                     "experiment '%.200s' is deleted in instance %s; restore it or use another "
+                     "experiment '%s' is deleted in instance %s; restore it or use another "
                      "name",
-                     name, in->name);
+                     util_quote(q, sizeof q, name, 200), in->name);
             set_err(err, LLMOPS_ERR_INVALID, 0, m);
             return -1;
         }
@@ -352,14 +352,15 @@ void outbox_list(struct req *r)
     const char *env = http_query(r, "env") ? r->env : NULL;
     const char *limit_s = http_query(r, "limit"), *why;
     long long limit = 100, after_id = 0;
+    char q[UTIL_QUOTE_SIZE(32)];
     if (limit_s && util_parse_int(limit_s, 1, 1000, &limit, &why) < 0) {
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "limit"),
-                   "limit '%.32s' %s (1-1000)", limit_s, why);
+                   "limit '%s' %s (1-1000)", util_quote(q, sizeof q, limit_s, 32), why);
         return;
     }
     if (after && util_parse_int(after, 0, INT64_MAX, &after_id, &why) < 0) {
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "after"),
-                   "after '%.32s' %s (an outbox id)", after, why);
+                   "after '%s' %s (an outbox id)", util_quote(q, sizeof q, after, 32), why);
         return;
     }
     int known = !state;
@@ -369,7 +370,8 @@ void outbox_list(struct req *r)
     if (!known) {
         resp_error(r, API_VALIDATION_FAILED,
                    json_pack("{s:s,s:[sss]}", "field", "state", "valid", "pending", "done", "dead"),
-                   "unknown state '%.32s'; valid: pending, done, dead", state);
+                   "unknown state '%s'; valid: pending, done, dead",
+                   util_quote(q, sizeof q, state, 32));
         return;
     }
     char lim[24], aft[24];
@@ -468,8 +470,9 @@ void outbox_retry(struct req *r)
     json_object_foreach(r->body, k, v)
     {
         if (strcmp(k, "ids") && strcmp(k, "env")) {
+            char q[UTIL_QUOTE_SIZE(64)];
             resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", k),
-                       "unknown member '%.64s'; known: ids, env", k);
+                       "unknown member '%s'; known: ids, env", util_quote(q, sizeof q, k, 64));
             return;
         }
     }
@@ -515,8 +518,9 @@ void outbox_retry_one(struct req *r)
     long long id;
     const char *why;
     if (util_parse_int(r->path_params[0], 1, INT64_MAX, &id, &why) < 0) {
-        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no outbox row '%.32s'",
-                   r->path_params[0]);
+        char q[UTIL_QUOTE_SIZE(32)];
+        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no outbox row '%s'",
+                   util_quote(q, sizeof q, r->path_params[0], 32));
         return;
     }
     const char *params[] = {r->path_params[0]};
@@ -673,7 +677,7 @@ int jobs_process_run(const char *config_path)
         struct db_error err;
         if (db_ensure(&app->db, &err) != DB_OK) {
             if (!warned++)
-                log_warning("jobs: the database is unavailable: %s", err.message);
+                log_warning("jobs: the database is unavailable: %s", db_error_detail(&err));
             usleep(500 * 1000);
             continue;
         }
