@@ -268,6 +268,23 @@ START_TEST(test_utf8_count)
 }
 END_TEST
 
+/* llmops_fail cuts a long message between characters: a byte cut at 511 split an "é". */
+START_TEST(test_llmops_fail_cuts_whole_characters)
+{
+    char m[1200] = "xy";
+    for (int i = 0; i < 500; i++)
+        strcat(m, "\xc3\xa9");
+    struct llmops_error err = {.size = sizeof err};
+    ck_assert_int_eq(llmops_fail(&err, LLMOPS_ERR_INVALID, 0, 0, m), -1);
+    ck_assert_uint_eq(strlen(err.message), sizeof err.message - 2); /* 2 + 254 whole "é" */
+    json_t *j = json_string(err.message);
+    ck_assert_msg(j != NULL, "not UTF-8: %s", err.message);
+    json_decref(j);
+    ck_assert_int_eq(llmops_fail(&err, LLMOPS_ERR_INVALID, 0, 0, NULL), -1);
+    ck_assert_str_eq(err.message, "");
+}
+END_TEST
+
 START_TEST(test_request_id)
 {
     static struct http_input in;
@@ -468,6 +485,7 @@ Suite *make_http_suite(void)
     tcase_add_test(core, test_token_before_query);
     tcase_add_test(core, test_quoted_client_text_stays_utf8);
     tcase_add_test(core, test_utf8_count);
+    tcase_add_test(core, test_llmops_fail_cuts_whole_characters);
     tcase_add_test(core, test_json_body_ok);
     tcase_add_test(core, test_error_codes_stable);
     tcase_add_test(core, test_route_table_needs_tokens);
