@@ -189,9 +189,9 @@ enum db_status db_ensure(struct db *db, struct db_error *err)
         return DB_UNAVAILABLE;
     }
     PQsetNoticeReceiver(c, on_notice, db);
+    db->logged[0] = '\0'; /* connected: the next outage is logged at once */
     db->closing = 0;
     db->conn = c;
-    db->logged[0] = '\0'; /* the next outage is logged at once */
     if (was_connected) {
         db->reconnects++;
         metrics_add("llmops_database_reconnects_total", "", 1);
