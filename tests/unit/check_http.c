@@ -166,7 +166,7 @@ END_TEST
  * "é", and the whole message became "(message not valid UTF-8)". */
 START_TEST(test_quoted_client_text_stays_utf8)
 {
-    char name[128] = "x", uri[512], want[256] = "'x";
+    char name[256] = "x", uri[512], want[256] = "'x";
     for (int i = 0; i < 40; i++)
         strcat(name, "\xc3\xa9");
     for (int i = 0; i < 63; i++) /* 64 characters quoted */
