@@ -342,13 +342,13 @@ void jobs_list(struct req *r)
     const char *status = http_query(r, "status"), *after = http_query(r, "after");
     const char *limit_s = http_query(r, "limit"), *why;
     long long limit = 100;
-    char q[UTIL_QUOTE_SIZE(32)];
     if (limit_s && util_parse_int(limit_s, 1, 1000, &limit, &why) < 0) {
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "limit"),
-                   "limit '%s' %s (1-1000)", util_quote(q, sizeof q, limit_s, 32), why);
+                   "limit '%.32s' %s (1-1000)", limit_s, why);
         return;
     }
     if (status && !known_status(status)) {
+        char q[UTIL_QUOTE_SIZE(32)];
         resp_error(r, API_VALIDATION_FAILED,
                    json_pack("{s:s,s:o}", "field", "status", "valid", status_list()),
                    "unknown status '%s'; valid: QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED",

@@ -352,15 +352,14 @@ void outbox_list(struct req *r)
     const char *env = http_query(r, "env") ? r->env : NULL;
     const char *limit_s = http_query(r, "limit"), *why;
     long long limit = 100, after_id = 0;
-    char q[UTIL_QUOTE_SIZE(32)];
     if (limit_s && util_parse_int(limit_s, 1, 1000, &limit, &why) < 0) {
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "limit"),
-                   "limit '%s' %s (1-1000)", util_quote(q, sizeof q, limit_s, 32), why);
+                   "limit '%.32s' %s (1-1000)", limit_s, why);
         return;
     }
     if (after && util_parse_int(after, 0, INT64_MAX, &after_id, &why) < 0) {
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "after"),
-                   "after '%s' %s (an outbox id)", util_quote(q, sizeof q, after, 32), why);
+                   "after '%.32s' %s (an outbox id)", after, why);
         return;
     }
     int known = !state;
@@ -370,8 +369,7 @@ void outbox_list(struct req *r)
     if (!known) {
         resp_error(r, API_VALIDATION_FAILED,
                    json_pack("{s:s,s:[sss]}", "field", "state", "valid", "pending", "done", "dead"),
-                   "unknown state '%s'; valid: pending, done, dead",
-                   util_quote(q, sizeof q, state, 32));
+                   "unknown state '%.32s'; valid: pending, done, dead", state);
         return;
     }
     char lim[24], aft[24];
