@@ -42,6 +42,7 @@ void app_init(struct app *app, struct llmops_conf *conf)
     db_init(&app->db, conf->db_conninfo, (int)conf->db_connect_timeout_ms,
             (int)conf->db_query_timeout_ms, "llm-opsd");
     app->db.listen_channel = APP_NOTIFY_CHANNEL;
+    app->db.log_unavailable = 1; /* clients are told less than the log */
     app->db.on_notify = on_notify;
     app->db.on_connected = on_connected;
     app->db.ud = app;
@@ -133,9 +134,10 @@ static int check_query(struct req *r)
                 if (w > 0 && (size_t)w < sizeof list - used)
                     used += (size_t)w;
             }
+            char q[UTIL_QUOTE_SIZE(64)];
             resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", r->query[i].name),
-                       "unknown query parameter '%.64s'; this route takes: %s", r->query[i].name,
-                       used ? list : "none");
+                       "unknown query parameter '%s'; this route takes: %s",
+                       util_quote(q, sizeof q, r->query[i].name, 64), used ? list : "none");
             return -1;
         }
     }
@@ -153,9 +155,10 @@ static int check_query(struct req *r)
                 json_array_append_new(valid, json_string(c->envs[i]));
             char list[600];
             conf_env_list(c, list, sizeof list);
-            resp_error(r, API_VALIDATION_FAILED,
-                       json_pack("{s:s,s:o}", "field", "env", "valid", valid),
-                       "unknown environment '%.64s'; valid: %s", env, list);
+            char q[UTIL_QUOTE_SIZE(64)];
+            resp_error(
+                r, API_VALIDATION_FAILED, json_pack("{s:s,s:o}", "field", "env", "valid", valid),
+                "unknown environment '%s'; valid: %s", util_quote(q, sizeof q, env, 64), list);
             return -1;
         }
         r->env = c->envs[r->env_index];
@@ -255,26 +258,29 @@ void app_handle(struct app *app, const struct http_input *in, struct req *r)
 
     if (metrics_try_route(r))
         return;
-    if (http_parse_uri(r) < 0)
+    if (http_parse_path(r) < 0)
         return;
     char allow[128];
     const char *method = in->method ? in->method : "GET";
+    char qm[UTIL_QUOTE_SIZE(16)], qu[UTIL_QUOTE_SIZE(200)];
     switch (route_match(r, method, allow, sizeof allow)) {
     case ROUTE_NO_PATH:
-        resp_error(r, API_NOT_FOUND, NULL, "no route for %.16s %.200s", method,
-                   in->uri ? in->uri : "/");
+        resp_error(r, API_NOT_FOUND, NULL, "no route for %s %s",
+                   util_quote(qm, sizeof qm, method, 16),
+                   util_quote(qu, sizeof qu, in->uri ? in->uri : "/", 200));
         return;
     case ROUTE_NO_METHOD:
         resp_header(r, "Allow: %s", allow);
         resp_error(r, API_METHOD_NOT_ALLOWED, json_pack("{s:s}", "allow", allow),
-                   "method %.16s is not allowed here; allowed: %s", method, allow);
+                   "method %s is not allowed here; allowed: %s",
+                   util_quote(qm, sizeof qm, method, 16), allow);
         return;
     case ROUTE_FOUND:
         break;
     }
     if (r->route->min_role != ROLE_PUBLIC && auth_check(r) < 0)
         return;
-    if (check_query(r) < 0)
+    if (http_parse_query(r) < 0 || check_query(r) < 0)
         return;
     if ((r->route->flags & ROUTE_JSON_BODY) &&
         http_read_json_body(r, app->conf->max_body_bytes) < 0)

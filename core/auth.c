@@ -64,7 +64,7 @@ static int lookup(struct req *r, const char *tok, size_t len, struct auth_entry 
                             " FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
                             1, params, &err);
     if (!res) {
-        log_warning("token lookup failed: %s", err.message);
+        log_warning("token lookup failed: %s", db_error_detail(&err));
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL,
                    "cannot check the token: the database is unavailable");
         return -1;

@@ -74,7 +74,7 @@ static int connect_db(struct db *db, const struct llmops_conf *conf)
     int timeout = conf->db_connect_timeout_ms < 5000 ? 5000 : (int)conf->db_connect_timeout_ms;
     db_init(db, conf->db_conninfo, timeout, 600000, "llm-opsctl");
     if (db_ensure(db, &err) != DB_OK) {
-        fprintf(stderr, "llm-opsctl: cannot connect to PostgreSQL: %s\n", err.message);
+        fprintf(stderr, "llm-opsctl: cannot connect to PostgreSQL: %s\n", db_error_detail(&err));
         db_close(db);
         return -1;
     }
@@ -248,7 +248,7 @@ static int cmd_token_create(const struct llmops_conf *conf, int argc, char **arg
                     "starting with a letter or digit)\n",
                     name);
         else
-            fprintf(stderr, "llm-opsctl: %s\n", err.message);
+            fprintf(stderr, "llm-opsctl: %s\n", db_error_detail(&err));
         return EXIT_FAIL;
     }
     PQclear(r);
@@ -275,7 +275,7 @@ static int cmd_token_list(const struct llmops_conf *conf)
         0, NULL, &err);
     db_close(&db);
     if (!r) {
-        fprintf(stderr, "llm-opsctl: %s\n", err.message);
+        fprintf(stderr, "llm-opsctl: %s\n", db_error_detail(&err));
         return EXIT_FAIL;
     }
     printf("%-32s %-9s %-21s %-21s %s\n", "NAME", "ROLE", "CREATED", "EXPIRES", "STATE");
@@ -299,7 +299,7 @@ static int cmd_token_revoke(const struct llmops_conf *conf, const char *name)
                           1, params, &err);
     db_close(&db);
     if (!r) {
-        fprintf(stderr, "llm-opsctl: %s\n", err.message);
+        fprintf(stderr, "llm-opsctl: %s\n", db_error_detail(&err));
         return EXIT_FAIL;
     }
     int n = strcmp(PQcmdTuples(r), "0") != 0;
@@ -448,7 +448,7 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
     struct db_error err;
     int rc = EXIT_OK;
     if (flags_load(&fc, conf, &db, &err) < 0) {
-        fprintf(stderr, "llm-opsctl: cannot read the flags: %s\n", err.message);
+        fprintf(stderr, "llm-opsctl: cannot read the flags: %s\n", db_error_detail(&err));
         db_close(&db);
         return EXIT_FAIL;
     }
@@ -497,7 +497,7 @@ static int cmd_flags(const struct llmops_conf *conf, int argc, char **argv)
         fprintf(stderr, "llm-opsctl flags rollback: %s\n", ch.refusal);
         rc = EXIT_FAIL;
     } else if (!audit) {
-        fprintf(stderr, "llm-opsctl: %s\n", err.message);
+        fprintf(stderr, "llm-opsctl: %s\n", db_error_detail(&err));
         rc = EXIT_FAIL;
     } else {
         printf("%s of %s now served by %s (audit #%lld)\n", category_name(category), env,
@@ -574,7 +574,7 @@ static int cmd_outbox(const struct llmops_conf *conf, int argc, char **argv)
                 id);
         break;
     case OUTBOX_DISCARD_DB_ERROR:
-        fprintf(stderr, "llm-opsctl: %s\n", err.message);
+        fprintf(stderr, "llm-opsctl: %s\n", db_error_detail(&err));
         break;
     }
     return EXIT_FAIL;

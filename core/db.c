@@ -31,17 +31,50 @@ void db_close(struct db *db)
     db->conninfo = NULL;
 }
 
+const char *db_error_detail(const struct db_error *err)
+{
+    return err->detail[0] ? err->detail : err->message;
+}
+
+/* The first line of libpq's text (they end with a newline; a log line stays whole), cut
+ * between characters. */
+static void one_line(char *buf, size_t size, const char *text)
+{
+    char line[1024];
+    snprintf(line, sizeof line, "%s", text ? text : "");
+    line[strcspn(line, "\n")] = '\0';
+    util_quote(buf, size, line, SIZE_MAX);
+}
+
 static void set_err(struct db_error *err, enum db_status st, const char *sqlstate, const char *msg)
 {
     if (!err)
         return;
     err->status = st;
     snprintf(err->sqlstate, sizeof err->sqlstate, "%s", sqlstate ? sqlstate : "");
-    snprintf(err->message, sizeof err->message, "%s", msg ? msg : "");
-    /* libpq messages end with a newline; keep the log line whole */
-    char *nl = strchr(err->message, '\n');
-    if (nl)
-        *nl = '\0';
+    one_line(err->message, sizeof err->message, msg);
+    err->detail[0] = '\0';
+}
+
+/* The database is unavailable: clients get `public` (our words), the log and the operator's
+ * tools libpq's `detail`, which names the socket path or host, port and user. */
+static void set_unavailable(struct db *db, struct db_error *err, const char *public,
+                            const char *detail)
+{
+    char line[256];
+    one_line(line, sizeof line, detail && *detail ? detail : public);
+    if (db->log_unavailable &&
+        (strcmp(line, db->logged) != 0 || util_now_ms() - db->logged_ms >= 10000)) {
+        log_warning("PostgreSQL is unavailable: %s", line);
+        snprintf(db->logged, sizeof db->logged, "%s", line);
+        db->logged_ms = util_now_ms();
+    }
+    if (!err)
+        return;
+    err->status = DB_UNAVAILABLE;
+    err->sqlstate[0] = '\0';
+    snprintf(err->message, sizeof err->message, "%s", public);
+    snprintf(err->detail, sizeof err->detail, "%s", line);
 }
 
 /* Server notices (e.g. "already exists, skipping") are not errors: debug level only. A
@@ -126,36 +159,39 @@ enum db_status db_ensure(struct db *db, struct db_error *err)
     int64_t deadline = util_now_ms() + db->connect_timeout_ms;
     PGconn *c = PQconnectStartParams(kw, val, 1);
     if (!c) {
-        set_err(err, DB_UNAVAILABLE, NULL, "out of memory");
+        set_unavailable(db, err, "cannot connect to PostgreSQL: out of memory", NULL);
         return DB_UNAVAILABLE;
     }
     if (PQstatus(c) == CONNECTION_BAD) {
-        set_err(err, DB_UNAVAILABLE, NULL, PQerrorMessage(c));
+        set_unavailable(db, err, "cannot connect to PostgreSQL", PQerrorMessage(c));
         PQfinish(c);
         return DB_UNAVAILABLE;
     }
     PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
     while (ps != PGRES_POLLING_OK) {
         if (ps == PGRES_POLLING_FAILED) {
-            set_err(err, DB_UNAVAILABLE, NULL, PQerrorMessage(c));
+            set_unavailable(db, err, "cannot connect to PostgreSQL", PQerrorMessage(c));
             PQfinish(c);
             return DB_UNAVAILABLE;
         }
         int w = wait_socket(c, ps == PGRES_POLLING_WRITING, deadline);
         if (w <= 0) {
-            set_err(err, DB_UNAVAILABLE, NULL,
-                    w == 0 ? "timed out connecting to PostgreSQL" : "connection failed");
+            set_unavailable(db, err,
+                            w == 0 ? "timed out connecting to PostgreSQL"
+                                   : "cannot connect to PostgreSQL",
+                            w == 0 ? NULL : PQerrorMessage(c));
             PQfinish(c);
             return DB_UNAVAILABLE;
         }
         ps = PQconnectPoll(c);
     }
     if (PQsetnonblocking(c, 1) != 0) {
-        set_err(err, DB_UNAVAILABLE, NULL, PQerrorMessage(c));
+        set_unavailable(db, err, "cannot connect to PostgreSQL", PQerrorMessage(c));
         PQfinish(c);
         return DB_UNAVAILABLE;
     }
     PQsetNoticeReceiver(c, on_notice, db);
+    db->logged[0] = '\0'; /* connected: the next outage is logged at once */
     db->closing = 0;
     db->conn = c;
     db->connected_once = 1;
@@ -176,7 +212,8 @@ enum db_status db_ensure(struct db *db, struct db_error *err)
     }
     read_schema_version(db);
     if (!db->conn) {
-        set_err(err, DB_UNAVAILABLE, NULL, "connection lost right after connecting");
+        set_unavailable(db, err, "the connection to PostgreSQL was lost right after connecting",
+                        NULL);
         return DB_UNAVAILABLE;
     }
     log_info("connected to PostgreSQL (schema version %d)", db->schema_version);
@@ -219,7 +256,7 @@ PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const
     int64_t deadline = util_now_ms() + db->query_timeout_ms;
     db->statements++;
     if (!PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
-        set_err(err, DB_UNAVAILABLE, NULL, PQerrorMessage(db->conn));
+        set_unavailable(db, err, "the connection to PostgreSQL was lost", PQerrorMessage(db->conn));
         drop(db);
         return NULL;
     }
@@ -229,7 +266,7 @@ PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const
         if (f == 0)
             break;
         if (f < 0 || wait_socket(db->conn, 1, deadline) <= 0) {
-            set_err(err, DB_UNAVAILABLE, NULL, "could not send the query to PostgreSQL");
+            set_unavailable(db, err, "could not send the query to PostgreSQL", NULL);
             drop(db);
             return NULL;
         }
@@ -248,15 +285,18 @@ PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const
                         PQfreeCancel(cancel);
                     }
                 }
-                set_err(err, DB_UNAVAILABLE, NULL,
-                        w == 0 ? "PostgreSQL did not answer in time" : "connection error");
+                set_unavailable(db, err,
+                                w == 0 ? "PostgreSQL did not answer in time"
+                                       : "the connection to PostgreSQL failed",
+                                NULL);
                 if (result)
                     PQclear(result);
                 drop(db);
                 return NULL;
             }
             if (!PQconsumeInput(db->conn)) {
-                set_err(err, DB_UNAVAILABLE, NULL, PQerrorMessage(db->conn));
+                set_unavailable(db, err, "the connection to PostgreSQL was lost",
+                                PQerrorMessage(db->conn));
                 if (result)
                     PQclear(result);
                 drop(db);
@@ -272,13 +312,14 @@ PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const
     }
     dispatch_notifications(db);
     if (!result) {
-        set_err(err, DB_UNAVAILABLE, NULL, "no result from PostgreSQL");
+        set_unavailable(db, err, "no result from PostgreSQL", NULL);
         return NULL;
     }
     ExecStatusType st = PQresultStatus(result);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         if (PQstatus(db->conn) != CONNECTION_OK) {
-            set_err(err, DB_UNAVAILABLE, NULL, PQresultErrorMessage(result));
+            set_unavailable(db, err, "the connection to PostgreSQL was lost",
+                            PQresultErrorMessage(result));
             drop(db);
         } else {
             set_err(err, DB_QUERY_ERROR, PQresultErrorField(result, PG_DIAG_SQLSTATE),

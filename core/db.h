@@ -12,11 +12,18 @@ enum db_status {
     DB_QUERY_ERROR, /* the server refused the statement: see sqlstate */
 };
 
+/* message may be shown to API clients: for DB_UNAVAILABLE it is our own sentence, never
+ * libpq's text (that names the socket path, host, port and user). detail is libpq's text, for
+ * logs and the operator's tools only (empty when there is none). */
 struct db_error {
     enum db_status status;
     char sqlstate[6];
     char message[256];
+    char detail[256];
 };
+
+/* The most precise text for an operator (llm-opsctl, logs): detail, else message. */
+const char *db_error_detail(const struct db_error *err);
 
 typedef void (*db_notify_fn)(const char *channel, const char *payload, void *ud);
 typedef void (*db_connected_fn)(void *ud);
@@ -38,6 +45,9 @@ struct db {
     int connected_once;       /* a connection was made: the next ones are reconnects */
     unsigned long statements; /* sent by db_exec: tests prove the hot path sends none */
     int closing;              /* the server sent FATAL outside a query: it closes the connection */
+    int log_unavailable;      /* log the detail of DB_UNAVAILABLE (a server; not llm-opsctl) */
+    char logged[256];         /* the detail logged last, and when: repeated at most every 10 s */
+    int64_t logged_ms;
 };
 
 void db_init(struct db *db, const char *conninfo, int connect_timeout_ms, int query_timeout_ms,

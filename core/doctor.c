@@ -185,7 +185,7 @@ int doctor_run(const char *config_path, const struct llmops_conf *conf, FILE *ou
     int db_ok = db_ensure(&db, &err) == DB_OK;
     double ms = (double)(util_now_us() - t0) / 1000.0;
     if (!db_ok) {
-        row(&t, "database", FAIL, "cannot connect: %s", err.message);
+        row(&t, "database", FAIL, "cannot connect: %s", db_error_detail(&err));
     } else {
         row(&t, "database", OK, "PostgreSQL %d.%d, connected in %.1f ms",
             PQserverVersion(db.conn) / 10000, PQserverVersion(db.conn) % 10000, ms);
@@ -206,7 +206,7 @@ int doctor_run(const char *config_path, const struct llmops_conf *conf, FILE *ou
         struct flag_cache fc;
         memset(&fc, 0, sizeof fc);
         if (flags_load(&fc, conf, &db, &err) < 0) {
-            row(&t, "flags", FAIL, "cannot read the flags: %s", err.message);
+            row(&t, "flags", FAIL, "cannot read the flags: %s", db_error_detail(&err));
         } else {
             int named = 0, bad = 0;
             for (int e = 0; e < conf->n_envs; e++) {

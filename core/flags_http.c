@@ -28,14 +28,18 @@ static int path_env_category(struct req *r, int *env_index, int *category)
     if (*env_index < 0) {
         char list[600];
         conf_env_list(c, list, sizeof list);
+        char q[UTIL_QUOTE_SIZE(64)];
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "env"),
-                   "unknown environment '%.64s'; valid: %s", r->path_params[0], list);
+                   "unknown environment '%s'; valid: %s",
+                   util_quote(q, sizeof q, r->path_params[0], 64), list);
         return -1;
     }
     *category = category_from_string(r->path_params[1]);
     if (*category < 0) {
+        char q[UTIL_QUOTE_SIZE(64)];
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "category"),
-                   "unknown category '%.64s'; valid: %s", r->path_params[1], category_list());
+                   "unknown category '%s'; valid: %s",
+                   util_quote(q, sizeof q, r->path_params[1], 64), category_list());
         return -1;
     }
     r->env = c->envs[*env_index];
@@ -88,8 +92,9 @@ static int only_members(struct req *r, const char *const *allowed)
             if (strcmp(*a, key) == 0)
                 ok = 1;
         if (!ok) {
+            char q[UTIL_QUOTE_SIZE(64)];
             resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", key),
-                       "unknown member '%.64s'", key);
+                       "unknown member '%s'", util_quote(q, sizeof q, key, 64));
             return -1;
         }
     }

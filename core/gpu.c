@@ -118,7 +118,9 @@ static int check_member(const struct member_def *d, json_t *v, char *msg, size_t
         for (size_t i = 0; i < UTIL_ARRAY_LEN(vendors); i++)
             if (strcmp(s, vendors[i]) == 0)
                 return 0;
-        snprintf(msg, msgsize, "vendor '%.40s' is not known; valid: nvidia, amd, intel", s);
+        char q[UTIL_QUOTE_SIZE(40)];
+        snprintf(msg, msgsize, "vendor '%s' is not known; valid: nvidia, amd, intel",
+                 util_quote(q, sizeof q, s, 40));
         return -1;
     }
     if ((long long)n < d->min || (long long)n > d->max) {
@@ -177,10 +179,11 @@ int gpu_validate(json_t *obj, enum gpu_mode mode, char *msg, size_t msgsize, cha
             if (ro)
                 continue; /* read-only members of a GET answer: compared with the object's by
                              gpu_check_read_only, where there is an object */
+            char q[UTIL_QUOTE_SIZE(64)];
             snprintf(msg, msgsize,
-                     "unknown member '%.64s'; valid: name, vendor, model, memory_gib, "
+                     "unknown member '%s'; valid: name, vendor, model, memory_gib, "
                      "resource_name, node_selector, mig_profile, capacity, enabled",
-                     key);
+                     util_quote(q, sizeof q, key, 64));
             snprintf(field, fieldsize, "%s", key);
             return -1;
         }
@@ -396,10 +399,12 @@ int gpu_check_read_only(json_t *body, json_t *current, char *msg, size_t msgsize
             continue;
         char *said = json_dumps(bv, JSON_COMPACT | JSON_ENCODE_ANY);
         char *is = json_dumps(cv, JSON_COMPACT | JSON_ENCODE_ANY);
+        char qis[UTIL_QUOTE_SIZE(80)], qsaid[UTIL_QUOTE_SIZE(80)];
         snprintf(msg, msgsize,
-                 "%s is read-only: it is %.80s, the body says %.80s (leave it out, or send "
+                 "%s is read-only: it is %s, the body says %s (leave it out, or send "
                  "what GET answered)",
-                 k, is ? is : "?", said ? said : "?");
+                 k, util_quote(qis, sizeof qis, is ? is : "?", 80),
+                 util_quote(qsaid, sizeof qsaid, said ? said : "?", 80));
         free(said);
         free(is);
         snprintf(field, fieldsize, "%s", k);
@@ -453,11 +458,12 @@ static int check_if_match(struct req *r, PGresult *row)
     if (!im || gpu_etag_matches(im, etag, 0))
         return 0;
     resp_header(r, "ETag: %s", etag);
+    char qim[UTIL_QUOTE_SIZE(100)];
     resp_error(r, API_PRECONDITION_FAILED,
                json_pack("{s:s,s:s}", "field", "If-Match", "etag", etag),
-               "GPU type '%s' in %s has changed: its ETag is %s, If-Match names %.100s; read it "
+               "GPU type '%s' in %s has changed: its ETag is %s, If-Match names %s; read it "
                "again",
-               r->path_params[0], r->env, etag, im);
+               r->path_params[0], r->env, etag, util_quote(qim, sizeof qim, im, 100));
     return -1;
 }
 

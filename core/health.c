@@ -25,9 +25,9 @@ void health_get(struct req *r)
                              LLMOPS_SCHEMA_VERSION, "uptime_seconds",
                              (json_int_t)(util_wall_s() - app->started_wall), "pid", (int)getpid());
     if (!up) {
+        /* Public: no libpq text (socket path, host, port, user); db.c logged it. */
         json_t *extra = json_pack("{s:o}", "health", data);
-        resp_error(r, API_DATABASE_UNAVAILABLE, extra, "the database is unavailable: %s",
-                   err.message);
+        resp_error(r, API_DATABASE_UNAVAILABLE, extra, "the database is unavailable");
         return;
     }
     if (schema != LLMOPS_SCHEMA_VERSION) {

@@ -147,7 +147,7 @@ static int pct_decode(char *s, int plus_space)
     return 0;
 }
 
-int http_parse_uri(struct req *r)
+int http_parse_path(struct req *r)
 {
     const char *uri = r->in->uri ? r->in->uri : "/";
     const char *q = strchr(uri, '?');
@@ -174,6 +174,13 @@ int http_parse_uri(struct req *r)
         }
         r->segments[r->n_segments++] = seg;
     }
+    return 0;
+}
+
+int http_parse_query(struct req *r)
+{
+    const char *uri = r->in->uri ? r->in->uri : "/";
+    const char *q = strchr(uri, '?');
     if (!q || !q[1])
         return 0;
     r->query_buf = strdup(q + 1);
@@ -181,7 +188,7 @@ int http_parse_uri(struct req *r)
         resp_error(r, API_INTERNAL, NULL, "out of memory");
         return -1;
     }
-    save = NULL;
+    char *save = NULL;
     for (char *kv = strtok_r(r->query_buf, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
         char *eq = strchr(kv, '=');
         char *val = "";
@@ -198,8 +205,10 @@ int http_parse_uri(struct req *r)
             continue;
         for (int i = 0; i < r->n_query; i++) {
             if (strcmp(r->query[i].name, kv) == 0) {
+                char qk[UTIL_QUOTE_SIZE(64)];
                 resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", kv),
-                           "query parameter '%s' is given more than once", kv);
+                           "query parameter '%s' is given more than once",
+                           util_quote(qk, sizeof qk, kv, 64));
                 return -1;
             }
         }
@@ -213,6 +222,11 @@ int http_parse_uri(struct req *r)
         r->n_query++;
     }
     return 0;
+}
+
+int http_parse_uri(struct req *r)
+{
+    return http_parse_path(r) < 0 ? -1 : http_parse_query(r);
 }
 
 const char *http_query(const struct req *r, const char *name)
@@ -242,10 +256,12 @@ int http_read_json_body(struct req *r, long long max_bytes)
 {
     const struct http_input *in = r->in;
     long long declared = -1;
+    char q[UTIL_QUOTE_SIZE(64)];
     if (in->content_length && *in->content_length &&
         util_parse_int(in->content_length, 0, (long long)1 << 62, &declared, NULL) < 0) {
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "Content-Length"),
-                   "Content-Length '%.32s' is not a number", in->content_length);
+                   "Content-Length '%s' is not a number",
+                   util_quote(q, sizeof q, in->content_length, 32));
         return -1;
     }
     if (declared <= 0) {
@@ -255,8 +271,8 @@ int http_read_json_body(struct req *r, long long max_bytes)
     }
     if (!is_json_media_type(in->content_type)) {
         resp_error(r, API_UNSUPPORTED_MEDIA_TYPE, json_pack("{s:s}", "field", "Content-Type"),
-                   "the body must be sent with Content-Type: application/json (got '%.64s')",
-                   in->content_type ? in->content_type : "");
+                   "the body must be sent with Content-Type: application/json (got '%s')",
+                   util_quote(q, sizeof q, in->content_type, 64));
         return -1;
     }
     if (declared > max_bytes) {
@@ -373,9 +389,14 @@ void resp_error(struct req *r, enum api_error e, json_t *extra, const char *fmt,
     }
     json_t *env = json_object();
     json_object_set_new(env, "status", json_string("error"));
-    /* json_string refuses invalid UTF-8 (a message may quote client bytes) */
+    /* json_string refuses invalid UTF-8: client bytes a message quotes without util_quote, or
+     * a character the 1024-byte cut split. Those bytes become U+FFFD, the rest stays. */
     json_t *m = json_string(msg);
-    json_object_set_new(env, "message", m ? m : json_string("(message not valid UTF-8)"));
+    if (!m) {
+        char clean[3 * sizeof msg];
+        m = json_string(util_quote(clean, sizeof clean, msg, SIZE_MAX));
+    }
+    json_object_set_new(env, "message", m);
     json_object_set_new(env, "data", json_pack("{s:o}", "error", err));
     char *s = json_dumps(env, JSON_COMPACT);
     json_decref(env);

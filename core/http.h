@@ -103,6 +103,10 @@ struct req {
 /* Splits in->uri into decoded path segments and query parameters. Returns 0, or -1 after
  * writing an error response. */
 int http_parse_uri(struct req *r);
+/* Its two halves: the path (before routing) and the query string (only after the token was
+ * checked, so a client without one learns nothing about how its query parses). */
+int http_parse_path(struct req *r);
+int http_parse_query(struct req *r);
 /* The query parameter's value, or NULL. */
 const char *http_query(const struct req *r, const char *name);
 /* Reads and parses the JSON body (415, 413, 400 on failure: response written, -1). */

@@ -66,8 +66,9 @@ void integration_health(struct req *r)
     struct app *app = r->app;
     struct instance *in = plugins_find(&app->plugins, r->path_params[0]);
     if (!in) {
+        char q[UTIL_QUOTE_SIZE(64)];
         resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "name"),
-                   "no integration named '%.64s'", r->path_params[0]);
+                   "no integration named '%s'", util_quote(q, sizeof q, r->path_params[0], 64));
         return;
     }
     if (!in->initialised) {

@@ -120,8 +120,9 @@ static PGresult *select_job(struct req *r, const char *id)
     }
     if (PQntuples(res) != 1) {
         PQclear(res);
-        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no training job '%.64s'",
-                   id);
+        char q[UTIL_QUOTE_SIZE(64)];
+        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no training job '%s'",
+                   util_quote(q, sizeof q, id, 64));
         return NULL;
     }
     return res;
@@ -168,10 +169,11 @@ static int validate_create(struct req *r)
             if (strcmp(*a, k) == 0)
                 ok = 1;
         if (!ok) {
+            char q[UTIL_QUOTE_SIZE(64)];
             resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", k),
-                       "unknown member '%.64s'; known: name, experiment, base_model, dataset, "
+                       "unknown member '%s'; known: name, experiment, base_model, dataset, "
                        "gpu_type, gpu_count, hyperparameters, description",
-                       k);
+                       util_quote(q, sizeof q, k, 64));
             return -1;
         }
     }
@@ -191,8 +193,10 @@ static int validate_create(struct req *r)
     json_object_foreach(hp, k, v)
     {
         if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v)) {
+            char q[UTIL_QUOTE_SIZE(200)];
             resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "hyperparameters"),
-                       "hyperparameters.%.200s must be a string, number or boolean", k);
+                       "hyperparameters.%s must be a string, number or boolean",
+                       util_quote(q, sizeof q, k, 200));
             return -1;
         }
     }
@@ -385,10 +389,11 @@ void jobs_list(struct req *r)
     if (page_args(r, PAGE_CURSOR_JOB_ID, 100, 1000, &pg) < 0)
         return;
     if (status && !known_status(status)) {
+        char q[UTIL_QUOTE_SIZE(32)];
         resp_error(r, API_VALIDATION_FAILED,
                    json_pack("{s:s,s:o}", "field", "status", "valid", status_list()),
-                   "unknown status '%.32s'; valid: QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED",
-                   status);
+                   "unknown status '%s'; valid: QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED",
+                   util_quote(q, sizeof q, status, 32));
         return;
     }
     char lim[24];
@@ -472,8 +477,9 @@ void jobs_update(struct req *r)
     json_object_foreach(r->body, k, v)
     {
         if (strcmp(k, "status") != 0) {
+            char q[UTIL_QUOTE_SIZE(64)];
             resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", k),
-                       "unknown member '%.64s'; known: status", k);
+                       "unknown member '%s'; known: status", util_quote(q, sizeof q, k, 64));
             return;
         }
     }
@@ -563,8 +569,9 @@ void jobs_log(struct req *r)
     if (PQntuples(res) != 1) {
         PQclear(res);
         json_decref(batches);
-        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no training job '%.64s'",
-                   r->path_params[0]);
+        char q[UTIL_QUOTE_SIZE(64)];
+        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no training job '%s'",
+                   util_quote(q, sizeof q, r->path_params[0], 64));
         return;
     }
     char run_id[64];
@@ -619,8 +626,9 @@ void jobs_log(struct req *r)
         return;
     }
     if (!found) {
-        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no training job '%.64s'",
-                   r->path_params[0]);
+        char q[UTIL_QUOTE_SIZE(64)];
+        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no training job '%s'",
+                   util_quote(q, sizeof q, r->path_params[0], 64));
         return;
     }
     snprintf(msg, sizeof msg, "queued %zu metric points, %zu params, %zu tags for the job's run",

@@ -102,16 +102,19 @@ int metrics_try_route(struct req *r)
     const char *method = r->in->method ? r->in->method : "GET";
     if (strcmp(method, "GET") != 0) {
         resp_header(r, "Allow: GET");
+        char q[UTIL_QUOTE_SIZE(16)];
         resp_error(r, API_METHOD_NOT_ALLOWED, json_pack("{s:s}", "allow", "GET"),
-                   "method %.16s is not allowed here; allowed: GET", method);
+                   "method %s is not allowed here; allowed: GET",
+                   util_quote(q, sizeof q, method, 16));
         return 1;
     }
     char why[200];
     const char *addr = r->in->remote_addr;
     if (util_cidr_match(c->metrics_allow, addr ? addr : "", why, sizeof why) != 1) {
+        char q[UTIL_QUOTE_SIZE(64)];
         resp_error(r, API_FORBIDDEN, json_pack("{s:s}", "field", "remote_addr"),
-                   "metrics are not served to %.64s ([metrics] allow)",
-                   addr ? addr : "an unknown address");
+                   "metrics are not served to %s ([metrics] allow)",
+                   util_quote(q, sizeof q, addr ? addr : "an unknown address", 64));
         return 1;
     }
     if (c->metrics_require_token && auth_check(r) < 0)

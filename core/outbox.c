@@ -101,11 +101,11 @@ static int ensure_experiment(struct app *app, struct instance *in, const char *e
         int deleted = x != NULL;
         json_decref(out);
         if (deleted) {
-            char m[400];
+            char m[400], q[200]; /* at most 200 characters, within m */
             snprintf(m, sizeof m,
-                     "experiment '%.200s' is deleted in instance %s; restore it or use another "
+                     "experiment '%s' is deleted in instance %s; restore it or use another "
                      "name",
-                     name, in->name);
+                     util_quote(q, sizeof q, name, 200), in->name);
             set_err(err, LLMOPS_ERR_INVALID, 0, m);
             return -1;
         }
@@ -384,10 +384,12 @@ void outbox_list(struct req *r)
         if (strcmp(state, states[i]) == 0)
             known = 1;
     if (!known) {
+        char q[UTIL_QUOTE_SIZE(32)];
         resp_error(r, API_VALIDATION_FAILED,
                    json_pack("{s:s,s:[ssss]}", "field", "state", "valid", "pending", "done", "dead",
                              "discarded"),
-                   "unknown state '%.32s'; valid: pending, done, dead, discarded", state);
+                   "unknown state '%s'; valid: pending, done, dead, discarded",
+                   util_quote(q, sizeof q, state, 32));
         return;
     }
     char lim[24], aft[24];
@@ -502,8 +504,9 @@ void outbox_retry(struct req *r)
     json_object_foreach(r->body, k, v)
     {
         if (strcmp(k, "ids") && strcmp(k, "env")) {
+            char q[UTIL_QUOTE_SIZE(64)];
             resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", k),
-                       "unknown member '%.64s'; known: ids, env", k);
+                       "unknown member '%s'; known: ids, env", util_quote(q, sizeof q, k, 64));
             return;
         }
     }
@@ -549,8 +552,9 @@ void outbox_retry_one(struct req *r)
     long long id;
     const char *why;
     if (util_parse_int(r->path_params[0], 1, INT64_MAX, &id, &why) < 0) {
-        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no outbox row '%.32s'",
-                   r->path_params[0]);
+        char q[UTIL_QUOTE_SIZE(32)];
+        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no outbox row '%s'",
+                   util_quote(q, sizeof q, r->path_params[0], 32));
         return;
     }
     const char *params[] = {r->path_params[0]};
@@ -646,8 +650,9 @@ void outbox_discard(struct req *r)
     long long id;
     const char *why;
     if (util_parse_int(r->path_params[0], 1, INT64_MAX, &id, &why) < 0) {
-        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no outbox row '%.32s'",
-                   r->path_params[0]);
+        char q[UTIL_QUOTE_SIZE(32)];
+        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no outbox row '%s'",
+                   util_quote(q, sizeof q, r->path_params[0], 32));
         return;
     }
     const char *k;
@@ -655,8 +660,9 @@ void outbox_discard(struct req *r)
     json_object_foreach(r->body, k, v)
     {
         if (strcmp(k, "reason") != 0) {
+            char q[UTIL_QUOTE_SIZE(64)];
             resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", k),
-                       "unknown member '%.64s'; known: reason", k);
+                       "unknown member '%s'; known: reason", util_quote(q, sizeof q, k, 64));
             return;
         }
     }
@@ -852,7 +858,7 @@ int jobs_process_run(const char *config_path)
         struct db_error err;
         if (db_ensure(&app->db, &err) != DB_OK) {
             if (!warned++)
-                log_warning("jobs: the database is unavailable: %s", err.message);
+                log_warning("jobs: the database is unavailable: %s", db_error_detail(&err));
             usleep(500 * 1000);
             continue;
         }

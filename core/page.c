@@ -22,9 +22,10 @@ static int valid_job_id(const char *s)
 
 static void bad_cursor(struct req *r, enum page_cursor c, const char *after, const char *why)
 {
+    char q[UTIL_QUOTE_SIZE(40)];
     resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "after"),
-               "after '%.40s' %s: pass the next_cursor of the previous page (%s)", after, why,
-               cursor_shape(c));
+               "after '%s' %s: pass the next_cursor of the previous page (%s)",
+               util_quote(q, sizeof q, after, 40), why, cursor_shape(c));
 }
 
 int page_args(struct req *r, enum page_cursor cursor, long long def_limit, long long max_limit,
@@ -35,8 +36,9 @@ int page_args(struct req *r, enum page_cursor cursor, long long def_limit, long 
     out->after = http_query(r, "after");
     out->after_id = 0;
     if (limit_s && util_parse_int(limit_s, 1, max_limit, &out->limit, &why) < 0) {
+        char q[UTIL_QUOTE_SIZE(32)];
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "limit"),
-                   "limit '%.32s' %s (1-%lld)", limit_s, why, max_limit);
+                   "limit '%s' %s (1-%lld)", util_quote(q, sizeof q, limit_s, 32), why, max_limit);
         return -1;
     }
     if (!out->after)

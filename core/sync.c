@@ -206,11 +206,12 @@ static int copy_run(struct sync_ctx *c, json_t *run, const char *to_exp)
         if (!h)
             json_object_set(params, k, v);
         else if (!json_equal(h, v)) {
+            char qk[150], qv[150], qh[150]; /* 100 characters, and all within c->error */
             snprintf(c->error, sizeof c->error,
-                     "run %s: param %.100s is '%.100s' in %s but '%.100s' in %s (params never "
-                     "change)",
-                     src_id, k, json_string_value(v), c->from->name, json_string_value(h),
-                     c->to->name);
+                     "run %s: param %s is '%s' in %s but '%s' in %s (params never change)", src_id,
+                     util_quote(qk, sizeof qk, k, 100),
+                     util_quote(qv, sizeof qv, json_string_value(v), 100), c->from->name,
+                     util_quote(qh, sizeof qh, json_string_value(h), 100), c->to->name);
             goto out;
         }
     }
@@ -340,7 +341,8 @@ static int copy_experiment(struct sync_ctx *c, json_t *exp)
         json_t *run;
         json_array_foreach(json_object_get(page, "runs"), i, run)
         {
-            progress(c, "experiment '%.60s': run %d", name, ++done);
+            char qn[UTIL_QUOTE_SIZE(60)];
+            progress(c, "experiment '%s': run %d", util_quote(qn, sizeof qn, name, 60), ++done);
             if (copy_run(c, run, to_exp) < 0) {
                 json_decref(page);
                 return -1;

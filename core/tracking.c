@@ -100,7 +100,19 @@ static int valid_key(const char *k)
     return n >= 1 && n <= LLMOPS_TRACKING_KEY_MAX;
 }
 
-/* A param or tag value as a string; numbers and booleans are formatted. */
+/* The shortest "%g" text that reads back as d (0.3 is "0.3", 0.30000000000000004 needs all
+ * its 17 digits, 5e-324 is "5e-324"): 17 significant digits always read back. */
+static void real_text(char *buf, size_t size, double d)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            return;
+    }
+}
+
+/* A param or tag value as a string; numbers and booleans are formatted (integers exactly,
+ * reals as the shortest text that reads back as the same double). */
 static json_t *value_string(json_t *v, size_t max)
 {
     char buf[64];
@@ -110,7 +122,7 @@ static json_t *value_string(json_t *v, size_t max)
     else if (json_is_integer(v))
         snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v)), s = buf;
     else if (json_is_real(v))
-        snprintf(buf, sizeof buf, "%.15g", json_real_value(v)), s = buf;
+        real_text(buf, sizeof buf, json_real_value(v)), s = buf;
     else if (json_is_boolean(v))
         s = json_is_true(v) ? "true" : "false";
     if (!s || strlen(s) > max)
@@ -137,17 +149,18 @@ static int check_map(json_t *map, const char *what, size_t vmax, json_t *into, c
             snprintf(msg, msgsize, "%s: a key must be 1-%d bytes", what, LLMOPS_TRACKING_KEY_MAX);
             return -1;
         }
+        char qk[UTIL_QUOTE_SIZE(200)];
         if (strcmp(k, LLMOPS_TRACKING_KEY_TAG) == 0) {
-            snprintf(field, fieldsize, "%s.%.200s", what, k);
+            snprintf(field, fieldsize, "%s.%s", what, util_quote(qk, sizeof qk, k, 200));
             snprintf(msg, msgsize, "%s: the key %s is reserved", what, k);
             return -1;
         }
         json_t *s = value_string(v, vmax);
         if (!s) {
-            snprintf(field, fieldsize, "%s.%.200s", what, k);
+            snprintf(field, fieldsize, "%s.%s", what, util_quote(qk, sizeof qk, k, 200));
             snprintf(msg, msgsize,
-                     "%s.%.200s must be a string (or number or boolean) of at most %zu bytes", what,
-                     k, vmax);
+                     "%s.%s must be a string (or number or boolean) of at most %zu bytes", what, qk,
+                     vmax);
             return -1;
         }
         json_object_set_new(into, k, s);
@@ -170,10 +183,11 @@ static int check_point(json_t *p, size_t i, int64_t now_ms, json_t **out, char *
     {
         if (strcmp(k, "key") && strcmp(k, "value") && strcmp(k, "timestamp_ms") &&
             strcmp(k, "step")) {
-            snprintf(field, fieldsize, "metrics[%zu].%.64s", i, k);
+            char qk[UTIL_QUOTE_SIZE(64)];
+            snprintf(field, fieldsize, "metrics[%zu].%s", i, util_quote(qk, sizeof qk, k, 64));
             snprintf(msg, msgsize,
-                     "metrics[%zu]: unknown member '%.64s' (known: key, value, timestamp_ms, step)",
-                     i, k);
+                     "metrics[%zu]: unknown member '%s' (known: key, value, timestamp_ms, step)", i,
+                     qk);
             return -1;
         }
     }
@@ -228,8 +242,9 @@ json_t *track_split_log(json_t *body, int64_t now_ms, char *msg, size_t msgsize,
     json_object_foreach(body, k, v)
     {
         if (strcmp(k, "metrics") && strcmp(k, "params") && strcmp(k, "tags")) {
-            snprintf(field, fieldsize, "%.64s", k);
-            snprintf(msg, msgsize, "unknown member '%.64s' (known: metrics, params, tags)", k);
+            char qk[UTIL_QUOTE_SIZE(64)];
+            snprintf(field, fieldsize, "%s", util_quote(qk, sizeof qk, k, 64));
+            snprintf(msg, msgsize, "unknown member '%s' (known: metrics, params, tags)", qk);
             return NULL;
         }
     }
@@ -369,13 +384,22 @@ static void skip_ws(struct lex *l)
         l->p++;
 }
 
+/* "at character N" counts characters, not bytes; the text found is quoted whole characters
+ * only (at most 20, and no more than the message has room for). */
 static int lex_fail(struct lex *l, const char *what)
 {
-    int pos = (int)(l->p - l->s) + 1;
-    if (*l->p)
-        snprintf(l->msg, l->msgsize, "filter: at character %d: %s, found '%.20s'", pos, what, l->p);
-    else
-        snprintf(l->msg, l->msgsize, "filter: at character %d: %s, found the end", pos, what);
+    size_t pos = util_utf8_count(l->s, (size_t)(l->p - l->s)) + 1;
+    if (!*l->p) {
+        snprintf(l->msg, l->msgsize, "filter: at character %zu: %s, found the end", pos, what);
+        return -1;
+    }
+    int n = snprintf(l->msg, l->msgsize, "filter: at character %zu: %s, found '", pos, what);
+    if (n < 0 || (size_t)n + 2 > l->msgsize)
+        return -1;
+    char q[UTIL_QUOTE_SIZE(20)];
+    size_t room = l->msgsize - (size_t)n - 1; /* the closing quote and the NUL */
+    snprintf(l->msg + n, l->msgsize - (size_t)n, "%s'",
+             util_quote(q, room < sizeof q ? room : sizeof q, l->p, 20));
     return -1;
 }
 

@@ -20,8 +20,9 @@ static int parse_max_results(struct req *r, long long max, long long def, long l
     const char *why;
     *out = def;
     if (s && util_parse_int(s, 1, max, out, &why) < 0) {
+        char q[UTIL_QUOTE_SIZE(32)];
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "max_results"),
-                   "max_results '%.32s' %s (1-%lld)", s, why, max);
+                   "max_results '%s' %s (1-%lld)", util_quote(q, sizeof q, s, 32), why, max);
         return -1;
     }
     return 0;
@@ -46,8 +47,9 @@ static int only_members(struct req *r, json_t *obj, const char *const *known)
                 if (w > 0 && (size_t)w < sizeof list - used)
                     used += (size_t)w;
             }
+            char q[UTIL_QUOTE_SIZE(64)];
             resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", k),
-                       "unknown member '%.64s'; known: %s", k, list);
+                       "unknown member '%s'; known: %s", util_quote(q, sizeof q, k, 64), list);
             return -1;
         }
     }
@@ -121,7 +123,9 @@ static int load_object(struct req *r, const char *kind, const char *id, struct o
     }
     const char *what = strcmp(kind, "exp") == 0 ? "experiment" : "run";
     if (!found) {
-        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no %s '%.64s'", what, id);
+        char q[UTIL_QUOTE_SIZE(64)];
+        resp_error(r, API_NOT_FOUND, json_pack("{s:s}", "field", "id"), "no %s '%s'", what,
+                   util_quote(q, sizeof q, id, 64));
         return -1;
     }
     if (!o->external_id[0]) {
@@ -349,9 +353,11 @@ void experiments_create(struct req *r)
             json_t *extra = json_pack("{s:s,s:s}", "field", "name", "instance", in->name);
             if (pid[0])
                 json_object_set_new(extra, "id", json_string(pid));
+            char q[UTIL_QUOTE_SIZE(250)];
             resp_error(r, API_CONFLICT, extra,
-                       "an experiment named '%.250s' exists already in %s%s%s%s", name, in->name,
-                       pid[0] ? ": " : "", pid, deleted ? " (deleted; its name stays taken)" : "");
+                       "an experiment named '%s' exists already in %s%s%s%s",
+                       util_quote(q, sizeof q, name, 250), in->name, pid[0] ? ": " : "", pid,
+                       deleted ? " (deleted; its name stays taken)" : "");
             return;
         }
         /* listed (and so adopted) between the killed attempt and this retry: it is this
@@ -376,8 +382,10 @@ static struct instance *list_instance(struct req *r)
     if (name) {
         in = plugins_find(&r->app->plugins, name);
         if (!in || !in->mod || in->mod->desc->category != TRACK) {
+            char q[UTIL_QUOTE_SIZE(64)];
             resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "instance"),
-                       "no experiment_tracking instance named '%.64s'", name);
+                       "no experiment_tracking instance named '%s'",
+                       util_quote(q, sizeof q, name, 64));
             return NULL;
         }
         if (!in->initialised || in->st == INSTANCE_FAILED) {
@@ -410,10 +418,11 @@ static int check_lifecycle(struct req *r, const char *s)
 {
     if (!s || strcmp(s, "active") == 0 || strcmp(s, "deleted") == 0 || strcmp(s, "all") == 0)
         return 0;
+    char q[UTIL_QUOTE_SIZE(32)];
     resp_error(
         r, API_VALIDATION_FAILED,
         json_pack("{s:s,s:[sss]}", "field", "lifecycle", "valid", "active", "deleted", "all"),
-        "unknown lifecycle '%.32s'; valid: active, deleted, all", s);
+        "unknown lifecycle '%s'; valid: active, deleted, all", util_quote(q, sizeof q, s, 32));
     return -1;
 }
 
@@ -651,11 +660,14 @@ void runs_update(struct req *r)
         if (strcmp(json_string_value(status), run_statuses[i]) == 0)
             known_status = 1;
     if (status && !known_status) {
+        char q[UTIL_QUOTE_SIZE(32)];
         resp_error(r, API_VALIDATION_FAILED,
                    json_pack("{s:s,s:[ssss]}", "field", "status", "valid", "RUNNING", "FINISHED",
                              "FAILED", "KILLED"),
-                   "unknown status '%.32s'; valid: RUNNING, FINISHED, FAILED, KILLED",
-                   json_is_string(status) ? json_string_value(status) : "(not a string)");
+                   "unknown status '%s'; valid: RUNNING, FINISHED, FAILED, KILLED",
+                   util_quote(q, sizeof q,
+                              json_is_string(status) ? json_string_value(status) : "(not a string)",
+                              32));
         return;
     }
     if (end && !json_is_integer(end)) {

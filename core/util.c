@@ -1,5 +1,7 @@
 #include "util.h"
 
+#include "llmops-plugin.h"
+
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
@@ -358,4 +360,14 @@ int util_fmt(char *buf, size_t size, const char *fmt, ...)
     if (n < 0 || (size_t)n >= size)
         return -1;
     return n;
+}
+
+const char *util_quote(char *buf, size_t size, const char *text, size_t max_chars)
+{
+    return llmops_quote(buf, size, text, max_chars);
+}
+
+size_t util_utf8_count(const char *s, size_t n)
+{
+    return llmops_utf8_count(s, n);
 }

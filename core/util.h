@@ -56,6 +56,16 @@ void util_line_str(struct util_line *l, const char *s);
 /* v in decimal, zero-padded to at least `width` digits */
 void util_line_uint(struct util_line *l, unsigned long long v, int width);
 
+/* Client text quoted in a message: at most max_chars characters and size - 1 bytes, cut
+ * between UTF-8 characters (never inside one, as "%.64s" can), a byte that begins no valid
+ * character shown as U+FFFD. Returns buf: util_quote(q, sizeof q, name, 64) as a %s argument.
+ * (The plugin API's llmops_quote, for the core.) */
+const char *util_quote(char *buf, size_t size, const char *text, size_t max_chars);
+/* Characters (not bytes) in the first n bytes of s: the "character N" of a message. */
+size_t util_utf8_count(const char *s, size_t n);
+/* The size of a buffer for util_quote of n characters. */
+#define UTIL_QUOTE_SIZE(n) (4 * (n) + 1)
+
 /* Dotted version comparison: "2.9" < "2.14"; -1, 0 or 1. */
 int util_version_cmp(const char *a, const char *b);
 

@@ -39,10 +39,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(c);
     } else {
         CHECK(strlen(msg) > 0);
+        /* the message quotes the input: always UTF-8, whatever the input's bytes */
+        json_t *m = json_string(msg);
+        CHECK(m);
+        json_decref(m);
     }
     json_t *list = json_pack("[s]", s);
     if (list) {
         json_t *o = track_parse_order_by(list, msg, sizeof msg);
+        if (!o) {
+            json_t *m = json_string(msg);
+            CHECK(m);
+            json_decref(m);
+        }
         json_decref(o);
         json_decref(list);
     }

@@ -308,18 +308,82 @@ typedef const struct llmops_plugin *(*llmops_plugin_entry_fn)(void);
         return &(descriptor);                                                                      \
     }
 
-/* Convenience for plugins: fill an error. */
+/* ------------------------------------------------------------------ quoting text in messages */
+
+/* The length in bytes of the UTF-8 character s starts with (RFC 3629: no overlong form, no
+ * surrogate, nothing above U+10FFFF: what jansson accepts), or 0 when s starts with NUL or
+ * with a byte that does not begin a valid character. Never reads past a NUL. */
+static inline size_t llmops_utf8_char_len(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned int lo = 0x80, hi = 0xBF;
+    size_t n, i;
+    if (u[0] < 0x80)
+        return u[0] ? 1 : 0;
+    if (u[0] >= 0xC2 && u[0] <= 0xDF)
+        n = 2;
+    else if (u[0] >= 0xE0 && u[0] <= 0xEF)
+        n = 3, lo = u[0] == 0xE0 ? 0xA0 : 0x80, hi = u[0] == 0xED ? 0x9F : 0xBF;
+    else if (u[0] >= 0xF0 && u[0] <= 0xF4)
+        n = 4, lo = u[0] == 0xF0 ? 0x90 : 0x80, hi = u[0] == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
+    if (u[1] < lo || u[1] > hi)
+        return 0;
+    for (i = 2; i < n; i++)
+        if (u[i] < 0x80 || u[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+/* The number of characters in the first n bytes of s (or up to its NUL): what a message means
+ * by "character N". A byte that does not begin a valid character counts as one. */
+static inline size_t llmops_utf8_count(const char *s, size_t n)
+{
+    size_t i = 0, chars = 0;
+    while (i < n && s[i]) {
+        size_t len = llmops_utf8_char_len(s + i);
+        i += len ? len : 1;
+        chars++;
+    }
+    return chars;
+}
+
+/* Client or tool text, made fit to quote in a message (a JSON string): at most max_chars
+ * characters of text and at most size - 1 bytes, cut between characters, never inside one
+ * (a "%.20s" cut can split a character, and the whole message is then not UTF-8). A byte
+ * that does not begin a valid character becomes U+FFFD. Returns buf, for a "%s" argument. */
+static inline const char *llmops_quote(char *buf, size_t size, const char *text, size_t max_chars)
+{
+    static const char replacement[] = "\xEF\xBF\xBD";
+    size_t n = 0, chars = 0, i;
+    const char *p = text ? text : "";
+    if (!buf || size == 0)
+        return "";
+    while (*p && chars < max_chars) {
+        size_t len = llmops_utf8_char_len(p);
+        const char *from = len ? p : replacement;
+        size_t w = len ? len : sizeof replacement - 1;
+        if (n + w >= size)
+            break;
+        for (i = 0; i < w; i++)
+            buf[n++] = from[i];
+        p += len ? len : 1;
+        chars++;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Convenience for plugins: fill an error (cut between characters when it is too long). */
 static inline int llmops_fail(struct llmops_error *err, enum llmops_status code, int tool_status,
                               int retryable, const char *message)
 {
     if (err) {
-        size_t i = 0;
         err->code = code;
         err->tool_status = tool_status;
         err->retryable = retryable;
-        for (; message && message[i] && i < sizeof err->message - 1; i++)
-            err->message[i] = message[i];
-        err->message[i] = '\0';
+        llmops_quote(err->message, sizeof err->message, message, SIZE_MAX);
     }
     return -1;
 }

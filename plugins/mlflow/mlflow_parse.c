@@ -17,15 +17,18 @@ static void say(char *buf, size_t size, const char *s)
         snprintf(buf, size, "%s", s);
 }
 
-/* One line of at most size-1 bytes: control characters become spaces. */
+/* One line of at most size-1 bytes: control characters become spaces; cut between UTF-8
+ * characters (the tool's text may quote the client's), bytes that begin none become U+FFFD. */
 static void one_line(char *dst, size_t size, const char *src, size_t len)
 {
+    char line[1024];
     size_t n = 0;
-    for (size_t i = 0; src && i < len && n + 1 < size; i++) {
+    for (size_t i = 0; src && i < len && n + 1 < sizeof line && n < 4 * size; i++) {
         unsigned char c = (unsigned char)src[i];
-        dst[n++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+        line[n++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
     }
-    dst[n] = '\0';
+    line[n] = '\0';
+    llmops_quote(dst, size, line, SIZE_MAX);
 }
 
 static int upper_token(const char *s)

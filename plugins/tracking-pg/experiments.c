@@ -15,8 +15,9 @@ static json_t *one_experiment(struct tpg *t, const char *op, const char *sql, co
         return NULL;
     json_t *e = NULL;
     if (PQntuples(r) == 0) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "no experiment has %s %.80s", what, value);
+        char msg[200], q[160]; /* at most 80 characters, whole, within msg */
+        snprintf(msg, sizeof msg, "no experiment has %s %s", what,
+                 llmops_quote(q, sizeof q, value, 80));
         llmops_fail(err, LLMOPS_ERR_NOT_FOUND, 0, 0, msg);
     } else {
         e = tpg_json_column(r, 0, 0, err);
@@ -89,11 +90,11 @@ int tpg_create_experiment(void *state, json_t *in, json_t **out, struct llmops_e
     } else {
         e = tpg_experiment_by_key(t, "create_experiment", key, err);
         if (!e && err->code == LLMOPS_ERR_NOT_FOUND) {
-            char msg[400];
+            char msg[400], q[320]; /* at most 250 characters, whole, within msg */
             snprintf(msg, sizeof msg,
-                     "an experiment named '%.250s' exists already (names of deleted experiments "
+                     "an experiment named '%s' exists already (names of deleted experiments "
                      "stay taken)",
-                     name);
+                     llmops_quote(q, sizeof q, name, 250));
             return llmops_fail(err, LLMOPS_ERR_CONFLICT, 0, 0, msg);
         }
     }

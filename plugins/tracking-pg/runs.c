@@ -293,7 +293,9 @@ static json_t *batch_metrics(json_t *in, size_t *count, struct llmops_error *err
         if (tpg_want_string(m, "key", 1, 1, LLMOPS_TRACKING_KEY_MAX, &key, err) < 0 ||
             tpg_want_int(m, "timestamp_ms", 1, INT64_MIN, INT64_MAX, &has_ts, &ts, err) < 0 ||
             tpg_want_int(m, "step", 0, INT64_MIN, INT64_MAX, &has_step, &step, err) < 0) {
-            snprintf(msg, sizeof msg, "metrics[%zu].%.160s", i, err->message);
+            char q[160]; /* whole characters, within msg */
+            snprintf(msg, sizeof msg, "metrics[%zu].%s", i,
+                     llmops_quote(q, sizeof q, err->message, 160));
             llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, msg);
             json_decref(rows);
             return NULL;
@@ -367,10 +369,10 @@ int tpg_log_batch(void *state, json_t *in, json_t **out, struct llmops_error *er
             } else if (strcmp(res, "deleted") == 0) {
                 rc = llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, "the run is deleted");
             } else if (strncmp(res, "conflict:", 9) == 0) {
-                char msg[400];
+                char msg[400], q[320]; /* at most 250 characters, whole, within msg */
                 snprintf(msg, sizeof msg,
-                         "param '%.250s' was logged with another value; a param never changes",
-                         res + 9);
+                         "param '%s' was logged with another value; a param never changes",
+                         llmops_quote(q, sizeof q, res + 9, 250));
                 rc = llmops_fail(err, LLMOPS_ERR_CONFLICT, 0, 0, msg);
             } else if (strcmp(res, "ok") != 0) {
                 rc = llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0,

@@ -318,8 +318,9 @@ int tpg_want_map(json_t *in, const char *member, size_t min_entries, size_t max_
             return invalid(err, "tag " LLMOPS_TRACKING_KEY_TAG, "is reserved for idempotency keys");
         const char *s = json_string_value(x);
         if (!s || strlen(s) != json_string_length(x) || json_string_length(x) > value_max) {
-            snprintf(msg, sizeof msg, "%s.%.100s must be a string of at most %zu bytes", member, k,
-                     value_max);
+            char q[120]; /* at most 100 characters, whole, within msg */
+            snprintf(msg, sizeof msg, "%s.%s must be a string of at most %zu bytes", member,
+                     llmops_quote(q, sizeof q, k, 100), value_max);
             return llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, msg);
         }
     }

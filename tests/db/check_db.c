@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -328,6 +330,54 @@ START_TEST(test_ctl_usage)
 }
 END_TEST
 
+/* The database down: err.message has our words only (clients may read it), err.detail
+ * libpq's, with the socket path, for the log and llm-opsctl. */
+START_TEST(test_unavailable_texts)
+{
+    char ci[256], sockfile[200];
+    snprintf(ci, sizeof ci, "host=%s/sock port=1 user=postgres dbname=x", dir);
+    snprintf(sockfile, sizeof sockfile, "%s/sock/.s.PGSQL.1", dir);
+    struct db db;
+    db_init(&db, ci, 2000, 2000, "check_db");
+    struct db_error err;
+    ck_assert_int_eq(db_ensure(&db, &err), DB_UNAVAILABLE);
+    ck_assert_str_eq(err.message, "cannot connect to PostgreSQL");
+    ck_assert_msg(strstr(err.detail, sockfile) != NULL, "detail: %s", err.detail);
+    ck_assert_str_eq(db_error_detail(&err), err.detail);
+    ck_assert_ptr_null(db_exec(&db, "SELECT 1", 0, NULL, &err));
+    ck_assert_msg(!strstr(err.message, dir), "message: %s", err.message);
+    db_close(&db);
+    /* llm-opsctl, the operator's tool, says all of it */
+    char path[160], cmd[512];
+    snprintf(path, sizeof path, "%s/down.conf", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "[database]\nconninfo = %s\nconnect_timeout_ms = 2000\n", ci);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s/llm-opsctl --config %s migrate 2>&1", LLMOPS_BIN_DIR, path);
+    int st;
+    char *out = capture(cmd, &st);
+    ck_assert_int_ne(st, 0);
+    ck_assert_msg(strstr(out, sockfile) != NULL, "llm-opsctl said: %s", out);
+}
+END_TEST
+
+/* Authentication is trust: the socket's directory is the gate, the postgres user's, 0700. */
+START_TEST(test_socket_dir_private)
+{
+    char sock[160];
+    snprintf(sock, sizeof sock, "%s/sock", dir);
+    struct stat sb;
+    ck_assert_int_eq(stat(sock, &sb), 0);
+    ck_assert_msg((sb.st_mode & 0077) == 0, "%s has mode %o", sock, (unsigned)(sb.st_mode & 07777));
+    if (getuid() == 0) {
+        struct passwd *pw = getpwnam("postgres");
+        ck_assert_ptr_nonnull(pw);
+        ck_assert_int_eq(sb.st_uid, pw->pw_uid);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("db");
@@ -343,6 +393,8 @@ int main(void)
     tcase_add_test(tc, test_tokens_cli);
     tcase_add_test(tc, test_seed_idempotent);
     tcase_add_test(tc, test_ctl_usage);
+    tcase_add_test(tc, test_unavailable_texts);
+    tcase_add_test(tc, test_socket_dir_private);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

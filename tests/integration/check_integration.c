@@ -1751,6 +1751,22 @@ START_TEST(test_worker_crash_respawn)
 }
 END_TEST
 
+/* DIR/env holds the tokens: 0600 (DIR is 0755, for PostgreSQL). The cluster runs with trust
+ * auth: its socket's directory lets nobody but its owner (and root) in. */
+START_TEST(test_state_is_private)
+{
+    char path[700];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/env", st.dir);
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_msg((sb.st_mode & 07777) == 0600, "%s has mode %o", path,
+                  (unsigned)(sb.st_mode & 07777));
+    ck_assert_int_eq(stat(st.pghost, &sb), 0);
+    ck_assert_msg((sb.st_mode & 0077) == 0, "%s has mode %o", st.pghost,
+                  (unsigned)(sb.st_mode & 07777));
+}
+END_TEST
+
 static int stack_cmd(const char *what)
 {
     return sh("LLMOPS_BIN_DIR='%s' '%s/tests/harness/stack' %s '%s' >/dev/null 2>&1", bin_dir,
@@ -1783,8 +1799,21 @@ START_TEST(test_database_outage)
         ck_assert_msg(r.secs < 1.5, "/health took %.2f s with the database down", r.secs);
         ck_assert_str_eq(jstr(r.json, "data.error.health.database"), "down");
         ck_assert_int_eq(json_integer_value(jget(r.json, "data.error.health.schema_version")), -1);
+        /* /health is public: how to reach the database (socket path, host, port, user) is
+         * for the log only */
+        ck_assert_str_eq(jstr(r.json, "message"), "the database is unavailable");
+        static const char *const secret[] = {".s.PGSQL", "socket",  "connection to server",
+                                             "host=",    "port=",   "port ",
+                                             "user",     "postgres"};
+        for (size_t k = 0; k < sizeof secret / sizeof secret[0]; k++)
+            ck_assert_msg(!strstr(r.body, secret[k]), "/health shows '%s': %s", secret[k], r.body);
+        ck_assert_msg(!strstr(r.body, st.pghost), "/health shows the socket path: %s", r.body);
         resp_free(&r);
     }
+    /* ... which has libpq's words, with the socket path */
+    ck_assert_int_ge(count_lines("PostgreSQL is unavailable: connection to server"), 1);
+    ck_assert_int_ge(count_lines(st.pghost), 1);
+
     char *body = gpu_json("it-outage", 16, 1);
     http(&r, "POST", "/gpu-types?env=dev",
          &(struct req){.token = st.op, .ctype = "application/json", .body = body});
@@ -2564,6 +2593,7 @@ static Suite *integration_suite(void)
     tcase_add_test(tc, test_access_lines_kept_and_written);
     tcase_add_test(tc, test_sighup_reload);
     tcase_add_test(tc, test_worker_crash_respawn);
+    tcase_add_test(tc, test_state_is_private);
     tcase_add_test(tc, test_database_outage);
     tcase_add_test(tc, test_sigterm_drains); /* last: it stops llm-opsd */
     suite_add_tcase(s, tc);

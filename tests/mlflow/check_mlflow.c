@@ -1892,6 +1892,28 @@ START_TEST(test_classify)
 }
 END_TEST
 
+/* The tool's message quotes the client's text: cut to f.detail between UTF-8 characters (a
+ * byte cut made the whole error message "(message not valid UTF-8)"), bytes that begin no
+ * character shown as U+FFFD. */
+START_TEST(test_classify_detail_utf8)
+{
+    char body[2048] = "{\"error_code\": \"RESOURCE_ALREADY_EXISTS\", \"message\": \"Experiment 'xy";
+    for (int i = 0; i < 400; i++)
+        strcat(body, "\xc3\xa9");
+    strcat(body, "' already exists.\"}");
+    struct mlflow_fault f;
+    ck_assert_int_eq(mlflow_classify(400, body, strlen(body), &f), 1);
+    ck_assert_uint_lt(strlen(f.detail), sizeof f.detail);
+    ck_assert_uint_ge(strlen(f.detail), sizeof f.detail - 2); /* as much as fits */
+    json_t *j = json_string(f.detail);
+    ck_assert_msg(j != NULL, "detail is not UTF-8: %s", f.detail);
+    json_decref(j);
+    const char *raw = "<html>caf\xe9 \xff</html>"; /* Latin-1, not UTF-8 */
+    ck_assert_int_eq(mlflow_classify(500, raw, strlen(raw), &f), 1);
+    ck_assert_str_eq(f.detail, "<html>caf\xef\xbf\xbd \xef\xbf\xbd</html>");
+}
+END_TEST
+
 START_TEST(test_values)
 {
     static const struct {
@@ -2127,6 +2149,7 @@ static Suite *make_mlflow_suite(void)
     tcase_add_loop_test(parse, test_render_filter, 0, sizeof filters / sizeof filters[0]);
     tcase_add_test(parse, test_render_order_by);
     tcase_add_loop_test(parse, test_classify, 0, sizeof answers / sizeof answers[0]);
+    tcase_add_test(parse, test_classify_detail_utf8);
     tcase_add_test(parse, test_values);
     tcase_add_test(parse, test_versions_and_tokens);
     tcase_add_test(parse, test_points_drop);

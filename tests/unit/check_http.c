@@ -141,6 +141,150 @@ START_TEST(test_unknown_query_parameter)
 }
 END_TEST
 
+/* A client without a token learns nothing about its query string: 401 first, not 400. */
+START_TEST(test_token_before_query)
+{
+    static const char *const uris[] = {
+        "/llm-ops/v1/gpu-types?a=%zz",
+        "/llm-ops/v1/gpu-types?env=dev&env=stg",
+        "/llm-ops/v1/gpu-types?verbose=1",
+        "/llm-ops/v1/gpu-types?env=nowhere",
+    };
+    for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
+        struct req r;
+        int st;
+        json_t *j = run("GET", uris[i], NULL, &st, &r);
+        ck_assert_msg(st == 401, "%s answered %d without a token", uris[i], st);
+        ck_assert_str_eq(err_code(j), "UNAUTHENTICATED");
+        json_decref(j);
+        http_req_free(&r);
+    }
+}
+END_TEST
+
+/* Messages that quote client text stay UTF-8: a 64-byte cut of "x" + 40 "é" split the 32nd
+ * "é", and the whole message became "(message not valid UTF-8)". */
+START_TEST(test_quoted_client_text_stays_utf8)
+{
+    char name[256] = "x", uri[512], want[256] = "'x";
+    for (int i = 0; i < 40; i++)
+        strcat(name, "\xc3\xa9");
+    for (int i = 0; i < 63; i++) /* 64 characters quoted */
+        strcat(want, "\xc3\xa9");
+    strcat(want, "'");
+    snprintf(uri, sizeof uri, "/llm-ops/v1/health?%s=1", name);
+    struct req r;
+    int st;
+    json_t *j = run("GET", uri, NULL, &st, &r);
+    ck_assert_int_eq(st, 400);
+    const char *msg = json_string_value(json_object_get(j, "message"));
+    ck_assert_msg(strstr(msg, "unknown query parameter 'x\xc3\xa9") != NULL, "%s", msg);
+    json_decref(j);
+    http_req_free(&r);
+    /* 70 characters: cut after 64 whole ones */
+    strcpy(name, "x");
+    for (int i = 0; i < 69; i++)
+        strcat(name, "\xc3\xa9");
+    snprintf(uri, sizeof uri, "/llm-ops/v1/health?%s=1", name);
+    j = run("GET", uri, NULL, &st, &r);
+    msg = json_string_value(json_object_get(j, "message"));
+    ck_assert_msg(strstr(msg, want) != NULL, "%s", msg);
+    json_decref(j);
+    http_req_free(&r);
+    /* bytes that are no UTF-8 at all (%FF decoded): shown as U+FFFD, the message kept */
+    j = run("GET", "/llm-ops/v1/health?a%FFb=1", NULL, &st, &r);
+    msg = json_string_value(json_object_get(j, "message"));
+    ck_assert_msg(strstr(msg, "unknown query parameter 'a\xef\xbf\xbd"
+                              "b'") != NULL,
+                  "%s", msg);
+    json_decref(j);
+    http_req_free(&r);
+    /* the same through the other sites: a method and a Content-Type */
+    j = run("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+            "/llm-ops/v1/health", NULL, &st, &r);
+    ck_assert_int_eq(st, 405);
+    msg = json_string_value(json_object_get(j, "message"));
+    ck_assert_msg(
+        strstr(
+            msg,
+            "method \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 is") !=
+            NULL,
+        "%s", msg);
+    json_decref(j);
+    http_req_free(&r);
+}
+END_TEST
+
+/* util_quote: characters, bytes, and what is not UTF-8. */
+static const struct {
+    const char *in;
+    size_t size, max_chars;
+    const char *out;
+} quotes[] = {
+    {"abc", 16, 2, "ab"},
+    {"\xc3\xa9\xc3\xa9\xc3\xa9", 16, 2, "\xc3\xa9\xc3\xa9"},
+    {"\xc3\xa9\xc3\xa9\xc3\xa9", 4, 10, "\xc3\xa9"}, /* 3 bytes of room: one whole */
+    {"\xe2\x82\xac\xf0\x9f\x98\x80!", 16, 3, "\xe2\x82\xac\xf0\x9f\x98\x80!"}, /* 3, 4 bytes */
+    {"\xe2\x82\xac\xf0\x9f\x98\x80!", 7, 3, "\xe2\x82\xac"},
+    {"a\xff"
+     "b",
+     16, 10,
+     "a\xef\xbf\xbd"
+     "b"},                                                            /* not a lead byte */
+    {"a\xc3", 16, 10, "a\xef\xbf\xbd"},                               /* cut short */
+    {"\xc0\xaf", 16, 10, "\xef\xbf\xbd\xef\xbf\xbd"},                 /* overlong '/' */
+    {"\xed\xa0\x80", 16, 10, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* a surrogate */
+    {"\xf4\x90\x80\x80", 16, 1, "\xef\xbf\xbd"},                      /* above U+10FFFF */
+    {"", 16, 10, ""},
+    {NULL, 16, 10, ""},
+    {"abc", 1, 10, ""},
+};
+
+START_TEST(test_util_quote)
+{
+    char buf[64];
+    memset(buf, 'Z', sizeof buf);
+    const char *got = util_quote(buf, quotes[_i].size, quotes[_i].in, quotes[_i].max_chars);
+    ck_assert_ptr_eq(got, buf);
+    ck_assert_msg(strcmp(got, quotes[_i].out) == 0, "case %d: got '%s'", _i, got);
+    ck_assert_uint_lt(strlen(got), quotes[_i].size);
+    json_t *j = json_string(got);
+    ck_assert_ptr_nonnull(j);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(test_utf8_count)
+{
+    ck_assert_uint_eq(util_utf8_count("abc", 3), 3);
+    ck_assert_uint_eq(util_utf8_count("\xc3\xa9t\xc3\xa9", 5), 3);
+    ck_assert_uint_eq(util_utf8_count("\xc3\xa9t\xc3\xa9", 3), 2);
+    ck_assert_uint_eq(util_utf8_count("\xe2\x82\xac\xf0\x9f\x98\x80", 7), 2);
+    ck_assert_uint_eq(util_utf8_count("a\xff\xfe"
+                                      "b",
+                                      4),
+                      4);
+    ck_assert_uint_eq(util_utf8_count("ab", 10), 2); /* stops at the NUL */
+}
+END_TEST
+
+/* llmops_fail cuts a long message between characters: a byte cut at 511 split an "é". */
+START_TEST(test_llmops_fail_cuts_whole_characters)
+{
+    char m[1200] = "xy";
+    for (int i = 0; i < 500; i++)
+        strcat(m, "\xc3\xa9");
+    struct llmops_error err = {.size = sizeof err};
+    ck_assert_int_eq(llmops_fail(&err, LLMOPS_ERR_INVALID, 0, 0, m), -1);
+    ck_assert_uint_eq(strlen(err.message), sizeof err.message - 2); /* 2 + 254 whole "é" */
+    json_t *j = json_string(err.message);
+    ck_assert_msg(j != NULL, "not UTF-8: %s", err.message);
+    json_decref(j);
+    ck_assert_int_eq(llmops_fail(&err, LLMOPS_ERR_INVALID, 0, 0, NULL), -1);
+    ck_assert_str_eq(err.message, "");
+}
+END_TEST
+
 START_TEST(test_request_id)
 {
     static struct http_input in;
@@ -338,6 +482,10 @@ Suite *make_http_suite(void)
     tcase_add_test(core, test_unauthenticated);
     tcase_add_test(core, test_unknown_query_parameter);
     tcase_add_test(core, test_request_id);
+    tcase_add_test(core, test_token_before_query);
+    tcase_add_test(core, test_quoted_client_text_stays_utf8);
+    tcase_add_test(core, test_utf8_count);
+    tcase_add_test(core, test_llmops_fail_cuts_whole_characters);
     tcase_add_test(core, test_json_body_ok);
     tcase_add_test(core, test_error_codes_stable);
     tcase_add_test(core, test_route_table_needs_tokens);
@@ -346,6 +494,7 @@ Suite *make_http_suite(void)
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("Limits");
     tcase_add_loop_test(limits, test_json_body, 0, (int)(sizeof bodies / sizeof bodies[0]));
+    tcase_add_loop_test(limits, test_util_quote, 0, (int)(sizeof quotes / sizeof quotes[0]));
     suite_add_tcase(s, limits);
     return s;
 }

@@ -180,6 +180,86 @@ START_TEST(split_log)
 }
 END_TEST
 
+/* "at character N" counts characters: a filter with non-ASCII text before the error names
+ * the character a reader counts, and the text found is quoted in whole characters. */
+START_TEST(filter_error_positions_are_characters)
+{
+    char msg[300] = "";
+    /* "name = 'été' AND x": 'x' is character 18, byte 20 */
+    json_t *c = parse("name = '\xc3\xa9t\xc3\xa9' AND x", msg);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(msg, "at character 18:") != NULL, "%s", msg);
+    /* 25 characters after a 1-byte one: a 20-byte cut would split the 10th 'é' */
+    c = parse("name = 'a' AND x\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+              "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+              "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+              msg);
+    ck_assert_ptr_null(c);
+    json_t *m = json_string(msg);
+    ck_assert_msg(m != NULL, "not UTF-8: %s", msg);
+    json_decref(m);
+    ck_assert_msg(strstr(msg,
+                         "found 'x\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                         "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                         "\xc3\xa9\xc3\xa9'") != NULL,
+                  "%s", msg);
+    /* order_by quotes through a smaller buffer: still whole characters */
+    json_t *list =
+        json_pack("[s]", "name \xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+                         "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac");
+    ck_assert_ptr_null(track_parse_order_by(list, msg, sizeof msg));
+    ck_assert_msg(strstr(msg, "order_by[0]: at character 6:") != NULL, "%s", msg);
+    m = json_string(msg);
+    ck_assert_msg(m != NULL, "not UTF-8: %s", msg);
+    json_decref(m);
+    json_decref(list);
+}
+END_TEST
+
+/* Params given as JSON numbers keep their value: integers exactly, reals as the shortest text
+ * that reads back as the same double (%.15g made 0.30000000000000004 "0.3"). */
+START_TEST(split_log_number_params)
+{
+    static const struct {
+        const char *json, *text;
+    } cases[] = {
+        {"0.30000000000000004", "0.30000000000000004"},
+        {"0.3", "0.3"},
+        {"0.1", "0.1"},
+        {"12345678901234567890.0", "1.2345678901234567e+19"},
+        {"1e300", "1e+300"},
+        {"2.5", "2.5"},
+        {"3.0", "3"},
+        {"-0.0", "-0"},
+        {"9007199254740993", "9007199254740993"},
+        {"-9223372036854775808", "-9223372036854775808"},
+        {"9223372036854775807", "9223372036854775807"},
+        {"1.7976931348623157e308", "1.7976931348623157e+308"},
+        {"5e-324", "5e-324"},
+        {"4.9406564584124654e-324", "5e-324"},
+        {"123456.789", "123456.789"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char doc[128], msg[300] = "", field[300] = "";
+        snprintf(doc, sizeof doc, "{\"params\": {\"p\": %s}}", cases[i].json);
+        json_error_t jerr;
+        json_t *body = json_loads(doc, 0, &jerr);
+        ck_assert_msg(body != NULL, "%s: %s", doc, jerr.text);
+        json_t *b = track_split_log(body, 0, msg, sizeof msg, field, sizeof field);
+        ck_assert_msg(b != NULL, "%s", msg);
+        const char *got = json_string_value(
+            json_object_get(json_object_get(json_array_get(b, 0), "params"), "p"));
+        ck_assert_msg(got && strcmp(got, cases[i].text) == 0, "%s stored as %s, wanted %s",
+                      cases[i].json, got ? got : "(null)", cases[i].text);
+        if (json_is_real(json_object_get(json_object_get(body, "params"), "p")))
+            ck_assert(strtod(got, NULL) ==
+                      json_real_value(json_object_get(json_object_get(body, "params"), "p")));
+        json_decref(b);
+        json_decref(body);
+    }
+}
+END_TEST
+
 START_TEST(backoff)
 {
     struct llmops_conf c;
@@ -207,6 +287,8 @@ Suite *make_tracking_suite(void)
     tcase_add_test(tc, filter_errors);
     tcase_add_test(tc, order_by);
     tcase_add_test(tc, split_log);
+    tcase_add_test(tc, split_log_number_params);
+    tcase_add_test(tc, filter_error_positions_are_characters);
     tcase_add_test(tc, backoff);
     suite_add_tcase(s, tc);
     return s;
