@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
-# Throughput of GET /llm-ops/v1/gpu-types?env=dev against a bare libfcgi responder (fcgi-min),
-# both behind the same lighttpd. Prints figures; see bench/README.md. Exits 0 whatever the
-# figures; 1 only when the set-up failed or a run is invalid (a non-2xx answer, no figures).
+# Throughput of GET /llm-ops/v1/gpu-types?env=dev (the cached, authenticated GPU-type read), in
+# one run with alternating rounds, of:
+#   opsd-lighttpd    llm-opsd behind lighttpd
+#   min-lighttpd     a bare libfcgi responder (fcgi-min) behind the same lighttpd, answering
+#                    llm-opsd's very bytes: the ratio to it is what llm-opsd's own work costs
+#   opsd-nginx       llm-opsd behind nginx, fastcgi_keep_conn off (a connection per request)
+#   opsd-nginx-keep  llm-opsd behind the same nginx, the shipped set-up (packaging/nginx:
+#                    fastcgi_keep_conn on, upstream keepalive)
+#   fastapi-nginx    FastAPI + uvicorn (uvloop, httptools; Debian's packages) behind the same
+#                    nginx, upstream keepalive, the same bytes behind the same bearer check
+#   fastapi          the same FastAPI with no proxy
+# Prints req/s, p99, CPU per request of the server's processes, RSS and PSS per process, and the
+# ratios against the targets; see bench/README.md. Exits 0 whatever the figures; 1 only when the
+# set-up failed or a run is invalid (a non-2xx answer, no figures).
 #
 #   bench/gpu-types.sh
 #
@@ -10,9 +21,12 @@
 #   BENCH_WARMUP=3s      length of the warm-up run of each target (0 to skip)
 #   BENCH_CONNECTIONS=32 wrk -c
 #   BENCH_THREADS=2      wrk -t
-#   BENCH_ROUNDS=2       measured rounds; each runs both targets, the order alternating
-#   BENCH_WORKERS=2      llm-opsd workers (standalone mode)
+#   BENCH_ROUNDS=2       measured rounds; each runs every target, the order reversed every other
+#   BENCH_TARGETS        the targets to run (default: all six above, in that order)
+#   BENCH_WORKERS=2      llm-opsd workers (standalone mode), and uvicorn's --workers
 #   BENCH_MIN_PROCS=2    fcgi-min processes
+#   BENCH_NGINX_WORKERS=2  nginx worker_processes
+#   BENCH_PYTHON=/usr/bin/python3  the Python with Debian's fastapi, uvicorn, uvloop, httptools
 #   BENCH_KEEP=1         keep the temporary directory (logs, configs)
 #   LLMOPS_SOURCE_DIR, LLMOPS_BIN_DIR   default: this checkout and its build/bin
 set -uo pipefail
@@ -27,22 +41,38 @@ THREADS=${BENCH_THREADS:-2}
 ROUNDS=${BENCH_ROUNDS:-2}
 WORKERS=${BENCH_WORKERS:-2}
 MIN_PROCS=${BENCH_MIN_PROCS:-2}
-TARGET_RATIO=0.90
+NGINX_WORKERS=${BENCH_NGINX_WORKERS:-2}
+PY=${BENCH_PYTHON:-/usr/bin/python3}
+TARGETS=${BENCH_TARGETS:-opsd-lighttpd min-lighttpd opsd-nginx opsd-nginx-keep fastapi-nginx fastapi}
+TARGET_RATIO=0.90    # llm-opsd / fcgi-min req/s, behind lighttpd
+TARGET_VS_FASTAPI=1.3 # llm-opsd (shipped nginx set-up) / FastAPI behind nginx, req/s
+TARGET_CPU_VS_FASTAPI=0.7 # the same, server CPU per request
+TARGET_PSS_MIB=3     # PSS of one llm-opsd worker
 
 die() { echo "gpu-types.sh: $*" >&2; exit 1; }
 
-for tool in wrk lighttpd curl awk; do
+for tool in wrk lighttpd nginx curl awk; do
     command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps)"
 done
 [ -x "$STACK" ] || die "$STACK is missing"
 [ -x "$BIN/llm-opsd" ] || die "$BIN/llm-opsd is missing: build first"
 [ -x "$BIN/fcgi-min" ] || die "$BIN/fcgi-min is missing: build first (bench/CMakeLists.txt)"
+case " $TARGETS " in *" fastapi"*)
+    "$PY" -c 'import fastapi, uvicorn, uvloop, httptools' 2>/dev/null ||
+        die "$PY lacks fastapi, uvicorn, uvloop or httptools (apt-get install python3-fastapi python3-uvicorn python3-uvloop python3-httptools)"
+esac
+case " $TARGETS " in *" fastapi"*)
+    "$PY" -c 'import fastapi, uvicorn, uvloop, httptools' 2>/dev/null ||
+        die "$PY lacks fastapi, uvicorn, uvloop or httptools (apt-get install python3-fastapi python3-uvicorn python3-uvloop python3-httptools)"
+esac
 
 T=$(mktemp -d /tmp/llmops-bench-XXXXXX) || die "mktemp failed"
 chmod 755 "$T"
 stack_started=0
 min_pid=
+fastapi_pid=
 lighttpd_pid_file=$T/lighttpd.pid
+nginx_pid_file=$T/nginx.pid
 
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
@@ -50,6 +80,13 @@ cleanup() {
     trap - EXIT INT TERM
     if [ -f "$lighttpd_pid_file" ]; then
         kill "$(cat "$lighttpd_pid_file")" 2>/dev/null
+    fi
+    if [ -f "$nginx_pid_file" ]; then
+        kill "$(cat "$nginx_pid_file")" 2>/dev/null
+    fi
+    if [ -n "$fastapi_pid" ]; then
+        kill "$fastapi_pid" 2>/dev/null
+        wait "$fastapi_pid" 2>/dev/null
     fi
     if [ -n "$min_pid" ]; then
         kill "$min_pid" 2>/dev/null
@@ -158,17 +195,98 @@ http_check() { # label url [curl args]: 200 with a body, else die; prints the bo
 }
 size_opsd=$(http_check "llm-opsd via the stack's lighttpd" "$STACK_URL/gpu-types?env=dev" -H "$AUTH") || exit 1
 size_opsd=$(http_check "llm-opsd" "$URL_OPSD" -H "$AUTH") || exit 1
-size_min=$(http_check "fcgi-min" "$URL_MIN" -H "$AUTH") || exit 1
+http_check "fcgi-min" "$URL_MIN" -H "$AUTH" >/dev/null || exit 1
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL_OPSD")
 [ "$code" = 401 ] || die "llm-opsd answered $code without a token: the bench would not measure auth"
 
+# --- FastAPI + uvicorn: the same bytes (body and headers of llm-opsd's answer) behind the
+# same bearer check; as many workers as llm-opsd, uvloop and httptools as uvicorn[standard] runs
+grep -iE '^(Content-Type|X-Request-Id|ETag|Cache-Control):' "$T/opsd.head" | tr -d '\r' >"$T/opsd.headers"
+fa_port=$(free_port)
+if [[ " $TARGETS " == *" fastapi"* ]]; then
+    (cd "$SRC/bench" && exec env BENCH_BODY="$T/opsd.body" BENCH_HEADERS="$T/opsd.headers" \
+        BENCH_TOKEN="$READER" "$PY" -m uvicorn fastapi-gpu-types:app --host 127.0.0.1 \
+        --port "$fa_port" --workers "$WORKERS" --loop uvloop --http httptools --no-access-log \
+        --backlog 1024 --log-level warning) >"$T/uvicorn.log" 2>&1 &
+    fastapi_pid=$!
+fi
+
+# --- one nginx in front of llm-opsd (keep-alive off, and the shipped set-up) and of FastAPI
+np_off=$(free_port)
+np_keep=$(free_port)
+np_fa=$(free_port)
+mkdir -p "$T/nginx"
+sed -e "s|/run/llm-ops/llm-opsd.sock|$OPSD_SOCK|" "$SRC/packaging/nginx/llm-ops-upstream.conf" >"$T/nginx-upstream.conf"
+sed -e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" "$SRC/packaging/nginx/llm-ops.conf" >"$T/nginx-keep.conf"
+cat >"$T/nginx.conf" <<NGINX
+worker_processes $NGINX_WORKERS;
+user root;
+error_log $T/nginx-error.log;
+pid $nginx_pid_file;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $T/nginx/body;
+    fastcgi_temp_path $T/nginx/fastcgi;
+    proxy_temp_path $T/nginx/proxy;
+    uwsgi_temp_path $T/nginx/uwsgi;
+    scgi_temp_path $T/nginx/scgi;
+    include $T/nginx-upstream.conf;
+    upstream fastapi {
+        server 127.0.0.1:$fa_port;
+        keepalive 16;
+    }
+    server {
+        listen 127.0.0.1:$np_off;
+        location /llm-ops/ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:$OPSD_SOCK;
+            fastcgi_keep_conn off;
+        }
+    }
+    server {
+        listen 127.0.0.1:$np_keep;
+        include $T/nginx-keep.conf;
+    }
+    server {
+        listen 127.0.0.1:$np_fa;
+        location /llm-ops/ {
+            proxy_pass http://fastapi;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+NGINX
+nginx -c "$T/nginx.conf" -p "$T/nginx" 2>"$T/nginx-start.log" ||
+    { cat "$T/nginx-start.log" >&2; die "nginx did not start"; }
+
+declare -A URL
+URL[opsd-lighttpd]=$URL_OPSD
+URL[min-lighttpd]=$URL_MIN
+URL[opsd-nginx]="http://127.0.0.1:$np_off/llm-ops/v1/gpu-types?env=dev"
+URL[opsd-nginx-keep]="http://127.0.0.1:$np_keep/llm-ops/v1/gpu-types?env=dev"
+URL[fastapi-nginx]="http://127.0.0.1:$np_fa/llm-ops/v1/gpu-types?env=dev"
+URL[fastapi]="http://127.0.0.1:$fa_port/llm-ops/v1/gpu-types?env=dev"
+for t in $TARGETS; do
+    [ -n "${URL[$t]:-}" ] || die "unknown target $t (BENCH_TARGETS)"
+    [ "$t" = min-lighttpd ] && continue
+    sz=$(http_check "$t" "${URL[$t]}" -H "$AUTH") || exit 1
+    [ "$sz" = "$size_opsd" ] || die "$t answered $sz bytes, llm-opsd $size_opsd: not the same answer"
+    code=$(curl -s -o /dev/null -w '%{http_code}' "${URL[$t]}")
+    [ "$code" = 401 ] || die "$t answered $code without a token: the bench would not measure auth"
+done
+
 # --- measuring
-# wrk_run NAME DURATION URL [wrk args]: runs wrk, keeps its output in $T/wrk-NAME.txt
+# wrk_run NAME DURATION URL [wrk args]: runs wrk, keeps its output in $T/wrk-NAME.txt and the
+# CPU wrk used (clock ticks: its parent subshell's cutime + cstime) in $T/wrk-NAME.cpu
 wrk_run() {
     local name=$1 dur=$2 url=$3
     shift 3
-    wrk -t"$THREADS" -c"$CONNS" -d"$dur" --latency "$@" "$url" >"$T/wrk-$name.txt" 2>&1 ||
-        die "wrk failed: $(cat "$T/wrk-$name.txt")"
+    (
+        wrk -t"$THREADS" -c"$CONNS" -d"$dur" --latency "$@" "$url" >"$T/wrk-$name.txt" 2>&1 || exit 1
+        awk '{ print $16 + $17 }' "/proc/$BASHPID/stat" >"$T/wrk-$name.cpu"
+    ) || die "wrk failed: $(cat "$T/wrk-$name.txt")"
 }
 # wrk_figures FILE: "REQS_PER_S P99_MS NON2XX SOCKET_ERRORS"
 wrk_figures() {
@@ -201,93 +319,165 @@ cpu_ns() { # pids...: nanoseconds they have run on a CPU (first field of /proc/P
     done
     echo "$total"
 }
+box_ticks() { # busy clock ticks of the whole machine: user nice system irq softirq steal
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
 OPSD_WORKERS=$(children "$master")
 MIN_PROCS_PIDS=$(children "$min_pid")
 LIGHTTPD_PID=$(cat "$lighttpd_pid_file")
-if [ -z "$OPSD_WORKERS" ] || [ -z "$MIN_PROCS_PIDS" ]; then
+NGINX_MASTER=$(cat "$nginx_pid_file")
+NGINX_PIDS=$(children "$NGINX_MASTER")
+FASTAPI_PIDS=
+if [ -n "$fastapi_pid" ]; then
+    # uvicorn's supervisor and its workers (and any helper multiprocessing starts)
+    FASTAPI_PIDS="$fastapi_pid $(children "$fastapi_pid" | tr '\n' ' ')"
+fi
+if [ -z "$OPSD_WORKERS" ] || [ -z "$MIN_PROCS_PIDS" ] || [ -z "$NGINX_PIDS" ]; then
     die "cannot find the worker processes"
 fi
+backend_pids() {
+    case $1 in
+    opsd-*) echo "$OPSD_WORKERS" ;;
+    min-*) echo "$MIN_PROCS_PIDS" ;;
+    fastapi*) echo "$FASTAPI_PIDS" ;;
+    esac
+}
+front_pids() {
+    case $1 in
+    *-lighttpd) echo "$LIGHTTPD_PID" ;;
+    *-nginx | *-nginx-keep) echo "$NGINX_PIDS" ;;
+    esac
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
-run_target() { # opsd|min round: measured run, checks, records the figures
-    local which=$1 round=$2 rps p99 bad sockerr reqs pids b0 b1 l0 l1
-    if [ "$which" = opsd ]; then pids=$OPSD_WORKERS; else pids=$MIN_PROCS_PIDS; fi
+run_target() { # target round: measured run, checks, records the figures
+    local t=$1 round=$2 rps p99 bad sockerr reqs b0 b1 f0 f1 x0 x1 wcpu bpids fpids
+    bpids=$(backend_pids "$t")
+    fpids=$(front_pids "$t")
     # shellcheck disable=SC2086
-    b0=$(cpu_ns $pids)
-    l0=$(cpu_ns "$LIGHTTPD_PID")
-    if [ "$which" = opsd ]; then
-        wrk_run "opsd-$round" "$DURATION" "$URL_OPSD" -H "$AUTH"
-    else
-        wrk_run "min-$round" "$DURATION" "$URL_MIN" -H "$AUTH"
-    fi
+    b0=$(cpu_ns $bpids)
     # shellcheck disable=SC2086
-    b1=$(cpu_ns $pids)
-    l1=$(cpu_ns "$LIGHTTPD_PID")
-    read -r rps p99 bad sockerr < <(wrk_figures "$T/wrk-$which-$round.txt")
-    reqs=$(awk '/ requests in / { print $1; exit }' "$T/wrk-$which-$round.txt")
+    f0=$(cpu_ns $fpids)
+    x0=$(box_ticks)
+    wrk_run "$t-$round" "$DURATION" "${URL[$t]}" -H "$AUTH"
+    x1=$(box_ticks)
+    # shellcheck disable=SC2086
+    b1=$(cpu_ns $bpids)
+    # shellcheck disable=SC2086
+    f1=$(cpu_ns $fpids)
+    wcpu=$(cat "$T/wrk-$t-$round.cpu")
+    read -r rps p99 bad sockerr < <(wrk_figures "$T/wrk-$t-$round.txt")
+    reqs=$(awk '/ requests in / { print $1; exit }' "$T/wrk-$t-$round.txt")
     if [ "${rps:-0}" = 0 ] || [ "${reqs:-0}" = 0 ]; then
-        die "no figures from wrk: $(cat "$T/wrk-$which-$round.txt")"
+        die "no figures from wrk: $(cat "$T/wrk-$t-$round.txt")"
     fi
-    [ "$bad" = 0 ] || die "$which round $round: wrk saw $bad non-2xx answers: the figures are invalid"
-    [ "$sockerr" = 0 ] || echo "warning: $which round $round: wrk saw $sockerr socket errors" >&2
-    local bcpu lcpu
+    [ "$bad" = 0 ] || die "$t round $round: wrk saw $bad non-2xx answers: the figures are invalid"
+    [ "$sockerr" = 0 ] || echo "warning: $t round $round: wrk saw $sockerr socket errors" >&2
+    local bcpu fcpu xcpu
     bcpu=$(awk -v d=$((b1 - b0)) -v n="$reqs" 'BEGIN { printf "%.1f", d / n / 1000 }')
-    lcpu=$(awk -v d=$((l1 - l0)) -v n="$reqs" 'BEGIN { printf "%.1f", d / n / 1000 }')
-    printf '  round %d  %-9s %8d req/s   p99 %7.2f ms   CPU/request: backend %5.1f us, lighttpd %5.1f us\n' \
-        "$round" "$([ "$which" = opsd ] && echo llm-opsd || echo fcgi-min)" "$rps" "$p99" "$bcpu" "$lcpu"
-    echo "$which $rps $p99 $bcpu $lcpu" >>"$T/figures"
+    fcpu=$(awk -v d=$((f1 - f0)) -v n="$reqs" 'BEGIN { printf "%.1f", d / n / 1000 }')
+    xcpu=$(awk -v d=$((x1 - x0 - wcpu)) -v n="$reqs" -v u="$TICK_US" 'BEGIN { printf "%.1f", d * u / n }')
+    printf '  round %d  %-16s %7d req/s  p99 %7.2f ms  CPU/request us: server %5.1f (backend %5.1f, front %5.1f), box less wrk %5.1f\n' \
+        "$round" "$t" "$rps" "$p99" "$(awk -v a="$bcpu" -v b="$fcpu" 'BEGIN { printf "%.1f", a + b }')" \
+        "$bcpu" "$fcpu" "$xcpu"
+    echo "$t $rps $p99 $bcpu $fcpu $xcpu" >>"$T/figures"
 }
 
-echo "llm-opsd:  GET $URL_OPSD (reader token), $size_opsd-byte body, $WORKERS workers"
-echo "fcgi-min:  GET $URL_MIN, $size_min-byte body, $MIN_PROCS processes"
-echo "lighttpd $(lighttpd -v 2>/dev/null | awk '{print $1}' | cut -d/ -f2) in front of both; wrk -t$THREADS -c$CONNS -d$DURATION --latency; $(nproc) CPUs; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "GET /llm-ops/v1/gpu-types?env=dev (reader token), $size_opsd-byte body; llm-opsd $WORKERS workers, fcgi-min $MIN_PROCS processes, uvicorn $WORKERS workers"
+echo "lighttpd $(lighttpd -v 2>/dev/null | awk '{print $1}' | cut -d/ -f2), nginx $(nginx -v 2>&1 | cut -d/ -f2) ($NGINX_WORKERS workers), FastAPI $("$PY" -c 'import fastapi; print(fastapi.__version__)' 2>/dev/null), uvicorn $("$PY" -c 'import uvicorn; print(uvicorn.__version__)' 2>/dev/null)"
+echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency; $(nproc) CPUs; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "server CPU: the backend's processes and the web server's (schedstat); box less wrk: every CPU's busy time less wrk's (counts anything else running)"
 
 if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
-    wrk_run warm-opsd "$WARMUP" "$URL_OPSD" -H "$AUTH"
-    wrk_run warm-min "$WARMUP" "$URL_MIN"
+    for t in $TARGETS; do wrk_run "warm-$t" "$WARMUP" "${URL[$t]}" -H "$AUTH"; done
 fi
 : >"$T/figures"
+reversed=$(echo "$TARGETS" | tr ' ' '\n' | grep -v '^$' | tac | tr '\n' ' ')
 for round in $(seq "$ROUNDS"); do
-    if [ $((round % 2)) = 1 ]; then
-        run_target opsd "$round"
-        run_target min "$round"
-    else
-        run_target min "$round"
-        run_target opsd "$round"
-    fi
+    if [ $((round % 2)) = 1 ]; then order=$TARGETS; else order=$reversed; fi
+    for t in $order; do run_target "$t" "$round"; done
 done
 
-# --- resident memory, after the load
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
-hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
-rss_line() { # label pid
-    printf '  %-26s pid %-7s VmRSS %6.1f MiB   VmHWM %6.1f MiB\n' "$1" "$2" \
-        "$(awk -v k="$(rss_kib "$2")" 'BEGIN { print k / 1024 }')" \
-        "$(awk -v k="$(hwm_kib "$2")" 'BEGIN { print k / 1024 }')"
+# --- memory, after the load: RSS, and PSS (a page shared by n processes counts 1/n in each)
+kib() { awk -v k="$2" '$1 == k ":" { print $2; exit }' "$1" 2>/dev/null; }
+mem_line() { # label pid
+    local rss hwm pss
+    rss=$(kib "/proc/$2/status" VmRSS)
+    hwm=$(kib "/proc/$2/status" VmHWM)
+    pss=$(kib "/proc/$2/smaps_rollup" Pss)
+    printf '  %-20s pid %-7s RSS %6.1f MiB (peak %6.1f)  PSS %6.1f MiB\n' "$1" "$2" \
+        "$(awk -v k="${rss:-0}" 'BEGIN { print k / 1024 }')" \
+        "$(awk -v k="${hwm:-0}" 'BEGIN { print k / 1024 }')" \
+        "$(awk -v k="${pss:-0}" 'BEGIN { print k / 1024 }')"
+    echo "$1|${pss:-0}" >>"$T/memory"
 }
 
 echo
 echo "summary (mean of $ROUNDS rounds)"
-summary=$(awk -v target="$TARGET_RATIO" '
-    { n[$1]++; rps[$1] += $2; p99[$1] += $3; cpu[$1] += $4; lcpu[$1] += $5 }
+awk -v targets="$TARGETS" '
+    { n[$1]++; rps[$1] += $2; p99[$1] += $3; b[$1] += $4; f[$1] += $5; x[$1] += $6 }
     END {
-        o = rps["opsd"] / n["opsd"]; m = rps["min"] / n["min"]
-        printf "  llm-opsd  %8.0f req/s   p99 %7.2f ms   CPU/request: backend %5.1f us, lighttpd %5.1f us\n",
-               o, p99["opsd"] / n["opsd"], cpu["opsd"] / n["opsd"], lcpu["opsd"] / n["opsd"]
-        printf "  fcgi-min  %8.0f req/s   p99 %7.2f ms   CPU/request: backend %5.1f us, lighttpd %5.1f us\n",
-               m, p99["min"] / n["min"], cpu["min"] / n["min"], lcpu["min"] / n["min"]
-        printf "  llm-opsd spends %.1f us more CPU per request than fcgi-min\n",
-               cpu["opsd"] / n["opsd"] - cpu["min"] / n["min"]
-        r = o / m
-        verdict = (r >= target) ? "met" : "NOT met"
-        printf "  ratio llm-opsd/fcgi-min: %.2f (target >= %.2f: %s)\n", r, target, verdict
-    }' "$T/figures")
-echo "$summary"
+        k = split(targets, t, " ")
+        for (i = 1; i <= k; i++) {
+            m = t[i]
+            if (!n[m]) continue
+            printf "  %-16s %7.0f req/s  p99 %7.2f ms  CPU/request us: server %5.1f (backend %5.1f, front %5.1f), box less wrk %5.1f\n",
+                m, rps[m] / n[m], p99[m] / n[m], (b[m] + f[m]) / n[m], b[m] / n[m], f[m] / n[m], x[m] / n[m]
+        }
+    }' "$T/figures"
+echo
+echo "ratios (this run)"
+awk -v r_min="$TARGET_RATIO" -v r_fa="$TARGET_VS_FASTAPI" -v r_cpu="$TARGET_CPU_VS_FASTAPI" '
+    { n[$1]++; rps[$1] += $2; cpu[$1] += $4 + $5; x[$1] += $6 }
+    function verdict(ok) { return ok ? "met" : "NOT met" }
+    function line(label, a, b, arr) { printf "  %-62s %.2f\n", label, (arr[a] / n[a]) / (arr[b] / n[b]) }
+    END {
+        if (n["opsd-lighttpd"] && n["min-lighttpd"]) {
+            r = (rps["opsd-lighttpd"] / n["opsd-lighttpd"]) / (rps["min-lighttpd"] / n["min-lighttpd"])
+            printf "  %-62s %.2f (target >= %.2f: %s)\n", "llm-opsd / fcgi-min behind lighttpd, req/s", r, r_min, verdict(r >= r_min)
+        }
+        if (n["opsd-nginx-keep"] && n["fastapi-nginx"]) {
+            r = (rps["opsd-nginx-keep"] / n["opsd-nginx-keep"]) / (rps["fastapi-nginx"] / n["fastapi-nginx"])
+            printf "  %-62s %.2f (target >= %.2f: %s)\n", "llm-opsd (keep-alive) / FastAPI, both behind nginx, req/s", r, r_fa, verdict(r >= r_fa)
+            r = (cpu["opsd-nginx-keep"] / n["opsd-nginx-keep"]) / (cpu["fastapi-nginx"] / n["fastapi-nginx"])
+            printf "  %-62s %.2f (target <= %.2f: %s)\n", "  the same, server CPU per request", r, r_cpu, verdict(r <= r_cpu)
+            line("  the same, box less wrk per request", "opsd-nginx-keep", "fastapi-nginx", x)
+        }
+        if (n["opsd-nginx"] && n["fastapi-nginx"])
+            line("llm-opsd (keep-alive off) / FastAPI, both behind nginx, req/s", "opsd-nginx", "fastapi-nginx", rps)
+        if (n["opsd-nginx-keep"] && n["opsd-nginx"])
+            line("llm-opsd behind nginx, keep-alive on / off, req/s", "opsd-nginx-keep", "opsd-nginx", rps)
+        if (n["opsd-nginx-keep"] && n["opsd-nginx"])
+            line("  the same, server CPU per request", "opsd-nginx-keep", "opsd-nginx", cpu)
+        if (n["opsd-nginx-keep"] && n["fastapi"])
+            line("llm-opsd (nginx, keep-alive) / FastAPI alone, req/s", "opsd-nginx-keep", "fastapi", rps)
+        if (n["opsd-lighttpd"] && n["fastapi-nginx"])
+            line("llm-opsd (lighttpd) / FastAPI behind nginx, req/s", "opsd-lighttpd", "fastapi-nginx", rps)
+    }' "$T/figures"
 
 echo
-echo "resident memory"
-rss_line "llm-opsd master" "$master"
-for pid in $OPSD_WORKERS; do rss_line "llm-opsd worker" "$pid"; done
-for pid in $MIN_PROCS_PIDS; do rss_line "fcgi-min process" "$pid"; done
-rss_line "lighttpd (bench)" "$LIGHTTPD_PID"
+echo "memory"
+: >"$T/memory"
+mem_line "llm-opsd master" "$master"
+for pid in $OPSD_WORKERS; do mem_line "llm-opsd worker" "$pid"; done
+for pid in $MIN_PROCS_PIDS; do mem_line "fcgi-min process" "$pid"; done
+for pid in $FASTAPI_PIDS; do
+    if [ "$pid" = "$fastapi_pid" ]; then
+        mem_line "uvicorn supervisor" "$pid"
+    elif tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'resource_tracker'; then
+        mem_line "uvicorn's mp helper" "$pid"
+    else
+        mem_line "uvicorn worker" "$pid"
+    fi
+done
+mem_line "lighttpd (bench)" "$LIGHTTPD_PID"
+mem_line "nginx master" "$NGINX_MASTER"
+for pid in $NGINX_PIDS; do mem_line "nginx worker" "$pid"; done
+awk -F'|' -v target="$TARGET_PSS_MIB" '
+    $1 == "llm-opsd worker" { n++; s += $2; if ($2 > max) max = $2 }
+    END {
+        if (n) printf "  llm-opsd worker PSS: mean %.1f MiB, largest %.1f MiB (target <= %d MiB: %s)\n",
+                      s / n / 1024, max / 1024, target, (max / 1024 <= target) ? "met" : "NOT met"
+    }' "$T/memory"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit 0

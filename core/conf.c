@@ -52,6 +52,9 @@ static const struct key_def keys[] = {
     {"server", "max_body_bytes", KT_INT, OFF(max_body_bytes), 1024, 67108864},
     {"server", "access_log", KT_BOOL, OFF(access_log), 0, 0},
     {"server", "access_log_flush_ms", KT_INT, OFF(access_log_flush_ms), 0, 10000},
+    {"server", "fastcgi_keep_max", KT_INT, OFF(fastcgi_keep_max), 1, 4096},
+    {"server", "fastcgi_keep_timeout", KT_INT, OFF(fastcgi_keep_timeout), 1, 3600},
+    {"server", "fastcgi_io_timeout_ms", KT_INT, OFF(fastcgi_io_timeout_ms), 10, 60000},
     {"server", "log_level", KT_LOG_LEVEL, OFF(log_level), 0, 0},
     {"server", "log_format", KT_LOG_FORMAT, OFF(log_json), 0, 0},
     {"server", "plugin_dir", KT_STRING, OFF(plugin_dir), 0, 0},
@@ -584,6 +587,9 @@ static void set_defaults(struct llmops_conf *c)
     c->max_body_bytes = 1048576;
     c->access_log = 1;
     c->access_log_flush_ms = 100;
+    c->fastcgi_keep_max = 64;
+    c->fastcgi_keep_timeout = 75;
+    c->fastcgi_io_timeout_ms = 1000;
     c->log_level = LOG_LVL_INFO;
     c->plugin_dir = strdup(LLMOPS_DEFAULT_PLUGIN_DIR);
     c->db_conninfo = strdup("dbname=llmops");

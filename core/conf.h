@@ -56,6 +56,12 @@ struct llmops_conf {
     long long max_body_bytes;
     int access_log;
     long long access_log_flush_ms; /* standalone workers keep access lines up to this long */
+    /* standalone workers: FastCGI connections each holds (kept by the web server, or waiting
+     * for their first request), how long an idle one is kept, and how long one read or write
+     * on a connection may wait */
+    long long fastcgi_keep_max;
+    long long fastcgi_keep_timeout;
+    long long fastcgi_io_timeout_ms;
     enum log_level log_level;
     char *plugin_dir;
     /* [database] */

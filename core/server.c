@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,32 +90,6 @@ static int tcp_peer_ok(int fd, const struct sockaddr_storage *peer)
     }
     log_warning("refused a FastCGI connection from %s: not in FCGI_WEB_SERVER_ADDRS", addr);
     return 0;
-}
-
-/* Standalone: the worker waits for a connection in epoll_wait with EPOLLEXCLUSIVE, so one
- * connection wakes one idle worker, not all of them (poll(2) would wake every one, and all
- * but one would find nothing to accept). Returns the epoll descriptor, or -1 (then poll). */
-static int make_waiter(int listen_fd)
-{
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    int p[2];
-    if (ep < 0)
-        return -1;
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
-        close(ep);
-        return -1;
-    }
-    struct epoll_event a = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = listen_fd};
-    struct epoll_event b = {.events = EPOLLIN, .data.fd = p[0]};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &a) != 0 ||
-        epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &b) != 0) {
-        close(ep);
-        close(p[0]);
-        close(p[1]);
-        return -1;
-    }
-    wake_fd = p[1];
-    return ep;
 }
 
 static void worker_on_hup(int sig)
@@ -286,6 +259,361 @@ static int reload_config(const char *path, struct llmops_conf *conf)
     return 0;
 }
 
+/* ------------------------------------------------- standalone: several connections per worker */
+
+/* A standalone worker holds several FastCGI connections: the ones the web server keeps
+ * (FCGI_KEEP_CONN: nginx fastcgi_keep_conn on with an upstream keepalive) and new ones whose
+ * first request has not arrived. One epoll set watches them and the listening socket
+ * (EPOLLEXCLUSIVE: one connection wakes one idle worker); the worker serves one request at a
+ * time from whichever connection is readable, so an idle kept connection never holds it.
+ *
+ * libfcgi still reads and writes the protocol (FCGX_Accept_r reads the begin record and the
+ * parameters, the streams carry stdin and stdout, FCGX_Finish_r ends the request): each
+ * connection has its own FCGX_Request, made with no listening socket (-1), so libfcgi never
+ * accepts or waits for a connection itself. Taken over from libfcgi: the accept (non-blocking,
+ * TCP_NODELAY and FCGI_WEB_SERVER_ADDRS as its accept does), the decision to keep or close a
+ * connection (its keepConnection is read after FCGX_Accept_r, then held at 1 so Finish closes
+ * only on an error), and the close: libfcgi's lingers (shutdown, then select(2) up to 2 s per
+ * read until the web server closes, on an fd that must be below FD_SETSIZE), which would pin the
+ * worker; here the request's stdin is read to its end (bounded) and the socket closed at once,
+ * with detached set so that libfcgi's own closes on an error do not linger either.
+ *
+ * FastCGI records may still arrive slowly once a connection is readable: every read and write
+ * on a connection waits at most [server] fastcgi_io_timeout_ms (SO_RCVTIMEO, SO_SNDTIMEO), and
+ * libfcgi then fails the request and closes the connection. Web servers send a request whole
+ * (nginx and lighttpd buffer the client's body first), so reads find their data at once. */
+
+#define POOL_EVENTS 64
+#define DRAIN_MAX (1 << 20) /* stdin a handler left unread, read before the next request */
+
+struct fconn {
+    FCGX_Request fr; /* fr.ipcFd < 0: the slot is free */
+    int64_t last_ms; /* accepted, or its last request ended */
+    int watched;     /* in the epoll set */
+};
+
+struct pool {
+    struct app *app;
+    int ep;
+    int listen_fd;
+    int wake_rd;
+    int tcp;
+    int io_timeout_ms;
+    int64_t keep_timeout_ms;
+    struct fconn *c;
+    int cap, n;
+    struct epoll_event ev[POOL_EVENTS];
+    int ev_n, ev_i; /* the batch being handled */
+};
+
+static char pool_listen_tag, pool_wake_tag;
+
+static int pool_open(struct pool *p, int listen_fd, const struct llmops_conf *conf)
+{
+    p->listen_fd = listen_fd;
+    p->cap = (int)conf->fastcgi_keep_max;
+    p->io_timeout_ms = (int)conf->fastcgi_io_timeout_ms;
+    p->keep_timeout_ms = conf->fastcgi_keep_timeout * 1000;
+    p->c = calloc((size_t)p->cap, sizeof *p->c);
+    p->ep = epoll_create1(EPOLL_CLOEXEC);
+    int pp[2] = {-1, -1};
+    if (!p->c || p->ep < 0 || pipe2(pp, O_CLOEXEC | O_NONBLOCK) != 0) {
+        log_error("worker: cannot set up its connections: %s", strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < p->cap; i++)
+        p->c[i].fr.ipcFd = -1;
+    struct epoll_event a = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &pool_listen_tag};
+    struct epoll_event b = {.events = EPOLLIN, .data.ptr = &pool_wake_tag};
+    if (epoll_ctl(p->ep, EPOLL_CTL_ADD, listen_fd, &a) != 0 ||
+        epoll_ctl(p->ep, EPOLL_CTL_ADD, pp[0], &b) != 0) {
+        log_error("worker: epoll_ctl failed: %s", strerror(errno));
+        close(pp[0]);
+        close(pp[1]);
+        return -1;
+    }
+    p->wake_rd = pp[0];
+    wake_fd = pp[1];
+    struct sockaddr_storage self;
+    socklen_t slen = sizeof self;
+    p->tcp = getsockname(listen_fd, (struct sockaddr *)&self, &slen) == 0 &&
+             (self.ss_family == AF_INET || self.ss_family == AF_INET6);
+    return 0;
+}
+
+/* Events of this batch that name c are dropped: c is closed, and its slot may be reused. */
+static void pool_forget(struct pool *p, struct fconn *c)
+{
+    for (int i = p->ev_i + 1; i < p->ev_n; i++)
+        if (p->ev[i].data.ptr == c)
+            p->ev[i].data.ptr = NULL;
+}
+
+/* Closes c's socket (if libfcgi has not) and frees the slot. */
+static void pool_drop(struct pool *p, struct fconn *c)
+{
+    if (c->fr.ipcFd >= 0)
+        close(c->fr.ipcFd); /* also leaves the epoll set */
+    FCGX_Free(&c->fr, 0);
+    c->fr.ipcFd = -1;
+    c->watched = 0;
+    p->n--;
+    pool_forget(p, c);
+}
+
+/* The rest of the request's stdin, which a handler that answered early left unread: read to
+ * its end record, so a kept connection is at the next request and a closed one has nothing
+ * unread (closing on unread data would reset the connection, and the web server could lose
+ * the answer). 0 when more than DRAIN_MAX or an error: then the connection is closed. */
+static int drain_stdin(FCGX_Request *fr)
+{
+    char buf[4096];
+    long total = 0;
+    while (!FCGX_HasSeenEOF(fr->in)) {
+        int n = FCGX_GetStr(buf, (int)sizeof buf, fr->in);
+        if (n <= 0)
+            break;
+        total += n;
+        if (total > DRAIN_MAX)
+            return 0;
+    }
+    return FCGX_GetError(fr->in) == 0;
+}
+
+/* One request from c, whose socket is readable. */
+static void pool_serve(struct pool *p, struct fconn *c)
+{
+    FCGX_Request *fr = &c->fr;
+    fr->keepConnection = 1; /* FCGX_Accept_r begins with a Finish: it must not close */
+    fr->detached = 1;       /* libfcgi closes on an error without lingering */
+    int rc = FCGX_Accept_r(fr);
+    if (rc < 0 || fr->ipcFd < 0) { /* the web server closed it, or a bad or slow request */
+        pool_drop(p, c);
+        return;
+    }
+    int keep = fr->keepConnection; /* FCGI_KEEP_CONN */
+    fr->keepConnection = 1;
+    struct served sv;
+    serve_one(p->app, fr, &sv);
+    int whole = drain_stdin(fr);
+    FCGX_Finish_r(fr); /* sends the end of the answer; closes only on an error */
+    finish_one(p->app, &sv);
+    if (fr->ipcFd < 0 || !keep || !whole || worker_stop) {
+        pool_drop(p, c);
+        return;
+    }
+    c->last_ms = util_now_ms();
+    if (!c->watched) {
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(p->ep, EPOLL_CTL_ADD, fr->ipcFd, &e) != 0) {
+            log_error("worker: cannot watch a kept connection: %s", strerror(errno));
+            pool_drop(p, c);
+            return;
+        }
+        c->watched = 1;
+    }
+}
+
+/* A free slot; when every one is taken, the connection idle the longest is closed for it
+ * (the web server opens a new one when it needs it, and retries a request that met a kept
+ * connection just closed). */
+static struct fconn *pool_slot(struct pool *p)
+{
+    struct fconn *oldest = NULL;
+    for (int i = 0; i < p->cap; i++) {
+        struct fconn *c = &p->c[i];
+        if (c->fr.ipcFd < 0)
+            return c;
+        if (!oldest || c->last_ms < oldest->last_ms)
+            oldest = c;
+    }
+    pool_drop(p, oldest);
+    return oldest;
+}
+
+/* Accepts one connection; serves its request at once when it is there. -1: a fatal error. */
+static int pool_accept(struct pool *p)
+{
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof peer;
+    int fd = accept4(p->listen_fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (worker_stop || e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED)
+            return 0;
+        log_error("accept failed: %s", strerror(e));
+        if (e == EPROTO || e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+            struct timespec pause = {0, 100 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+            return 0;
+        }
+        return -1;
+    }
+    if (p->tcp && !tcp_peer_ok(fd, &peer)) {
+        close(fd);
+        return 0;
+    }
+    struct timeval tv = {.tv_sec = p->io_timeout_ms / 1000,
+                         .tv_usec = (p->io_timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct fconn *c = pool_slot(p);
+    FCGX_InitRequest(&c->fr, -1, 0); /* no listening socket: libfcgi never accepts */
+    c->fr.ipcFd = fd;
+    c->last_ms = util_now_ms();
+    c->watched = 0;
+    p->n++;
+    char b;
+    ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r > 0) {
+        pool_serve(p, c);
+    } else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        pool_drop(p, c);
+    } else {
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
+            log_error("worker: cannot watch a connection: %s", strerror(errno));
+            pool_drop(p, c);
+        } else {
+            c->watched = 1;
+        }
+    }
+    return 0;
+}
+
+/* Closes the connections idle longer than [server] fastcgi_keep_timeout. */
+static void pool_sweep(struct pool *p, int64_t now)
+{
+    for (int i = 0; i < p->cap && p->n; i++) {
+        struct fconn *c = &p->c[i];
+        if (c->fr.ipcFd >= 0 && now - c->last_ms >= p->keep_timeout_ms)
+            pool_drop(p, c);
+    }
+}
+
+/* Handles one batch of events. -1: a fatal error. */
+static int pool_batch(struct pool *p, int with_accept)
+{
+    for (p->ev_i = 0; p->ev_i < p->ev_n; p->ev_i++) {
+        void *tag = p->ev[p->ev_i].data.ptr;
+        if (tag == &pool_wake_tag) {
+            char buf[16];
+            while (read(p->wake_rd, buf, sizeof buf) > 0)
+                ;
+        } else if (tag == &pool_listen_tag) {
+            if (with_accept && !worker_stop && pool_accept(p) < 0)
+                return -1;
+        } else if (tag) {
+            pool_serve(p, tag);
+        }
+    }
+    p->ev_n = 0;
+    return 0;
+}
+
+/* Until SIGTERM. Each round takes the events ready now and serves one request from each ready
+ * connection and at most one new connection, so a busy connection cannot starve the others
+ * (epoll reports a connection still readable again at the end of its ready list). Only when
+ * nothing is ready are the kept access lines written, and the worker sleeps. */
+static int pool_run(struct pool *p)
+{
+    int64_t next_sweep = util_now_ms() + 1000;
+    int rc = 0;
+    while (!worker_stop) {
+        int n = epoll_wait(p->ep, p->ev, POOL_EVENTS, 0);
+        if (n == 0) {
+            log_flush();
+            /* SIGTERM ends the wait (EINTR, or the pipe). EPOLLEXCLUSIVE wakes one waiting
+             * worker per connection; if that worker is being stopped (a reload) it leaves
+             * without accepting, and no other worker is woken for that connection: every
+             * worker looks again after WAKE_CHECK_MS, so such a connection waits that long
+             * at most. */
+            n = epoll_wait(p->ep, p->ev, POOL_EVENTS, WAKE_CHECK_MS);
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("epoll_wait failed: %s", strerror(errno));
+            rc = 1;
+            break;
+        }
+        p->ev_n = n;
+        if (pool_batch(p, 1) < 0) {
+            rc = 1;
+            break;
+        }
+        int64_t now = util_now_ms();
+        if (now >= next_sweep) {
+            pool_sweep(p, now);
+            next_sweep = now + 1000;
+        }
+    }
+    /* Stopping: a request the web server sent on a kept connection just before is served
+     * (a reload stops the old workers; the web server opens new connections to the new
+     * ones), then every connection is closed. */
+    if (p->n && rc == 0) {
+        int n = epoll_wait(p->ep, p->ev, POOL_EVENTS, 0);
+        if (n > 0) {
+            p->ev_n = n;
+            pool_batch(p, 0);
+        }
+    }
+    for (int i = 0; i < p->cap && p->n; i++)
+        if (p->c[i].fr.ipcFd >= 0)
+            pool_drop(p, &p->c[i]);
+    return rc;
+}
+
+static void pool_close(struct pool *p)
+{
+    if (p->ep >= 0)
+        close(p->ep);
+    if (p->wake_rd >= 0)
+        close(p->wake_rd);
+    if (wake_fd >= 0) {
+        int w = wake_fd;
+        wake_fd = -1;
+        close(w);
+    }
+    free(p->c);
+}
+
+/* Spawned by the web server (lighttpd bin-path, mod_fcgid), the listening socket is the web
+ * server's, shared by its processes and blocking: libfcgi accepts and reads the request, and
+ * access lines are written at once. A connection the web server keeps is read again by
+ * FCGX_Accept_r, which waits on it; neither of these web servers sets FCGI_KEEP_CONN. */
+static int spawned_run(const char *config_path, struct llmops_conf *conf, struct app *app,
+                       int listen_fd)
+{
+    FCGX_Request fr;
+    FCGX_InitRequest(&fr, listen_fd, 0);
+    while (!worker_stop) {
+        int rc = FCGX_Accept_r(&fr);
+        if (rc < 0) {
+            if (worker_stop)
+                break;
+            if (errno == EINTR || rc == -EINTR)
+                continue;
+            log_error("accept failed: %s", strerror(-rc));
+            break;
+        }
+        if (worker_reload) {
+            worker_reload = 0;
+            if (reload_config(config_path, conf) == 0) {
+                app_fini(app);
+                app_init(app, conf);
+                log_info("configuration reloaded");
+            }
+        }
+        struct served sv;
+        serve_one(app, &fr, &sv);
+        FCGX_Finish_r(&fr);
+        finish_one(app, &sv);
+    }
+    FCGX_Free(&fr, 0);
+    return 0;
+}
+
 /* Serves requests on listen_fd until SIGTERM/SIGINT. spawned: no master of ours (SIGHUP
  * reloads in place). */
 static int worker_loop(const char *config_path, struct llmops_conf *conf, int listen_fd,
@@ -318,105 +646,31 @@ static int worker_loop(const char *config_path, struct llmops_conf *conf, int li
     if (!app)
         return 1;
     app_init(app, conf);
-    FCGX_Request fr;
-    FCGX_InitRequest(&fr, listen_fd, 0);
-    /* Standalone, the master's socket is non-blocking and the workers accept themselves: an
-     * accept that finds nothing waiting is the moment to write the access lines kept
-     * ([server] access_log_flush_ms) before sleeping in poll(2), so under load the lines cost
-     * one write(2) per batch and none waits once the worker is idle. The connection is handed
-     * to libfcgi as an open one (ipcFd, keepConnection so that FCGX_Accept_r's own Finish
-     * does not close it); libfcgi sets keepConnection again from the request. Spawned by a
-     * web server, the socket is the web server's: libfcgi accepts, and lines are written at
-     * once. */
-    int own_accept = !spawned && (fcntl(listen_fd, F_GETFL) & O_NONBLOCK);
-    int waiter = own_accept ? make_waiter(listen_fd) : -1;
-    struct sockaddr_storage self;
-    socklen_t slen = sizeof self;
-    int tcp = own_accept && getsockname(listen_fd, (struct sockaddr *)&self, &slen) == 0 &&
-              (self.ss_family == AF_INET || self.ss_family == AF_INET6);
-    log_access_buffer(own_accept ? (int)conf->access_log_flush_ms : 0);
-    log_info("worker ready");
-    while (!worker_stop) {
-        if (own_accept && fr.ipcFd >= 0) {
-            /* the web server kept the connection (FCGI_KEEP_CONN: nginx fastcgi_keep_conn):
-             * libfcgi reads the next request from it, and may wait there, so nothing kept
-             * may wait with it */
-            log_flush();
-        } else if (own_accept) {
-            struct sockaddr_storage peer;
-            socklen_t plen = sizeof peer;
-            int fd = accept4(listen_fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
-            if (fd < 0) {
-                int e = errno;
-                if (worker_stop)
-                    break;
-                if (e == EAGAIN || e == EWOULDBLOCK) {
-                    log_flush();
-                    if (waiter >= 0) {
-                        /* SIGTERM ends the wait (EINTR, or the pipe). EPOLLEXCLUSIVE wakes one
-                         * waiting worker per connection; if that worker is being stopped
-                         * (a reload) it leaves without accepting, and no other worker is
-                         * woken for that connection: every worker looks again after
-                         * WAKE_CHECK_MS, so such a connection waits that long at most. */
-                        struct epoll_event ev[2];
-                        epoll_wait(waiter, ev, 2, WAKE_CHECK_MS);
-                    } else {
-                        struct pollfd p = {.fd = listen_fd, .events = POLLIN};
-                        poll(&p, 1, -1); /* SIGTERM: EINTR, or /dev/null is readable */
-                    }
-                    continue;
-                }
-                if (e == EINTR || e == ECONNABORTED || e == EPROTO || e == EMFILE || e == ENFILE ||
-                    e == ENOBUFS || e == ENOMEM) {
-                    if (e != EINTR && e != ECONNABORTED) {
-                        log_error("accept failed: %s", strerror(e));
-                        struct timespec pause = {0, 100 * 1000 * 1000};
-                        nanosleep(&pause, NULL);
-                    }
-                    continue;
-                }
-                log_error("accept failed: %s", strerror(e));
-                break;
-            }
-            if (tcp && !tcp_peer_ok(fd, &peer)) {
-                close(fd);
-                continue;
-            }
-            fr.ipcFd = fd;
-            fr.keepConnection = 1;
+    /* Standalone, the master's socket is non-blocking and the workers accept themselves
+     * (pool_run). Under load, access lines are kept ([server] access_log_flush_ms) and written
+     * together when nothing is ready, before the worker sleeps. */
+    int standalone = !spawned && (fcntl(listen_fd, F_GETFL) & O_NONBLOCK);
+    log_access_buffer(standalone ? (int)conf->access_log_flush_ms : 0);
+    int rc;
+    if (standalone) {
+        struct pool p = {.app = app, .ep = -1, .wake_rd = -1};
+        rc = pool_open(&p, listen_fd, conf);
+        if (rc == 0) {
+            log_info("worker ready");
+            rc = pool_run(&p);
+        } else {
+            rc = 1;
         }
-        int rc = FCGX_Accept_r(&fr);
-        if (rc < 0) {
-            if (worker_stop)
-                break;
-            if (errno == EINTR || rc == -EINTR)
-                continue;
-            /* own_accept: the request could not be read and libfcgi tried to accept another
-             * on the non-blocking socket */
-            if (own_accept && (rc == -EAGAIN || rc == -EWOULDBLOCK))
-                continue;
-            log_error("accept failed: %s", strerror(rc < 0 ? -rc : errno));
-            break;
-        }
-        if (worker_reload) {
-            worker_reload = 0;
-            if (reload_config(config_path, conf) == 0) {
-                app_fini(app);
-                app_init(app, conf);
-                log_info("configuration reloaded");
-            }
-        }
-        struct served sv;
-        serve_one(app, &fr, &sv);
-        FCGX_Finish_r(&fr);
-        finish_one(app, &sv);
+        pool_close(&p);
+    } else {
+        log_info("worker ready");
+        rc = spawned_run(config_path, conf, app, listen_fd);
     }
-    FCGX_Free(&fr, 0);
     app_fini(app);
     free(app);
     log_info("worker exiting"); /* writes the kept access lines first */
     log_flush();
-    return 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ master */
@@ -577,8 +831,10 @@ static int open_listen_socket(const char *spec, const struct llmops_conf *conf)
         path = spec + 5;
     /* libfcgi takes "HOST:PORT" for TCP and a plain path for a unix socket. */
     int fd = FCGX_OpenSocket(path, 1024);
-    if (fd < 0)
+    if (fd < 0) {
+        log_error("cannot listen on %s: %s", spec, strerror(errno));
         return -1;
+    }
     /* the workers accept themselves (worker_loop); accepted sockets do not inherit it */
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
@@ -595,12 +851,14 @@ static int open_listen_socket(const char *spec, const struct llmops_conf *conf)
                 log_error("cannot give %s to group '%s': %s", path, conf->listen_group,
                           g ? strerror(errno) : "no such group");
                 close(fd);
+                unlink(path);
                 return -1;
             }
         }
         if (chmod(path, (mode_t)conf->listen_mode) != 0) {
             log_error("cannot chmod %s: %s", path, strerror(errno));
             close(fd);
+            unlink(path);
             return -1;
         }
     }
@@ -611,24 +869,25 @@ static int master_run(const struct server_opts *opts, struct llmops_conf *conf,
                       const char *listen_spec)
 {
     struct master *m = calloc(1, sizeof *m);
-    if (!m)
+    if (!m) {
+        conf_free(conf);
         return 1;
+    }
     m->opts = opts;
-    m->conf = *conf;
+    m->conf = *conf; /* the master owns it from here: freed on every way out */
     if (FCGX_Init() != 0) {
         log_error("FCGX_Init failed");
-        return 1;
+        goto fail;
     }
-    m->listen_fd = open_listen_socket(listen_spec, &m->conf);
-    if (m->listen_fd < 0) {
-        log_error("cannot listen on %s: %s", listen_spec, strerror(errno));
-        return 1;
-    }
+    m->listen_fd = open_listen_socket(listen_spec, &m->conf); /* says why it failed */
+    if (m->listen_fd < 0)
+        goto fail;
     if (!opts->foreground) {
         pid_t pid = fork();
         if (pid < 0) {
             log_error("fork failed: %s", strerror(errno));
-            return 1;
+            close(m->listen_fd);
+            goto fail;
         }
         if (pid > 0)
             _exit(0);
@@ -725,6 +984,10 @@ static int master_run(const struct server_opts *opts, struct llmops_conf *conf,
     conf_free(&m->conf);
     free(m);
     return 0;
+fail:
+    conf_free(&m->conf);
+    free(m);
+    return 1;
 }
 
 int server_run(const struct server_opts *opts)
@@ -751,6 +1014,10 @@ int server_run(const struct server_opts *opts)
         metrics_open(conf.metrics_shm_file, listen_spec && *listen_spec);
     if (listen_spec && *listen_spec) {
         char *spec = strdup(listen_spec);
+        if (!spec) {
+            conf_free(&conf);
+            return 1;
+        }
         int rc = master_run(opts, &conf, spec);
         free(spec);
         return rc;
