@@ -145,11 +145,7 @@ static void check_instance(struct table *t, struct instance *in)
     char range[160];
     snprintf(range, sizeof range, "%s to %s", d->tool_version_min ? d->tool_version_min : "any",
              d->tool_version_max ? d->tool_version_max : "any");
-    int supported = 1;
-    if (tv && d->tool_version_min && util_version_cmp(tv, d->tool_version_min) < 0)
-        supported = 0;
-    if (tv && d->tool_version_max && util_version_cmp(tv, d->tool_version_max) > 0)
-        supported = 0;
+    int supported = !tv || util_version_in_range(tv, d->tool_version_min, d->tool_version_max);
     if (!supported) {
         const char *policy = in->host.config_string(&in->host, "unsupported_version", "degrade");
         row(t, name, strcmp(policy, "refuse") == 0 ? FAIL : WARN,

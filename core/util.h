@@ -49,8 +49,12 @@ void util_line_str(struct util_line *l, const char *s);
 /* v in decimal, zero-padded to at least `width` digits */
 void util_line_uint(struct util_line *l, unsigned long long v, int width);
 
-/* Dotted version comparison: "2.9" < "2.14"; -1, 0 or 1. */
+/* Dotted version comparison: "2.9" < "2.14", "v0.11.2" > "0.10" (characters before the first
+ * digit are skipped, other non-digits separate parts, missing parts are 0); -1, 0 or 1. */
 int util_version_cmp(const char *a, const char *b);
+/* min <= v <= max by util_version_cmp; a NULL bound is open. The one range check of the core
+ * (integrations, doctor) and of host->version_in_range. */
+int util_version_in_range(const char *v, const char *min, const char *max);
 
 #define UTIL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
