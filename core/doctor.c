@@ -72,9 +72,11 @@ static int applied(struct db *db, const char *component)
                           1, p, &err);
     if (!r)
         return -1;
-    long v = strtol(PQgetvalue(r, 0, 0), NULL, 10); /* an int column */
+    long long v = -1;
+    if (util_parse_int(PQgetvalue(r, 0, 0), 0, 1000000, &v, NULL) < 0)
+        v = -1; /* not a version number this doctor understands */
     PQclear(r);
-    return v < 0 || v > 1000000 ? -1 : (int)v;
+    return (int)v;
 }
 
 static void check_schema(struct table *t, struct db *db, const struct llmops_conf *conf)
