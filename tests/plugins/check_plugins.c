@@ -2,7 +2,9 @@
  * what was expected, what was found, and the fix; instances of a good module come up while a
  * bad one fails alone. */
 #include "conf.h"
+#include "db.h"
 #include "plugin.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <signal.h>
@@ -569,6 +571,62 @@ START_TEST(test_host_services_1_1)
 }
 END_TEST
 
+/* The 1.1 db accessors read a db_exec result of a real PostgreSQL without libpq in the
+ * module. */
+START_TEST(test_host_db_accessors)
+{
+    struct tu_pg pg;
+    tu_pg_start(&pg, "plugins");
+    char conninfo[256], text[512];
+    tu_pg_conninfo(&pg, "postgres", conninfo, sizeof conninfo);
+    struct db db;
+    db_init(&db, conninfo, 5000, 10000, "check_plugins");
+    snprintf(text, sizeof text, "[server]\nplugin_dir = %s\n[plugin \"one\"]\nmodule = echo\n",
+             TEST_PLUGIN_DIR);
+    struct llmops_conf conf;
+    struct conf_errors e = {0};
+    ck_assert_int_eq(conf_load_buffer("t.conf", text, &conf, &e), 0);
+    struct plugin_registry reg;
+    ck_assert_int_eq(plugins_load(&reg, &conf, &db, 1, &e), 0);
+    const struct llmops_host *h = &plugins_find(&reg, "one")->host;
+    struct llmops_error err = {.size = sizeof err};
+    const char *p[] = {"7"};
+    void *r = h->db_exec(h,
+                         "SELECT n AS num, CASE WHEN n = 2 THEN NULL ELSE 'v' || n END AS label "
+                         "FROM generate_series(1, $1::int) AS n",
+                         1, p, &err);
+    ck_assert_msg(r != NULL, "db_exec: %s", err.message);
+    ck_assert_int_eq(h->db_rows(r), 7);
+    ck_assert_int_eq(h->db_columns(r), 2);
+    ck_assert_str_eq(h->db_column_name(r, 0), "num");
+    ck_assert_str_eq(h->db_column_name(r, 1), "label");
+    ck_assert_ptr_null(h->db_column_name(r, 2));
+    ck_assert_str_eq(h->db_value(r, 0, 0), "1");
+    ck_assert_str_eq(h->db_value(r, 0, 1), "v1");
+    ck_assert_ptr_null(h->db_value(r, 1, 1)); /* SQL NULL */
+    ck_assert_str_eq(h->db_value(r, 6, 0), "7");
+    ck_assert_ptr_null(h->db_value(r, 7, 0)); /* out of range: NULL, not a crash */
+    ck_assert_ptr_null(h->db_value(r, -1, 0));
+    ck_assert_ptr_null(h->db_value(r, 0, 2));
+    ck_assert_int_eq(h->db_affected(r), 7); /* a SELECT's row count */
+    h->db_clear(r);
+    r = h->db_exec(h, "CREATE TEMP TABLE echo_t (a int)", 0, NULL, &err);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(h->db_rows(r), 0);
+    ck_assert_int_eq(h->db_affected(r), 0);
+    h->db_clear(r);
+    r = h->db_exec(h, "INSERT INTO echo_t SELECT generate_series(1, 5)", 0, NULL, &err);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(h->db_affected(r), 5);
+    h->db_clear(r);
+    plugins_unload(&reg);
+    conf_free(&conf);
+    conf_errors_free(&e);
+    db_close(&db);
+    tu_pg_stop(&pg);
+}
+END_TEST
+
 /* STYLE.md: every module exports exactly its one entry symbol. */
 START_TEST(test_one_exported_symbol)
 {
@@ -590,6 +648,7 @@ int main(void)
 {
     Suite *s = suite_create("plugins");
     TCase *core = tcase_create("Core");
+    tcase_set_timeout(core, 60); /* a private PostgreSQL cluster starts in test_host_db_accessors */
     tcase_add_test(core, test_good_module);
     tcase_add_test(core, test_instances);
     tcase_add_test(core, test_host_services);
@@ -597,6 +656,7 @@ int main(void)
     tcase_add_test(core, test_host_http_with_token);
     tcase_add_test(core, test_module_built_for_1_0);
     tcase_add_test(core, test_host_services_1_1);
+    tcase_add_test(core, test_host_db_accessors);
     suite_add_tcase(s, core);
     TCase *limits = tcase_create("Limits");
     tcase_add_test(limits, test_wrong_abi);
