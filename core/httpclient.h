@@ -81,6 +81,13 @@ int httpc_request(struct httpc *c, const struct llmops_http_request *req,
                   struct llmops_http_response *resp, struct llmops_error *err);
 void httpc_response_free(struct llmops_http_response *resp);
 
+/* The header lines of one answer (the bytes after its status line, lines ending in "\n")
+ * through the same parser a call uses, into a kept-headers list like resp->headers (a new
+ * malloc'd "name\0value\0...\0" list in *out, its length without the final NUL in *len).
+ * want: further names to keep, as in want_headers. For the fuzz target; 0 or -1 (memory). */
+int httpc_parse_headers(struct httpc *c, const char *data, size_t n, const char *const *want,
+                        char **out, size_t *len);
+
 /* The first value of header `name` (any case) in resp->headers, or NULL. */
 const char *httpc_response_header(const struct llmops_http_response *resp, const char *name);
 

@@ -1185,6 +1185,12 @@ START_TEST(test_response_headers)
     ck_assert_ptr_null(httpc_response_header(&resp, "Retry-After"));
     httpc_response_free(&resp);
     ck_assert_ptr_null(resp.headers);
+    /* A NUL inside a value must not forge a header of its own. libcurl refuses such an
+     * answer before our parser sees it; fuzz_http_headers checks the parser alone. */
+    fault("/hdr", "[{\"status\": 200, \"headers\": {"
+                  "\"X-Repo-Commit\": \"abc\\u0000location\\u0000https://evil.example/\"}}]");
+    ck_assert_int_eq(call_req(c, &q), -1);
+    ck_assert_ptr_null(resp.headers);
     /* Retry-After of a 429 answered as it is (no retries left) */
     fault("/hdr", "[{\"status\": 429, \"retry_after\": 7}]");
     struct httpc_config cfg = config(fake_port);
