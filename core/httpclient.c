@@ -57,6 +57,7 @@ struct httpc {
     int nallowed;
     char *auth_file, *auth_scheme;
     struct stat auth_st;
+    int auth_warned;       /* the auth file's last problem was logged: not again each call */
     int auth_secrets_from; /* secrets[auth_secrets_from..] come from the auth header */
     char *ca_file;
     char *user_agent;
@@ -408,10 +409,14 @@ static int auth_refresh(struct httpc *c)
         return 0;
     struct stat st;
     if (stat(c->auth_file, &st) != 0) {
-        log_warning("http client for %s: cannot stat the auth file %s: %s%s", c->display,
-                    c->auth_file, strerror(errno), c->auth ? " (keeping the previous one)" : "");
+        if (!c->auth_warned) /* once, not on every call while it lasts */
+            log_warning("http client for %s: cannot stat the auth file %s: %s%s", c->display,
+                        c->auth_file, strerror(errno),
+                        c->auth ? " (keeping the previous one)" : "");
+        c->auth_warned = 1;
         return c->auth ? 0 : -1;
     }
+    c->auth_warned = 0;
     if (c->auth && st.st_ino == c->auth_st.st_ino && st.st_dev == c->auth_st.st_dev &&
         st.st_size == c->auth_st.st_size && st.st_mtim.tv_sec == c->auth_st.st_mtim.tv_sec &&
         st.st_mtim.tv_nsec == c->auth_st.st_mtim.tv_nsec &&
@@ -424,6 +429,8 @@ static int auth_refresh(struct httpc *c)
         log_warning("http client for %s: cannot read the auth file %s%s", c->display, c->auth_file,
                     c->auth ? " (keeping the previous one)" : "");
         free(content);
+        if (c->auth)
+            c->auth_st = st; /* not read again until it changes again */
         return c->auth ? 0 : -1;
     }
     while (len > 0 && (content[len - 1] == '\n' || content[len - 1] == '\r'))
@@ -442,9 +449,9 @@ static int auth_refresh(struct httpc *c)
         rc = set_auth(c, line);
         explicit_bzero(line, hsize);
     }
-    if (rc == 0)
-        c->auth_st = st;
-    else
+    if (rc == 0 || c->auth)
+        c->auth_st = st; /* a bad file is not read again until it changes again */
+    if (rc != 0)
         log_warning("http client for %s: the auth file %s does not hold one line%s", c->display,
                     c->auth_file, c->auth ? " (keeping the previous one)" : "");
     free(line);
@@ -493,12 +500,16 @@ struct httpc *httpc_new(const struct httpc_config *cfg)
     }
     for (int i = 0; i < cfg->nendpoints; i++) {
         const struct httpc_endpoint *e = &cfg->endpoints[i];
-        if (!e->name || !e->url || add_endpoint(c, e->name, e->url) != 0) {
-            log_error("http client for %s: endpoint %s is not a valid http:// or https:// URL "
-                      "without query or fragment (or more than %d endpoints)",
-                      c->display, e->name ? e->name : "(null)", MAX_ENDPOINTS - 1);
-            goto fail;
-        }
+        int before = c->neps;
+        if (e->name && e->url && add_endpoint(c, e->name, e->url) == 0)
+            continue;
+        if (c->neps > before)
+            goto fail; /* it parsed: out of memory */
+        /* Not fatal: the module may use the key for links only (a UI URL with a fragment);
+         * it just cannot be an endpoint. */
+        log_warning("http client for %s: %s is not an endpoint (not an http(s) URL without "
+                    "query or fragment, or more than %d endpoints)",
+                    c->display, e->name ? e->name : "(null)", MAX_ENDPOINTS - 1);
     }
     if (cfg->allowed_hosts && add_allowed(c, cfg->allowed_hosts) != 0) {
         log_error("http client for %s: allowed_hosts holds more than %d hosts or one over 255 "

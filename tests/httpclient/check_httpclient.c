@@ -1162,6 +1162,20 @@ START_TEST(test_endpoints)
     ck_assert_msg(strstr(err.message, "endpoint 'logs_url' is not configured"), "message: %s",
                   err.message);
     httpc_free(c);
+    /* a URL key that cannot be a base (a UI link with a fragment) costs that endpoint only */
+    log_set_level(LOG_LVL_SILENT);
+    const struct httpc_endpoint odd[] = {{"ui_url", "http://127.0.0.1:1/#/experiments"}};
+    cfg.endpoints = odd;
+    c = httpc_new(&cfg);
+    log_set_level(LOG_LVL_INFO);
+    ck_assert_ptr_nonnull(c);
+    q.endpoint = NULL;
+    ck_assert_int_eq(call_req(c, &q), 0); /* url still works */
+    httpc_response_free(&resp);
+    q.endpoint = "ui_url";
+    ck_assert_int_eq(call_req(c, &q), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_INVALID);
+    httpc_free(c);
 }
 END_TEST
 
