@@ -1387,6 +1387,68 @@ START_TEST(test_download_to_file)
 }
 END_TEST
 
+START_TEST(test_redirect_https_to_http_refused)
+{
+    if (!OPENSSL_BIN[0]) {
+        fprintf(stderr, "test_redirect_https_to_http_refused: no openssl program, skipped\n");
+        return;
+    }
+    char dir[] = "/tmp/httpc-tls-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cert[64], key[64];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    const char *const gen[] = {OPENSSL_BIN,
+                               "req",
+                               "-x509",
+                               "-newkey",
+                               "ec",
+                               "-pkeyopt",
+                               "ec_paramgen_curve:prime256v1",
+                               "-nodes",
+                               "-keyout",
+                               key,
+                               "-out",
+                               cert,
+                               "-days",
+                               "1",
+                               "-subj",
+                               "/CN=127.0.0.1",
+                               "-addext",
+                               "subjectAltName=IP:127.0.0.1",
+                               NULL};
+    ck_assert_int_eq(run(gen), 0);
+    int port;
+    const char *const extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+    pid_t pid = spawn_fake(extra, &port);
+    char url[64], spec[256];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", port);
+    struct httpc_config cfg = config(port);
+    cfg.base_url = url;
+    cfg.ca_file = cert;
+    struct httpc *c = httpc_new(&cfg);
+    ck_assert_ptr_nonnull(c);
+    snprintf(spec, sizeof spec,
+             "{\"path\": \"/down\", \"responses\": [{\"status\": 302, \"headers\": "
+             "{\"Location\": \"http://127.0.0.1:%d/plain\"}}]}",
+             fake_port);
+    ck_assert_int_eq(call(c, "POST", "/_faults", spec, 0), 0);
+    httpc_response_free(&resp);
+    struct llmops_http_request q = {.method = "GET", .path = "/down", .max_redirects = 3};
+    int rc = call_req(c, &q);
+    struct llmops_error e = err;
+    httpc_free(c);
+    stop_fake(pid);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(e.code, LLMOPS_ERR_TOOL);
+    ck_assert_msg(strstr(e.message, "redirect from https to http"), "message: %s", e.message);
+    ck_assert_int_eq(count("/plain"), 0); /* the token never went out in clear */
+}
+END_TEST
+
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -1527,6 +1589,7 @@ static Suite *make_httpclient_suite(void)
     tcase_add_test(services, test_upload_streamed_from_file);
     tcase_add_test(services, test_download_to_file);
     tcase_add_test(services, test_token_file_rotation);
+    tcase_add_test(services, test_redirect_https_to_http_refused);
     suite_add_tcase(s, services);
     return s;
 }
