@@ -72,9 +72,11 @@ static int applied(struct db *db, const char *component)
                           1, p, &err);
     if (!r)
         return -1;
-    long v = strtol(PQgetvalue(r, 0, 0), NULL, 10); /* an int column */
+    long long v = -1;
+    if (util_parse_int(PQgetvalue(r, 0, 0), 0, 1000000, &v, NULL) < 0)
+        v = -1; /* not a version number this doctor understands */
     PQclear(r);
-    return v < 0 || v > 1000000 ? -1 : (int)v;
+    return (int)v;
 }
 
 static void check_schema(struct table *t, struct db *db, const struct llmops_conf *conf)
@@ -145,11 +147,7 @@ static void check_instance(struct table *t, struct instance *in)
     char range[160];
     snprintf(range, sizeof range, "%s to %s", d->tool_version_min ? d->tool_version_min : "any",
              d->tool_version_max ? d->tool_version_max : "any");
-    int supported = 1;
-    if (tv && d->tool_version_min && util_version_cmp(tv, d->tool_version_min) < 0)
-        supported = 0;
-    if (tv && d->tool_version_max && util_version_cmp(tv, d->tool_version_max) > 0)
-        supported = 0;
+    int supported = !tv || util_version_in_range(tv, d->tool_version_min, d->tool_version_max);
     if (!supported) {
         const char *policy = in->host.config_string(&in->host, "unsupported_version", "degrade");
         row(t, name, strcmp(policy, "refuse") == 0 ? FAIL : WARN,

@@ -130,7 +130,4 @@ json_t *json_str_or_null(const char *s);
 
 /* An X-Request-Id from the client is kept when it is 1-128 of [A-Za-z0-9._:-]. */
 int http_valid_request_id(const char *s);
-
-/* [metrics] path: answers it (returns 1) or leaves the request to the router (0). */
-int metrics_try_route(struct req *r);
 #endif

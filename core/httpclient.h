@@ -38,6 +38,20 @@ struct httpc_config {
     size_t max_body_bytes;  /* a bigger response fails; 0 → HTTPC_MAX_BODY_DEFAULT */
     double (*jitter)(void); /* returns [0, 1]: the fraction of the backoff cap to wait;
                                NULL → random (full jitter). Tests pin it. */
+    /* ABI 1.1 services, all optional: */
+    const struct httpc_endpoint *endpoints; /* further named base URLs ("ui_url", ...); the
+                                               base_url is the endpoint "url" */
+    int nendpoints;
+    const char *allowed_hosts; /* more hosts for absolute URLs and redirects: names or
+                                *.suffix, separated by commas or blanks */
+    const char *auth_file;     /* instead of auth_header: a secret file read again whenever */
+    const char *auth_scheme;   /* it changes (inode, size, mtime), sent as "Authorization:
+                                  <scheme> <content>"; scheme "Basic" base64-encodes it */
+};
+
+struct httpc_endpoint {
+    const char *name; /* the configuration key */
+    const char *url;  /* http(s)://host[:port][/prefix] */
 };
 
 struct httpc;
@@ -56,10 +70,25 @@ void httpc_free(struct httpc *c);
  *   LLMOPS_ERR_TOOL         the answer is larger than max_body_bytes ("response too large")
  *   LLMOPS_ERR_INVALID      a bad request: path not starting with '/' or '?', a header with
  *                           a line break, an unknown method
+ *   LLMOPS_ERR_INVALID      (1.1) an unknown endpoint, a url on a host not allowed, an
+ *                           unreadable body_file or unwritable response_file
+ *   LLMOPS_ERR_TOOL         (1.1) a redirect to a host not allowed, or from https to http
+ *                           (once max_redirects are used up, the 3xx itself is the answer)
+ *   LLMOPS_ERR_UNAVAILABLE  (1.1) "aborted by the module" when progress returned nonzero
  *   LLMOPS_ERR_INTERNAL     req/resp size fields too small, out of memory
  * On -1, resp->body is NULL and resp->attempts says how many attempts were made. */
 int httpc_request(struct httpc *c, const struct llmops_http_request *req,
                   struct llmops_http_response *resp, struct llmops_error *err);
 void httpc_response_free(struct llmops_http_response *resp);
+
+/* The header lines of one answer (the bytes after its status line, lines ending in "\n")
+ * through the same parser a call uses, into a kept-headers list like resp->headers (a new
+ * malloc'd "name\0value\0...\0" list in *out, its length without the final NUL in *len).
+ * want: further names to keep, as in want_headers. For the fuzz target; 0 or -1 (memory). */
+int httpc_parse_headers(struct httpc *c, const char *data, size_t n, const char *const *want,
+                        char **out, size_t *len);
+
+/* The first value of header `name` (any case) in resp->headers, or NULL. */
+const char *httpc_response_header(const struct llmops_http_response *resp, const char *name);
 
 #endif

@@ -97,11 +97,7 @@ void integration_health(struct req *r)
     }
     const char *tv = json_string_value(json_object_get(info, "tool_version"));
     snprintf(in->tool_version, sizeof in->tool_version, "%s", tv ? tv : "");
-    int supported = 1;
-    if (tv && d->tool_version_min && util_version_cmp(tv, d->tool_version_min) < 0)
-        supported = 0;
-    if (tv && d->tool_version_max && util_version_cmp(tv, d->tool_version_max) > 0)
-        supported = 0;
+    int supported = !tv || util_version_in_range(tv, d->tool_version_min, d->tool_version_max);
     const char *policy = in->host.config_string(&in->host, "unsupported_version", "degrade");
     if (!supported) {
         in->st = strcmp(policy, "refuse") == 0 ? INSTANCE_FAILED : INSTANCE_DEGRADED;

@@ -80,4 +80,9 @@ char *metrics_render(const char *extra, size_t *len);
 /* Outcome label of a plugin status (enum llmops_status). */
 const char *metrics_outcome(int status);
 
+/* [metrics] path: answers it (returns 1) or leaves the request to the router (0). Defined
+ * in metrics_http.c, next to the exposition it serves. */
+struct req;
+int metrics_try_route(struct req *r);
+
 #endif

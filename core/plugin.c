@@ -7,6 +7,7 @@
 #include "llmops-tracking.h"
 #include "llmops-versioning.h"
 #include "db.h"
+#include "digest.h"
 #include "http.h"
 #include "httpclient.h"
 #include "log.h"
@@ -24,6 +25,10 @@
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#if LLMOPS_PLUGIN_TARGET_MINOR != LLMOPS_PLUGIN_ABI_MINOR
+#error "the core builds with the header's own ABI minor"
+#endif
 
 static int valid_module_name(const char *s)
 {
@@ -412,6 +417,44 @@ static void host_db_clear(void *result)
         PQclear(result);
 }
 
+/* 1.1: reading a result without libpq in the module. */
+static int host_db_rows(const void *result)
+{
+    return result ? PQntuples(result) : 0;
+}
+
+static int host_db_columns(const void *result)
+{
+    return result ? PQnfields(result) : 0;
+}
+
+static const char *host_db_value(const void *result, int row, int column)
+{
+    if (!result || row < 0 || column < 0 || row >= PQntuples(result) ||
+        column >= PQnfields(result) || PQgetisnull(result, row, column))
+        return NULL;
+    return PQgetvalue(result, row, column);
+}
+
+static const char *host_db_column_name(const void *result, int column)
+{
+    return result && column >= 0 && column < PQnfields(result) ? PQfname(result, column) : NULL;
+}
+
+static long long host_db_affected(const void *result)
+{
+    long long n = 0;
+    const char *v = result ? PQcmdTuples((PGresult *)result) : "";
+    if (!v || !*v || util_parse_int(v, 0, 1LL << 62, &n, NULL) < 0)
+        return 0;
+    return n;
+}
+
+static const char *host_http_header(const struct llmops_http_response *resp, const char *name)
+{
+    return httpc_response_header(resp, name);
+}
+
 /* ------------------------------------------------------------------ instances */
 
 /* Keys every instance may set: the core reads them (HTTP client, version policy). */
@@ -424,6 +467,8 @@ static const struct llmops_config_key core_keys[] = {
     {"ca_file", LLMOPS_CONFIG_FILE, 0, 0, 0, "CA bundle for the tool's certificate"},
     {"token_file", LLMOPS_CONFIG_FILE, 0, 0, 0, "a file holding the tool's bearer token"},
     {"basic_auth_file", LLMOPS_CONFIG_FILE, 0, 0, 0, "a file holding user:password for the tool"},
+    {"allowed_hosts", LLMOPS_CONFIG_STRING, 0, 0, 0,
+     "more hosts that absolute URLs and redirects may go to (names or *.suffix)"},
     {"unsupported_version", LLMOPS_CONFIG_STRING, 0, 0, 0,
      "refuse or degrade when the tool's version is outside the module's range"},
     {NULL, 0, 0, 0, 0, NULL},
@@ -454,7 +499,8 @@ static int check_keys(const struct instance *in, struct conf_errors *errs)
         const char *v = p->kv[i].value;
         if (!k) {
             char known[512] = "module, url, connect_timeout_ms, timeout_ms, retries, tls_verify, "
-                              "ca_file, token_file, basic_auth_file, unsupported_version";
+                              "ca_file, token_file, basic_auth_file, allowed_hosts, "
+                              "unsupported_version";
             size_t used = strlen(known);
             for (const struct llmops_config_key *q = keys; q && q->name; q++) {
                 int w = snprintf(known + used, sizeof known - used, ", %s", q->name);
@@ -550,6 +596,17 @@ static void setup_host(struct instance *in)
     h->db_exec = host_db_exec;
     h->db_clear = host_db_clear;
     h->core_private = in;
+    /* 1.1 */
+    h->http_header = host_http_header;
+    h->digest = digest_buffer;
+    h->digest_file = digest_file;
+    h->version_compare = util_version_cmp;
+    h->version_in_range = util_version_in_range;
+    h->db_rows = host_db_rows;
+    h->db_columns = host_db_columns;
+    h->db_value = host_db_value;
+    h->db_column_name = host_db_column_name;
+    h->db_affected = host_db_affected;
 }
 
 /* "Authorization: Bearer ..." from token_file, or "Authorization: Basic ..." from
@@ -645,6 +702,18 @@ int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, st
             continue;
         }
         if (url) {
+            /* Every other URL-typed key of the module is an endpoint (ui_url, logs_url, ...). */
+            struct httpc_endpoint eps[8];
+            int neps = 0;
+            for (const struct llmops_config_key *q = in->mod->desc->config_keys; q && q->name;
+                 q++) {
+                const char *v = host_config_string(&in->host, q->name, NULL);
+                if (q->type == LLMOPS_CONFIG_URL && v && strcmp(q->name, "url") != 0 &&
+                    neps < (int)UTIL_ARRAY_LEN(eps) - 1)
+                    eps[neps++] = (struct httpc_endpoint){q->name, v};
+            }
+            const char *token_file = host_config_string(&in->host, "token_file", NULL);
+            const char *basic_file = host_config_string(&in->host, "basic_auth_file", NULL);
             struct httpc_config hc = {
                 .base_url = url,
                 .connect_timeout_ms = host_config_int(&in->host, "connect_timeout_ms", 2000),
@@ -655,7 +724,13 @@ int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, st
                 .verify_tls = host_config_bool(&in->host, "tls_verify", 1),
                 .ca_file = host_config_string(&in->host, "ca_file", NULL),
                 .user_agent = "llm-ops",
-                .auth_header = auth[0] ? auth : NULL,
+                /* The secret file itself, read again when it changes (rotated tokens);
+                 * auth_header() above only checked that it reads. */
+                .auth_file = token_file ? token_file : basic_file,
+                .auth_scheme = token_file ? "Bearer" : "Basic",
+                .endpoints = eps,
+                .nendpoints = neps,
+                .allowed_hosts = host_config_string(&in->host, "allowed_hosts", NULL),
             };
             in->http = httpc_new(&hc);
             explicit_bzero(auth, sizeof auth);

@@ -4,8 +4,8 @@
 #include <string.h>
 
 /* The route table's patterns split into segments once per process: matching a request
- * then compares lengths and bytes only, with no parsing of the patterns per request (the
- * table has some 60 routes; parsing them all twice per request showed in profiles). */
+ * then compares lengths and bytes only, with no parsing of the patterns per request
+ * (parsing every pattern twice per request showed in profiles). */
 struct cseg {
     const char *s;
     size_t len;

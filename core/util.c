@@ -215,6 +215,11 @@ void util_line_uint(struct util_line *l, unsigned long long v, int width)
 
 int util_version_cmp(const char *a, const char *b)
 {
+    /* a leading "v" (Kubernetes-style "v0.11.2") or other prefix is not a part 0 */
+    while (*a && !(*a >= '0' && *a <= '9'))
+        a++;
+    while (*b && !(*b >= '0' && *b <= '9'))
+        b++;
     while (*a || *b) {
         long long x = 0, y = 0;
         /* saturate: a version part of 19 digits must not overflow */
@@ -232,6 +237,11 @@ int util_version_cmp(const char *a, const char *b)
             b++;
     }
     return 0;
+}
+
+int util_version_in_range(const char *v, const char *min, const char *max)
+{
+    return (!min || util_version_cmp(v, min) >= 0) && (!max || util_version_cmp(v, max) <= 0);
 }
 
 int64_t util_wall_ms(void)

@@ -66,8 +66,12 @@ size_t util_utf8_count(const char *s, size_t n);
 /* The size of a buffer for util_quote of n characters. */
 #define UTIL_QUOTE_SIZE(n) (4 * (n) + 1)
 
-/* Dotted version comparison: "2.9" < "2.14"; -1, 0 or 1. */
+/* Dotted version comparison: "2.9" < "2.14", "v0.11.2" > "0.10" (characters before the first
+ * digit are skipped, other non-digits separate parts, missing parts are 0); -1, 0 or 1. */
 int util_version_cmp(const char *a, const char *b);
+/* min <= v <= max by util_version_cmp; a NULL bound is open. The one range check of the core
+ * (integrations, doctor) and of host->version_in_range. */
+int util_version_in_range(const char *v, const char *min, const char *max);
 
 #define UTIL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -395,7 +395,7 @@ schemas = {
                         "description": "The counters the plugin keeps through host->metric_add, in the worker that answered."},
         },
         "example": {"name": "mlflow-prod", "module": "mlflow", "module_version": "1.0.0",
-                    "abi": "1.0", "category": "experiment_tracking", "tool_version": "2.14.1",
+                    "abi": "1.1", "category": "experiment_tracking", "tool_version": "2.14.1",
                     "state": "ok", "reason": None, "breaker": "closed",
                     "serves": [{"environment": "prod", "category": "experiment_tracking",
                                 "role": "active"}], "metrics": {"runs_created": 12.0}},

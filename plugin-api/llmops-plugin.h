@@ -26,7 +26,18 @@ extern "C" {
 /* ABI major: a change that breaks installed plugins. Minor: additions at the end of
  * structs. The core loads a plugin whose major equals its own and whose minor is not newer. */
 #define LLMOPS_PLUGIN_ABI_MAJOR 1
-#define LLMOPS_PLUGIN_ABI_MINOR 0
+#define LLMOPS_PLUGIN_ABI_MINOR 1
+
+/* The minor a module targets (like _WIN32_WINNT): define it to an older minor before this
+ * header to build a module that an older core loads; the members added after that minor are
+ * then left out, the structs have that minor's sizes and the magic block says that minor.
+ * The core always builds with the header's own minor. */
+#ifndef LLMOPS_PLUGIN_TARGET_MINOR
+#define LLMOPS_PLUGIN_TARGET_MINOR LLMOPS_PLUGIN_ABI_MINOR
+#endif
+#if LLMOPS_PLUGIN_TARGET_MINOR < 0 || LLMOPS_PLUGIN_TARGET_MINOR > LLMOPS_PLUGIN_ABI_MINOR
+#error "LLMOPS_PLUGIN_TARGET_MINOR must lie between 0 and LLMOPS_PLUGIN_ABI_MINOR"
+#endif
 
 #define LLMOPS_PLUGIN_MAGIC 0x4c4f5053u /* "LOPS" */
 #define LLMOPS_PLUGIN_ENTRY_SYMBOL "llmops_plugin_entry"
@@ -53,7 +64,7 @@ struct llmops_plugin_magic {
 #define LLMOPS_PLUGIN_MAGIC_INIT                                                                   \
     {                                                                                              \
         LLMOPS_PLUGIN_MAGIC, (uint32_t)sizeof(struct llmops_plugin_magic),                         \
-            LLMOPS_PLUGIN_ABI_MAJOR, LLMOPS_PLUGIN_ABI_MINOR, (uint16_t)(8 * sizeof(void *)),      \
+            LLMOPS_PLUGIN_ABI_MAJOR, LLMOPS_PLUGIN_TARGET_MINOR, (uint16_t)(8 * sizeof(void *)),   \
             JANSSON_MAJOR_VERSION                                                                  \
     }
 
@@ -113,6 +124,26 @@ struct llmops_config_key {
     const char *help;   /* one line, shown when a required key is missing */
 };
 
+/* The keys the core itself reads in every instance's section, on top of the module's own
+ * (a module never lists them; the core checks them; see llm-ops.conf(5)):
+ *   url                 URL   the tool's base URL: host->http's default endpoint
+ *   connect_timeout_ms  INT   100..60000, per connection attempt (default 2000)
+ *   timeout_ms          INT   100..600000, a whole call, retries and waits included (10000)
+ *   retries             INT   0..10, extra attempts on connection errors, 429, 5xx (2)
+ *   tls_verify          BOOL  verify the tool's certificate (default on)
+ *   ca_file             FILE  a CA bundle (PEM) for the tool's certificate
+ *   token_file          FILE  "Authorization: Bearer <content>"; read again when the file
+ *                             changes (a rotated Kubernetes service-account token)
+ *   basic_auth_file     FILE  "Authorization: Basic <base64 of user:password>", likewise
+ *   allowed_hosts       STRING  [1.1] hosts, besides those of the instance's URL keys, that
+ *                             absolute URLs and redirects may go to: names or *.suffix,
+ *                             separated by commas or blanks
+ *   unsupported_version STRING  refuse or degrade (default) when health reports a tool
+ *                             version outside tool_version_min..tool_version_max
+ *   module              STRING  the module's name (always accepted)
+ * Every key of type LLMOPS_CONFIG_URL, the core's `url` and a module's own (`ui_url`,
+ * `logs_url`, ...), is an endpoint that llmops_http_request.endpoint can name [1.1]. */
+
 /* ------------------------------------------------------------------ host services */
 
 enum llmops_log_level {
@@ -125,7 +156,16 @@ enum llmops_log_level {
 /* One HTTP call to the instance's tool. The core's client adds the base URL, timeouts,
  * retries (connection errors, 429 and 5xx, honouring Retry-After; only for idempotent
  * methods unless `retry_unsafe` is set), TLS verification and the auth header from the
- * instance's secret file, and reuses connections. */
+ * instance's secret file, and reuses connections.
+ *
+ * [1.1] The auth header goes only to the origins (scheme, host, port) of the instance's URL
+ * keys: never to another host named by `url`, and never after a redirect that changed the
+ * origin (a CDN, a presigned URL). The request's own credential headers (Authorization,
+ * Cookie, X-Api-Key, ...) are dropped on such a redirect too. Absolute URLs and redirect
+ * targets must be on a host the instance allows (its URL keys' hosts, allowed_hosts);
+ * others are refused (INVALID for `url`, TOOL for a redirect) with a message naming the
+ * host and the key to set. A redirect from https to http is refused. 303, and 301/302
+ * after a POST, continue as GET without a body; 307 and 308 repeat the method and body. */
 struct llmops_http_request {
     uint32_t size;              /* sizeof(struct llmops_http_request) */
     const char *method;         /* "GET", "POST", ... */
@@ -136,6 +176,27 @@ struct llmops_http_request {
     const char *content_type; /* of body; NULL → application/json when body is set */
     int retry_unsafe;         /* retry a non-idempotent method too (the plugin made it so) */
     long timeout_ms;          /* 0 → the instance's configured total timeout */
+#if LLMOPS_PLUGIN_TARGET_MINOR >= 1
+    /* ABI 1.1 (a 1.0 module's struct ends above: the core treats these as 0/NULL) */
+    const char *endpoint; /* the URL key `path` is appended to: NULL → "url"; "ui_url", ... */
+    const char *url;      /* instead of endpoint + path: an absolute http(s) URL on an allowed
+                             host (path is then ignored) */
+    int max_redirects;    /* redirects to follow, 0..20 (0: none, answer the 3xx itself) */
+    const char *const *want_headers; /* response headers to keep besides Location, Link,
+                                        ETag, Retry-After, Warning, Content-Length and
+                                        Last-Modified; NULL-terminated, or NULL */
+    const char *body_file;           /* stream the body from this file (body must be NULL; any
+                                        size; content_type as for body) */
+    const char *response_file;       /* a 2xx answer's body is streamed into this file (created or
+                                        truncated; no size cap) instead of `body`; other answers'
+                                        bodies stay in `body` under the cap and the file is left
+                                        empty */
+    /* Called while bytes move (at least once a second): totals are 0 when unknown. A
+     * nonzero return aborts the call (UNAVAILABLE, "aborted by the module"). */
+    int (*progress)(void *ctx, int64_t down_now, int64_t down_total, int64_t up_now,
+                    int64_t up_total);
+    void *progress_ctx;
+#endif
 };
 
 struct llmops_http_response {
@@ -145,7 +206,24 @@ struct llmops_http_response {
     size_t body_len;
     char content_type[128];
     int attempts; /* how many attempts were made */
+#if LLMOPS_PLUGIN_TARGET_MINOR >= 1
+    /* ABI 1.1, all owned by the core and released by http_free: */
+    char *headers;      /* the kept headers of the final answer as "name\0value\0" pairs (names
+                           lower case, in arrival order, repeats kept), ended by an empty name;
+                           never NULL after a 0 return. Look one up with host->http_header. */
+    char *url;          /* the final answer's URL (after redirects) without userinfo or query */
+    int redirects;      /* how many redirects were followed */
+    int64_t file_bytes; /* bytes written to response_file */
+#endif
 };
+
+/* [1.1] Digest algorithms of host->digest and host->digest_file (libcrypto). */
+enum llmops_digest {
+    LLMOPS_DIGEST_MD5 = 1,    /* 32 hex digits: DVC's content ids, Content-MD5 */
+    LLMOPS_DIGEST_SHA1 = 2,   /* 40: git blob ids */
+    LLMOPS_DIGEST_SHA256 = 3, /* 64: Hugging Face LFS oids, OCI digests */
+};
+#define LLMOPS_DIGEST_HEX_MAX 65 /* the longest hex digest and its NUL */
 
 struct llmops_host {
     uint32_t size;      /* sizeof(struct llmops_host) as the core built it */
@@ -189,14 +267,50 @@ struct llmops_host {
     void (*metric_add)(const struct llmops_host *h, const char *name, double value);
 
     /* Runs parameterised SQL on the core's database for modules that own tables (their own
-     * migrations, in tables prefixed with the module name). Returns a libpq PGresult * (as
-     * void *, so this header does not need libpq) to release with db_clear, or NULL with err
-     * filled. */
+     * migrations, in tables prefixed with the module name). Returns a result to read with the
+     * db_* accessors below [1.1] and to release with db_clear, or NULL with err filled.
+     * libpq is not part of this ABI: the result is opaque to a 1.1 module, which needs no
+     * libpq of its own. (It is a libpq PGresult *, and 1.0 modules that read it with their
+     * own libpq.so.5 keep working: the process holds one libpq, the core's.) */
     void *(*db_exec)(const struct llmops_host *h, const char *sql, int nparams,
                      const char *const *params, struct llmops_error *err);
     void (*db_clear)(void *result);
 
     void *core_private; /* the core's: plugins leave it alone */
+
+#if LLMOPS_PLUGIN_TARGET_MINOR >= 1
+    /* ---- ABI 1.1. A module built for 1.1 is only loaded by a 1.1 core, so it may call
+     * these without checks; a module targeting 1.0 that wants them checks
+     * h->abi_minor >= 1 (the struct it was compiled with ends at core_private). */
+
+    /* The value of response header `name` (any case) as kept in resp->headers, the first
+     * when it came more than once; NULL when absent. Lives as long as resp. */
+    const char *(*http_header)(const struct llmops_http_response *resp, const char *name);
+
+    /* Hex digests (lower case) of a buffer, or of a file read in pieces (any size; *bytes,
+     * if not NULL, receives its length). hexsize >= LLMOPS_DIGEST_HEX_MAX always fits.
+     * Return 0, or -1 with err filled (INVALID: unknown algorithm, unreadable file, hex too
+     * small). */
+    int (*digest)(enum llmops_digest algo, const void *data, size_t len, char *hex, size_t hexsize,
+                  struct llmops_error *err);
+    int (*digest_file)(enum llmops_digest algo, const char *path, char *hex, size_t hexsize,
+                       int64_t *bytes, struct llmops_error *err);
+
+    /* Versions as dotted numbers, the way the core compares tool_version_min/max: the
+     * numeric runs compared in turn, other characters separating them, missing parts 0
+     * ("2.9" < "2.14", "2.14" == "2.14.0", "v3.1rc2" == "3.1.2"). version_compare answers
+     * <0, 0 or >0; version_in_range 1 when min <= v <= max (NULL bounds are open). */
+    int (*version_compare)(const char *a, const char *b);
+    int (*version_in_range)(const char *v, const char *min, const char *max);
+
+    /* Reading a db_exec result without libpq: rows, columns, a value as text (NULL for SQL
+     * NULL or out of range), a column's name, and the rows an INSERT/UPDATE/DELETE touched. */
+    int (*db_rows)(const void *result);
+    int (*db_columns)(const void *result);
+    const char *(*db_value)(const void *result, int row, int column);
+    const char *(*db_column_name)(const void *result, int column);
+    long long (*db_affected)(const void *result);
+#endif
 };
 
 /* ------------------------------------------------------------------ category operations

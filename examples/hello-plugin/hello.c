@@ -1,7 +1,9 @@
 /* The smallest useful llm-ops plugin: a model_registry module holding one model, "hello",
  * whose health reports the greeting it was configured with. It shows the parts every plugin
  * has: a key table, init, fini, health, capabilities, the category's ops, and
- * LLMOPS_PLUGIN_DEFINE. */
+ * LLMOPS_PLUGIN_DEFINE. Its health uses two ABI 1.1 host services, digest and
+ * version_in_range (a module built with this header targets 1.1, so it needs no check; one
+ * built with -DLLMOPS_PLUGIN_TARGET_MINOR=0 for older servers would test host->abi_minor). */
 #include <llmops-plugin.h>
 #include <llmops-registry.h>
 
@@ -14,6 +16,7 @@ static const struct llmops_config_key keys[] = {
 };
 
 struct hello {
+    const struct llmops_host *host;
     char greeting[128];
 };
 
@@ -22,6 +25,7 @@ static int hello_init(const struct llmops_host *host, void **state, struct llmop
     struct hello *h = calloc(1, sizeof *h);
     if (!h)
         return llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "out of memory");
+    h->host = host;
     strncpy(h->greeting, host->config_string(host, "greeting", "hello"), sizeof h->greeting - 1);
     host->log(host, LLMOPS_LOG_INFO, "ready to say %s", h->greeting);
     *state = h;
@@ -36,8 +40,13 @@ static void hello_fini(void *state)
 static int hello_health(void *state, json_t **info, struct llmops_error *err)
 {
     struct hello *h = state;
-    (void)err;
-    *info = json_pack("{s:s,s:s}", "tool_version", "1.0.0", "greeting", h->greeting);
+    char sha[LLMOPS_DIGEST_HEX_MAX];
+    if (h->host->digest(LLMOPS_DIGEST_SHA256, h->greeting, strlen(h->greeting), sha, sizeof sha,
+                        err) != 0)
+        return -1;
+    *info = json_pack("{s:s,s:s,s:s,s:b}", "tool_version", "1.0.0", "greeting", h->greeting,
+                      "greeting_sha256", sha, "tool_in_range",
+                      h->host->version_in_range("1.0.0", "1.0", NULL));
     return 0;
 }
 

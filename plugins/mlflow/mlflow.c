@@ -1133,8 +1133,7 @@ static int mlflow_health(void *state, json_t **info, struct llmops_error *err)
         return failf(&c, LLMOPS_ERR_TOOL, status, 0,
                      "MLflow /version: the answer is not a version (is url an MLflow tracking "
                      "server?)");
-    int supported = mlflow_version_cmp(version, MLFLOW_TOOL_MIN) >= 0 &&
-                    mlflow_version_cmp(version, MLFLOW_TOOL_MAX) <= 0;
+    int supported = c.s->host->version_in_range(version, MLFLOW_TOOL_MIN, MLFLOW_TOOL_MAX);
     *info = json_pack("{s:s,s:b,s:s,s:s}", "tool_version", version, "supported", supported,
                       "supported_min", MLFLOW_TOOL_MIN, "supported_max", MLFLOW_TOOL_MAX);
     return *info ? 0 : oom(&c);

@@ -769,30 +769,6 @@ int mlflow_version_parse(const char *body, size_t len, char *out, size_t outsize
     return 0;
 }
 
-int mlflow_version_cmp(const char *a, const char *b)
-{
-    while (*a || *b) {
-        long long x = 0, y = 0;
-        while (*a >= '0' && *a <= '9') {
-            if (x < LLONG_MAX / 10 - 10)
-                x = x * 10 + (*a - '0');
-            a++;
-        }
-        while (*b >= '0' && *b <= '9') {
-            if (y < LLONG_MAX / 10 - 10)
-                y = y * 10 + (*b - '0');
-            b++;
-        }
-        if (x != y)
-            return x < y ? -1 : 1;
-        while (*a && !(*a >= '0' && *a <= '9'))
-            a++;
-        while (*b && !(*b >= '0' && *b <= '9'))
-            b++;
-    }
-    return 0;
-}
-
 int mlflow_history_token(const char *token, long long *offset)
 {
     *offset = 0;

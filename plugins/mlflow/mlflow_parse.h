@@ -74,8 +74,6 @@ char *mlflow_url_encode(const char *s);
 
 /* The tool version in /version's body ("2.14.3\n") into out; -1 when it is not a version. */
 int mlflow_version_parse(const char *body, size_t len, char *out, size_t outsize);
-/* Dotted version comparison ("2.9" < "2.14"), as the core compares descriptor ranges. */
-int mlflow_version_cmp(const char *a, const char *b);
 
 /* get_metric_history's own page tokens: the offset as decimal digits. NULL or "" is 0. */
 int mlflow_history_token(const char *token, long long *offset);

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """faultserver.py — a small HTTP/1.1 server that misbehaves on request, for client tests.
 
-Run:   faultserver.py [PORT] [--idle-timeout S] [--tls-cert PEM --tls-key PEM] [--verbose]
+Run:   faultserver.py [PORT] [--idle-timeout S] [--tls-cert PEM --tls-key PEM] [--bind ADDR]
+                      [--verbose]
        PORT 0 (the default) picks a free port; the chosen one is printed as "PORT <n>".
+       --bind listens on ADDR instead of 127.0.0.1 (127.0.0.2 is another host on loopback:
+       redirect tests use it).
        The server exits by itself after S seconds without a request (default 120).
 
 Control routes (never counted, never faulted):
@@ -11,6 +14,10 @@ Control routes (never counted, never faulted):
   POST /_reset   forget queued faults, counts and headers
   GET  /_stats   {"connections": N, "counts": {path: n}, "headers": {path: {name: value}},
                   "methods": {path: method}, "queued": {path: n}}
+
+Sink (counted, headers recorded, never faulted):
+  ANY  /_sink/...  reads the request body in 1 MiB pieces without keeping it and answers
+                 {"bytes": n, "md5": hex, "sha256": hex, "method": m} (multi-GB uploads)
 
 FAULT (every key optional):
   status        HTTP status (200)
@@ -31,6 +38,7 @@ Other fakes reuse this: subclass FaultHandler and override `route()`, then call 
 """
 
 import email.utils
+import hashlib
 import json
 import os
 import socket
@@ -147,9 +155,37 @@ class FaultHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout):
             self.close_connection = True
 
+    def sink(self, path):
+        """Hashes the body piece by piece: the fake holds no upload in memory either."""
+        self.server.state.record(path, self.command, self.headers)
+        md5, sha = hashlib.md5(), hashlib.sha256()
+        n = 0
+        te = self.headers.get("Transfer-Encoding", "")
+        if "chunked" in te.lower():
+            data = self.read_body()
+            md5.update(data)
+            sha.update(data)
+            n = len(data)
+        else:
+            left = int(self.headers.get("Content-Length") or 0)
+            while left > 0:
+                piece = self.rfile.read(min(left, 1 << 20))
+                if not piece:
+                    break
+                md5.update(piece)
+                sha.update(piece)
+                n += len(piece)
+                left -= len(piece)
+                self.server.state.touch()
+        self.send_json(200, {"bytes": n, "md5": md5.hexdigest(), "sha256": sha.hexdigest(),
+                             "method": self.command})
+
     def do_any(self):
         self.server.state.touch()
         path, _, query = self.path.partition("?")
+        if path.startswith("/_sink/"):
+            self.sink(path)
+            return
         body = self.read_body()
         if path.startswith("/_"):
             if self.control(path, body):
@@ -293,10 +329,11 @@ def _watchdog(server, idle):
             os._exit(0)
 
 
-def serve(port=0, idle_timeout=120.0, handler=FaultHandler, tls=None, announce=sys.stdout):
-    """Serves forever on 127.0.0.1:port; prints "PORT <n>" once listening. Exits the process
+def serve(port=0, idle_timeout=120.0, handler=FaultHandler, tls=None, announce=sys.stdout,
+          bind="127.0.0.1"):
+    """Serves forever on bind:port; prints "PORT <n>" once listening. Exits the process
     after idle_timeout seconds without activity."""
-    server = FaultServer(("127.0.0.1", port), handler, tls)
+    server = FaultServer((bind, port), handler, tls)
     if announce:
         announce.write("PORT %d\n" % server.server_address[1])
         announce.flush()
@@ -306,7 +343,7 @@ def serve(port=0, idle_timeout=120.0, handler=FaultHandler, tls=None, announce=s
 
 def main(argv=None, handler=FaultHandler):
     args = list(sys.argv[1:] if argv is None else argv)
-    port, idle, cert, key = 0, 120.0, None, None
+    port, idle, cert, key, bind = 0, 120.0, None, None, "127.0.0.1"
     while args:
         a = args.pop(0)
         if a == "--idle-timeout":
@@ -315,15 +352,17 @@ def main(argv=None, handler=FaultHandler):
             cert = args.pop(0)
         elif a == "--tls-key":
             key = args.pop(0)
+        elif a == "--bind":
+            bind = args.pop(0)
         elif a == "--verbose":
             handler.verbose = True
         elif a.isdigit():
             port = int(a)
         else:
             sys.stderr.write("usage: %s [PORT] [--idle-timeout S] [--tls-cert PEM --tls-key PEM]"
-                             " [--verbose]\n" % os.path.basename(sys.argv[0]))
+                             " [--bind ADDR] [--verbose]\n" % os.path.basename(sys.argv[0]))
             return 2
-    serve(port, idle, handler, (cert, key) if cert else None)
+    serve(port, idle, handler, (cert, key) if cert else None, bind=bind)
     return 0
 
 

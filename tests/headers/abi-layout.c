@@ -79,3 +79,29 @@ _Static_assert(sizeof(struct llmops_versioning_ops) == SLOT(VERSIONING_COUNT),
 #error "new data_versioning level: log it in plugin-api/ABI-CHANGES.md, then update here"
 #endif
 _Static_assert(VERSIONING_COUNT == 8, "llmops_versioning_ops changed without a new level");
+
+/* The base ABI's structs, pinned for LP64 (x86-64, aarch64) at the sizes ABI-CHANGES.md
+ * logs: 1.1 only appended, so each 1.0 struct is a prefix of its 1.1 self (abi-1.0.c builds
+ * the same header for 1.0 and pins the 1.0 sizes). A member moved, resized or inserted fails
+ * here; one appended needs a new minor, a log line and new pins. */
+#if LLMOPS_PLUGIN_ABI_MAJOR != 1 || LLMOPS_PLUGIN_ABI_MINOR != 1
+#error "new base ABI: log it in plugin-api/ABI-CHANGES.md, then update the pins here"
+#endif
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(struct llmops_plugin_magic) == 16, "magic block");
+_Static_assert(sizeof(struct llmops_plugin) == 112, "llmops_plugin");
+_Static_assert(sizeof(struct llmops_error) == 528, "llmops_error");
+_Static_assert(sizeof(struct llmops_config_key) == 40, "llmops_config_key");
+_Static_assert(offsetof(struct llmops_host, core_private) == 128, "llmops_host 1.0 part");
+_Static_assert(offsetof(struct llmops_host, http_header) == 136, "llmops_host 1.1 starts at 136");
+_Static_assert(offsetof(struct llmops_host, db_affected) == 208, "llmops_host 1.1 members");
+_Static_assert(sizeof(struct llmops_host) == 216, "llmops_host 1.1");
+_Static_assert(offsetof(struct llmops_http_request, timeout_ms) == 64, "request 1.0 part");
+_Static_assert(offsetof(struct llmops_http_request, endpoint) == 72, "request 1.1 starts at 72");
+_Static_assert(offsetof(struct llmops_http_request, progress_ctx) == 128, "request 1.1");
+_Static_assert(sizeof(struct llmops_http_request) == 136, "llmops_http_request 1.1");
+_Static_assert(offsetof(struct llmops_http_response, attempts) == 152, "response 1.0 part");
+_Static_assert(offsetof(struct llmops_http_response, headers) == 160, "response 1.1 at 160");
+_Static_assert(offsetof(struct llmops_http_response, file_bytes) == 184, "response 1.1");
+_Static_assert(sizeof(struct llmops_http_response) == 192, "llmops_http_response 1.1");
+#endif

@@ -1,6 +1,7 @@
 /* The core's HTTP client (core/httpclient.c) against tests/fakes/faultserver.py: retries and
  * what is never retried, Retry-After, the total deadline, lost answers, keep-alive reuse, the
  * body cap, TLS verification — and no secret in any message or log line. */
+#include "digest.h"
 #include "httpclient.h"
 #include "log.h"
 #include "util.h"
@@ -17,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -887,6 +890,656 @@ START_TEST(test_dns_failure)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ ABI 1.1 services
+ *
+ * A second fake listens on 127.0.0.2, another host on loopback: redirects and absolute URLs
+ * to it cross an origin, so credentials must stay behind. */
+
+static pid_t other_pid = -1;
+static int other_port;
+
+static void services_setup(void)
+{
+    fake_setup();
+    const char *const bind2[] = {"--bind", "127.0.0.2", NULL};
+    other_pid = spawn_fake(bind2, &other_port);
+}
+
+static void services_teardown(void)
+{
+    stop_fake(other_pid);
+    other_pid = -1;
+    fake_teardown();
+}
+
+static struct httpc *other_client(void)
+{
+    char b[64];
+    snprintf(b, sizeof b, "http://127.0.0.2:%d", other_port);
+    struct httpc_config cfg = config(fake_port);
+    cfg.base_url = b;
+    cfg.auth_header = NULL;
+    struct httpc *c = httpc_new(&cfg);
+    ck_assert_ptr_nonnull(c);
+    return c;
+}
+
+/* The headers the fake at 127.0.0.2 saw for path (a new reference), or NULL. */
+static json_t *other_headers(const char *path)
+{
+    struct httpc *c = other_client();
+    json_t *s = stats_via(c);
+    httpc_free(c);
+    json_t *h = json_object_get(json_object_get(s, "headers"), path);
+    json_incref(h);
+    json_decref(s);
+    return h;
+}
+
+static json_t *headers_seen(const char *path)
+{
+    json_t *s = stats();
+    json_t *h = json_object_get(json_object_get(s, "headers"), path);
+    json_incref(h);
+    json_decref(s);
+    return h;
+}
+
+static int call_req(struct httpc *c, struct llmops_http_request *q)
+{
+    q->size = sizeof *q;
+    memset(&resp, 0, sizeof resp);
+    resp.size = sizeof resp;
+    memset(&err, 0, sizeof err);
+    err.size = sizeof err;
+    return httpc_request(c, q, &resp, &err);
+}
+
+static long peak_rss_kib(void)
+{
+    struct rusage ru;
+    ck_assert_int_eq(getrusage(RUSAGE_SELF, &ru), 0);
+    return ru.ru_maxrss;
+}
+
+START_TEST(test_redirect_same_host_keeps_auth)
+{
+    fault("/r/same", "[{\"status\": 302, \"headers\": {\"Location\": \"/r/target?x=1\"}}]");
+    struct httpc *c = client();
+    struct llmops_http_request q = {.method = "GET", .path = "/r/same", .max_redirects = 3};
+    ck_assert_int_eq(call_req(c, &q), 0);
+    ck_assert_int_eq(resp.status, 200);
+    ck_assert_int_eq(resp.redirects, 1);
+    ck_assert_int_eq(resp.attempts, 2);
+    char want[96];
+    snprintf(want, sizeof want, "http://127.0.0.1:%d/r/target", fake_port);
+    ck_assert_str_eq(resp.url, want); /* no query: it may hold a signature */
+    httpc_response_free(&resp);
+    json_t *h = headers_seen("/r/target");
+    ck_assert_ptr_nonnull(h);
+    ck_assert_str_eq(json_string_value(json_object_get(h, "Authorization")), "Bearer " TOKEN);
+    json_decref(h);
+
+    /* max_redirects 0 (and every 1.0 module): the 3xx itself, Location readable */
+    fault("/r/same", "[{\"status\": 302, \"headers\": {\"Location\": \"/r/target\"}}]");
+    q.max_redirects = 0;
+    ck_assert_int_eq(call_req(c, &q), 0);
+    ck_assert_int_eq(resp.status, 302);
+    ck_assert_int_eq(resp.redirects, 0);
+    ck_assert_str_eq(httpc_response_header(&resp, "location"), "/r/target");
+    httpc_response_free(&resp);
+    httpc_free(c);
+}
+END_TEST
+
+START_TEST(test_redirect_other_host_drops_auth)
+{
+    char loc[256];
+    snprintf(loc, sizeof loc,
+             "[{\"status\": 302, \"headers\": {\"Location\": "
+             "\"http://127.0.0.2:%d/cdn/blob?sig=abc\"}}]",
+             other_port);
+    fault("/r/cdn", loc);
+    struct httpc_config cfg = config(fake_port);
+    cfg.allowed_hosts = "cdn.example.org, 127.0.0.2";
+    struct httpc *c = httpc_new(&cfg);
+    ck_assert_ptr_nonnull(c);
+    const char *const hdrs[] = {"X-Api-Key: key-4455", "X-Trace: t1", NULL};
+    struct llmops_http_request q = {
+        .method = "GET", .path = "/r/cdn", .headers = hdrs, .max_redirects = 2};
+    ck_assert_int_eq(call_req(c, &q), 0);
+    ck_assert_int_eq(resp.status, 200);
+    ck_assert_int_eq(resp.redirects, 1);
+    httpc_response_free(&resp);
+    /* the first hop carried the credentials ... */
+    json_t *h = headers_seen("/r/cdn");
+    ck_assert_str_eq(json_string_value(json_object_get(h, "Authorization")), "Bearer " TOKEN);
+    ck_assert_str_eq(json_string_value(json_object_get(h, "X-Api-Key")), "key-4455");
+    json_decref(h);
+    /* ... the other host got neither the token nor the request's own key, but the rest */
+    h = other_headers("/cdn/blob");
+    ck_assert_ptr_nonnull(h);
+    ck_assert_ptr_null(json_object_get(h, "Authorization"));
+    ck_assert_ptr_null(json_object_get(h, "X-Api-Key"));
+    ck_assert_str_eq(json_string_value(json_object_get(h, "X-Trace")), "t1");
+    json_decref(h);
+    httpc_free(c);
+}
+END_TEST
+
+START_TEST(test_redirect_host_not_allowed)
+{
+    char loc[256];
+    snprintf(loc, sizeof loc,
+             "[{\"status\": 307, \"headers\": {\"Location\": \"http://127.0.0.2:%d/cdn/no\"}}]",
+             other_port);
+    fault("/r/no", loc);
+    struct httpc *c = client(); /* no allowed_hosts */
+    struct llmops_http_request q = {.method = "GET", .path = "/r/no", .max_redirects = 2};
+    ck_assert_int_eq(call_req(c, &q), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_TOOL);
+    ck_assert_int_eq(err.tool_status, 307);
+    ck_assert_msg(strstr(err.message, "redirect to host 127.0.0.2 refused") &&
+                      strstr(err.message, "allowed_hosts"),
+                  "message: %s", err.message);
+    ck_assert_ptr_null(resp.body);
+    httpc_free(c);
+    ck_assert_ptr_null(other_headers("/cdn/no")); /* never asked */
+
+    /* a wildcard allows subdomains only, not look-alikes */
+    struct httpc_config cfg = config(fake_port);
+    cfg.allowed_hosts = "*.0.0.2 *.example.org";
+    c = httpc_new(&cfg);
+    fault("/r/no", loc);
+    ck_assert_int_eq(call_req(c, &q), 0); /* 127.0.0.2 ends in .0.0.2 */
+    httpc_response_free(&resp);
+    httpc_free(c);
+}
+END_TEST
+
+START_TEST(test_redirect_method_rules)
+{
+    struct httpc *c = client();
+    /* 303 after a POST: GET, no body */
+    fault("/r/post303", "[{\"status\": 303, \"headers\": {\"Location\": \"/r/after303\"}}]");
+    struct llmops_http_request q = {.method = "POST",
+                                    .path = "/r/post303",
+                                    .body = "{\"a\": 1}",
+                                    .body_len = 8,
+                                    .max_redirects = 1};
+    ck_assert_int_eq(call_req(c, &q), 0);
+    ck_assert_int_eq(resp.status, 200);
+    json_t *j = json_loads(resp.body, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "method")), "GET");
+    ck_assert(json_is_null(json_object_get(j, "body")));
+    json_decref(j);
+    httpc_response_free(&resp);
+    /* 307: the same method and body again */
+    fault("/r/post307", "[{\"status\": 307, \"headers\": {\"Location\": \"/r/after307\"}}]");
+    q.path = "/r/post307";
+    ck_assert_int_eq(call_req(c, &q), 0);
+    j = json_loads(resp.body, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "method")), "POST");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "body"), "a")), 1);
+    json_decref(j);
+    httpc_response_free(&resp);
+    /* a loop ends at max_redirects with the 3xx itself */
+    fault("/r/loop", "[{\"status\": 302, \"headers\": {\"Location\": \"/r/loop\"}}, "
+                     "{\"status\": 302, \"headers\": {\"Location\": \"/r/loop\"}}, "
+                     "{\"status\": 302, \"headers\": {\"Location\": \"/r/loop\"}}]");
+    struct llmops_http_request g = {.method = "GET", .path = "/r/loop", .max_redirects = 2};
+    ck_assert_int_eq(call_req(c, &g), 0);
+    ck_assert_int_eq(resp.status, 302);
+    ck_assert_int_eq(resp.redirects, 2);
+    httpc_response_free(&resp);
+    g.max_redirects = 21;
+    ck_assert_int_eq(call_req(c, &g), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_INVALID);
+    httpc_free(c);
+}
+END_TEST
+
+START_TEST(test_absolute_url)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.2:%d/abs/predict?x=1", other_port);
+    struct llmops_http_request q = {.method = "GET", .url = url};
+    struct httpc *c = client();
+    ck_assert_int_eq(call_req(c, &q), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_INVALID);
+    ck_assert_msg(strstr(err.message, "host 127.0.0.2 is not allowed") &&
+                      strstr(err.message, "allowed_hosts"),
+                  "message: %s", err.message);
+    httpc_free(c);
+    ck_assert_ptr_null(other_headers("/abs/predict"));
+
+    struct httpc_config cfg = config(fake_port);
+    cfg.allowed_hosts = "127.0.0.2";
+    c = httpc_new(&cfg);
+    ck_assert_int_eq(call_req(c, &q), 0);
+    ck_assert_int_eq(resp.status, 200);
+    httpc_response_free(&resp);
+    json_t *h = other_headers("/abs/predict");
+    ck_assert_ptr_nonnull(h);
+    ck_assert_ptr_null(json_object_get(h, "Authorization")); /* not an endpoint's origin */
+    json_decref(h);
+    /* an absolute URL on the endpoint's own origin is the tool: the token goes */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/abs/own", fake_port);
+    ck_assert_int_eq(call_req(c, &q), 0);
+    httpc_response_free(&resp);
+    h = headers_seen("/abs/own");
+    ck_assert_str_eq(json_string_value(json_object_get(h, "Authorization")), "Bearer " TOKEN);
+    json_decref(h);
+    const char *bad[] = {"ftp://127.0.0.2/x", "/relative", "http://127.0.0.2/a b"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(bad); i++) {
+        q.url = bad[i];
+        ck_assert_int_eq(call_req(c, &q), -1);
+        ck_assert_int_eq(err.code, LLMOPS_ERR_INVALID);
+    }
+    httpc_free(c);
+}
+END_TEST
+
+START_TEST(test_endpoints)
+{
+    struct httpc_config cfg = config(fake_port);
+    char ui[96];
+    snprintf(ui, sizeof ui, "http://127.0.0.1:%d/ui/", fake_port);
+    const struct httpc_endpoint eps[] = {{"ui_url", ui}};
+    cfg.endpoints = eps;
+    cfg.nendpoints = 1;
+    struct httpc *c = httpc_new(&cfg);
+    ck_assert_ptr_nonnull(c);
+    struct llmops_http_request q = {.method = "GET", .endpoint = "ui_url", .path = "/page"};
+    ck_assert_int_eq(call_req(c, &q), 0);
+    json_t *j = json_loads(resp.body, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "path")), "/ui/page");
+    json_decref(j);
+    httpc_response_free(&resp);
+    q.endpoint = "logs_url";
+    ck_assert_int_eq(call_req(c, &q), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_INVALID);
+    ck_assert_msg(strstr(err.message, "endpoint 'logs_url' is not configured"), "message: %s",
+                  err.message);
+    httpc_free(c);
+    /* a URL key that cannot be a base (a UI link with a fragment) costs that endpoint only */
+    log_set_level(LOG_LVL_SILENT);
+    const struct httpc_endpoint odd[] = {{"ui_url", "http://127.0.0.1:1/#/experiments"}};
+    cfg.endpoints = odd;
+    c = httpc_new(&cfg);
+    log_set_level(LOG_LVL_INFO);
+    ck_assert_ptr_nonnull(c);
+    q.endpoint = NULL;
+    ck_assert_int_eq(call_req(c, &q), 0); /* url still works */
+    httpc_response_free(&resp);
+    q.endpoint = "ui_url";
+    ck_assert_int_eq(call_req(c, &q), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_INVALID);
+    httpc_free(c);
+}
+END_TEST
+
+START_TEST(test_response_headers)
+{
+    fault("/hdr", "[{\"status\": 200, \"headers\": {"
+                  "\"Link\": \"<https://hub/api/models?cursor=2>; rel=\\\"next\\\"\", "
+                  "\"ETag\": \"\\\"abc123\\\"\", \"Warning\": \"299 - \\\"deprecated\\\"\", "
+                  "\"X-Repo-Commit\": \"deadbeef\", \"X-Other\": \"no\"}}]");
+    struct httpc *c = client();
+    const char *const want[] = {"x-repo-commit", NULL};
+    struct llmops_http_request q = {.method = "GET", .path = "/hdr", .want_headers = want};
+    ck_assert_int_eq(call_req(c, &q), 0);
+    ck_assert_str_eq(httpc_response_header(&resp, "Link"),
+                     "<https://hub/api/models?cursor=2>; rel=\"next\"");
+    ck_assert_str_eq(httpc_response_header(&resp, "etag"), "\"abc123\"");
+    ck_assert_str_eq(httpc_response_header(&resp, "WARNING"), "299 - \"deprecated\"");
+    ck_assert_str_eq(httpc_response_header(&resp, "X-Repo-Commit"), "deadbeef");
+    ck_assert_ptr_null(httpc_response_header(&resp, "X-Other")); /* not asked for */
+    ck_assert_ptr_nonnull(httpc_response_header(&resp, "Content-Length"));
+    ck_assert_ptr_null(httpc_response_header(&resp, "Retry-After"));
+    httpc_response_free(&resp);
+    ck_assert_ptr_null(resp.headers);
+    /* A NUL inside a value must not forge a header of its own. libcurl refuses such an
+     * answer before our parser sees it; fuzz_http_headers checks the parser alone. */
+    fault("/hdr", "[{\"status\": 200, \"headers\": {"
+                  "\"X-Repo-Commit\": \"abc\\u0000location\\u0000https://evil.example/\"}}]");
+    ck_assert_int_eq(call_req(c, &q), -1);
+    ck_assert_ptr_null(resp.headers);
+    /* Retry-After of a 429 answered as it is (no retries left) */
+    fault("/hdr", "[{\"status\": 429, \"retry_after\": 7}]");
+    struct httpc_config cfg = config(fake_port);
+    cfg.max_retries = 0;
+    httpc_free(c);
+    c = httpc_new(&cfg);
+    ck_assert_int_eq(call_req(c, &q), 0);
+    ck_assert_int_eq(resp.status, 429);
+    ck_assert_str_eq(httpc_response_header(&resp, "retry-after"), "7");
+    httpc_response_free(&resp);
+    httpc_free(c);
+}
+END_TEST
+
+struct progress_seen {
+    int64_t calls, down_max, down_total, up_max, up_total;
+    int64_t abort_after; /* bytes either way; 0 = never */
+};
+
+static int on_progress_cb(void *ctx, int64_t dn, int64_t dt, int64_t un, int64_t ut)
+{
+    struct progress_seen *p = ctx;
+    p->calls++;
+    if (dn > p->down_max)
+        p->down_max = dn;
+    if (dt > p->down_total)
+        p->down_total = dt;
+    if (un > p->up_max)
+        p->up_max = un;
+    if (ut > p->up_total)
+        p->up_total = ut;
+    return p->abort_after > 0 && dn + un >= p->abort_after;
+}
+
+/* The hex digest `tool` (md5sum, sha256sum) prints for path. */
+static void tool_digest(const char *tool, const char *path, char *out, size_t size)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "%s %s", tool, path);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(fgets(out, (int)size, p));
+    pclose(p);
+    out[strcspn(out, " ")] = '\0';
+}
+
+#define UPLOAD_BYTES ((int64_t)200 << 20)
+
+START_TEST(test_upload_streamed_from_file)
+{
+    char path[] = "/tmp/httpc-up-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    /* 200 MiB, sparse: a few real bytes at each end, holes between (no disk, no memory) */
+    ck_assert_int_eq(pwrite(fd, "head-bytes", 10, 0), 10);
+    ck_assert_int_eq(ftruncate(fd, UPLOAD_BYTES - 10), 0);
+    ck_assert_int_eq(pwrite(fd, "tail-bytes", 10, UPLOAD_BYTES - 10), 10);
+    close(fd);
+    char want_sha[LLMOPS_DIGEST_HEX_MAX], tool_sha[128];
+    int64_t n = 0;
+    ck_assert_int_eq(digest_file(LLMOPS_DIGEST_SHA256, path, want_sha, sizeof want_sha, &n, &err),
+                     0);
+    ck_assert_int_eq(n, UPLOAD_BYTES);
+    tool_digest("sha256sum", path, tool_sha, sizeof tool_sha);
+    ck_assert_str_eq(want_sha, tool_sha);
+
+    struct httpc_config cfg = config(fake_port);
+    cfg.total_timeout_ms = 60000;
+    struct httpc *c = httpc_new(&cfg);
+    struct progress_seen ps = {0};
+    struct llmops_http_request q = {.method = "PUT",
+                                    .path = "/_sink/model.bin",
+                                    .body_file = path,
+                                    .content_type = "application/octet-stream",
+                                    .progress = on_progress_cb,
+                                    .progress_ctx = &ps};
+    long before = peak_rss_kib();
+    int64_t t0 = util_now_ms();
+    ck_assert_int_eq(call_req(c, &q), 0);
+    int64_t ms = util_now_ms() - t0;
+    long grew = peak_rss_kib() - before;
+    ck_assert_int_eq(resp.status, 200);
+    json_t *j = json_loads(resp.body, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "bytes")), UPLOAD_BYTES);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "sha256")), want_sha);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "method")), "PUT");
+    json_decref(j);
+    httpc_response_free(&resp);
+    /* held in memory, 200 MiB would show here; streamed, libcurl's buffers do */
+    ck_assert_msg(grew < 32 * 1024, "peak RSS grew by %ld KiB", grew);
+    ck_assert_int_eq(ps.up_max, UPLOAD_BYTES);
+    ck_assert_int_eq(ps.up_total, UPLOAD_BYTES);
+    ck_assert_int_gt(ps.calls, 1);
+    fprintf(stderr, "upload: 200 MiB in %lld ms, peak RSS +%ld KiB, %lld progress calls\n",
+            (long long)ms, grew, (long long)ps.calls);
+    json_t *h = headers_seen("/_sink/model.bin");
+    ck_assert_str_eq(json_string_value(json_object_get(h, "Content-Type")),
+                     "application/octet-stream");
+    json_decref(h);
+
+    /* POST from a file (unsafe: read through on_read, never rewound) */
+    q.method = "POST";
+    q.path = "/_sink/post";
+    q.progress = NULL;
+    ck_assert_int_eq(call_req(c, &q), 0);
+    j = json_loads(resp.body, 0, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "bytes")), UPLOAD_BYTES);
+    json_decref(j);
+    httpc_response_free(&resp);
+    /* a missing file is the module's mistake */
+    q.body_file = "/nonexistent/file";
+    ck_assert_int_eq(call_req(c, &q), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_INVALID);
+    ck_assert_msg(strstr(err.message, "body_file /nonexistent/file"), "message: %s", err.message);
+    httpc_free(c);
+    unlink(path);
+}
+END_TEST
+
+#define DOWNLOAD_BYTES ((int64_t)96 << 20)
+
+START_TEST(test_download_to_file)
+{
+    char path[] = "/tmp/httpc-down-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    char spec[128];
+    snprintf(spec, sizeof spec, "[{\"body_bytes\": %lld}]", (long long)DOWNLOAD_BYTES);
+    fault("/dl", spec);
+    struct httpc_config cfg = config(fake_port);
+    cfg.total_timeout_ms = 60000;
+    cfg.max_body_bytes = 1 << 20; /* the JSON cap: a file is not held to it */
+    struct httpc *c = httpc_new(&cfg);
+    struct progress_seen ps = {0};
+    struct llmops_http_request q = {.method = "GET",
+                                    .path = "/dl",
+                                    .response_file = path,
+                                    .progress = on_progress_cb,
+                                    .progress_ctx = &ps};
+    long before = peak_rss_kib();
+    ck_assert_int_eq(call_req(c, &q), 0);
+    long grew = peak_rss_kib() - before;
+    ck_assert_int_eq(resp.status, 200);
+    ck_assert_int_eq(resp.file_bytes, DOWNLOAD_BYTES);
+    ck_assert_uint_eq(resp.body_len, 0);
+    httpc_response_free(&resp);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, DOWNLOAD_BYTES);
+    ck_assert_msg(grew < 32 * 1024, "peak RSS grew by %ld KiB", grew);
+    ck_assert_int_eq(ps.down_max, DOWNLOAD_BYTES);
+    ck_assert_int_eq(ps.down_total, DOWNLOAD_BYTES);
+    char md5[LLMOPS_DIGEST_HEX_MAX], tool[128];
+    ck_assert_int_eq(digest_file(LLMOPS_DIGEST_MD5, path, md5, sizeof md5, NULL, &err), 0);
+    tool_digest("md5sum", path, tool, sizeof tool);
+    ck_assert_str_eq(md5, tool);
+
+    /* an error answer's body stays in memory, the file is left empty */
+    fault("/dl", "[{\"status\": 404, \"body\": {\"error\": \"no such file\"}}]");
+    ck_assert_int_eq(call_req(c, &q), 0);
+    ck_assert_int_eq(resp.status, 404);
+    ck_assert_ptr_nonnull(strstr(resp.body, "no such file"));
+    ck_assert_int_eq(resp.file_bytes, 0);
+    httpc_response_free(&resp);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, 0);
+
+    /* the progress callback cancels */
+    fault("/dl", spec);
+    ps = (struct progress_seen){.abort_after = 4 << 20};
+    ck_assert_int_eq(call_req(c, &q), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_UNAVAILABLE);
+    ck_assert_msg(strstr(err.message, "aborted by the module"), "message: %s", err.message);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, 0);
+    httpc_free(c);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(test_redirect_https_to_http_refused)
+{
+    if (!OPENSSL_BIN[0]) {
+        fprintf(stderr, "test_redirect_https_to_http_refused: no openssl program, skipped\n");
+        return;
+    }
+    char dir[] = "/tmp/httpc-tls-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cert[64], key[64];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    const char *const gen[] = {OPENSSL_BIN,
+                               "req",
+                               "-x509",
+                               "-newkey",
+                               "ec",
+                               "-pkeyopt",
+                               "ec_paramgen_curve:prime256v1",
+                               "-nodes",
+                               "-keyout",
+                               key,
+                               "-out",
+                               cert,
+                               "-days",
+                               "1",
+                               "-subj",
+                               "/CN=127.0.0.1",
+                               "-addext",
+                               "subjectAltName=IP:127.0.0.1",
+                               NULL};
+    ck_assert_int_eq(run(gen), 0);
+    int port;
+    const char *const extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+    pid_t pid = spawn_fake(extra, &port);
+    char url[64], spec[256];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", port);
+    struct httpc_config cfg = config(port);
+    cfg.base_url = url;
+    cfg.ca_file = cert;
+    struct httpc *c = httpc_new(&cfg);
+    ck_assert_ptr_nonnull(c);
+    snprintf(spec, sizeof spec,
+             "{\"path\": \"/down\", \"responses\": [{\"status\": 302, \"headers\": "
+             "{\"Location\": \"http://127.0.0.1:%d/plain\"}}]}",
+             fake_port);
+    ck_assert_int_eq(call(c, "POST", "/_faults", spec, 0), 0);
+    httpc_response_free(&resp);
+    struct llmops_http_request q = {.method = "GET", .path = "/down", .max_redirects = 3};
+    int rc = call_req(c, &q);
+    struct llmops_error e = err;
+    httpc_free(c);
+    stop_fake(pid);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(e.code, LLMOPS_ERR_TOOL);
+    ck_assert_msg(strstr(e.message, "redirect from https to http"), "message: %s", e.message);
+    ck_assert_int_eq(count("/plain"), 0); /* the token never went out in clear */
+}
+END_TEST
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static const char *auth_seen(const char *path)
+{
+    static char v[128];
+    json_t *h = headers_seen(path);
+    snprintf(v, sizeof v, "%s", json_string_value(json_object_get(h, "Authorization")));
+    json_decref(h);
+    return v;
+}
+
+START_TEST(test_token_file_rotation)
+{
+    char dir[] = "/tmp/httpc-tok-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char tok[128], data1[128], data2[128], link[128];
+    snprintf(tok, sizeof tok, "%s/token", dir);
+    write_file(tok, "token-one-AAAA\n");
+    struct httpc_config cfg = config(fake_port);
+    cfg.auth_header = NULL;
+    cfg.auth_file = tok;
+    cfg.auth_scheme = "Bearer";
+    struct httpc *c = httpc_new(&cfg);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(call(c, "GET", "/tok", NULL, 0), 0);
+    httpc_response_free(&resp);
+    ck_assert_str_eq(auth_seen("/tok"), "Bearer token-one-AAAA");
+    /* rewritten in place, same length: the next call carries the new one */
+    write_file(tok, "token-two-BBBB\n");
+    ck_assert_int_eq(call(c, "GET", "/tok", NULL, 0), 0);
+    httpc_response_free(&resp);
+    ck_assert_str_eq(auth_seen("/tok"), "Bearer token-two-BBBB");
+
+    /* kubelet's way: ..data is a symlink swapped atomically to a new directory */
+    snprintf(data1, sizeof data1, "%s/d1", dir);
+    snprintf(data2, sizeof data2, "%s/d2", dir);
+    ck_assert_int_eq(mkdir(data1, 0700), 0);
+    ck_assert_int_eq(mkdir(data2, 0700), 0);
+    char f1[160], f2[160], tmp[160];
+    snprintf(f1, sizeof f1, "%s/token", data1);
+    snprintf(f2, sizeof f2, "%s/token", data2);
+    write_file(f1, "sa-token-1111");
+    write_file(f2, "sa-token-2222");
+    snprintf(link, sizeof link, "%s/..data", dir);
+    ck_assert_int_eq(symlink("d1", link), 0);
+    char projected[160];
+    snprintf(projected, sizeof projected, "%s/sa-token", dir);
+    ck_assert_int_eq(symlink("..data/token", projected), 0);
+    httpc_free(c);
+    cfg.auth_file = projected;
+    c = httpc_new(&cfg);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(call(c, "GET", "/tok", NULL, 0), 0);
+    httpc_response_free(&resp);
+    ck_assert_str_eq(auth_seen("/tok"), "Bearer sa-token-1111");
+    snprintf(tmp, sizeof tmp, "%s/..data_tmp", dir);
+    ck_assert_int_eq(symlink("d2", tmp), 0);
+    ck_assert_int_eq(rename(tmp, link), 0);
+    ck_assert_int_eq(call(c, "GET", "/tok", NULL, 0), 0);
+    httpc_response_free(&resp);
+    ck_assert_str_eq(auth_seen("/tok"), "Bearer sa-token-2222");
+    /* a token file that vanishes keeps the last good token */
+    log_set_level(LOG_LVL_SILENT);
+    ck_assert_int_eq(unlink(link), 0);
+    ck_assert_int_eq(call(c, "GET", "/tok", NULL, 0), 0);
+    httpc_response_free(&resp);
+    log_set_level(LOG_LVL_INFO);
+    ck_assert_str_eq(auth_seen("/tok"), "Bearer sa-token-2222");
+    httpc_free(c);
+
+    /* Basic from a user:password file */
+    write_file(tok, "alice:pw-123\n");
+    cfg.auth_file = tok;
+    cfg.auth_scheme = "Basic";
+    c = httpc_new(&cfg);
+    ck_assert_int_eq(call(c, "GET", "/tok", NULL, 0), 0);
+    httpc_response_free(&resp);
+    ck_assert_str_eq(auth_seen("/tok"), "Basic YWxpY2U6cHctMTIz");
+    httpc_free(c);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ suite */
 
 static Suite *make_httpclient_suite(void)
@@ -922,6 +1575,22 @@ static Suite *make_httpclient_suite(void)
     tcase_add_test(limits, test_tls_verification);
     tcase_add_test(limits, test_dns_failure);
     suite_add_tcase(s, limits);
+
+    TCase *services = tcase_create("Services");
+    tcase_add_unchecked_fixture(services, services_setup, services_teardown);
+    tcase_set_timeout(services, 60);
+    tcase_add_test(services, test_redirect_same_host_keeps_auth);
+    tcase_add_test(services, test_redirect_other_host_drops_auth);
+    tcase_add_test(services, test_redirect_host_not_allowed);
+    tcase_add_test(services, test_redirect_method_rules);
+    tcase_add_test(services, test_absolute_url);
+    tcase_add_test(services, test_endpoints);
+    tcase_add_test(services, test_response_headers);
+    tcase_add_test(services, test_upload_streamed_from_file);
+    tcase_add_test(services, test_download_to_file);
+    tcase_add_test(services, test_token_file_rotation);
+    tcase_add_test(services, test_redirect_https_to_http_refused);
+    suite_add_tcase(s, services);
     return s;
 }
 

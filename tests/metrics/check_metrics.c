@@ -138,7 +138,7 @@ START_TEST(plugin_calls_flags_outbox_and_probes)
     ck_assert_double_eq(scrape_value(&st, "llmops_database_up"), 1);
     ck_assert_double_ge(scrape_value(&st, "llmops_outbox_rows{state=\"pending\"}"), 0);
     ck_assert_double_eq(
-        scrape_value(&st, "llmops_build_info{version=\"" LLMOPS_VERSION_STR "\",abi=\"1.0\"}"), 1);
+        scrape_value(&st, "llmops_build_info{version=\"" LLMOPS_VERSION_STR "\",abi=\"1.1\"}"), 1);
     /* the jobs process probes every 5 s */
     double end = now_s() + 15;
     while (scrape_value(&st, "llmops_tool_up{plugin=\"tracking-pg\"}") != 1) {

@@ -294,7 +294,7 @@ START_TEST(test_integrations)
     json_t *a = json_array_get(list, 0);
     ck_assert_str_eq(json_string_value(json_object_get(a, "name")), "track-a");
     ck_assert_str_eq(json_string_value(json_object_get(a, "module")), "echo");
-    ck_assert_str_eq(json_string_value(json_object_get(a, "abi")), "1.0");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "abi")), "1.1");
     ck_assert_str_eq(json_string_value(json_object_get(a, "category")), "experiment_tracking");
     ck_assert_str_eq(json_string_value(json_object_get(a, "state")), "ok");
     /* after the rollback earlier, track-a is both prod's active and its fallback */

@@ -1,5 +1,7 @@
 /* A trivial test module: an experiment_tracking instance that keeps nothing and answers
- * health with a fixed tool version. Its config keys exercise the core's key checks. */
+ * health with a fixed tool version. Its config keys exercise the core's key checks.
+ * Built once more with LLMOPS_PLUGIN_TARGET_MINOR=0 as "echo10", a module of ABI 1.0: its
+ * health reports the struct sizes it was compiled with and makes an HTTP call with them. */
 #include "llmops-plugin.h"
 #include "llmops-tracking.h"
 
@@ -41,6 +43,8 @@ static const struct llmops_config_key keys[] = {
     {"health_fail_file", LLMOPS_CONFIG_STRING, 0, 0, 0, "health fails while this file exists"},
     {"crash_on_health", LLMOPS_CONFIG_BOOL, 0, 0, 0, "health dereferences NULL (crash test)"},
     {"health_delay_ms", LLMOPS_CONFIG_INT, 0, 0, 60000, "health sleeps this long first"},
+    {"probe_path", LLMOPS_CONFIG_STRING, 0, 0, 0, "health GETs this path with host->http"},
+    {"ui_url", LLMOPS_CONFIG_URL, 0, 0, 0, "a second endpoint"},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -74,7 +78,44 @@ __attribute__((unused)) static int health(void *state, json_t **info, struct llm
     const char *fail = s->host->config_string(s->host, "health_fail_file", NULL);
     if (fail && access(fail, F_OK) == 0)
         return llmops_fail(err, LLMOPS_ERR_UNAVAILABLE, 503, 1, "the tool is down (test)");
-    *info = json_pack("{s:s}", "tool_version", s->version);
+    *info = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i}", "tool_version", s->version, "abi_minor",
+                      LLMOPS_PLUGIN_TARGET_MINOR, "request_size",
+                      (int)sizeof(struct llmops_http_request), "response_size",
+                      (int)sizeof(struct llmops_http_response), "host_size",
+                      (int)sizeof(struct llmops_host), "core_host_size", (int)s->host->size,
+                      "core_abi_minor", (int)s->host->abi_minor);
+    const char *probe = s->host->config_string(s->host, "probe_path", NULL);
+    if (probe) {
+        /* whatever lies beyond the struct this module knows must not be read or written */
+        struct {
+            struct llmops_http_request rq;
+            unsigned char guard[64];
+        } q;
+        struct {
+            struct llmops_http_response rs;
+            unsigned char guard[64];
+        } a;
+        memset(&q, 0x5a, sizeof q);
+        memset(&a, 0xa5, sizeof a);
+        memset(&q.rq, 0, sizeof q.rq);
+        memset(&a.rs, 0, sizeof a.rs);
+        q.rq.size = sizeof q.rq;
+        q.rq.method = "GET";
+        q.rq.path = probe;
+        a.rs.size = sizeof a.rs;
+        struct llmops_error e = {.size = sizeof e};
+        int rc = s->host->http(s->host, &q.rq, &a.rs, &e);
+        int guard_ok = 1;
+        for (size_t i = 0; i < sizeof a.guard; i++)
+            if (a.guard[i] != 0xa5)
+                guard_ok = 0;
+        json_object_set_new(*info, "probe_rc", json_integer(rc));
+        json_object_set_new(*info, "probe_status", json_integer(rc == 0 ? a.rs.status : 0));
+        json_object_set_new(*info, "probe_error", json_string(rc == 0 ? "" : e.message));
+        json_object_set_new(*info, "probe_guard_ok", json_boolean(guard_ok));
+        if (rc == 0)
+            s->host->http_free(&a.rs);
+    }
     return 0;
 }
 
@@ -118,7 +159,17 @@ LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *llmops_plugin_entry(void)
 {
     bad = descriptor;
     bad.magic.abi_major = LLMOPS_PLUGIN_ABI_MAJOR + 1;
+    bad.magic.abi_minor = 0;
     return &bad;
+}
+#elif defined(NEWER_MINOR)
+static struct llmops_plugin newer;
+LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *llmops_plugin_entry(void);
+LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *llmops_plugin_entry(void)
+{
+    newer = descriptor;
+    newer.magic.abi_minor = LLMOPS_PLUGIN_ABI_MINOR + 1;
+    return &newer;
 }
 #elif defined(NO_ENTRY)
 LLMOPS_PLUGIN_EXPORT const struct llmops_plugin *some_other_symbol(void);
