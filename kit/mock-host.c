@@ -805,6 +805,9 @@ int llmops_mock_db_conninfo(struct llmops_mock *m, const char *conninfo)
 {
     free(m->conninfo);
     m->conninfo = dup_or_null(conninfo);
+    if (m->pg) /* the next db_exec connects with the new conninfo */
+        PQfinish(m->pg);
+    m->pg = NULL;
     db_owner = m;
     return conninfo && !m->conninfo ? -1 : 0;
 }

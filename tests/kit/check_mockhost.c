@@ -241,6 +241,49 @@ START_TEST(test_db_without_conninfo)
 }
 END_TEST
 
+/* With a conninfo (argv[1], from tests/kit/with-pg): db_exec runs on PostgreSQL. */
+static const char *conninfo;
+
+START_TEST(test_db_on_postgresql)
+{
+    struct llmops_error err = {.size = sizeof err};
+    ck_assert_int_eq(llmops_mock_db_conninfo(m, conninfo), 0);
+    void *r =
+        h->db_exec(h, "CREATE TEMP TABLE mod_t (id int PRIMARY KEY, name text)", 0, NULL, &err);
+    ck_assert_msg(r != NULL, "%s", err.message);
+    h->db_clear(r);
+    const char *const p1[] = {"1", "one"}, *const p2[] = {"2", NULL};
+    r = h->db_exec(h, "INSERT INTO mod_t VALUES ($1, $2)", 2, p1, &err);
+    ck_assert_msg(r != NULL, "%s", err.message);
+    ck_assert_int_eq(h->db_affected(r), 1);
+    h->db_clear(r);
+    r = h->db_exec(h, "INSERT INTO mod_t VALUES ($1, $2)", 2, p2, &err);
+    h->db_clear(r);
+    /* a duplicate key is CONFLICT, and names no SQL */
+    ck_assert_ptr_null(h->db_exec(h, "INSERT INTO mod_t VALUES ($1, $2)", 2, p1, &err));
+    ck_assert_int_eq(err.code, LLMOPS_ERR_CONFLICT);
+    ck_assert_msg(strstr(err.message, "23505") != NULL, "%s", err.message);
+    r = h->db_exec(h, "SELECT id, name FROM mod_t ORDER BY id", 0, NULL, &err);
+    ck_assert_msg(r != NULL, "%s", err.message);
+    ck_assert_int_eq(h->db_rows(r), 2);
+    ck_assert_int_eq(h->db_columns(r), 2);
+    ck_assert_str_eq(h->db_column_name(r, 1), "name");
+    ck_assert_str_eq(h->db_value(r, 0, 1), "one");
+    ck_assert_ptr_null(h->db_value(r, 1, 1)); /* SQL NULL */
+    ck_assert_ptr_null(h->db_value(r, 2, 0)); /* out of range */
+    ck_assert_int_eq(llmops_mock_db_unreleased(m), 1);
+    h->db_clear(r);
+    ck_assert_int_eq(llmops_mock_db_unreleased(m), 0);
+    ck_assert_ptr_null(h->db_exec(h, "SELECT * FROM no_such_table", 0, NULL, &err));
+    ck_assert_int_eq(err.code, LLMOPS_ERR_INTERNAL);
+    /* a database that does not answer is UNAVAILABLE */
+    ck_assert_int_eq(llmops_mock_db_conninfo(m, "host=/nonexistent port=1 connect_timeout=2"), 0);
+    ck_assert_ptr_null(h->db_exec(h, "SELECT 1", 0, NULL, &err));
+    ck_assert_int_eq(err.code, LLMOPS_ERR_UNAVAILABLE);
+    ck_assert_int_eq(err.retryable, 1);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ canned HTTP */
 
 static int get(const char *path, struct llmops_http_response *resp, struct llmops_error *err)
@@ -485,9 +528,21 @@ static Suite *mockhost_suite(void)
     return s;
 }
 
-int main(void)
+static Suite *mockhost_pg_suite(void)
 {
-    SRunner *sr = srunner_create(mockhost_suite());
+    Suite *s = suite_create("mockhost-pg");
+    TCase *tc = tcase_create("Core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_db_on_postgresql);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* check_mockhost [CONNINFO]: with a conninfo, only the database suite. */
+int main(int argc, char **argv)
+{
+    conninfo = argc > 1 ? argv[1] : NULL;
+    SRunner *sr = srunner_create(conninfo ? mockhost_pg_suite() : mockhost_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
