@@ -474,14 +474,18 @@ static int host_secret(const struct llmops_host *h, const char *key, char *buf, 
     if (!f)
         return failf(err, LLMOPS_ERR_INVALID, "secret %s: cannot read %s: %s", key, path,
                      strerror(errno));
-    size_t n = fread(buf, 1, size, f);
-    int bad = ferror(f);
-    int more = n == size && fgetc(f) != EOF;
+    /* at most size - 1 bytes, and a newline beyond them that ends the file */
+    size_t n = fread(buf, 1, size - 1, f);
+    int bad = ferror(f), c = fgetc(f);
+    if (c == '\n' || c == '\r')
+        c = fgetc(f);
+    if (c == '\n')
+        c = fgetc(f);
+    int more = c != EOF;
     fclose(f);
     if (bad)
         return failf(err, LLMOPS_ERR_INVALID, "secret %s: cannot read %s", key, path);
-    /* a trailing newline does not count against the size */
-    if (more || (n == size && buf[n - 1] != '\n'))
+    if (more)
         return failf(err, LLMOPS_ERR_INVALID, "secret %s: %s is longer than %zu bytes", key, path,
                      size - 1);
     buf[n] = '\0';

@@ -129,6 +129,9 @@ START_TEST(test_secret_from_file)
     llmops_mock_config_set(m, "token_file", path);
     ck_assert_int_eq(h->secret(h, "token_file", buf, sizeof buf, &err), 0);
     ck_assert_str_eq(buf, "s3cret");
+    char exact[7]; /* "s3cret" and its NUL: the newline beyond does not count */
+    ck_assert_msg(h->secret(h, "token_file", exact, sizeof exact, &err) == 0, "%s", err.message);
+    ck_assert_str_eq(exact, "s3cret");
     ck_assert_int_eq(h->secret(h, "token_file", buf, 4, &err), -1); /* too long */
     ck_assert_ptr_null(strstr(err.message, "s3cret"));
     ck_assert_msg(strstr(err.message, "token_file") != NULL, "%s", err.message);
