@@ -433,9 +433,10 @@ END_TEST
 
 /* ------------------------------------------------------------------ real HTTP */
 
-/* Serves one request on 127.0.0.1 in a child: answers 200 with the request line and the
+/* Serves `count` requests, one connection each, on 127.0.0.1 in a child: a request for a path
+ * starting /redirect answers 302 to /final; any other 200 with the request line and the
  * Authorization header it got as the body. Returns the port. */
-static int serve_once(pid_t *child)
+static int serve(int count, pid_t *child)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -447,29 +448,38 @@ static int serve_once(pid_t *child)
     ck_assert_int_ge(*child, 0);
     if (*child == 0) {
         alarm(10);
-        int c = accept(s, NULL, NULL);
-        char req[4096];
-        size_t n = 0;
-        ssize_t r;
-        while (n < sizeof req - 1 && (r = read(c, req + n, sizeof req - 1 - n)) > 0) {
-            n += (size_t)r;
+        for (int i = 0; i < count; i++) {
+            int c = accept(s, NULL, NULL);
+            char req[4096];
+            size_t n = 0;
+            ssize_t r;
+            while (n < sizeof req - 1 && (r = read(c, req + n, sizeof req - 1 - n)) > 0) {
+                n += (size_t)r;
+                req[n] = '\0';
+                if (strstr(req, "\r\n\r\n"))
+                    break;
+            }
             req[n] = '\0';
-            if (strstr(req, "\r\n\r\n"))
-                break;
+            char *eol = strstr(req, "\r\n"), body[2048], out[3000];
+            const char *auth = strstr(req, "Authorization: ");
+            int ol;
+            if (strncmp(req, "GET /redirect", 13) == 0) {
+                ol = snprintf(out, sizeof out,
+                              "HTTP/1.1 302 Found\r\nLocation: /final\r\nContent-Length: 0\r\n"
+                              "Connection: close\r\n\r\n");
+            } else {
+                int bl = snprintf(body, sizeof body, "%.*s|%.*s", eol ? (int)(eol - req) : 0, req,
+                                  auth ? (int)strcspn(auth, "\r") : 0, auth ? auth : "");
+                ol = snprintf(out, sizeof out,
+                              "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                              "Link: <x>; rel=next\r\nContent-Length: %d\r\n"
+                              "Connection: close\r\n\r\n%s",
+                              bl, body);
+            }
+            if (write(c, out, (size_t)ol) != ol)
+                _exit(1);
+            close(c);
         }
-        req[n] = '\0';
-        char *eol = strstr(req, "\r\n"), body[2048];
-        const char *auth = strstr(req, "Authorization: ");
-        int bl = snprintf(body, sizeof body, "%.*s|%.*s", eol ? (int)(eol - req) : 0, req,
-                          auth ? (int)strcspn(auth, "\r") : 0, auth ? auth : "");
-        char out[3000];
-        int ol = snprintf(out, sizeof out,
-                          "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nLink: <x>; rel=next\r\n"
-                          "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-                          bl, body);
-        if (write(c, out, (size_t)ol) != ol)
-            _exit(1);
-        close(c);
         _exit(0);
     }
     close(s);
@@ -479,7 +489,7 @@ static int serve_once(pid_t *child)
 START_TEST(test_real_http_with_token)
 {
     pid_t child;
-    int port = serve_once(&child);
+    int port = serve(1, &child);
     char url[64], path[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/base", port);
     llmops_mock_config_set(m, "url", url);
@@ -504,6 +514,40 @@ START_TEST(test_real_http_with_token)
 }
 END_TEST
 
+START_TEST(test_real_http_redirects)
+{
+    pid_t child;
+    int port = serve(3, &child); /* 302; 302 then /final */
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    llmops_mock_config_set(m, "url", url);
+    llmops_mock_http_real(m, 1);
+    struct llmops_http_response r = {.size = sizeof r};
+    struct llmops_error err = {.size = sizeof err};
+    /* max_redirects 0: the 302 itself, with its Location */
+    struct llmops_http_request req = {.size = sizeof req, .method = "GET", .path = "/redirect"};
+    ck_assert_msg(h->http(h, &req, &r, &err) == 0, "%s", err.message);
+    ck_assert_int_eq(r.status, 302);
+    ck_assert_str_eq(h->http_header(&r, "location"), "/final");
+    ck_assert_int_eq(r.redirects, 0);
+    h->http_free(&r);
+    /* followed: the final answer, its URL, and the redirect counted */
+    req.max_redirects = 1;
+    r.size = sizeof r;
+    ck_assert_msg(h->http(h, &req, &r, &err) == 0, "%s", err.message);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(r.redirects, 1);
+    char final[96];
+    snprintf(final, sizeof final, "%s/final", url);
+    ck_assert_str_eq(r.url, final);
+    ck_assert_ptr_null(h->http_header(&r, "location")); /* the final answer's headers only */
+    h->http_free(&r);
+    int status;
+    waitpid(child, &status, 0);
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
 static Suite *mockhost_suite(void)
 {
     Suite *s = suite_create("mockhost");
@@ -522,6 +566,7 @@ static Suite *mockhost_suite(void)
     tcase_add_test(tc, test_canned_failure_and_prefix);
     tcase_add_test(tc, test_canned_response_file);
     tcase_add_test(tc, test_real_http_with_token);
+    tcase_add_test(tc, test_real_http_redirects);
     suite_add_tcase(s, tc);
     TCase *limits = tcase_create("Limits");
     tcase_add_checked_fixture(limits, setup, teardown);
