@@ -1,6 +1,7 @@
 /* Per category: the operation names of its interface (from the header's X-list), which a
- * module's capabilities() may list, and the required ones it must list; and the category's
- * behaviour suite (tracking.c, ...), added as the category's plugins land. */
+ * module's capabilities() may list, and the required ones it must list; the category's
+ * behaviour suite; and the modules' own suites. A category adds its suite by naming it in
+ * its row below (see conformance.h). */
 #include "conformance.h"
 #include "llmops-orchestration.h"
 #include "llmops-registry.h"
@@ -10,41 +11,42 @@
 
 #include <string.h>
 
-struct op_name {
-    const char *name;
-    int required;
-};
-
 #define OP_(member, required) {#member, required},
-static const struct op_name tracking[] = {LLMOPS_TRACKING_OPS(OP_){NULL, 0}};
-static const struct op_name serving[] = {LLMOPS_SERVING_OPS(OP_){NULL, 0}};
-static const struct op_name orchestration[] = {LLMOPS_ORCHESTRATION_OPS(OP_){NULL, 0}};
-static const struct op_name registry[] = {LLMOPS_REGISTRY_OPS(OP_){NULL, 0}};
-static const struct op_name versioning[] = {LLMOPS_VERSIONING_OPS(OP_){NULL, 0}};
+static const struct conformance_op tracking[] = {LLMOPS_TRACKING_OPS(OP_){NULL, 0}};
+static const struct conformance_op serving[] = {LLMOPS_SERVING_OPS(OP_){NULL, 0}};
+static const struct conformance_op orchestration[] = {LLMOPS_ORCHESTRATION_OPS(OP_){NULL, 0}};
+static const struct conformance_op registry[] = {LLMOPS_REGISTRY_OPS(OP_){NULL, 0}};
+static const struct conformance_op versioning[] = {LLMOPS_VERSIONING_OPS(OP_){NULL, 0}};
 #undef OP_
 
-static const struct op_name *ops_of(int category)
+const struct conformance_category conformance_categories[] = {
+    {LLMOPS_CATEGORY_EXPERIMENT_TRACKING, "experiment_tracking", tracking, conformance_tracking},
+    {LLMOPS_CATEGORY_SERVING, NULL, serving, NULL},
+    {LLMOPS_CATEGORY_ORCHESTRATION, NULL, orchestration, NULL},
+    {LLMOPS_CATEGORY_MODEL_REGISTRY, NULL, registry, NULL},
+    {LLMOPS_CATEGORY_DATA_VERSIONING, NULL, versioning, NULL},
+    {0, NULL, NULL, NULL},
+};
+
+const struct conformance_module_suite conformance_modules[] = {
+    {"tracking-pg", conformance_tracking_pg},
+    {NULL, NULL},
+};
+
+const struct conformance_category *conformance_category_find(int category)
 {
-    switch (category) {
-    case LLMOPS_CATEGORY_EXPERIMENT_TRACKING:
-        return tracking;
-    case LLMOPS_CATEGORY_SERVING:
-        return serving;
-    case LLMOPS_CATEGORY_ORCHESTRATION:
-        return orchestration;
-    case LLMOPS_CATEGORY_MODEL_REGISTRY:
-        return registry;
-    case LLMOPS_CATEGORY_DATA_VERSIONING:
-        return versioning;
-    default:
-        return NULL;
-    }
+    for (const struct conformance_category *c = conformance_categories; c->category; c++)
+        if (c->category == category)
+            return c;
+    return NULL;
 }
 
 START_TEST(test_capabilities_name_the_interface)
 {
-    const struct op_name *names = ops_of((int)conformance_instance->mod->desc->category);
-    ck_assert_ptr_nonnull(names);
+    const struct conformance_category *cat =
+        conformance_category_find((int)conformance_instance->mod->desc->category);
+    ck_assert_ptr_nonnull(cat);
+    const struct conformance_op *names = cat->ops;
     json_t *caps = NULL;
     struct llmops_error err = {.size = sizeof err};
     ck_assert_int_eq(
@@ -54,13 +56,13 @@ START_TEST(test_capabilities_name_the_interface)
     json_array_foreach(ops, i, v)
     {
         int known = 0;
-        for (const struct op_name *n = names; n->name; n++)
+        for (const struct conformance_op *n = names; n->name; n++)
             if (strcmp(n->name, json_string_value(v)) == 0)
                 known = 1;
         ck_assert_msg(known, "capabilities lists '%s', which is not an operation of the interface",
                       json_string_value(v));
     }
-    for (const struct op_name *n = names; n->name; n++) {
+    for (const struct conformance_op *n = names; n->name; n++) {
         if (!n->required)
             continue;
         int listed = 0;
@@ -75,7 +77,7 @@ START_TEST(test_capabilities_name_the_interface)
 }
 END_TEST
 
-Suite *conformance_category(int category)
+Suite *conformance_interface(int category)
 {
     (void)category;
     Suite *s = suite_create("interface");
@@ -87,10 +89,14 @@ Suite *conformance_category(int category)
 
 Suite *conformance_behaviour(int category)
 {
-    switch (category) {
-    case LLMOPS_CATEGORY_EXPERIMENT_TRACKING:
-        return conformance_tracking();
-    default:
-        return NULL;
-    }
+    const struct conformance_category *c = conformance_category_find(category);
+    return c && c->behaviour ? c->behaviour() : NULL;
+}
+
+Suite *conformance_module(const char *module)
+{
+    for (const struct conformance_module_suite *m = conformance_modules; m->module; m++)
+        if (strcmp(m->module, module) == 0)
+            return m->suite();
+    return NULL;
 }

@@ -16,9 +16,17 @@ START_TEST(test_descriptor)
     ck_assert_uint_ge(DESC->size, sizeof(struct llmops_plugin));
     ck_assert_uint_ge(*(const uint32_t *)DESC->ops, sizeof(uint32_t)); /* ops carry their size */
     /* key table: unique names, each with a help line, no clash with the core's keys */
-    static const char *const core[] = {
-        "module",     "url",     "connect_timeout_ms", "timeout_ms",      "retries",
-        "tls_verify", "ca_file", "token_file",         "basic_auth_file", "unsupported_version"};
+    static const char *const core[] = {"module",
+                                       "url",
+                                       "connect_timeout_ms",
+                                       "timeout_ms",
+                                       "retries",
+                                       "tls_verify",
+                                       "ca_file",
+                                       "token_file",
+                                       "basic_auth_file",
+                                       "allowed_hosts",
+                                       "unsupported_version"};
     for (const struct llmops_config_key *k = DESC->config_keys; k && k->name; k++) {
         ck_assert_msg(k->help && *k->help, "key %s has no help line", k->name);
         for (const struct llmops_config_key *j = k + 1; j->name; j++)

@@ -253,7 +253,7 @@ START_TEST(test_deleting_what_never_was)
 }
 END_TEST
 
-static Suite *tracking_pg_suite(void)
+Suite *conformance_tracking_pg(void)
 {
     snprintf(tag, sizeof tag, "%lx%lx", (unsigned long)time(NULL), (unsigned long)getpid());
     Suite *s = suite_create("tracking-pg");
@@ -266,11 +266,4 @@ static Suite *tracking_pg_suite(void)
     tcase_add_test(limits, test_limits_are_refused);
     suite_add_tcase(s, limits);
     return s;
-}
-
-Suite *conformance_module(const char *module)
-{
-    if (strcmp(module, "tracking-pg") == 0)
-        return tracking_pg_suite();
-    return NULL;
 }

@@ -42,6 +42,9 @@ static const struct llmops_config_key keys[] = {
     {"token_file", LLMOPS_CONFIG_FILE, 0, 0, 0, "a secret"},
     {"health_fail_file", LLMOPS_CONFIG_STRING, 0, 0, 0, "health fails while this file exists"},
     {"crash_on_health", LLMOPS_CONFIG_BOOL, 0, 0, 0, "health dereferences NULL (crash test)"},
+#ifdef CORE_KEY
+    {"allowed_hosts", LLMOPS_CONFIG_STRING, 0, 0, 0, "redefines a key of the core's (refused)"},
+#endif
     {"health_delay_ms", LLMOPS_CONFIG_INT, 0, 0, 60000, "health sleeps this long first"},
     {"probe_path", LLMOPS_CONFIG_STRING, 0, 0, 0, "health GETs this path with host->http"},
     {"ui_url", LLMOPS_CONFIG_URL, 0, 0, 0, "a second endpoint"},
