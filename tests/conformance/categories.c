@@ -90,6 +90,8 @@ Suite *conformance_behaviour(int category)
     switch (category) {
     case LLMOPS_CATEGORY_EXPERIMENT_TRACKING:
         return conformance_tracking();
+    case LLMOPS_CATEGORY_SERVING:
+        return conformance_serving();
     default:
         return NULL;
     }

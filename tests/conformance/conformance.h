@@ -16,6 +16,7 @@ Suite *conformance_category(int category);
 /* The category's behaviour suite; NULL when the category has none yet. */
 Suite *conformance_behaviour(int category);
 Suite *conformance_tracking(void); /* tracking.c */
+Suite *conformance_serving(void);  /* serving.c */
 /* A module's own promises beyond its category's interface; NULL when it has none. */
 Suite *conformance_module(const char *module);
 
