@@ -1,0 +1,768 @@
+/* The serving modules' own suite. Without a server: the parsers of the Kubernetes client
+ * (plugins/lib/k8s/k8s_parse.c: Status, Warning, lists) and the shared checks (sv.c),
+ * compiled in, table-driven. Against tests/fakes/k8s_fake.py (plain http, a bearer token),
+ * with serving-k8s and kserve loaded by the core's loader as llm-opsd loads them: every Status
+ * mapping (404, 409 AlreadyExists vs Conflict, 422 causes naming fields, 401, 403, 429 with
+ * Retry-After, 5xx), the pruning Warning refused with UNSUPPORTED before anything is stored,
+ * a missing CRD at init and in health, every state (ready, failed, stuck), faults (refused,
+ * 5xx, 429, a lost answer: exactly one object), configuration errors with file:line. Each
+ * test starts its own fake on a free port. */
+#include "conf.h"
+#include "httpclient.h"
+#include "k8s.h"
+#include "log.h"
+#include "plugin.h"
+#include "sv.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define TOKEN "serving-T0KEN-k8s-17"
+
+/* ------------------------------------------------------------------ parsers */
+
+START_TEST(test_status_mapping)
+{
+    static const struct {
+        int status;
+        const char *body;
+        enum llmops_status code;
+        int retryable;
+        const char *reason, *what;
+    } cases[] = {
+        {404, "{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":\"NotFound\",\"code\":404}",
+         LLMOPS_ERR_NOT_FOUND, 0, "NotFound", "not found"},
+        {404, "404 page not found", LLMOPS_ERR_NOT_FOUND, 0, "", "group installed"},
+        {409,
+         "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\",\"details\":{\"name\":\"a\",\"kind\":"
+         "\"inferenceservices\"},\"code\":409}",
+         LLMOPS_ERR_CONFLICT, 0, "AlreadyExists", "already exists"},
+        {409, "{\"kind\":\"Status\",\"reason\":\"Conflict\",\"code\":409}", LLMOPS_ERR_CONFLICT, 1,
+         "Conflict", "stale resourceVersion"},
+        {422,
+         "{\"kind\":\"Status\",\"reason\":\"Invalid\",\"details\":{\"kind\":\"InferenceService\","
+         "\"causes\":[{\"reason\":\"FieldValueRequired\",\"field\":\"spec.predictor\"},{"
+         "\"reason\":\"FieldValueInvalid\",\"field\":\"<nil>\"},{\"reason\":"
+         "\"FieldValueTypeInvalid\",\"field\":\"spec.predictor.minReplicas\"}]},\"code\":422}",
+         LLMOPS_ERR_INVALID, 0, "Invalid",
+         "spec.predictor: FieldValueRequired; spec.predictor.minReplicas: FieldValueTypeInvalid"},
+        {400, "{\"kind\":\"Status\",\"reason\":\"BadRequest\"}", LLMOPS_ERR_INVALID, 0,
+         "BadRequest", "bad request"},
+        {401, "{\"kind\":\"Status\",\"reason\":\"Unauthorized\"}", LLMOPS_ERR_TOOL, 0,
+         "Unauthorized", "token_file"},
+        {403, "{\"kind\":\"Status\",\"reason\":\"Forbidden\"}", LLMOPS_ERR_TOOL, 0, "Forbidden",
+         "RBAC"},
+        {429, "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\"}", LLMOPS_ERR_TOOL, 1,
+         "TooManyRequests", "too many"},
+        {503, "<html>upstream</html>", LLMOPS_ERR_TOOL, 1, "", "server error"},
+        {415, "{\"kind\":\"Status\",\"reason\":\"UnsupportedMediaType\"}", LLMOPS_ERR_TOOL, 0,
+         "UnsupportedMediaType", "refused"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct k8s_fault f;
+        k8s_status_parse(cases[i].status, cases[i].body, strlen(cases[i].body), &f);
+        ck_assert_msg(f.code == cases[i].code, "case %zu: code %d", i, f.code);
+        ck_assert_int_eq(f.tool_status, cases[i].status);
+        ck_assert_msg(f.retryable == cases[i].retryable, "case %zu: retryable %d", i, f.retryable);
+        ck_assert_str_eq(f.reason, cases[i].reason);
+        ck_assert_msg(strstr(f.what, cases[i].what), "case %zu: \"%s\" lacks \"%s\"", i, f.what,
+                      cases[i].what);
+    }
+    struct k8s_fault f;
+    k8s_status_parse(422, NULL, 0, &f);
+    ck_assert_int_eq(f.code, LLMOPS_ERR_INVALID);
+}
+END_TEST
+
+START_TEST(test_warning_parse)
+{
+    char field[128];
+    ck_assert_int_eq(
+        k8s_warning_unknown_field("299 - \"unknown field \\\"spec.predictor.bogusField\\\"\"",
+                                  field, sizeof field),
+        1);
+    ck_assert_str_eq(field, "spec.predictor.bogusField");
+    /* A list of warnings, the pruned one second. */
+    ck_assert_int_eq(k8s_warning_unknown_field("299 - \"deprecated: use v2\", 299 - \"unknown "
+                                               "field \\\"spec.x\\\"\"",
+                                               field, sizeof field),
+                     1);
+    ck_assert_str_eq(field, "spec.x");
+    ck_assert_int_eq(k8s_warning_unknown_field("299 - \"deprecated\"", field, sizeof field), 0);
+    ck_assert_int_eq(k8s_warning_unknown_field("299 - \"unterminated", field, sizeof field), 0);
+    ck_assert_int_eq(k8s_warning_unknown_field("", field, sizeof field), 0);
+    ck_assert_int_eq(k8s_warning_unknown_field(NULL, field, sizeof field), 0);
+}
+END_TEST
+
+START_TEST(test_list_parse)
+{
+    json_t *o = json_loads("{\"kind\":\"DeploymentList\",\"metadata\":{\"continue\":\"abc\"},"
+                           "\"items\":[{}]}",
+                           0, NULL);
+    json_t *items;
+    const char *cont;
+    ck_assert_int_eq(k8s_list_parse(o, &items, &cont), 0);
+    ck_assert_int_eq(json_array_size(items), 1);
+    ck_assert_str_eq(cont, "abc");
+    json_decref(o);
+    o = json_loads("{\"kind\":\"Status\",\"items\":[]}", 0, NULL);
+    ck_assert_int_eq(k8s_list_parse(o, &items, &cont), -1);
+    json_decref(o);
+    o = json_loads("{\"kind\":\"PodList\",\"metadata\":{\"continue\":\"\"},\"items\":null}", 0,
+                   NULL);
+    ck_assert_int_eq(k8s_list_parse(o, &items, &cont), 0);
+    ck_assert_ptr_null(cont);
+    json_decref(o);
+}
+END_TEST
+
+START_TEST(test_rfc3339)
+{
+    ck_assert_int_eq(sv_rfc3339_ms("1970-01-01T00:00:01Z"), 1000);
+    ck_assert_int_eq(sv_rfc3339_ms("2026-12-03T09:15:00.250Z"), 1796289300250LL);
+    ck_assert_int_eq(sv_rfc3339_ms("2026-12-03T10:15:00+01:00"), 1796289300000LL);
+    ck_assert_int_eq(sv_rfc3339_ms("2026-12-03 09:15:00Z"), -1);
+    ck_assert_int_eq(sv_rfc3339_ms("2026-13-03T09:15:00Z"), -1);
+    ck_assert_int_eq(sv_rfc3339_ms(NULL), -1);
+}
+END_TEST
+
+START_TEST(test_split_checks)
+{
+    struct sv_features by_replicas = {SV_CANARY | SV_CANARY_BY_REPLICAS, NULL, 56};
+    struct llmops_error e = {.size = sizeof e};
+    int p, r;
+    json_t *in = json_pack("{s:i}", "traffic_percent", 10);
+    ck_assert_int_eq(sv_check_split(in, &by_replicas, 0, &p, &r, &e), -1);
+    ck_assert_int_eq(e.code, LLMOPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(e.message, "canary_percent"));
+    json_decref(in);
+    in = json_pack("{s:i}", "canary_replicas", 2);
+    ck_assert_int_eq(sv_check_split(in, &by_replicas, 0, &p, &r, &e), 0);
+    ck_assert_int_eq(r, 2);
+    ck_assert_int_eq(p, -1);
+    json_decref(in);
+    struct sv_features none = {0, NULL, 63};
+    in = json_pack("{s:i}", "traffic_percent", 10);
+    ck_assert_int_eq(sv_check_split(in, &none, 0, &p, &r, &e), -1);
+    ck_assert_int_eq(e.code, LLMOPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(e.message, "\"canary\""));
+    json_decref(in);
+    struct sv_features percent = {SV_CANARY | SV_CANARY_PERCENT, NULL, 63};
+    in = json_pack("{s:i}", "traffic_percent", 100);
+    ck_assert_int_eq(sv_check_split(in, &percent, 0, &p, &r, &e), -1);
+    ck_assert_int_eq(e.code, LLMOPS_ERR_INVALID);
+    ck_assert_int_eq(sv_check_split(in, &percent, 1, &p, &r, &e), 0);
+    ck_assert_int_eq(p, 100);
+    json_decref(in);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ the fake */
+
+static struct {
+    pid_t pid;
+    int port;
+    char dir[64];
+    struct httpc *ctl;
+    struct llmops_conf conf;
+    struct conf_errors errs;
+    struct plugin_registry reg;
+    int loaded;
+} t;
+
+static void fake_start(const char *const *extra)
+{
+    snprintf(t.dir, sizeof t.dir, "/tmp/llmops-serving-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(t.dir));
+    t.port = tu_free_port();
+    char port[16], ready[128];
+    snprintf(port, sizeof port, "%d", t.port);
+    snprintf(ready, sizeof ready, "%s/ready", t.dir);
+    const char *argv[32] = {PYTHON3,         K8S_FAKE, "--port",          port,
+                            "--ready-file",  ready,    "--token",         TOKEN,
+                            "--max-seconds", "120",    "--any-namespace", "--exit-with-parent",
+                            "--polls",       "2"};
+    int n = 14;
+    for (; extra && *extra && n < 31; extra++)
+        argv[n++] = *extra;
+    argv[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    int rc = posix_spawnp(&t.pid, PYTHON3, &fa, &attr, (char *const *)argv, environ);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    ck_assert_msg(rc == 0, "cannot start %s: %s", K8S_FAKE, strerror(rc));
+    struct stat sb;
+    for (int i = 0; i < 200 && stat(ready, &sb) != 0; i++)
+        usleep(50 * 1000);
+    ck_assert_msg(stat(ready, &sb) == 0, "the fake did not become ready on port %d", t.port);
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", t.port);
+    struct httpc_config hc = {.base_url = base, .total_timeout_ms = 5000, .verify_tls = 1};
+    t.ctl = httpc_new(&hc);
+    ck_assert_ptr_nonnull(t.ctl);
+    char path[128];
+    snprintf(path, sizeof path, "%s/token", t.dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(TOKEN "\n", f);
+    fclose(f);
+}
+
+/* Loads serving-k8s as "sk" and kserve as "ks" against the fake, `extra` appended to both
+ * sections. Returns the number of problems. */
+static int load(const char *extra_sk, const char *extra_ks)
+{
+    char path[128], text[4096];
+    snprintf(path, sizeof path, "%s/llm-ops.conf", t.dir);
+    snprintf(text, sizeof text,
+             "[server]\nplugin_dir = %s\n\n"
+             "[plugin \"sk\"]\nmodule = serving-k8s\nurl = http://127.0.0.1:%d\n"
+             "token_file = %s/token\nnamespace = llm\ntimeout_ms = 4000\nretries = 2\n"
+             "connect_timeout_ms = 500\n%s\n"
+             "[plugin \"ks\"]\nmodule = kserve\nurl = http://127.0.0.1:%d\n"
+             "token_file = %s/token\nnamespace = llm\ntimeout_ms = 4000\nretries = 2\n"
+             "connect_timeout_ms = 500\n%s\n",
+             PLUGIN_DIR, t.port, t.dir, extra_sk ? extra_sk : "image = ghcr.io/example/srv:1",
+             t.port, t.dir, extra_ks ? extra_ks : "");
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    int problems = conf_load(path, &t.conf, &t.errs);
+    if (problems > 0) {
+        t.loaded = 0;
+        return problems;
+    }
+    problems = plugins_load(&t.reg, &t.conf, NULL, 1, &t.errs);
+    t.loaded = 1;
+    return problems;
+}
+
+static void setup(void)
+{
+    fake_start(NULL);
+    ck_assert_int_eq(load(NULL, NULL), 0);
+}
+
+static void teardown(void)
+{
+    if (t.loaded) {
+        plugins_unload(&t.reg);
+        conf_free(&t.conf);
+    }
+    conf_errors_free(&t.errs);
+    if (t.ctl)
+        httpc_free(t.ctl);
+    if (t.pid > 0) {
+        kill(t.pid, SIGTERM);
+        waitpid(t.pid, NULL, 0);
+    }
+    if (t.dir[0])
+        tu_sh("rm -rf %s", t.dir);
+    memset(&t, 0, sizeof t);
+}
+
+static json_t *ctl(const char *method, const char *path, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct llmops_http_request req = {.size = sizeof req,
+                                      .method = method,
+                                      .path = path,
+                                      .body = text,
+                                      .body_len = text ? strlen(text) : 0,
+                                      .retry_unsafe = 1};
+    struct llmops_http_response resp = {.size = sizeof resp};
+    struct llmops_error err = {.size = sizeof err};
+    int rc = httpc_request(t.ctl, &req, &resp, &err);
+    free(text);
+    json_decref(body);
+    ck_assert_msg(rc == 0, "fake control %s %s: %s", method, path, err.message);
+    ck_assert_msg(resp.status == 200, "fake control %s %s: HTTP %d", method, path, resp.status);
+    json_t *j = json_loadb(resp.body, resp.body_len, 0, NULL);
+    httpc_response_free(&resp);
+    return j ? j : json_object();
+}
+
+static void fault(const char *path, const char *responses)
+{
+    json_t *r = json_loads(responses, 0, NULL);
+    ck_assert_msg(r != NULL, "bad fault JSON %s", responses);
+    json_decref(ctl("POST", "/_faults", json_pack("{s:s,s:o}", "path", path, "responses", r)));
+}
+
+/* Faults still queued for a path (0: every one was used). */
+static int queued(const char *path)
+{
+    json_t *s = ctl("GET", "/_stats", NULL);
+    int n = (int)json_integer_value(json_object_get(json_object_get(s, "queued"), path));
+    json_decref(s);
+    return n;
+}
+
+static int count(const char *path)
+{
+    json_t *s = ctl("GET", "/_stats", NULL);
+    int n = (int)json_integer_value(json_object_get(json_object_get(s, "counts"), path));
+    json_decref(s);
+    return n;
+}
+
+/* How many stored objects of `what` ("serving.kserve.io/inferenceservices",
+ * "apps/deployments") carry label llm-ops/idempotency-key=key (/_state: {what: {"ns/name":
+ * object}}). */
+static int stored(const char *what, const char *key)
+{
+    json_t *s = ctl("GET", "/_state", NULL), *o;
+    const char *k;
+    int n = 0;
+    json_object_foreach(json_object_get(s, what), k, o)
+    {
+        const char *label = json_string_value(json_object_get(
+            json_object_get(json_object_get(o, "metadata"), "labels"), LLMOPS_SERVING_KEY_LABEL));
+        if (label && !strcmp(label, key))
+            n++;
+    }
+    json_decref(s);
+    return n;
+}
+
+static struct instance *inst(const char *name)
+{
+    struct instance *in = plugins_find(&t.reg, name);
+    ck_assert_ptr_nonnull(in);
+    ck_assert_msg(in->initialised, "%s: %s", name, in->reason);
+    return in;
+}
+
+static const struct llmops_serving_ops *ops_of(const char *name)
+{
+    return inst(name)->mod->desc->ops;
+}
+
+static struct llmops_error last;
+
+/* Calls op `fn` of instance `name` with JSON text; 0 or -1 (the error in `last`). */
+static int callv(const char *name, llmops_op_fn *fn, json_t **out, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int callv(const char *name, llmops_op_fn *fn, json_t **out, const char *fmt, ...)
+{
+    char text[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    json_t *in = json_loads(text, 0, NULL);
+    ck_assert_msg(in != NULL, "bad JSON %s", text);
+    memset(&last, 0, sizeof last);
+    last.size = sizeof last;
+    json_t *o = NULL;
+    int rc = fn(inst(name)->state, in, &o, &last);
+    json_decref(in);
+    if (out)
+        *out = o;
+    else
+        json_decref(o);
+    return rc;
+}
+
+#define SPEC(name, key)                                                                            \
+    "{\"idempotency_key\":\"" key "\",\"name\":\"" name "\",\"model\":{\"uri\":\"hf://o/m\","      \
+    "\"format\":\"huggingface\"},\"replicas\":{\"min\":1,\"max\":1}}"
+
+#define COLL_KS "/apis/serving.kserve.io/v1beta1/namespaces/llm/inferenceservices"
+#define COLL_SK "/apis/apps/v1/namespaces/llm/deployments"
+
+static const char *poll_state(const char *name, const char *id, int polls)
+{
+    static char st[32];
+    for (int i = 0; i < polls; i++) {
+        json_t *d;
+        ck_assert_int_eq(
+            callv(name, ops_of(name)->get_deployment, &d, "{\"external_id\":\"%s\"}", id), 0);
+        snprintf(st, sizeof st, "%s", json_string_value(json_object_get(d, "state")));
+        json_decref(d);
+        if (strcmp(st, "progressing"))
+            break;
+    }
+    return st;
+}
+
+/* ------------------------------------------------------------------ Status mappings, live */
+
+START_TEST(test_live_mappings)
+{
+    json_t *d;
+    /* 404 */
+    ck_assert_int_eq(callv("ks", ops_of("ks")->get_deployment, NULL, "{\"external_id\":\"nope\"}"),
+                     -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_NOT_FOUND);
+    ck_assert_int_eq(last.tool_status, 404);
+    /* 422 with causes: each field named. */
+    fault(COLL_KS, "[{\"status\":422,\"body\":{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+                   "\"status\":\"Failure\",\"reason\":\"Invalid\",\"code\":422,\"details\":{"
+                   "\"causes\":[{\"reason\":\"FieldValueInvalid\",\"field\":\"spec.predictor."
+                   "maxReplicas\"},{\"reason\":\"FieldValueRequired\",\"field\":\"spec.predictor."
+                   "model.modelFormat.name\"}]}}}]");
+    ck_assert_int_eq(callv("ks", ops_of("ks")->deploy, NULL, SPEC("v1", "key-v1")), -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(last.message, "spec.predictor.maxReplicas"));
+    ck_assert_ptr_nonnull(strstr(last.message, "spec.predictor.model.modelFormat.name"));
+    /* 403 from RBAC: TOOL with the tool's status, not retried. */
+    fault(COLL_SK, "[{\"status\":403,\"body\":{\"kind\":\"Status\",\"reason\":\"Forbidden\","
+                   "\"code\":403}}]");
+    ck_assert_int_eq(callv("sk", ops_of("sk")->deploy, NULL, SPEC("f1", "key-f1")), -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_TOOL);
+    ck_assert_int_eq(last.tool_status, 403);
+    ck_assert_int_eq(last.retryable, 0);
+    /* 429 with Retry-After, then an answer: the host's client waited and retried. */
+    fault(COLL_KS, "[{\"status\":429,\"retry_after\":1,\"body\":{\"kind\":\"Status\","
+                   "\"reason\":\"TooManyRequests\",\"code\":429}}]");
+    int before = count(COLL_KS);
+    ck_assert_int_eq(callv("ks", ops_of("ks")->deploy, &d, SPEC("r1", "key-r1")), 0);
+    ck_assert(json_is_true(json_object_get(d, "created")));
+    json_decref(d);
+    ck_assert_int_ge(count(COLL_KS) - before, 3); /* list, 429, dry run, create */
+    ck_assert_int_eq(stored("serving.kserve.io/inferenceservices", "key-r1"), 1);
+    /* 5xx until the retries are spent: TOOL, retryable. */
+    fault(COLL_KS, "[{\"status\":503},{\"status\":503},{\"status\":503},{\"status\":503}]");
+    ck_assert_int_eq(callv("ks", ops_of("ks")->find_by_idempotency_key, NULL,
+                           "{\"idempotency_key\":\"key-r1\"}"),
+                     -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_TOOL);
+    ck_assert_int_eq(last.tool_status, 503);
+    ck_assert_int_eq(last.retryable, 1);
+    json_decref(ctl("POST", "/_reset", NULL));
+    /* 409 Conflict on a write: CONFLICT, retryable (a stale resourceVersion). */
+    char path[256];
+    snprintf(path, sizeof path, COLL_KS "/r1");
+    fault(path, "[{\"status\":409,\"body\":{\"kind\":\"Status\",\"reason\":\"Conflict\","
+                "\"code\":409}}]");
+    ck_assert_int_eq(callv("ks", ops_of("ks")->get_deployment, NULL, "{\"external_id\":\"r1\"}"),
+                     -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_CONFLICT);
+    ck_assert_int_eq(last.retryable, 1);
+    /* 409 AlreadyExists with someone else's object: CONFLICT naming the key. */
+    ck_assert_int_eq(callv("ks", ops_of("ks")->deploy, NULL, SPEC("r1", "key-other")), -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_CONFLICT);
+    ck_assert_ptr_nonnull(strstr(last.message, "idempotency key"));
+}
+END_TEST
+
+START_TEST(test_unauthorized)
+{
+    fake_start(NULL);
+    char extra[256];
+    snprintf(extra, sizeof extra, "image = x:1\ntoken_file = %s/bad", t.dir);
+    tu_sh("echo wrong-token > %s/bad", t.dir);
+    /* The core takes the last token_file line of a section? Use a section of its own. */
+    char path[128], text[2048];
+    snprintf(path, sizeof path, "%s/llm-ops.conf", t.dir);
+    snprintf(text, sizeof text,
+             "[server]\nplugin_dir = %s\n\n[plugin \"sk\"]\nmodule = serving-k8s\n"
+             "url = http://127.0.0.1:%d\ntoken_file = %s/bad\nnamespace = llm\nimage = x:1\n",
+             PLUGIN_DIR, t.port, t.dir);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    ck_assert_int_eq(conf_load(path, &t.conf, &t.errs), 0);
+    plugins_load(&t.reg, &t.conf, NULL, 1, &t.errs);
+    t.loaded = 1;
+    ck_assert_int_eq(callv("sk", ops_of("sk")->get_deployment, NULL, "{\"external_id\":\"a\"}"),
+                     -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_TOOL);
+    ck_assert_int_eq(last.tool_status, 401);
+    ck_assert_ptr_nonnull(strstr(last.message, "token_file"));
+    ck_assert_ptr_null(strstr(last.message, "wrong-token"));
+    /* The token rotates: the host reads the file again, the module works. */
+    tu_sh("sleep 1; echo %s > %s/bad", TOKEN, t.dir);
+    ck_assert_int_eq(callv("sk", ops_of("sk")->get_deployment, NULL, "{\"external_id\":\"a\"}"),
+                     -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_NOT_FOUND);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ pruning */
+
+START_TEST(test_pruned_field_is_refused_before_storing)
+{
+    /* The dry run answers as a cluster with an older CRD would: created, a field pruned. */
+    fault(COLL_KS,
+          "[{\"pass\":true},{\"status\":201,\"headers\":{\"Warning\":\"299 - \\\"unknown field "
+          "\\\\\\\"spec.predictor.scaleMetric\\\\\\\"\\\"\"},\"body\":{\"kind\":"
+          "\"InferenceService\",\"apiVersion\":\"serving.kserve.io/v1beta1\","
+          "\"metadata\":{\"name\":\"p1\"}}}]");
+    ck_assert_int_eq(callv("ks", ops_of("ks")->deploy, NULL,
+                           "{\"idempotency_key\":\"key-p1\",\"name\":\"p1\",\"model\":{\"uri\":"
+                           "\"hf://o/m\",\"format\":\"huggingface\"},\"replicas\":{\"min\":1,"
+                           "\"max\":3},\"autoscaling\":{\"metric\":\"rps\",\"target\":5}}"),
+                     -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(last.message, "spec.predictor.scaleMetric"));
+    ck_assert_int_eq(queued(COLL_KS), 0); /* the dry run got the Warning */
+    ck_assert_int_eq(stored("serving.kserve.io/inferenceservices", "key-p1"), 0);
+    /* A real pruning by the fake (a member the CRD lacks) is caught the same way. */
+    json_t *d;
+    ck_assert_int_eq(callv("ks", ops_of("ks")->deploy, &d,
+                           "{\"idempotency_key\":\"key-p2\",\"name\":\"p2\",\"model\":{\"uri\":"
+                           "\"hf://o/m\",\"format\":\"huggingface\"},\"replicas\":{\"min\":1,"
+                           "\"max\":3},\"autoscaling\":{\"metric\":\"rps\",\"target\":5}}"),
+                     0);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(d, "autoscaling"), "metric")), "rps");
+    json_decref(d);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ lost answers */
+
+START_TEST(test_lost_answer_makes_one_object)
+{
+    json_t *d;
+    /* The create is carried out and its answer never arrives: the host retries, the cluster
+     * says AlreadyExists, the module finds its object by the key label. */
+    fault(COLL_KS, "[{\"pass\":true},{\"pass\":true},{\"lost\":true}]");
+    ck_assert_int_eq(callv("ks", ops_of("ks")->deploy, &d, SPEC("l1", "key-l1")), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(d, "external_id")), "l1");
+    ck_assert_int_eq(queued(COLL_KS), 0); /* the create's answer was lost */
+    json_decref(d);
+    ck_assert_int_eq(stored("serving.kserve.io/inferenceservices", "key-l1"), 1);
+    /* And the caller's own retry: created false, still one. */
+    ck_assert_int_eq(callv("ks", ops_of("ks")->deploy, &d, SPEC("l1", "key-l1")), 0);
+    ck_assert(json_is_false(json_object_get(d, "created")));
+    json_decref(d);
+    ck_assert_int_eq(stored("serving.kserve.io/inferenceservices", "key-l1"), 1);
+
+    fault(COLL_SK, "[{\"pass\":true},{\"lost\":true}]");
+    ck_assert_int_eq(callv("sk", ops_of("sk")->deploy, &d, SPEC("l2", "key-l2")), 0);
+    json_decref(d);
+    ck_assert_int_eq(queued(COLL_SK), 0);
+    ck_assert_int_eq(stored("apps/deployments", "key-l2"), 1);
+    ck_assert_int_eq(callv("sk", ops_of("sk")->deploy, &d, SPEC("l2", "key-l2")), 0);
+    ck_assert(json_is_false(json_object_get(d, "created")));
+    json_decref(d);
+    ck_assert_int_eq(stored("apps/deployments", "key-l2"), 1);
+}
+END_TEST
+
+START_TEST(test_refused)
+{
+    json_decref(ctl("POST", "/_refuse", json_pack("{s:i}", "seconds", 15)));
+    ck_assert_int_eq(callv("sk", ops_of("sk")->get_deployment, NULL, "{\"external_id\":\"a\"}"),
+                     -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_UNAVAILABLE);
+    ck_assert_int_eq(last.retryable, 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ states */
+
+static void controller(const char *plural, const char *name, const char *outcome, int polls)
+{
+    json_decref(ctl("POST", "/_controller",
+                    json_pack("{s:s,s:s,s:s,s:s,s:i}", "namespace", "llm", "plural", plural, "name",
+                              name, "outcome", outcome, "polls", polls)));
+}
+
+START_TEST(test_states)
+{
+    json_t *d;
+    controller("inferenceservices", "bad", "failed", 1);
+    ck_assert_int_eq(callv("ks", ops_of("ks")->deploy, &d, SPEC("bad", "key-bad")), 0);
+    json_decref(d);
+    ck_assert_str_eq(poll_state("ks", "bad", 10), "failed");
+    ck_assert_int_eq(callv("ks", ops_of("ks")->get_deployment, &d, "{\"external_id\":\"bad\"}"), 0);
+    ck_assert_ptr_nonnull(json_object_get(d, "reason"));
+    ck_assert_ptr_nonnull(json_object_get(json_object_get(d, "tool"), "conditions"));
+    json_decref(d);
+
+    controller("inferenceservices", "stuck", "stuck", 1);
+    ck_assert_int_eq(callv("ks", ops_of("ks")->deploy, &d, SPEC("stuck", "key-stuck")), 0);
+    json_decref(d);
+    ck_assert_str_eq(poll_state("ks", "stuck", 8), "progressing");
+
+    ck_assert_int_eq(callv("ks", ops_of("ks")->deploy, &d, SPEC("good", "key-good")), 0);
+    json_decref(d);
+    ck_assert_str_eq(poll_state("ks", "good", 10), "ready");
+    ck_assert_int_eq(callv("ks", ops_of("ks")->get_deployment, &d, "{\"external_id\":\"good\"}"),
+                     0);
+    ck_assert_str_eq(json_string_value(json_object_get(d, "url")), "http://good.llm.example.com");
+    json_decref(d);
+
+    controller("deployments", "skbad", "failed", 1);
+    ck_assert_int_eq(callv("sk", ops_of("sk")->deploy, &d, SPEC("skbad", "key-skbad")), 0);
+    json_decref(d);
+    ck_assert_str_eq(poll_state("sk", "skbad", 10), "failed");
+    ck_assert_int_eq(callv("sk", ops_of("sk")->get_deployment, &d, "{\"external_id\":\"skbad\"}"),
+                     0);
+    ck_assert_str_eq(json_string_value(json_object_get(d, "reason")), "ProgressDeadlineExceeded");
+    json_decref(d);
+    controller("deployments", "skstuck", "stuck", 1);
+    ck_assert_int_eq(callv("sk", ops_of("sk")->deploy, &d, SPEC("skstuck", "key-skstuck")), 0);
+    json_decref(d);
+    ck_assert_str_eq(poll_state("sk", "skstuck", 8), "progressing");
+}
+END_TEST
+
+START_TEST(test_gpu_and_autoscaling_objects)
+{
+    json_t *d;
+    ck_assert_int_eq(
+        callv("sk", ops_of("sk")->deploy, &d,
+              "{\"idempotency_key\":\"key-g\",\"name\":\"g1\",\"model\":{\"uri\":\"hf://o/m\","
+              "\"format\":\"huggingface\"},\"replicas\":{\"min\":1,\"max\":4},\"autoscaling\":{"
+              "\"metric\":\"cpu\",\"target\":70},\"resources\":{\"cpu\":\"2\",\"gpu\":{"
+              "\"resource_name\":\"nvidia.com/mig-1g.10gb\",\"count\":1,\"node_selector\":{"
+              "\"nvidia.com/gpu.product\":\"A100\"}}}}"),
+        0);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(d, "replicas"), "max")), 4);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(d, "autoscaling"), "metric")), "cpu");
+    json_t *gpu = json_object_get(json_object_get(d, "resources"), "gpu");
+    ck_assert_str_eq(json_string_value(json_object_get(gpu, "resource_name")),
+                     "nvidia.com/mig-1g.10gb");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(gpu, "node_selector"),
+                                                       "nvidia.com/gpu.product")),
+                     "A100");
+    json_decref(d);
+    /* The HPA exists; removing autoscaling deletes it and fixes the replicas. */
+    json_t *hpa = ctl("GET", "/_state", NULL);
+    char *text = json_dumps(hpa, JSON_COMPACT);
+    ck_assert_ptr_nonnull(strstr(text, "HorizontalPodAutoscaler"));
+    free(text);
+    json_decref(hpa);
+    ck_assert_int_eq(callv("sk", ops_of("sk")->update_deployment, &d,
+                           "{\"external_id\":\"g1\",\"replicas\":{\"min\":2,\"max\":2},"
+                           "\"autoscaling\":null}"),
+                     0);
+    ck_assert_ptr_null(json_object_get(d, "autoscaling"));
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(d, "replicas"), "min")), 2);
+    json_decref(d);
+    /* An unknown metric for this module: UNSUPPORTED naming what it scales on. */
+    ck_assert_int_eq(callv("sk", ops_of("sk")->deploy, NULL,
+                           "{\"idempotency_key\":\"key-h\",\"name\":\"h1\",\"model\":{\"uri\":"
+                           "\"hf://o/m\",\"format\":\"x\"},\"replicas\":{\"min\":1,\"max\":4},"
+                           "\"autoscaling\":{\"metric\":\"rps\",\"target\":5}}"),
+                     -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(last.message, "cpu, memory"));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ configuration */
+
+START_TEST(test_missing_crd)
+{
+    const char *extra[] = {"--crd", WORKFLOW_CRD, NULL};
+    fake_start(extra);
+    load(NULL, NULL);
+    struct instance *ks = plugins_find(&t.reg, "ks");
+    ck_assert_ptr_nonnull(ks);
+    ck_assert(!ks->initialised);
+    ck_assert_msg(strstr(ks->reason, "serving.kserve.io/v1beta1 is not installed in the cluster"),
+                  "%s", ks->reason);
+    /* serving-k8s needs no CRD. */
+    inst("sk");
+}
+END_TEST
+
+START_TEST(test_config_errors)
+{
+    fake_start(NULL);
+    ck_assert_int_gt(load("image = x:1", "deployment_mode = Knative"), 0);
+    struct instance *ks = plugins_find(&t.reg, "ks");
+    ck_assert(!ks->initialised);
+    ck_assert_msg(strstr(ks->reason, "llm-ops.conf:") && strstr(ks->reason, "deployment_mode"),
+                  "%s", ks->reason);
+    plugins_unload(&t.reg);
+    conf_free(&t.conf);
+    conf_errors_free(&t.errs);
+    t.loaded = 0;
+    tu_sh("printf 'bad_NS' > %s/ns", t.dir);
+    char extra[256];
+    snprintf(extra, sizeof extra, "image = x:1\nnamespace_file = %s/ns", t.dir);
+    /* namespace given in the section wins; a section without it reads namespace_file. */
+    ck_assert_int_gt(load("namespace = Bad_Namespace\nimage = x:1", NULL), 0);
+}
+END_TEST
+
+START_TEST(test_health)
+{
+    json_t *info = NULL;
+    struct llmops_error e = {.size = sizeof e};
+    struct instance *ks = inst("ks");
+    ck_assert_int_eq(ks->mod->desc->health(ks->state, &info, &e), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(info, "api")), "serving.kserve.io/v1beta1");
+    ck_assert_ptr_nonnull(json_object_get(info, "tool_version"));
+    json_decref(info);
+    json_t *caps = NULL;
+    ck_assert_int_eq(ks->mod->desc->capabilities(ks->state, &caps, &e), 0);
+    char *text = json_dumps(caps, JSON_COMPACT);
+    ck_assert_ptr_nonnull(strstr(text, "\"canary_percent\""));
+    ck_assert_ptr_nonnull(strstr(text, "\"scale_to_zero\""));
+    free(text);
+    json_decref(caps);
+    struct instance *sk = inst("sk");
+    ck_assert_int_eq(sk->mod->desc->capabilities(sk->state, &caps, &e), 0);
+    text = json_dumps(caps, JSON_COMPACT);
+    ck_assert_ptr_nonnull(strstr(text, "\"canary_by_replicas\""));
+    ck_assert_ptr_null(strstr(text, "\"canary_percent\""));
+    free(text);
+    json_decref(caps);
+}
+END_TEST
+
+int main(void)
+{
+    log_set_level(LOG_LVL_ERROR);
+    Suite *s = suite_create("serving");
+    TCase *parse = tcase_create("parse");
+    tcase_add_test(parse, test_status_mapping);
+    tcase_add_test(parse, test_warning_parse);
+    tcase_add_test(parse, test_list_parse);
+    tcase_add_test(parse, test_rfc3339);
+    tcase_add_test(parse, test_split_checks);
+    suite_add_tcase(s, parse);
+    TCase *live = tcase_create("live");
+    tcase_add_checked_fixture(live, setup, teardown);
+    tcase_set_timeout(live, 60);
+    tcase_add_test(live, test_live_mappings);
+    tcase_add_test(live, test_pruned_field_is_refused_before_storing);
+    tcase_add_test(live, test_lost_answer_makes_one_object);
+    tcase_add_test(live, test_refused);
+    tcase_add_test(live, test_states);
+    tcase_add_test(live, test_gpu_and_autoscaling_objects);
+    tcase_add_test(live, test_health);
+    suite_add_tcase(s, live);
+    TCase *cfg = tcase_create("config");
+    tcase_add_checked_fixture(cfg, NULL, teardown);
+    tcase_set_timeout(cfg, 60);
+    tcase_add_test(cfg, test_unauthorized);
+    tcase_add_test(cfg, test_missing_crd);
+    tcase_add_test(cfg, test_config_errors);
+    suite_add_tcase(s, cfg);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
