@@ -567,6 +567,7 @@ END_TEST
 START_TEST(test_refused)
 {
     json_decref(ctl("POST", "/_refuse", json_pack("{s:i}", "seconds", 15)));
+    usleep(500 * 1000); /* the fake stops listening from a thread of its own */
     ck_assert_int_eq(callv("sk", ops_of("sk")->get_deployment, NULL, "{\"external_id\":\"a\"}"),
                      -1);
     ck_assert_int_eq(last.code, LLMOPS_ERR_UNAVAILABLE);
