@@ -184,19 +184,39 @@ static struct {
     int loaded;
 } t;
 
+static void fake_start_script(const char *script, const char *const *extra);
+
 static void fake_start(const char *const *extra)
 {
+    fake_start_script(K8S_FAKE, extra);
+}
+
+static void fake_start_script(const char *script, const char *const *extra)
+{
+    int k8s = strcmp(script, K8S_FAKE) == 0;
     snprintf(t.dir, sizeof t.dir, "/tmp/llmops-serving-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(t.dir));
     t.port = tu_free_port();
     char port[16], ready[128];
     snprintf(port, sizeof port, "%d", t.port);
     snprintf(ready, sizeof ready, "%s/ready", t.dir);
-    const char *argv[32] = {PYTHON3,         K8S_FAKE, "--port",          port,
-                            "--ready-file",  ready,    "--token",         TOKEN,
-                            "--max-seconds", "120",    "--any-namespace", "--exit-with-parent",
-                            "--polls",       "2"};
-    int n = 14;
+    const char *argv[32] = {PYTHON3,
+                            script,
+                            "--port",
+                            port,
+                            "--ready-file",
+                            ready,
+                            "--max-seconds",
+                            "120",
+                            "--exit-with-parent",
+                            "--polls",
+                            "2"};
+    int n = 11;
+    if (k8s) {
+        argv[n++] = "--token";
+        argv[n++] = TOKEN;
+        argv[n++] = "--any-namespace";
+    }
     for (; extra && *extra && n < 31; extra++)
         argv[n++] = *extra;
     argv[n] = NULL;
@@ -210,7 +230,7 @@ static void fake_start(const char *const *extra)
     int rc = posix_spawnp(&t.pid, PYTHON3, &fa, &attr, (char *const *)argv, environ);
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
-    ck_assert_msg(rc == 0, "cannot start %s: %s", K8S_FAKE, strerror(rc));
+    ck_assert_msg(rc == 0, "cannot start %s: %s", script, strerror(rc));
     struct stat sb;
     for (int i = 0; i < 200 && stat(ready, &sb) != 0; i++)
         usleep(50 * 1000);
@@ -732,6 +752,138 @@ START_TEST(test_health)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ rayserve */
+
+static void rs_setup(void)
+{
+    fake_start_script(RAYSERVE_FAKE, NULL);
+    char path[128], text[1024];
+    snprintf(path, sizeof path, "%s/llm-ops.conf", t.dir);
+    snprintf(text, sizeof text,
+             "[server]\nplugin_dir = %s\n\n[plugin \"rs\"]\nmodule = rayserve\n"
+             "url = http://127.0.0.1:%d\ntimeout_ms = 4000\nretries = 2\n"
+             "import_path = serve_llm:app\n",
+             PLUGIN_DIR, t.port);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    ck_assert_int_eq(conf_load(path, &t.conf, &t.errs), 0);
+    ck_assert_int_eq(plugins_load(&t.reg, &t.conf, NULL, 1, &t.errs), 0);
+    t.loaded = 1;
+}
+
+START_TEST(test_rayserve_document)
+{
+    /* Someone else's application is in the document: every write keeps it. */
+    json_t *other = json_loads("{\"applications\":[{\"name\":\"theirs\",\"route_prefix\":"
+                               "\"/theirs\",\"import_path\":\"their:app\"}]}",
+                               0, NULL);
+    char *text = json_dumps(other, JSON_COMPACT);
+    struct llmops_http_request req = {.size = sizeof req,
+                                      .method = "PUT",
+                                      .path = "/api/serve/applications/",
+                                      .body = text,
+                                      .body_len = strlen(text)};
+    struct llmops_http_response resp = {.size = sizeof resp};
+    struct llmops_error err = {.size = sizeof err};
+    ck_assert_int_eq(httpc_request(t.ctl, &req, &resp, &err), 0);
+    ck_assert_int_eq(resp.status, 200);
+    httpc_response_free(&resp);
+    free(text);
+    json_decref(other);
+    json_t *d;
+    ck_assert_int_eq(
+        callv("rs", ops_of("rs")->deploy, &d,
+              "{\"idempotency_key\":\"key-a\",\"name\":\"a1\",\"model\":{\"uri\":\"hf://o/m\","
+              "\"format\":\"huggingface\"},\"replicas\":{\"min\":1,\"max\":3},\"autoscaling\":{"
+              "\"metric\":\"ongoing_requests\",\"target\":4},\"resources\":{\"cpu\":\"500m\","
+              "\"memory\":\"1Gi\",\"gpu\":{\"resource_name\":\"nvidia.com/gpu\",\"count\":2}},"
+              "\"args\":[\"--max-model-len=4096\"],\"env\":{\"A\":\"b\"}}"),
+        0);
+    ck_assert(json_is_true(json_object_get(d, "created")));
+    json_decref(d);
+    json_t *doc = ctl("GET", "/api/serve/applications/", NULL);
+    json_t *apps = json_object_get(doc, "applications");
+    ck_assert_ptr_nonnull(json_object_get(apps, "theirs"));
+    json_t *cfg = json_object_get(json_object_get(apps, "a1"), "deployed_app_config");
+    json_t *dep = json_array_get(json_object_get(cfg, "deployments"), 0);
+    json_t *rao = json_object_get(dep, "ray_actor_options");
+    ck_assert(json_number_value(json_object_get(rao, "num_cpus")) == 0.5);
+    ck_assert_int_eq(json_integer_value(json_object_get(rao, "memory")), 1073741824);
+    ck_assert_int_eq(json_integer_value(json_object_get(rao, "num_gpus")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(dep, "autoscaling_config"),
+                                                        "target_ongoing_requests")),
+                     4);
+    ck_assert_str_eq(json_string_value(json_object_get(cfg, "route_prefix")), "/a1");
+    ck_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(json_object_get(cfg, "args"), "argv"), 0)),
+        "--max-model-len=4096");
+    json_decref(doc);
+    /* theirs is not listed, not deletable through the module, and survives a delete. */
+    ck_assert_int_eq(
+        callv("rs", ops_of("rs")->get_deployment, NULL, "{\"external_id\":\"theirs\"}"), -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_NOT_FOUND);
+    ck_assert_int_eq(callv("rs", ops_of("rs")->delete_deployment, &d, "{\"external_id\":\"a1\"}"),
+                     0);
+    ck_assert(json_is_true(json_object_get(d, "deleted")));
+    json_decref(d);
+    doc = ctl("GET", "/api/serve/applications/", NULL);
+    ck_assert_ptr_nonnull(json_object_get(json_object_get(doc, "applications"), "theirs"));
+    json_decref(doc);
+    /* A GPU kind Ray cannot tell apart, a canary, an image: refused by name. */
+    ck_assert_int_eq(
+        callv("rs", ops_of("rs")->deploy, NULL,
+              "{\"idempotency_key\":\"key-b\",\"name\":\"b1\",\"model\":{\"uri\":\"hf://o/m\","
+              "\"format\":\"x\"},\"replicas\":{\"min\":1,\"max\":1},\"resources\":{\"gpu\":{"
+              "\"resource_name\":\"nvidia.com/mig-1g.10gb\",\"count\":1}}}"),
+        -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(last.message, "gpu_resource"));
+    ck_assert_int_eq(callv("rs", ops_of("rs")->create_canary, NULL,
+                           "{\"external_id\":\"a1\",\"traffic_percent\":10}"),
+                     -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(last.message, "\"canary\""));
+    ck_assert_int_eq(callv("rs", ops_of("rs")->deploy, NULL,
+                           "{\"idempotency_key\":\"key-c\",\"name\":\"c1\",\"image\":\"x\","
+                           "\"model\":{\"uri\":\"hf://o/m\",\"format\":\"x\"},\"replicas\":{"
+                           "\"min\":1,\"max\":1}}"),
+                     -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(last.message, "\"image\""));
+}
+END_TEST
+
+START_TEST(test_rayserve_states_and_faults)
+{
+    json_t *d;
+    json_decref(
+        ctl("POST", "/_app",
+            json_pack("{s:s,s:s,s:i}", "name", "bad", "outcome", "deploy_failed", "polls", 1)));
+    ck_assert_int_eq(callv("rs", ops_of("rs")->deploy, &d, SPEC("bad", "key-bad")), 0);
+    json_decref(d);
+    ck_assert_str_eq(poll_state("rs", "bad", 10), "failed");
+    ck_assert_int_eq(callv("rs", ops_of("rs")->get_deployment, &d, "{\"external_id\":\"bad\"}"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(d, "reason")), "DEPLOY_FAILED");
+    json_decref(d);
+    /* A lost answer to the PUT: the host repeats it (PUT is idempotent), one application. */
+    fault("/api/serve/applications/", "[{\"pass\":true},{\"lost\":true}]");
+    ck_assert_int_eq(callv("rs", ops_of("rs")->deploy, &d, SPEC("l1", "key-l1")), 0);
+    json_decref(d);
+    ck_assert_int_eq(queued("/api/serve/applications/"), 0);
+    ck_assert_int_eq(callv("rs", ops_of("rs")->deploy, &d, SPEC("l1", "key-l1")), 0);
+    ck_assert(json_is_false(json_object_get(d, "created")));
+    json_decref(d);
+    /* 503 throughout: TOOL, retryable. */
+    fault("/api/serve/applications/", "[{\"status\":503},{\"status\":503},{\"status\":503}]");
+    ck_assert_int_eq(callv("rs", ops_of("rs")->get_deployment, NULL, "{\"external_id\":\"l1\"}"),
+                     -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_TOOL);
+    ck_assert_int_eq(last.retryable, 1);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_LVL_ERROR);
@@ -761,6 +913,12 @@ int main(void)
     tcase_add_test(cfg, test_missing_crd);
     tcase_add_test(cfg, test_config_errors);
     suite_add_tcase(s, cfg);
+    TCase *ray = tcase_create("rayserve");
+    tcase_add_checked_fixture(ray, rs_setup, teardown);
+    tcase_set_timeout(ray, 60);
+    tcase_add_test(ray, test_rayserve_document);
+    tcase_add_test(ray, test_rayserve_states_and_faults);
+    suite_add_tcase(s, ray);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
