@@ -606,27 +606,43 @@ static int canary_present(json_t *obj)
            sget(json_object_get(md, "annotations"), STABLE_ANNOTATION) != NULL;
 }
 
-static int create_canary(void *state, json_t *in, json_t **out, struct llmops_error *err)
+/* The read-modify-write of a canary op (k8s_update: built again on a 409 Conflict). */
+struct edit {
+    struct kserve *s;
+    json_t *in;
+    const char *name;
+    int pct;
+    int step;      /* rollback: 0 traffic to the stable revision, 1 its spec back */
+    int no_canary; /* the object has none (rollback answers rolled_back false) */
+};
+
+static json_t *check_obj(struct k8s_call *c, struct edit *e, json_t *obj, int want_canary)
 {
-    struct kserve *s = state;
-    struct k8s_call c = k8s_begin(&s->k, "create_canary", err);
-    int pct, reps;
-    if (sv_check_canary(in, &s->f, err) < 0 || sv_check_split(in, &s->f, 0, &pct, &reps, err) < 0)
-        return -1;
-    const char *name = sget(in, "external_id");
-    json_t *obj;
-    if (get_isvc(s, &c, name, &obj) < 0)
-        return -1;
-    if (canary_present(obj)) {
-        json_decref(obj);
-        return k8s_failf(&c, LLMOPS_ERR_CONFLICT, 0, 0,
-                         "%s has a canary already: promote or "
-                         "roll it back first",
-                         name);
+    if (!ours(obj)) {
+        k8s_failf(c, LLMOPS_ERR_NOT_FOUND, 0, 0, "InferenceService %s was not made by llm-ops",
+                  e->name);
+        return NULL;
     }
-    json_t *pred = json_object_get(json_object_get(obj, "spec"), "predictor");
-    json_t *patch;
-    if (s->raw) {
+    if (want_canary && !canary_present(obj)) {
+        e->no_canary = 1;
+        k8s_failf(c, LLMOPS_ERR_NOT_FOUND, 0, 0, "%s has no canary", e->name);
+        return NULL;
+    }
+    if (!want_canary && canary_present(obj)) {
+        k8s_failf(c, LLMOPS_ERR_CONFLICT, 0, 0,
+                  "%s has a canary already: promote or roll it back first", e->name);
+        return NULL;
+    }
+    return json_object_get(json_object_get(obj, "spec"), "predictor");
+}
+
+static json_t *build_create(struct k8s_call *c, json_t *obj, void *ctx)
+{
+    struct edit *e = ctx;
+    json_t *pred = check_obj(c, e, obj, 0);
+    if (!pred)
+        return NULL;
+    if (e->s->raw) {
         /* spec.canary[]: a whole predictor beside the stable one. */
         json_t *cp = json_deep_copy(pred), *model = json_object_get(cp, "model");
         if (!json_is_object(model)) {
@@ -634,90 +650,53 @@ static int create_canary(void *state, json_t *in, json_t **out, struct llmops_er
             json_object_set_new(cp, "model", model);
         }
         json_t *m = json_object();
-        model_members(m, in);
+        model_members(m, e->in);
         json_object_update(model, m);
         json_decref(m);
         /* The CRD requires the container's name in spec.canary[].predictor.model. */
         if (!json_object_get(model, "name"))
             json_object_set_new(model, "name", json_string("kserve-container"));
         json_object_del(cp, "canaryTrafficPercent");
-        patch = json_pack("{s:{s:[{s:o,s:i}]}}", "spec", "canary", "predictor", cp,
-                          "trafficPercent", pct);
-    } else {
-        char *stable = json_dumps(pred, JSON_COMPACT | JSON_SORT_KEYS);
-        json_t *m = json_object();
-        model_members(m, in);
-        patch = json_pack("{s:{s:{s:s}},s:{s:{s:o,s:i}}}", "metadata", "annotations",
-                          STABLE_ANNOTATION, stable ? stable : "{}", "spec", "predictor", "model",
-                          m, "canaryTrafficPercent", pct);
-        free(stable);
+        return json_pack("{s:{s:[{s:o,s:i}]}}", "spec", "canary", "predictor", cp, "trafficPercent",
+                         e->pct);
     }
-    json_decref(obj);
-    if (!patch)
-        return oom(&c);
-    if (patch_isvc(s, &c, name, patch, &obj) < 0)
-        return -1;
-    return answer(s, obj, out, NULL, 0);
+    char *stable = json_dumps(pred, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *m = json_object();
+    model_members(m, e->in);
+    json_t *patch = json_pack("{s:{s:{s:s}},s:{s:{s:o,s:i}}}", "metadata", "annotations",
+                              STABLE_ANNOTATION, stable ? stable : "{}", "spec", "predictor",
+                              "model", m, "canaryTrafficPercent", e->pct);
+    free(stable);
+    return patch;
 }
 
-static int set_canary_traffic(void *state, json_t *in, json_t **out, struct llmops_error *err)
+static json_t *build_traffic(struct k8s_call *c, json_t *obj, void *ctx)
 {
-    struct kserve *s = state;
-    struct k8s_call c = k8s_begin(&s->k, "set_canary_traffic", err);
-    int pct, reps;
-    if (sv_check_split(in, &s->f, 1, &pct, &reps, err) < 0)
-        return -1;
-    const char *name = sget(in, "external_id");
-    json_t *obj;
-    if (get_isvc(s, &c, name, &obj) < 0)
-        return -1;
-    if (!canary_present(obj)) {
-        json_decref(obj);
-        return k8s_failf(&c, LLMOPS_ERR_NOT_FOUND, 0, 0, "%s has no canary", name);
-    }
-    json_t *patch;
-    if (s->raw) {
+    struct edit *e = ctx;
+    if (!check_obj(c, e, obj, 1))
+        return NULL;
+    if (e->s->raw) {
         json_t *list = json_deep_copy(json_object_get(json_object_get(obj, "spec"), "canary"));
-        json_object_set_new(json_array_get(list, 0), "trafficPercent", json_integer(pct));
-        patch = json_pack("{s:{s:o}}", "spec", "canary", list);
-    } else {
-        patch = json_pack("{s:{s:{s:i}}}", "spec", "predictor", "canaryTrafficPercent", pct);
+        json_object_set_new(json_array_get(list, 0), "trafficPercent", json_integer(e->pct));
+        return json_pack("{s:{s:o}}", "spec", "canary", list);
     }
-    json_decref(obj);
-    if (patch_isvc(s, &c, name, patch, &obj) < 0)
-        return -1;
-    return answer(s, obj, out, NULL, 0);
+    return json_pack("{s:{s:{s:i}}}", "spec", "predictor", "canaryTrafficPercent", e->pct);
 }
 
-static int promote_canary(void *state, json_t *in, json_t **out, struct llmops_error *err)
+static json_t *build_promote(struct k8s_call *c, json_t *obj, void *ctx)
 {
-    struct kserve *s = state;
-    struct k8s_call c = k8s_begin(&s->k, "promote_canary", err);
-    if (!(s->f.flags & SV_CANARY))
-        return k8s_failf(&c, LLMOPS_ERR_UNSUPPORTED, 0, 0, "no canaries (feature \"canary\")");
-    const char *name = sget(in, "external_id");
-    json_t *obj;
-    if (get_isvc(s, &c, name, &obj) < 0)
-        return -1;
-    if (!canary_present(obj)) {
-        json_decref(obj);
-        return k8s_failf(&c, LLMOPS_ERR_NOT_FOUND, 0, 0, "%s has no canary", name);
-    }
-    json_t *patch;
-    if (s->raw) {
+    struct edit *e = ctx;
+    if (!check_obj(c, e, obj, 1))
+        return NULL;
+    if (e->s->raw) {
         json_t *cp = json_object_get(
             json_array_get(json_object_get(json_object_get(obj, "spec"), "canary"), 0),
             "predictor");
-        patch = json_pack("{s:{s:O,s:n}}", "spec", "predictor", cp, "canary");
-    } else {
-        /* Without canaryTrafficPercent the latest revision takes 100 %. */
-        patch = json_pack("{s:{s:{s:n}},s:{s:{s:n}}}", "metadata", "annotations", STABLE_ANNOTATION,
-                          "spec", "predictor", "canaryTrafficPercent");
+        return json_pack("{s:{s:O,s:n}}", "spec", "predictor", cp, "canary");
     }
-    json_decref(obj);
-    if (patch_isvc(s, &c, name, patch, &obj) < 0)
-        return -1;
-    return answer(s, obj, out, NULL, 0);
+    /* Without canaryTrafficPercent the latest revision takes 100 %. */
+    return json_pack("{s:{s:{s:n}},s:{s:{s:n}}}", "metadata", "annotations", STABLE_ANNOTATION,
+                     "spec", "predictor", "canaryTrafficPercent");
 }
 
 /* A merge patch that turns object `from` into `to`: `to`'s members, null for the others. */
@@ -730,55 +709,101 @@ static json_t *replace_patch(json_t *from, json_t *to)
     return p;
 }
 
+static json_t *build_rollback(struct k8s_call *c, json_t *obj, void *ctx)
+{
+    struct edit *e = ctx;
+    json_t *pred = check_obj(c, e, obj, 1);
+    if (!pred)
+        return NULL;
+    if (e->s->raw)
+        return json_pack("{s:{s:n}}", "spec", "canary");
+    if (e->step == 0) /* KServe's own rollback: all traffic to previousRolledoutRevision */
+        return json_pack("{s:{s:{s:i}}}", "spec", "predictor", "canaryTrafficPercent", 0);
+    json_t *md = json_object_get(obj, "metadata");
+    json_t *stable =
+        json_loads(sget(json_object_get(md, "annotations"), STABLE_ANNOTATION), 0, NULL);
+    if (!json_is_object(stable)) {
+        json_decref(stable);
+        k8s_failf(c, LLMOPS_ERR_TOOL, 0, 0,
+                  "%s: annotation %s is not a predictor: roll back by hand", e->name,
+                  STABLE_ANNOTATION);
+        return NULL;
+    }
+    json_t *model = replace_patch(json_object_get(pred, "model"), json_object_get(stable, "model"));
+    json_decref(stable);
+    return json_pack("{s:{s:{s:n}},s:{s:{s:o,s:n}}}", "metadata", "annotations", STABLE_ANNOTATION,
+                     "spec", "predictor", "model", model, "canaryTrafficPercent");
+}
+
+static int edit(struct kserve *s, struct k8s_call *c, struct edit *e, k8s_build_fn *build,
+                json_t **obj)
+{
+    char path[512];
+    if (!e->name || item_path(s, e->name, path, sizeof path) < 0)
+        return k8s_failf(c, LLMOPS_ERR_NOT_FOUND, 0, 0,
+                         "no InferenceService with this external_id");
+    return k8s_update(c, path, build, e, K8S_CHECK_PRUNE, obj);
+}
+
+static int create_canary(void *state, json_t *in, json_t **out, struct llmops_error *err)
+{
+    struct kserve *s = state;
+    struct k8s_call c = k8s_begin(&s->k, "create_canary", err);
+    struct edit e = {s, in, sget(in, "external_id"), 0, 0, 0};
+    int reps;
+    json_t *obj;
+    if (sv_check_canary(in, &s->f, err) < 0 ||
+        sv_check_split(in, &s->f, 0, &e.pct, &reps, err) < 0 ||
+        edit(s, &c, &e, build_create, &obj) < 0)
+        return -1;
+    return answer(s, obj, out, NULL, 0);
+}
+
+static int set_canary_traffic(void *state, json_t *in, json_t **out, struct llmops_error *err)
+{
+    struct kserve *s = state;
+    struct k8s_call c = k8s_begin(&s->k, "set_canary_traffic", err);
+    struct edit e = {s, in, sget(in, "external_id"), 0, 0, 0};
+    int reps;
+    json_t *obj;
+    if (sv_check_split(in, &s->f, 1, &e.pct, &reps, err) < 0 ||
+        edit(s, &c, &e, build_traffic, &obj) < 0)
+        return -1;
+    return answer(s, obj, out, NULL, 0);
+}
+
+static int promote_canary(void *state, json_t *in, json_t **out, struct llmops_error *err)
+{
+    struct kserve *s = state;
+    struct k8s_call c = k8s_begin(&s->k, "promote_canary", err);
+    struct edit e = {s, in, sget(in, "external_id"), 0, 0, 0};
+    json_t *obj;
+    if (edit(s, &c, &e, build_promote, &obj) < 0)
+        return -1;
+    return answer(s, obj, out, NULL, 0);
+}
+
 static int rollback_canary(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct kserve *s = state;
     struct k8s_call c = k8s_begin(&s->k, "rollback_canary", err);
-    if (!(s->f.flags & SV_CANARY))
-        return k8s_failf(&c, LLMOPS_ERR_UNSUPPORTED, 0, 0, "no canaries (feature \"canary\")");
-    const char *name = sget(in, "external_id");
+    struct edit e = {s, in, sget(in, "external_id"), 0, 0, 0};
     json_t *obj;
-    if (get_isvc(s, &c, name, &obj) < 0)
-        return -1;
-    if (!canary_present(obj))
-        return answer(s, obj, out, "rolled_back", 0);
-    json_t *patch;
-    if (s->raw) {
-        patch = json_pack("{s:{s:n}}", "spec", "canary");
-    } else {
-        json_t *md = json_object_get(obj, "metadata");
-        json_t *pred = json_object_get(json_object_get(obj, "spec"), "predictor");
-        json_t *stable =
-            json_loads(sget(json_object_get(md, "annotations"), STABLE_ANNOTATION), 0, NULL);
-        if (!json_is_object(stable)) {
-            json_decref(stable);
-            json_decref(obj);
-            return k8s_failf(&c, LLMOPS_ERR_TOOL, 0, 0,
-                             "%s: annotation %s is not a predictor: roll back by hand", name,
-                             STABLE_ANNOTATION);
-        }
-        /* First KServe's own rollback: canaryTrafficPercent 0 sends all traffic to
-         * previousRolledoutRevision at once; then the spec of before comes back. */
-        json_t *zero = json_pack("{s:{s:{s:i}}}", "spec", "predictor", "canaryTrafficPercent", 0);
-        json_t *tmp;
-        if (patch_isvc(s, &c, name, zero, &tmp) < 0) {
-            json_decref(stable);
-            json_decref(obj);
-            return -1;
-        }
-        json_decref(tmp);
-        json_t *model =
-            replace_patch(json_object_get(pred, "model"), json_object_get(stable, "model"));
-        json_t *p = json_pack("{s:o,s:n}", "model", model, "canaryTrafficPercent");
-        patch = json_pack("{s:{s:{s:n}},s:{s:o}}", "metadata", "annotations", STABLE_ANNOTATION,
-                          "spec", "predictor", p);
-        json_decref(stable);
-    }
-    json_decref(obj);
     const char *why = sget(in, "reason");
-    s->k.host->log(s->k.host, LLMOPS_LOG_INFO, "rollback_canary %s: %s", name, why ? why : "asked");
-    if (patch_isvc(s, &c, name, patch, &obj) < 0)
-        return -1;
+    for (e.step = s->raw ? 1 : 0; e.step < 2; e.step++) {
+        if (edit(s, &c, &e, build_rollback, &obj) < 0) {
+            if (!e.no_canary || e.step > (s->raw ? 1 : 0))
+                return -1;
+            /* Nothing to roll back: the deployment as it is. */
+            if (get_isvc(s, &c, e.name, &obj) < 0)
+                return -1;
+            return answer(s, obj, out, "rolled_back", 0);
+        }
+        if (e.step == 0)
+            json_decref(obj);
+    }
+    s->k.host->log(s->k.host, LLMOPS_LOG_INFO, "rollback_canary %s: %s", e.name,
+                   why ? why : "asked");
     return answer(s, obj, out, "rolled_back", 1);
 }
 

@@ -521,6 +521,45 @@ START_TEST(test_unauthorized)
 }
 END_TEST
 
+/* A canary's read-modify-write meets a concurrent change (409 Conflict on the stale
+ * resourceVersion): the module reads the object again and succeeds. */
+START_TEST(test_conflict_is_retried_with_a_fresh_read)
+{
+    json_t *d;
+    ck_assert_int_eq(callv("ks", ops_of("ks")->deploy, &d, SPEC("cf", "key-cf")), 0);
+    json_decref(d);
+    ck_assert_str_eq(poll_state("ks", "cf", 10), "ready");
+    ck_assert_int_eq(callv("ks", ops_of("ks")->create_canary, &d,
+                           "{\"external_id\":\"cf\",\"model\":{\"uri\":\"hf://o/n\","
+                           "\"format\":\"huggingface\"},\"traffic_percent\":10}"),
+                     0);
+    json_decref(d);
+    fault(COLL_KS "/cf", "[{\"pass\":true},{\"status\":409,\"body\":{\"kind\":\"Status\","
+                         "\"reason\":\"Conflict\",\"code\":409}}]");
+    ck_assert_int_eq(callv("ks", ops_of("ks")->set_canary_traffic, &d,
+                           "{\"external_id\":\"cf\",\"traffic_percent\":30}"),
+                     0);
+    ck_assert_int_eq(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(d, "traffic"), "canary"), "percent")),
+                     30);
+    json_decref(d);
+    ck_assert_int_eq(queued(COLL_KS "/cf"), 0);
+    /* A Conflict on every attempt: CONFLICT, retryable, after 4 reads. */
+    fault(COLL_KS "/cf", "[{\"pass\":true},{\"status\":409,\"body\":{\"reason\":\"Conflict\","
+                         "\"kind\":\"Status\"}},{\"pass\":true},{\"status\":409,\"body\":{"
+                         "\"reason\":\"Conflict\",\"kind\":\"Status\"}},{\"pass\":true},{"
+                         "\"status\":409,\"body\":{\"reason\":\"Conflict\",\"kind\":"
+                         "\"Status\"}},{\"pass\":true},{\"status\":409,\"body\":{\"reason\":"
+                         "\"Conflict\",\"kind\":\"Status\"}}]");
+    ck_assert_int_eq(callv("ks", ops_of("ks")->set_canary_traffic, NULL,
+                           "{\"external_id\":\"cf\",\"traffic_percent\":40}"),
+                     -1);
+    ck_assert_int_eq(last.code, LLMOPS_ERR_CONFLICT);
+    ck_assert_int_eq(last.retryable, 1);
+    ck_assert_int_eq(queued(COLL_KS "/cf"), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ pruning */
 
 START_TEST(test_pruned_field_is_refused_before_storing)
@@ -900,6 +939,7 @@ int main(void)
     tcase_set_timeout(live, 60);
     tcase_add_test(live, test_live_mappings);
     tcase_add_test(live, test_pruned_field_is_refused_before_storing);
+    tcase_add_test(live, test_conflict_is_retried_with_a_fresh_read);
     tcase_add_test(live, test_lost_answer_makes_one_object);
     tcase_add_test(live, test_refused);
     tcase_add_test(live, test_states);

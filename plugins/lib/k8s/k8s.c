@@ -290,6 +290,39 @@ int k8s_patch(struct k8s_call *c, const char *path, json_t *patch, int flags, js
     return write_(c, "PATCH", path, patch, "application/merge-patch+json", flags, out);
 }
 
+int k8s_update(struct k8s_call *c, const char *path, k8s_build_fn *build, void *ctx, int flags,
+               json_t **out)
+{
+    for (int attempt = 1;; attempt++) {
+        json_t *obj;
+        if (k8s_get(c, path, &obj) < 0)
+            return -1;
+        const char *rv =
+            json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+        char version[64];
+        snprintf(version, sizeof version, "%s", rv ? rv : "");
+        json_t *patch = build(c, obj, ctx);
+        json_decref(obj);
+        if (!patch)
+            return -1;
+        if (version[0]) {
+            json_t *md = json_object_get(patch, "metadata");
+            if (!json_is_object(md)) {
+                md = json_object();
+                json_object_set_new(patch, "metadata", md);
+            }
+            json_object_set_new(md, "resourceVersion", json_string(version));
+        }
+        int rc = k8s_patch(c, path, patch, flags, out);
+        json_decref(patch);
+        if (rc == 0 || c->err->code != LLMOPS_ERR_CONFLICT || strcmp(c->reason, "Conflict") ||
+            attempt >= 4)
+            return rc;
+        c->k->host->log(c->k->host, LLMOPS_LOG_INFO,
+                        "%s: %s changed meanwhile (409 Conflict): reading it again", c->op, path);
+    }
+}
+
 int k8s_delete(struct k8s_call *c, const char *path, const char *propagation, int flags,
                json_t **out)
 {

@@ -110,6 +110,12 @@ int k8s_list(struct k8s_call *c, const char *collection, const char *selector, i
              const char *cont, json_t **out);
 /* RFC 7386 merge patch; `sub` paths (".../status") pass as path. */
 int k8s_patch(struct k8s_call *c, const char *path, json_t *patch, int flags, json_t **out);
+/* Read-modify-write: GET path, build(obj, ctx) answers a merge patch (or NULL with c->err
+ * filled), sent with the object's metadata.resourceVersion so that a concurrent change is a
+ * 409 Conflict; then the object is read again and the patch rebuilt, up to 4 attempts. */
+typedef json_t *k8s_build_fn(struct k8s_call *c, json_t *obj, void *ctx);
+int k8s_update(struct k8s_call *c, const char *path, k8s_build_fn *build, void *ctx, int flags,
+               json_t **out);
 /* propagation "Foreground", "Background", "Orphan" or NULL. */
 int k8s_delete(struct k8s_call *c, const char *path, const char *propagation, int flags,
                json_t **out);
