@@ -560,6 +560,92 @@ START_TEST(test_conflict_is_retried_with_a_fresh_read)
 }
 END_TEST
 
+/* The client's verbs the modules do not all use, on the serving-k8s instance's host: list
+ * with a label selector, limit and continue; merge-patch of the status subresource; dryRun
+ * stores nothing; delete with DeleteOptions; pod logs as text; discovery of a core group. */
+START_TEST(test_client_verbs)
+{
+    struct llmops_error e = {.size = sizeof e};
+    struct k8s k;
+    ck_assert_int_eq(k8s_init(&k, &inst("sk")->host, &e), 0);
+    ck_assert_str_eq(k.ns, "llm");
+    struct k8s_call c = k8s_begin(&k, "test", &e);
+    char coll[256], path[256];
+    ck_assert_int_eq(k8s_path(coll, sizeof coll, "", "v1", "llm", "pods", NULL, NULL), 0);
+    ck_assert_str_eq(coll, "/api/v1/namespaces/llm/pods");
+    for (int i = 0; i < 3; i++) {
+        json_t *pod = json_pack("{s:s,s:s,s:{s:s,s:{s:s}},s:{s:[{s:s,s:s}]}}", "apiVersion", "v1",
+                                "kind", "Pod", "metadata", "name",
+                                i == 0   ? "p0"
+                                : i == 1 ? "p1"
+                                         : "p2",
+                                "labels", "tier", i < 2 ? "web" : "db", "spec", "containers",
+                                "name", "main", "image", "busybox:1");
+        json_t *made;
+        ck_assert_msg(k8s_create(&c, coll, pod, 0, &made) == 0, "%s", e.message);
+        json_decref(made);
+        json_decref(pod);
+    }
+    /* dryRun=All: answered, not stored. */
+    json_t *dry = json_pack("{s:s,s:s,s:{s:s},s:{s:[{s:s,s:s}]}}", "apiVersion", "v1", "kind",
+                            "Pod", "metadata", "name", "pdry", "spec", "containers", "name", "main",
+                            "image", "busybox:1"),
+           *o;
+    ck_assert_int_eq(k8s_create(&c, coll, dry, K8S_DRY_RUN, &o), 0);
+    json_decref(o);
+    json_decref(dry);
+    k8s_path(path, sizeof path, "", "v1", "llm", "pods", "pdry", NULL);
+    ck_assert_int_eq(k8s_get(&c, path, &o), -1);
+    ck_assert_int_eq(e.code, LLMOPS_ERR_NOT_FOUND);
+    /* Pages of one, by selector. */
+    int seen = 0, pages = 0;
+    char cont[1024] = "";
+    do {
+        json_t *l, *items;
+        const char *next;
+        ck_assert_int_eq(k8s_list(&c, coll, "tier in (web)", 1, cont[0] ? cont : NULL, &l), 0);
+        ck_assert_int_eq(k8s_list_parse(l, &items, &next), 0);
+        seen += (int)json_array_size(items);
+        snprintf(cont, sizeof cont, "%s", next ? next : "");
+        json_decref(l);
+        pages++;
+    } while (cont[0] && pages < 10);
+    ck_assert_int_eq(seen, 2);
+    ck_assert_int_ge(pages, 2);
+    /* An expired or forged continue token. */
+    ck_assert_int_eq(k8s_list(&c, coll, NULL, 1, "not-a-token", &o), -1);
+    ck_assert_int_eq(e.code, LLMOPS_ERR_INVALID);
+    /* Logs as text. */
+    json_decref(ctl("POST", "/_logs",
+                    json_pack("{s:s,s:s,s:s,s:[s,s]}", "namespace", "llm", "pod", "p0", "container",
+                              "main", "lines", "hello", "world")));
+    char *text = NULL;
+    int rc = k8s_logs(&c, "p0", "main", 1, &text);
+    ck_assert_msg(rc == 0, "%s", e.message);
+    ck_assert_ptr_nonnull(strstr(text, "world"));
+    ck_assert_ptr_null(strstr(text, "hello"));
+    free(text);
+    /* The status subresource: only status changes. */
+    k8s_path(path, sizeof path, "", "v1", "llm", "pods", "p1", "status");
+    json_t *patch =
+        json_pack("{s:{s:s},s:{s:s}}", "metadata", "name", "p1", "status", "phase", "Failed");
+    ck_assert_int_eq(k8s_patch(&c, path, patch, 0, &o), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(o, "status"), "phase")),
+                     "Failed");
+    json_decref(o);
+    json_decref(patch);
+    /* Delete with DeleteOptions; again: NOT_FOUND. */
+    k8s_path(path, sizeof path, "", "v1", "llm", "pods", "p2", NULL);
+    ck_assert_int_eq(k8s_delete(&c, path, "Foreground", 0, &o), 0);
+    json_decref(o);
+    ck_assert_int_eq(k8s_delete(&c, path, "Foreground", 0, &o), -1);
+    ck_assert_int_eq(e.code, LLMOPS_ERR_NOT_FOUND);
+    ck_assert_int_eq(k8s_discover(&c, "", "v1", "pods"), 0);
+    ck_assert_int_eq(k8s_discover(&c, "argoproj.io", "v9", NULL), -1);
+    ck_assert_str_eq(e.message, "argoproj.io/v9 is not installed in the cluster");
+}
+END_TEST
+
 /* ------------------------------------------------------------------ pruning */
 
 START_TEST(test_pruned_field_is_refused_before_storing)
@@ -940,6 +1026,7 @@ int main(void)
     tcase_add_test(live, test_live_mappings);
     tcase_add_test(live, test_pruned_field_is_refused_before_storing);
     tcase_add_test(live, test_conflict_is_retried_with_a_fresh_read);
+    tcase_add_test(live, test_client_verbs);
     tcase_add_test(live, test_lost_answer_makes_one_object);
     tcase_add_test(live, test_refused);
     tcase_add_test(live, test_states);
