@@ -270,6 +270,7 @@ static int load(const char *extra_sk, const char *extra_ks)
     fclose(f);
     int problems = conf_load(path, &t.conf, &t.errs);
     if (problems > 0) {
+        conf_free(&t.conf);
         t.loaded = 0;
         return problems;
     }
@@ -843,11 +844,41 @@ START_TEST(test_config_errors)
     conf_free(&t.conf);
     conf_errors_free(&t.errs);
     t.loaded = 0;
-    tu_sh("printf 'bad_NS' > %s/ns", t.dir);
-    char extra[256];
-    snprintf(extra, sizeof extra, "image = x:1\nnamespace_file = %s/ns", t.dir);
-    /* namespace given in the section wins; a section without it reads namespace_file. */
-    ck_assert_int_gt(load("namespace = Bad_Namespace\nimage = x:1", NULL), 0);
+    /* No namespace: namespace_file is read (its newline trimmed) and must hold a label. */
+    for (int round = 0; round < 2; round++) {
+        tu_sh("printf '%s' > %s/ns", round == 0 ? "bad_NS" : "llm\\n", t.dir);
+        char path[128], text[1024];
+        snprintf(path, sizeof path, "%s/llm-ops.conf", t.dir);
+        snprintf(text, sizeof text,
+                 "[server]\nplugin_dir = %s\n\n[plugin \"sk\"]\nmodule = serving-k8s\n"
+                 "url = http://127.0.0.1:%d\ntoken_file = %s/token\nimage = x:1\n"
+                 "namespace_file = %s/ns\n",
+                 PLUGIN_DIR, t.port, t.dir, t.dir);
+        FILE *f = fopen(path, "w");
+        fputs(text, f);
+        fclose(f);
+        ck_assert_int_eq(conf_load(path, &t.conf, &t.errs), 0);
+        int problems = plugins_load(&t.reg, &t.conf, NULL, 1, &t.errs);
+        t.loaded = 1;
+        struct instance *sk = plugins_find(&t.reg, "sk");
+        if (round == 0) {
+            ck_assert_int_gt(problems, 0);
+            ck_assert(!sk->initialised);
+            ck_assert_msg(strstr(sk->reason, "llm-ops.conf:") &&
+                              strstr(sk->reason, "not a DNS-1123 label"),
+                          "%s", sk->reason);
+            plugins_unload(&t.reg);
+            conf_free(&t.conf);
+            conf_errors_free(&t.errs);
+            t.loaded = 0;
+        } else {
+            ck_assert_int_eq(problems, 0);
+            struct llmops_error e = {.size = sizeof e};
+            struct k8s k;
+            ck_assert_int_eq(k8s_init(&k, &sk->host, &e), 0);
+            ck_assert_str_eq(k.ns, "llm");
+        }
+    }
 }
 END_TEST
 
