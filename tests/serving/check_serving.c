@@ -817,6 +817,43 @@ END_TEST
 
 /* ------------------------------------------------------------------ configuration */
 
+/* In a pod: https with the service account's CA (ca_file) and token file; the paths are the
+ * test's own. */
+START_TEST(test_tls_with_ca_file)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/llmops-serving-tls-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(tu_sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout %s/key.pem -out "
+                           "%s/ca.crt -days 2 -subj /CN=k8s-fake -addext "
+                           "subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1",
+                           dir, dir),
+                     0);
+    char cert[128], key[128];
+    snprintf(cert, sizeof cert, "%s/ca.crt", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    const char *extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+    fake_start(extra);
+    char path[128], text[1024];
+    snprintf(path, sizeof path, "%s/llm-ops.conf", t.dir);
+    snprintf(text, sizeof text,
+             "[server]\nplugin_dir = %s\n\n[plugin \"ks\"]\nmodule = kserve\n"
+             "url = https://127.0.0.1:%d\ntoken_file = %s/token\nca_file = %s\nnamespace = llm\n",
+             PLUGIN_DIR, t.port, t.dir, cert);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    ck_assert_int_eq(conf_load(path, &t.conf, &t.errs), 0);
+    ck_assert_int_eq(plugins_load(&t.reg, &t.conf, NULL, 1, &t.errs), 0);
+    t.loaded = 1;
+    json_t *d;
+    ck_assert_int_eq(callv("ks", ops_of("ks")->deploy, &d, SPEC("tls1", "key-tls1")), 0);
+    ck_assert(json_is_true(json_object_get(d, "created")));
+    json_decref(d);
+    tu_sh("rm -rf %s", dir);
+}
+END_TEST
+
 START_TEST(test_missing_crd)
 {
     const char *extra[] = {"--crd", WORKFLOW_CRD, NULL};
@@ -1069,6 +1106,7 @@ int main(void)
     tcase_set_timeout(cfg, 60);
     tcase_add_test(cfg, test_unauthorized);
     tcase_add_test(cfg, test_missing_crd);
+    tcase_add_test(cfg, test_tls_with_ca_file);
     tcase_add_test(cfg, test_config_errors);
     suite_add_tcase(s, cfg);
     TCase *ray = tcase_create("rayserve");
