@@ -815,6 +815,58 @@ START_TEST(test_gpu_and_autoscaling_objects)
 }
 END_TEST
 
+/* serving-k8s's split is the ratio of ready replicas: 3 stable and 1 canary pod are 25 %. */
+START_TEST(test_split_by_replicas)
+{
+    json_t *d;
+    ck_assert_int_eq(callv("sk", ops_of("sk")->deploy, &d,
+                           "{\"idempotency_key\":\"key-sp\",\"name\":\"sp\",\"model\":{"
+                           "\"uri\":\"hf://o/m\",\"format\":\"x\"},\"replicas\":{\"min\":3,"
+                           "\"max\":3}}"),
+                     0);
+    json_decref(d);
+    ck_assert_str_eq(poll_state("sk", "sp", 10), "ready");
+    ck_assert_int_eq(callv("sk", ops_of("sk")->create_canary, &d,
+                           "{\"external_id\":\"sp\",\"image\":\"ghcr.io/example/srv:2\","
+                           "\"canary_replicas\":1}"),
+                     0);
+    json_decref(d);
+    int pct = -1;
+    for (int i = 0; i < 10 && pct != 25; i++) {
+        ck_assert_int_eq(callv("sk", ops_of("sk")->get_deployment, &d, "{\"external_id\":\"sp\"}"),
+                         0);
+        pct = (int)json_integer_value(
+            json_object_get(json_object_get(json_object_get(d, "traffic"), "canary"), "percent"));
+        if (pct == 25) {
+            ck_assert_int_eq(
+                json_integer_value(json_object_get(
+                    json_object_get(json_object_get(d, "traffic"), "stable"), "percent")),
+                75);
+            ck_assert_str_eq(
+                json_string_value(json_object_get(json_object_get(d, "canary"), "image")),
+                "ghcr.io/example/srv:2");
+            ck_assert_str_eq(json_string_value(json_object_get(d, "image")),
+                             "ghcr.io/example/srv:1");
+        }
+        json_decref(d);
+    }
+    ck_assert_int_eq(pct, 25);
+    /* The canary scaled to 3: an even split. */
+    ck_assert_int_eq(callv("sk", ops_of("sk")->set_canary_traffic, &d,
+                           "{\"external_id\":\"sp\",\"canary_replicas\":3}"),
+                     0);
+    json_decref(d);
+    for (int i = 0; i < 10 && pct != 50; i++) {
+        ck_assert_int_eq(callv("sk", ops_of("sk")->get_deployment, &d, "{\"external_id\":\"sp\"}"),
+                         0);
+        pct = (int)json_integer_value(
+            json_object_get(json_object_get(json_object_get(d, "traffic"), "canary"), "percent"));
+        json_decref(d);
+    }
+    ck_assert_int_eq(pct, 50);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ configuration */
 
 /* In a pod: https with the service account's CA (ca_file) and token file; the paths are the
@@ -1095,6 +1147,7 @@ int main(void)
     tcase_add_test(live, test_pruned_field_is_refused_before_storing);
     tcase_add_test(live, test_conflict_is_retried_with_a_fresh_read);
     tcase_add_test(live, test_client_verbs);
+    tcase_add_test(live, test_split_by_replicas);
     tcase_add_test(live, test_lost_answer_makes_one_object);
     tcase_add_test(live, test_refused);
     tcase_add_test(live, test_states);
