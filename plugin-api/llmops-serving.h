@@ -24,14 +24,17 @@ extern "C" {
  * errors, capabilities, long operations, levels), llmops_op_fn and LLMOPS_OPS_HAS are in
  * llmops-plugin.h. */
 
-#define LLMOPS_SERVING_ABI 1
-#define LLMOPS_SERVING_ABI_OLDEST 1
+/* Level 2 (2026-12-03): canary ops, the traffic split, autoscaling; no level-1 module was
+ * ever built, so level 1 is no longer loaded. */
+#define LLMOPS_SERVING_ABI 2
+#define LLMOPS_SERVING_ABI_OLDEST 2
 
 #define LLMOPS_SERVING_NAME_MAX 63 /* a DNS-1035 label */
 #define LLMOPS_SERVING_MAX_REPLICAS 100
 #define LLMOPS_SERVING_MAX_GPUS 64 /* per replica */
 #define LLMOPS_SERVING_MAX_RESULTS 500
 #define LLMOPS_SERVING_PREDICT_TIMEOUT_MAX_MS 300000
+#define LLMOPS_SERVING_MAX_TRAFFIC 100 /* percent */
 /* Kubernetes modules label every object they make with both: the first as it stands (a
  * labelSelector for list_deployments), the second with the idempotency key as its value
  * (for find_by_idempotency_key). */
@@ -39,35 +42,62 @@ extern "C" {
 #define LLMOPS_SERVING_KEY_LABEL "llm-ops/idempotency-key"
 
 /*
- * Capabilities: {"operations": [...], "features": [...]}, features among:
- *   "autoscaling"        replicas.min < replicas.max (kserve; rayserve autoscaling_config).
+ * Capabilities: {"operations": [...], "features": [...], "autoscaling_metrics"?: [...],
+ * "mode"?: "..."}, features among:
+ *   "autoscaling"        replicas.min < replicas.max and `autoscaling` (serving-k8s: a
+ *                        HorizontalPodAutoscaler autoscaling/v2; kserve: minReplicas,
+ *                        maxReplicas, scaleMetric, scaleTarget; rayserve:
+ *                        autoscaling_config). "autoscaling_metrics" lists the metrics the
+ *                        instance accepts (serving-k8s "cpu", "memory"; kserve "cpu",
+ *                        "memory", "concurrency", "rps"; rayserve "ongoing_requests").
  *   "scale_to_zero"      replicas.min = 0 (kserve in Serverless mode only).
  *   "image"              `image` (serving-k8s, kserve).
  *   "node_selector"      resources.gpu.node_selector (serving-k8s, kserve).
+ *   "canary"             the canary ops (create_canary, set_canary_traffic,
+ *                        promote_canary, rollback_canary) work; one of the next two says
+ *                        how traffic is split:
+ *   "canary_percent"     an exact traffic_percent (kserve: Serverless canaryTrafficPercent,
+ *                        RawDeployment spec.canary[].trafficPercent).
+ *   "canary_by_replicas" the split follows the ratio of canary to stable replicas
+ *                        (serving-k8s: a second Deployment behind the same Service); such
+ *                        an instance takes canary_replicas, and refuses traffic_percent
+ *                        with UNSUPPORTED "canary_percent" rather than approximating it.
  *   "serialized_writes"  the tool holds every deployment in one document that a write
  *                        replaces whole (Ray Serve deletes each application a PUT does not
- *                        list): the core runs this instance's deploy, update_deployment and
- *                        delete_deployment one at a time across all processes (a PostgreSQL
- *                        advisory lock), and the module reads the document again before
- *                        each write (rayserve).
- * The core refuses a request that needs an absent feature before calling the module.
+ *                        list): the core runs this instance's deploy, update_deployment,
+ *                        delete_deployment and canary ops one at a time across all
+ *                        processes (a PostgreSQL advisory lock), and the module reads the
+ *                        document again before each write (rayserve).
+ * The core refuses a request that needs an absent feature before calling the module; a
+ * module refuses it too (UNSUPPORTED, the message naming the feature), so that a core that
+ * did not check never gets an approximation.
  *
  * Objects in answers
- *   Spec        {name, model, runtime?, image?, args?, env?, resources?, replicas}
+ *   Spec        {name, model, runtime?, image?, args?, env?, resources?, replicas,
+ *               autoscaling?}
  *   Deployment  Spec + {external_id, state, reason?, message?, url?, ready_replicas
- *               (integer), created_ms?, updated_ms?, links?, tool? (kserve: its conditions)}
+ *               (integer), traffic, canary?, created_ms?, updated_ms?, links?, tool?
+ *               (kserve: its conditions)}
+ *   Canary      {model, image?, args?, env?, state, reason?, message?, ready_replicas,
+ *               replicas? (canary_by_replicas)}: the candidate while one exists.
+ *   Traffic     {stable: {percent, revision?}, canary?: {percent, revision?}}: percent
+ *               integers 0..100 that add up to 100; revision the tool's name of what
+ *               serves (kserve: a Knative revision or the predictor's; serving-k8s: the
+ *               Deployment's name); without a canary stable is {percent: 100}.
  *
  * Members
  *   external_id    serving-k8s, kserve: the object's name in the instance's namespace;
  *                  rayserve: the application's name.
  *   name           a DNS-1035 label, [a-z]([-a-z0-9]*[a-z0-9])?, 1..LLMOPS_SERVING_NAME_MAX
  *                  (KServe's webhook and Kubernetes Services require it); rayserve names the
- *                  application and its route_prefix "/NAME" after it.
+ *                  application and its route_prefix "/NAME" after it. serving-k8s names a
+ *                  canary's Deployment NAME-canary, so its names stop 7 short of the max.
  *   model          {uri!, format!, format_version}: uri "hf://ORG/MODEL", "s3://...",
  *                  "gs://..." or "pvc://CLAIM/PATH" (a module refuses a scheme its tool
  *                  cannot fetch with UNSUPPORTED); format a KServe modelFormat name
  *                  ("huggingface", "pytorch", "onnx", "sklearn", ...). rayserve hands both to
- *                  its application in runtime_env.env_vars (MODEL_URI, MODEL_FORMAT).
+ *                  its application in runtime_env.env_vars (MODEL_URI, MODEL_FORMAT);
+ *                  serving-k8s to its container as env MODEL_URI, MODEL_FORMAT.
  *   runtime        a name the instance knows: kserve a ServingRuntime or
  *                  ClusterServingRuntime (absent: KServe picks one by format); serving-k8s
  *                  and rayserve a name in their own configuration (an image and port; an
@@ -86,16 +116,29 @@ extern "C" {
  *                  (bytes) and num_gpus, and accepts only the resource_name its
  *                  configuration names (Ray counts GPUs; it does not tell kinds apart).
  *   replicas       {min!, max!}: 0 <= min <= max, 1 <= max <= LLMOPS_SERVING_MAX_REPLICAS.
+ *                  min < max needs "autoscaling"; min = 0 needs "scale_to_zero". Without
+ *                  autoscaling a module runs `max` replicas.
+ *   autoscaling    {metric!, target!}: metric one of the instance's "autoscaling_metrics";
+ *                  target an integer 1..1000000: a utilisation percent for cpu and memory,
+ *                  requests in flight per replica for concurrency and ongoing_requests,
+ *                  requests per second per replica for rps. Only with min < max.
+ *   traffic_percent the canary's share, an integer 1..99 ("canary_percent").
+ *   canary_replicas the canary Deployment's replicas, 1..LLMOPS_SERVING_MAX_REPLICAS
+ *                  ("canary_by_replicas"); traffic.canary.percent then reports
+ *                  round(100 * canary ready / (stable ready + canary ready)).
  *   state          of the CURRENT spec: a spec the tool has not observed yet (a
  *                  metadata.generation above status.observedGeneration) is "progressing".
  *                  "progressing" | "ready" | "failed" | "deleting":
  *                    kserve: condition Ready "True" -> ready; modelStatus.transitionStatus
- *                      BlockedByFailedLoad or InvalidSpec -> failed; otherwise progressing;
+ *                      BlockedByFailedLoad or InvalidSpec, or Ready "False" with reason
+ *                      RevisionFailed -> failed; otherwise progressing;
  *                    serving-k8s: condition Available "True" and readyReplicas >= min ->
  *                      ready; Progressing "False" (ProgressDeadlineExceeded) -> failed;
  *                    rayserve: RUNNING -> ready; NOT_STARTED, DEPLOYING -> progressing;
  *                      DEPLOY_FAILED, UNHEALTHY -> failed; DELETING -> deleting;
  *                    all: a deletion in progress (metadata.deletionTimestamp) -> deleting.
+ *                  With a canary, `state` is the stable one's and canary.state the
+ *                  candidate's (kserve: the latest revision's, from the same conditions).
  *   reason         the tool's short cause while not ready (a condition reason,
  *                  "ProgressDeadlineExceeded", "DEPLOY_FAILED"); `message` its text, trimmed.
  *   url            where inference requests go, once known: kserve status.url; serving-k8s
@@ -106,7 +149,9 @@ struct llmops_serving_ops {
 
     /* deploy — required. Creates the deployment and answers at once, "progressing"; the
      * jobs process polls get_deployment until it is ready or failed.
-     *   in   idempotency_key!, name!, model!, runtime, image, args, env, resources, replicas!
+     *   in   idempotency_key! (string), name! (string), model! (object), runtime (string),
+     *        image (string), args (array of strings), env (object of strings), resources
+     *        (object), replicas! (object), autoscaling (object)
      *   out  Deployment + {created}
      *   err  CONFLICT: the name belongs to an object without this key; INVALID: the tool
      *        refused the spec (a Kubernetes 422 names the field of each cause);
@@ -129,8 +174,9 @@ struct llmops_serving_ops {
 
     /* update_deployment — required. Changes the members given; the others stay. A call
      * with replicas alone is a scale (Kubernetes: the scale subresource or a merge patch).
-     *   in   external_id!, model, runtime, image, args, env, resources, replicas (at least
-     *        one; args, env and resources replace the whole member)
+     *   in   external_id! (string), model, runtime, image, args, env, resources, replicas,
+     *        autoscaling (at least one; args, env, resources and autoscaling replace the
+     *        whole member; autoscaling null removes it)
      *   out  Deployment, "progressing" until the tool has rolled the change out
      *   err  NOT_FOUND; INVALID; UNSUPPORTED; CONFLICT: a concurrent change in the tool
      *        (Kubernetes 409 Conflict on a stale resourceVersion; retryable). */
@@ -160,6 +206,49 @@ struct llmops_serving_ops {
      *        was not JSON), content_type}
      *   err  NOT_FOUND; INVALID: the deployment has no url yet or is not ready. */
     llmops_op_fn *predict;
+
+    /* ---- level 2: canaries. Optional; listed (with feature "canary") only where the
+     * instance can make one. A module without canaries may leave them NULL; one that has
+     * them but whose instance cannot (kserve in a mode the CRD lacks) answers UNSUPPORTED
+     * naming the feature and the reason. At most one canary per deployment. */
+
+    /* create_canary — a candidate beside the stable spec, taking part of the traffic.
+     *   in   external_id! (string), model (object), image (string), args (array of
+     *        strings), env (object of strings): at least one; the members absent are the
+     *        stable spec's; traffic_percent (integer 1..99, "canary_percent") or
+     *        canary_replicas (integer, "canary_by_replicas"): exactly one, the one the
+     *        instance's feature names.
+     *   out  Deployment (with canary, "progressing")
+     *   err  NOT_FOUND; CONFLICT: a canary exists already; UNSUPPORTED: the other way of
+     *        splitting (its feature named) or no canary in this mode. */
+    llmops_op_fn *create_canary;
+
+    /* set_canary_traffic — changes the canary's share.
+     *   in   external_id! (string), traffic_percent (integer 0..100, "canary_percent") or
+     *        canary_replicas (integer 0..LLMOPS_SERVING_MAX_REPLICAS,
+     *        "canary_by_replicas"): exactly one
+     *   out  Deployment
+     *   err  NOT_FOUND: the deployment, or no canary ("no canary" in the message);
+     *        UNSUPPORTED as create_canary. */
+    llmops_op_fn *set_canary_traffic;
+
+    /* promote_canary — the canary becomes the stable spec at 100 % and the canary is gone
+     * (kserve: canaryTrafficPercent removed, or spec.canary[] folded into the predictor;
+     * serving-k8s: the stable Deployment takes the canary's template, the canary's
+     * Deployment is deleted).
+     *   in   external_id! (string)
+     *   out  Deployment
+     *   err  NOT_FOUND: the deployment, or no canary. */
+    llmops_op_fn *promote_canary;
+
+    /* rollback_canary — all traffic back to the stable revision, the canary removed (kserve
+     * Serverless: the predictor spec of before the canary back, so that
+     * previousRolledoutRevision serves; serving-k8s: the canary's Deployment deleted).
+     * Rolling back when there is no canary succeeds with "rolled_back": false.
+     *   in   external_id! (string), reason (string, for the log)
+     *   out  Deployment + {rolled_back}
+     *   err  NOT_FOUND: the deployment. */
+    llmops_op_fn *rollback_canary;
 };
 
 /* Every op in struct order, X(member, required): the names capabilities() lists. */
@@ -170,7 +259,11 @@ struct llmops_serving_ops {
     X(update_deployment, 1)                                                                        \
     X(delete_deployment, 1)                                                                        \
     X(find_by_idempotency_key, 1)                                                                  \
-    X(predict, 0)
+    X(predict, 0)                                                                                  \
+    X(create_canary, 0)                                                                            \
+    X(set_canary_traffic, 0)                                                                       \
+    X(promote_canary, 0)                                                                           \
+    X(rollback_canary, 0)
 
 /* The name of the first required op that `ops` lacks (NULL, or beyond ops->size), or NULL
  * when it has them all: the loader refuses the module with that name. */

@@ -21,7 +21,7 @@ static const struct conformance_op versioning[] = {LLMOPS_VERSIONING_OPS(OP_){NU
 
 const struct conformance_category conformance_categories[] = {
     {LLMOPS_CATEGORY_EXPERIMENT_TRACKING, "experiment_tracking", tracking, conformance_tracking},
-    {LLMOPS_CATEGORY_SERVING, NULL, serving, NULL},
+    {LLMOPS_CATEGORY_SERVING, "serving", serving, conformance_serving},
     {LLMOPS_CATEGORY_ORCHESTRATION, NULL, orchestration, NULL},
     {LLMOPS_CATEGORY_MODEL_REGISTRY, NULL, registry, NULL},
     {LLMOPS_CATEGORY_DATA_VERSIONING, NULL, versioning, NULL},

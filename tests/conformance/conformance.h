@@ -50,5 +50,6 @@ Suite *conformance_module(const char *module); /* the module's own suite, or NUL
 /* The behaviour suites, one file each. */
 Suite *conformance_tracking(void);    /* tracking.c */
 Suite *conformance_tracking_pg(void); /* tracking_pg.c: the tracking-pg module's own */
+Suite *conformance_serving(void);     /* serving.c */
 
 #endif

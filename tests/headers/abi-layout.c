@@ -35,10 +35,10 @@ enum { LLMOPS_SERVING_OPS(SERVING_INDEX) SERVING_COUNT };
 LLMOPS_SERVING_OPS(SERVING_AT)
 _Static_assert(sizeof(struct llmops_serving_ops) == SLOT(SERVING_COUNT),
                "llmops_serving_ops has a member LLMOPS_SERVING_OPS does not list");
-#if LLMOPS_SERVING_ABI != 1 || LLMOPS_SERVING_ABI_OLDEST != 1
+#if LLMOPS_SERVING_ABI != 2 || LLMOPS_SERVING_ABI_OLDEST != 2
 #error "new serving level: log it in plugin-api/ABI-CHANGES.md, then update here"
 #endif
-_Static_assert(SERVING_COUNT == 7, "llmops_serving_ops changed without a new level");
+_Static_assert(SERVING_COUNT == 11, "llmops_serving_ops changed without a new level");
 
 #define ORCHESTRATION_INDEX(m, r) ORCHESTRATION_##m,
 enum { LLMOPS_ORCHESTRATION_OPS(ORCHESTRATION_INDEX) ORCHESTRATION_COUNT };

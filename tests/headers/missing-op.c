@@ -41,8 +41,15 @@ int main(void)
     expect("tracking, built without log_batch", llmops_tracking_missing_op(&t), "log_batch");
     expect("tracking, no ops", llmops_tracking_missing_op(NULL), "ops");
 
-    struct llmops_serving_ops s = {sizeof s, op, op, op, op, op, op, NULL};
-    expect("serving, predict NULL", llmops_serving_missing_op(&s), NULL);
+    struct llmops_serving_ops s = {sizeof s, op, op, op, op, op, op, NULL, NULL, NULL, NULL, NULL};
+    expect("serving, predict and canary ops NULL", llmops_serving_missing_op(&s), NULL);
+    s.find_by_idempotency_key = NULL;
+    expect("serving, find_by_idempotency_key NULL", llmops_serving_missing_op(&s),
+           "find_by_idempotency_key");
+    s.find_by_idempotency_key = op;
+    s.size = (uint32_t)offsetof(struct llmops_serving_ops, create_canary);
+    expect("serving, built without the level-2 ops", llmops_serving_missing_op(&s), NULL);
+    s.size = sizeof s;
     s.deploy = NULL;
     expect("serving, deploy NULL", llmops_serving_missing_op(&s), "deploy");
 

@@ -1,0 +1,56 @@
+/* sv.h — checks every serving module makes the same way (llmops-serving.h), so that what an
+ * instance cannot do is refused by name (UNSUPPORTED naming the feature) before a module
+ * builds anything for its tool. */
+#ifndef LLMOPS_SV_H
+#define LLMOPS_SV_H
+
+#include "llmops-plugin.h"
+#include "llmops-serving.h"
+
+#include <jansson.h>
+
+enum {
+    SV_AUTOSCALING = 1 << 0,
+    SV_SCALE_TO_ZERO = 1 << 1,
+    SV_IMAGE = 1 << 2,
+    SV_NODE_SELECTOR = 1 << 3,
+    SV_CANARY = 1 << 4,
+    SV_CANARY_PERCENT = 1 << 5,
+    SV_CANARY_BY_REPLICAS = 1 << 6,
+    SV_SERIALIZED_WRITES = 1 << 7,
+};
+
+struct sv_features {
+    unsigned flags;
+    const char *const *metrics; /* autoscaling metrics, NULL-terminated */
+    int name_max;               /* longest name (LLMOPS_SERVING_NAME_MAX or less) */
+};
+
+/* {"operations": [...], "features": [...], "autoscaling_metrics": [...]}; `ops` the module's
+ * ops struct (the optional ops listed when non-NULL, the canary ops only with SV_CANARY). */
+json_t *sv_capabilities(const struct sv_features *f, const struct llmops_serving_ops *ops);
+
+/* Checks the Spec members of `in` (deploy when is_update is 0: name, model and replicas
+ * required; update: at least one member). Returns 0, or -1 with err filled (INVALID naming
+ * the member, UNSUPPORTED naming the feature). */
+int sv_check_spec(json_t *in, const struct sv_features *f, int is_update, struct llmops_error *err);
+
+/* Checks idempotency_key (llmops-plugin.h's syntax). */
+int sv_check_key(const char *key, struct llmops_error *err);
+
+/* The canary split of create_canary (is_set 0: 1..99, replicas >= 1) or set_canary_traffic
+ * (0..100, replicas >= 0): *percent or *replicas set, the other -1. */
+int sv_check_split(json_t *in, const struct sv_features *f, int is_set, int *percent, int *replicas,
+                   struct llmops_error *err);
+
+/* Checks the canary members of create_canary (model, image, args, env: at least one). */
+int sv_check_canary(json_t *in, const struct sv_features *f, struct llmops_error *err);
+
+/* An RFC 3339 time ("2026-12-03T09:15:00Z", fractions and offsets) as ms since the epoch;
+ * -1 when unreadable. */
+long long sv_rfc3339_ms(const char *s);
+
+int sv_failf(struct llmops_error *err, enum llmops_status code, const char *fmt, ...)
+    LLMOPS_PRINTF(3, 4);
+
+#endif
