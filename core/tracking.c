@@ -4,7 +4,7 @@
 #include "tracking.h"
 
 #include "category.h"
-#include "dispatch.h"
+#include "engine.h"
 #include "log.h"
 #include "util.h"
 
@@ -19,66 +19,16 @@
 
 /* ------------------------------------------------------------------ calls */
 
-struct op_slot {
-    const char *name;
-    size_t offset;
-};
-
-#define OP_SLOT_(member, required) {#member, offsetof(struct llmops_tracking_ops, member)},
-static const struct op_slot op_slots[] = {LLMOPS_TRACKING_OPS(OP_SLOT_)};
-#undef OP_SLOT_
-
-static llmops_op_fn *find_op(const struct instance *in, const char *op)
+int track_has_op(struct instance *in, const char *op)
 {
-    if (!in || !in->initialised || !in->mod ||
-        in->mod->desc->category != LLMOPS_CATEGORY_EXPERIMENT_TRACKING)
-        return NULL;
-    const struct llmops_tracking_ops *ops = in->mod->desc->ops;
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(op_slots); i++) {
-        if (strcmp(op_slots[i].name, op) != 0)
-            continue;
-        if (ops->size < op_slots[i].offset + sizeof(llmops_op_fn *))
-            return NULL;
-        llmops_op_fn *fn;
-        memcpy(&fn, (const char *)ops + op_slots[i].offset, sizeof fn);
-        return fn;
-    }
-    return NULL;
-}
-
-int track_has_op(const struct instance *in, const char *op)
-{
-    return find_op(in, op) != NULL;
+    return engine_has(in, LLMOPS_CATEGORY_EXPERIMENT_TRACKING,
+                      engine_op(LLMOPS_CATEGORY_EXPERIMENT_TRACKING, op));
 }
 
 int track_call(struct app *app, struct instance *in, const char *op, json_t *input, json_t **out,
                struct llmops_error *err)
 {
-    memset(err, 0, sizeof *err);
-    err->size = sizeof *err;
-    *out = NULL;
-    llmops_op_fn *fn = find_op(in, op);
-    if (!fn) {
-        err->code = LLMOPS_ERR_UNSUPPORTED;
-        snprintf(err->message, sizeof err->message, "%s is not supported by module %s", op,
-                 in && in->mod ? in->mod->name : "?");
-        return -1;
-    }
-    int64_t t0 = util_now_us();
-    int rc = fn(in->state, input, out, err);
-    int64_t dur = util_now_us() - t0;
-    if (rc == 0 && !*out)
-        *out = json_object();
-    if (rc != 0) {
-        json_decref(*out);
-        *out = NULL;
-        if (err->code == LLMOPS_OK)
-            err->code = LLMOPS_ERR_INTERNAL;
-        if (!err->message[0])
-            snprintf(err->message, sizeof err->message, "%s failed without a message", op);
-    }
-    dispatch_call_done(app, in, op, rc == 0 ? NULL : err, dur);
-    return rc == 0 ? 0 : -1;
+    return engine_call_named(app, in, LLMOPS_CATEGORY_EXPERIMENT_TRACKING, op, input, out, err);
 }
 
 void track_error(struct req *r, const struct instance *in, const char *op,

@@ -9,13 +9,15 @@
 
 #include <jansson.h>
 
-/* Calls operation `op` (a member name of struct llmops_tracking_ops) of `in`. Returns 0 with
- * *out set, or -1 with err filled; an op the module lacks is LLMOPS_ERR_UNSUPPORTED. Every
- * outcome feeds the instance's circuit breaker (app may be NULL: no breaker, for the CLI). */
+/* Calls operation `op` (a member name of struct llmops_tracking_ops) of `in` through the
+ * engine's one call path (engine_call: validated against llmops_tracking_op_table, gated on
+ * capabilities). Returns 0 with *out set, or -1 with err filled; an op the module lacks or
+ * does not list is LLMOPS_ERR_UNSUPPORTED. Every outcome feeds the instance's circuit breaker
+ * (app may be NULL: no breaker, for the CLI). */
 int track_call(struct app *app, struct instance *in, const char *op, json_t *input, json_t **out,
                struct llmops_error *err);
 /* Whether `in` is an initialised experiment_tracking instance that has `op`. */
-int track_has_op(const struct instance *in, const char *op);
+int track_has_op(struct instance *in, const char *op);
 /* The error envelope for a failed call: the plugin's code mapped to the API's, the
  * instance named. */
 void track_error(struct req *r, const struct instance *in, const char *op,
