@@ -690,6 +690,59 @@ json_t *track_parse_order_by(json_t *list, char *msg, size_t msgsize)
     return out;
 }
 
+/* ------------------------------------------------------------------ search cursors */
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+char *track_cursor_encode(json_t *state)
+{
+    char *js = json_dumps(state, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!js)
+        return NULL;
+    size_t n = strlen(js);
+    char *out = malloc(4 + 2 * n + 1);
+    if (out) {
+        static const char hex[] = "0123456789abcdef";
+        memcpy(out, "rs1.", 4);
+        for (size_t i = 0; i < n; i++) {
+            out[4 + 2 * i] = hex[(unsigned char)js[i] >> 4];
+            out[4 + 2 * i + 1] = hex[(unsigned char)js[i] & 15];
+        }
+        out[4 + 2 * n] = '\0';
+    }
+    free(js);
+    return out;
+}
+
+json_t *track_cursor_decode(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 6 || strncmp(s, "rs1.", 4) != 0 || (n - 4) % 2 || n > 65536)
+        return NULL;
+    size_t len = (n - 4) / 2;
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        int hi = hex_digit(s[4 + 2 * i]), lo = hex_digit(s[4 + 2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(buf);
+            return NULL;
+        }
+        buf[i] = (char)(hi << 4 | lo);
+    }
+    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+    free(buf);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 /* ------------------------------------------------------------------ platform ids */
 
 /* A PostgreSQL text[] literal of the strings in arr. */

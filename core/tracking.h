@@ -61,6 +61,13 @@ json_t *track_parse_filter(const char *s, char *msg, size_t msgsize);
 /* Parses order_by entries "FIELD [ASC|DESC]" (FIELD as in the filter). */
 json_t *track_parse_order_by(json_t *list, char *msg, size_t msgsize);
 
+/* The cursor of a search across instances: "rs1." + the hex digits of the compact JSON of
+ * `state` ({instance: [tool token or null, offset] or 0 when done}); malloc'd, NULL when out
+ * of memory. decode gives the object back, or NULL for anything else (client bytes: it
+ * checks the prefix, the digits and that the JSON is an object, at most 32 KiB). */
+char *track_cursor_encode(json_t *state);
+json_t *track_cursor_decode(const char *s);
+
 /* Platform ids for tool objects (the objects table): the id of each external id of `kind`
  * held by `instance`, adopting (recording) the ones not seen before. Fills ids (an object
  * external id -> platform id). Returns 0, or -1 with err. */

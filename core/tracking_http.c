@@ -1,5 +1,6 @@
 /* /llm-ops/v1/experiments and /llm-ops/v1/runs: experiment tracking through the instance the
  * flags choose for new objects, and through the owning instance for existing ones. */
+#include "engine_http.h"
 #include "handlers.h"
 #include "log.h"
 #include "category.h"
@@ -588,8 +589,7 @@ void experiments_list(struct req *r)
         size_t n = json_array_size(res);
         json_t *data = json_pack("{s:O,s:s,s:O}", "experiments", res, "instance", in->name,
                                  "sources", sources);
-        if (next[0])
-            json_object_set_new(data, "next_page_token", json_string(next));
+        json_object_set_new(data, "next_page_token", next[0] ? json_string(next) : json_null());
         char msg[64];
         snprintf(msg, sizeof msg, "%zu experiment%s", n, n == 1 ? "" : "s");
         resp_success(r, 200, msg, data);
@@ -613,15 +613,6 @@ static void experiment_answer(struct req *r, const struct owned *o, struct insta
     }
     resp_success(r, 200, msg, exp_json(out, o->id, in->name));
     json_decref(out);
-}
-
-void experiments_get(struct req *r)
-{
-    struct owned o;
-    struct instance *in;
-    if (load_object(r, "exp", r->path_params[0], &o, &in) < 0)
-        return;
-    experiment_answer(r, &o, in, "experiment");
 }
 
 void experiments_update(struct req *r)
@@ -654,27 +645,6 @@ void experiments_update(struct req *r)
     }
     json_decref(out);
     experiment_answer(r, &o, in, "experiment tags set");
-}
-
-void experiments_delete(struct req *r)
-{
-    struct owned o;
-    struct instance *in;
-    if (load_object(r, "exp", r->path_params[0], &o, &in) < 0)
-        return;
-    json_t *input = json_pack("{s:s}", "external_id", o.external_id), *out;
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "delete_experiment", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "delete_experiment", &err);
-        return;
-    }
-    json_t *deleted = json_object_get(out, "deleted");
-    resp_success(r, 200,
-                 json_is_false(deleted) ? "experiment was already deleted" : "experiment deleted",
-                 json_pack("{s:s,s:b}", "id", o.id, "deleted", !json_is_false(deleted)));
-    json_decref(out);
 }
 
 /* ------------------------------------------------------------------ runs */
@@ -759,15 +729,6 @@ static void run_answer(struct req *r, const struct owned *o, struct instance *in
         resp_success(r, 200, msg, data);
 }
 
-void runs_get(struct req *r)
-{
-    struct owned o;
-    struct instance *in;
-    if (load_object(r, "run", r->path_params[0], &o, &in) < 0)
-        return;
-    run_answer(r, &o, in, "run");
-}
-
 static const char *const run_statuses[] = {"RUNNING", "FINISHED", "FAILED", "KILLED"};
 
 void runs_update(struct req *r)
@@ -825,26 +786,6 @@ void runs_update(struct req *r)
     }
     json_decref(out);
     run_answer(r, &o, in, "run updated");
-}
-
-void runs_delete(struct req *r)
-{
-    struct owned o;
-    struct instance *in;
-    if (load_object(r, "run", r->path_params[0], &o, &in) < 0)
-        return;
-    json_t *input = json_pack("{s:s}", "external_id", o.external_id), *out;
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "delete_run", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "delete_run", &err);
-        return;
-    }
-    json_t *deleted = json_object_get(out, "deleted");
-    resp_success(r, 200, json_is_false(deleted) ? "run was already deleted" : "run deleted",
-                 json_pack("{s:s,s:b}", "id", o.id, "deleted", !json_is_false(deleted)));
-    json_decref(out);
 }
 
 void runs_log(struct req *r)
@@ -1038,58 +979,6 @@ static int run_order(json_t *a, json_t *b, json_t *order)
     return c;
 }
 
-static int hex_digit(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* The search cursor: "rs1." + the hex of {instance: [tool token or null, offset] or 0}. */
-static char *run_cursor_encode(json_t *state)
-{
-    char *js = json_dumps(state, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!js)
-        return NULL;
-    size_t n = strlen(js);
-    char *out = malloc(4 + 2 * n + 1);
-    if (out) {
-        static const char hex[] = "0123456789abcdef";
-        memcpy(out, "rs1.", 4);
-        for (size_t i = 0; i < n; i++) {
-            out[4 + 2 * i] = hex[(unsigned char)js[i] >> 4];
-            out[4 + 2 * i + 1] = hex[(unsigned char)js[i] & 15];
-        }
-        out[4 + 2 * n] = '\0';
-    }
-    free(js);
-    return out;
-}
-
-static json_t *run_cursor_decode(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n < 6 || strncmp(s, "rs1.", 4) != 0 || (n - 4) % 2 || n > 65536)
-        return NULL;
-    size_t len = (n - 4) / 2;
-    char *buf = malloc(len + 1);
-    if (!buf)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        int hi = hex_digit(s[4 + 2 * i]), lo = hex_digit(s[4 + 2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            free(buf);
-            return NULL;
-        }
-        buf[i] = (char)(hi << 4 | lo);
-    }
-    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
-    free(buf);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
-}
-
 void runs_search(struct req *r)
 {
     static const char *const known[] = {"experiment_ids", "filter",     "order_by", "lifecycle",
@@ -1163,7 +1052,7 @@ void runs_search(struct req *r)
         }
         json_array_append_new(src[k].ext, json_string(o.external_id));
     }
-    if (pt && !(cursor = run_cursor_decode(json_string_value(pt)))) {
+    if (pt && !(cursor = track_cursor_decode(json_string_value(pt)))) {
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
                    "page_token is not one this search gave");
         goto out;
@@ -1295,12 +1184,9 @@ void runs_search(struct req *r)
     snprintf(msg, sizeof msg, "%zu run%s", json_array_size(list),
              json_array_size(list) == 1 ? "" : "s");
     json_t *data = json_pack("{s:O,s:O}", "runs", list, "sources", sources);
-    if (any) {
-        char *tok = run_cursor_encode(next);
-        if (tok)
-            json_object_set_new(data, "next_page_token", json_string(tok));
-        free(tok);
-    }
+    char *tok = any ? track_cursor_encode(next) : NULL;
+    json_object_set_new(data, "next_page_token", tok ? json_string(tok) : json_null());
+    free(tok);
     json_decref(next);
     resp_success(r, 200, msg, data);
 out:
@@ -1447,3 +1333,28 @@ out:
     json_decref(histories);
     json_decref(only);
 }
+
+/* ------------------------------------------------------------------ the generic routes' hooks
+ *
+ * GET and DELETE of /experiments/{id} and /runs/{id} are routes as data (core/routes.c names
+ * get_experiment, delete_experiment, get_run, delete_run); tracking adds only how its objects
+ * are loaded, named and shown. */
+
+static const char *track_noun(const char *kind)
+{
+    return strcmp(kind, "exp") == 0 ? "experiment" : "run";
+}
+
+static json_t *track_present(struct req *r, const struct owned *o, struct instance *in, json_t *out)
+{
+    if (strcmp(o->kind, "exp") == 0)
+        return exp_json(out, o->id, in->name);
+    return map_run(r, o->environment, in, out, o->id);
+}
+
+const struct engine_http_hooks tracking_http_hooks = {
+    .load = load_object,
+    .error = track_error,
+    .noun = track_noun,
+    .present = track_present,
+};

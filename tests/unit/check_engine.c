@@ -4,6 +4,9 @@
 #include "check_suites.h"
 #include "engine.h"
 #include "llmops-tracking.h"
+#include "tracking.h"
+
+#include <stdlib.h>
 
 #include <string.h>
 
@@ -180,6 +183,35 @@ START_TEST(tracking_table_matches_the_ops_struct)
 }
 END_TEST
 
+/* The cursor of a search across instances: what encode gives, decode gives back; anything
+ * else a client may send is refused. */
+START_TEST(search_cursor_round_trip_and_refusals)
+{
+    json_t *st =
+        json_pack("{s:[s,i],s:[n,i],s:i}", "mlflow", "tok:en", 3, "tracking-pg", 0, "other", 0);
+    char *c = track_cursor_encode(st);
+    ck_assert_ptr_nonnull(c);
+    ck_assert(strncmp(c, "rs1.", 4) == 0);
+    json_t *back = track_cursor_decode(c);
+    ck_assert(json_equal(back, st));
+    json_decref(back);
+    static const char *const bad[] = {"",
+                                      "rs1.",
+                                      "rs1.7",
+                                      "rs1.zz",
+                                      "rs2.7b7d",
+                                      "7b7d",
+                                      "rs1.5b5d" /* [] */,
+                                      "rs1.7b" /* { */,
+                                      "rs1.7B7D"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(track_cursor_decode(bad[i]) == NULL, "'%s' decoded", bad[i]);
+    ck_assert_ptr_null(track_cursor_decode(NULL));
+    free(c);
+    json_decref(st);
+}
+END_TEST
+
 Suite *make_engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -187,6 +219,7 @@ Suite *make_engine_suite(void)
     tcase_add_loop_test(tc, validate_each_type_and_bound, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, validate_reserved_and_not_an_object);
     tcase_add_test(tc, tracking_table_matches_the_ops_struct);
+    tcase_add_test(tc, search_cursor_round_trip_and_refusals);
     suite_add_tcase(s, tc);
     return s;
 }
