@@ -113,6 +113,8 @@ static int check_value(struct vctx *c, const struct llmops_member *m, json_t *v,
         if (!json_is_string(v))
             return vfail(c, path, "must be a string");
         const char *s = json_string_value(v);
+        if (strlen(s) != json_string_length(v))
+            return vfail(c, path, "must not contain NUL characters");
         if (m->enums) {
             if (!in_set(s, m->enums)) {
                 char list[300], q[UTIL_QUOTE_SIZE(32)];
@@ -156,7 +158,8 @@ static int check_value(struct vctx *c, const struct llmops_member *m, json_t *v,
     case LLMOPS_T_BOOL:
         return json_is_boolean(v) ? 0 : vfail(c, path, "must be true or false");
     case LLMOPS_T_KEY:
-        if (!json_is_string(v) || !valid_key_shape(json_string_value(v), json_string_length(v)))
+        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
+            !valid_key_shape(json_string_value(v), json_string_length(v)))
             return vfail(c, path,
                          "must be 1-63 characters of letters, digits, '_' and '-', beginning and "
                          "ending with a letter or digit");
@@ -189,12 +192,14 @@ static int check_value(struct vctx *c, const struct llmops_member *m, json_t *v,
         if (n < m->min || n > m->max)
             return vfail(c, path, "must have %lld-%lld entries (it has %lld)", m->min, m->max, n);
         const char *k;
+        size_t kl;
         json_t *e;
-        json_object_foreach(v, k, e)
+        json_object_keylen_foreach(v, k, kl, e)
         {
             char p[512];
             join(p, sizeof p, path, k);
-            size_t kl = strlen(k);
+            if (strlen(k) != kl)
+                return vfail(c, path, "has a key with a NUL character");
             if (kl < 1 || (long long)kl > m->key_max)
                 return vfail(c, path, "has a key that is not 1-%lld bytes", m->key_max);
             if (m->reserved && in_set(k, m->reserved))

@@ -97,11 +97,13 @@ static const struct {
     {"{\"tags\":[]}", "tags", "key: value"},
     {"{\"any\":[1,{\"x\":null}]}", NULL, NULL},
     {"{\"nope\":1}", "nope", "is not a member (known: s, chars, colour"},
+    {"{\"s\":\"a\\u0000b\"}", "s", "must not contain NUL"},
+    {"{\"key\":\"a\\u0000b\"}", "key", "1-63 characters"},
 };
 
 START_TEST(validate_each_type_and_bound)
 {
-    json_t *in = json_loads(cases[_i].json, 0, NULL);
+    json_t *in = json_loads(cases[_i].json, JSON_ALLOW_NUL, NULL);
     ck_assert_ptr_nonnull(in);
     if (!json_object_get(in, "s"))
         json_object_set_new(in, "s", json_string("ab"));
@@ -128,6 +130,13 @@ START_TEST(validate_reserved_and_not_an_object)
     ck_assert_int_eq(engine_validate(all, in, path, sizeof path, msg, sizeof msg), -1);
     ck_assert_str_eq(path, "tags.rsv");
     ck_assert_ptr_nonnull(strstr(msg, "reserved"));
+    json_decref(in);
+    /* a key with a NUL (jansson's parser refuses one; a program can make it) */
+    in = json_pack("{s:s,s:{}}", "s", "ab", "tags");
+    json_object_setn_new(json_object_get(in, "tags"), "a\0b", 3, json_string("x"));
+    ck_assert_int_eq(engine_validate(all, in, path, sizeof path, msg, sizeof msg), -1);
+    ck_assert_str_eq(path, "tags");
+    ck_assert_ptr_nonnull(strstr(msg, "key with a NUL"));
     json_decref(in);
     in = json_array();
     ck_assert_int_eq(engine_validate(all, in, path, sizeof path, msg, sizeof msg), -1);
