@@ -469,10 +469,12 @@ static int source_down(const struct llmops_error *err)
 }
 
 /* GET /experiments: the named instance alone (?instance=), else every source of the
- * environment, in source order (each to its end, then the next). The page token is
- * "<source>:<that source's own token>", so a page resumes where the last one stopped; the
- * answer's `sources` says what each source did: "ok", "unavailable" or "not_asked" (the page
- * was full before it). */
+ * environment, in source order (each to its end, then the next). The page token keeps each
+ * source's position (track_cursor_encode of {instance: its own token, null (from the start)
+ * or 0 (done)}), so none is listed twice and a source that was unavailable is asked again,
+ * from where it stood, on the pages that follow while the others have more (a source that is
+ * down makes no next page by itself: paging ends). The answer's `sources` says what each did:
+ * "ok", "unavailable" or "not_asked" (the page was full before it). */
 void experiments_list(struct req *r)
 {
     long long max;
@@ -490,56 +492,44 @@ void experiments_list(struct req *r)
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the sources: %s", dberr.message);
         return;
     }
-    /* where the last page stopped */
     const char *pt = http_query(r, "page_token");
-    size_t start = 0;
-    char inner[2100] = "";
-    if (pt) {
-        const char *colon = strchr(pt, ':');
-        size_t k, nl = colon ? (size_t)(colon - pt) : 0;
-        json_t *v;
-        int found = 0;
-        json_array_foreach(names, k, v)
-        {
-            const char *n = json_string_value(v);
-            if (colon && strlen(n) == nl && strncmp(n, pt, nl) == 0) {
-                start = k;
-                found = 1;
-                break;
-            }
-        }
-        if (!found || strlen(colon + 1) >= sizeof inner) {
-            json_decref(names);
-            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
-                       "page_token is not one this list gave (or its source holds no "
-                       "experiments of %s any more)",
-                       r->env);
-            return;
-        }
-        snprintf(inner, sizeof inner, "%s", colon + 1);
+    json_t *cursor = NULL;
+    if (pt && !(cursor = track_cursor_decode(pt))) {
+        json_decref(names);
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
+                   "page_token is not one this list gave");
+        return;
     }
-    json_t *res = json_array(), *sources = json_object();
-    char next[2400] = "";
+    json_t *res = json_array(), *sources = json_object(), *next = json_object();
     static const char *const pass[] = {"name", "name_prefix", "lifecycle"};
+    int more = 0;
     size_t k;
     json_t *v;
     json_array_foreach(names, k, v)
     {
         const char *n = json_string_value(v);
-        if (k < start)
-            continue;
+        json_t *st = cursor ? json_object_get(cursor, n) : json_null();
+        if (cursor && !st) /* a source that came since the first page: from its start */
+            st = json_null();
+        if (json_is_integer(st) && json_integer_value(st) == 0) {
+            json_object_set_new(next, n, json_integer(0));
+            continue; /* done on an earlier page */
+        }
+        if (!json_is_null(st) && !json_is_string(st)) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
+                       "page_token is not one this list gave (instance %s)", n);
+            goto out;
+        }
         if ((long long)json_array_size(res) >= max) {
-            if (!next[0])
-                snprintf(next, sizeof next, "%s:", n);
+            json_object_set(next, n, st);
             json_object_set_new(sources, n, json_string("not_asked"));
+            more = 1;
             continue;
         }
-        struct instance *src = plugins_find(&r->app->plugins, n);
-        if (strcmp(n, in->name) == 0)
-            src = in;
+        struct instance *src = strcmp(n, in->name) == 0 ? in : plugins_find(&r->app->plugins, n);
         if (!src || !src->initialised || src->st == INSTANCE_FAILED) {
+            json_object_set(next, n, st); /* kept, but alone it makes no next page */
             json_object_set_new(sources, n, json_string("unavailable"));
-            inner[0] = '\0';
             continue;
         }
         json_t *input =
@@ -547,14 +537,14 @@ void experiments_list(struct req *r)
         for (size_t i = 0; i < UTIL_ARRAY_LEN(pass); i++)
             if (http_query(r, pass[i]))
                 json_object_set_new(input, pass[i], json_string(http_query(r, pass[i])));
-        if (k == start && inner[0])
-            json_object_set_new(input, "page_token", json_string(inner));
-        inner[0] = '\0';
+        if (json_is_string(st))
+            json_object_set(input, "page_token", st);
         json_t *out;
         struct llmops_error err;
         int rc = track_call(r->app, src, "search_experiments", input, &out, &err);
         json_decref(input);
-        if (rc < 0 && (source_down(&err) && json_array_size(names) > 1)) {
+        if (rc < 0 && source_down(&err) && json_array_size(names) > 1) {
+            json_object_set(next, n, st);
             json_object_set_new(sources, n, json_string("unavailable"));
             continue;
         }
@@ -578,18 +568,23 @@ void experiments_list(struct req *r)
         }
         json_decref(ids);
         json_object_set_new(sources, n, json_string("ok"));
-        const char *tok = json_string_value(json_object_get(out, "next_page_token"));
-        if (tok && !next[0])
-            snprintf(next, sizeof next, "%s:%s", n, tok);
-        json_decref(out);
-        if (tok)
+        json_t *tok = json_object_get(out, "next_page_token");
+        if (json_is_string(tok)) {
+            json_object_set(next, n, tok);
+            more = 1;
             max = (long long)json_array_size(res); /* this source has more: the page ends here */
+        } else {
+            json_object_set_new(next, n, json_integer(0));
+        }
+        json_decref(out);
     }
     {
         size_t n = json_array_size(res);
-        json_t *data = json_pack("{s:O,s:s,s:O}", "experiments", res, "instance", in->name,
-                                 "sources", sources);
-        json_object_set_new(data, "next_page_token", next[0] ? json_string(next) : json_null());
+        char *tok = more ? track_cursor_encode(next) : NULL;
+        json_t *data =
+            json_pack("{s:O,s:s,s:O,s:o}", "experiments", res, "instance", in->name, "sources",
+                      sources, "next_page_token", tok ? json_string(tok) : json_null());
+        free(tok);
         char msg[64];
         snprintf(msg, sizeof msg, "%zu experiment%s", n, n == 1 ? "" : "s");
         resp_success(r, 200, msg, data);
@@ -597,7 +592,9 @@ void experiments_list(struct req *r)
 out:
     json_decref(res);
     json_decref(sources);
+    json_decref(next);
     json_decref(names);
+    json_decref(cursor);
 }
 
 static void experiment_answer(struct req *r, const struct owned *o, struct instance *in,
@@ -1172,7 +1169,7 @@ void runs_search(struct req *r)
         } else if (rs->down || rs->used < json_array_size(rs->cands)) {
             st = json_pack("[O,I]", rs->token ? rs->token : json_null(),
                            (json_int_t)(rs->offset + (long long)rs->used));
-            any = 1;
+            any |= !rs->down; /* a source that is down, alone, makes no next page */
         } else if (rs->next) {
             st = json_pack("[O,i]", rs->next, 0);
             any = 1;

@@ -925,7 +925,7 @@ schemas.update({
             "instance": {**INSTANCE, "description": "The active instance of the environment's flag (or the one ?instance= named); each experiment names the instance that holds it."},
             "sources": ref("schemas", "Sources"),
             "next_page_token": {"type": "string", "nullable": True,
-                                "description": "Pass as page_token for the next page; null on the last page. It says where each source stands (\"<instance>:<its own token>\")."},
+                                "description": "Pass as page_token for the next page; null on the last page. Opaque: it keeps each source's position, so no experiment comes twice and a source that was unavailable is asked again on the pages that follow (a source down alone makes no next page)."},
         },
     },
     "Deleted": {
