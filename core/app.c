@@ -234,7 +234,19 @@ void app_count_request(const struct req *r, long long duration_us)
     metrics_ref_observe(dur, "llmops_http_request_duration_seconds", l, (double)duration_us / 1e6);
 }
 
+void app_after(struct app *app)
+{
+    if (dispatch_pending(app))
+        dispatch_run_pending(app);
+}
+
 void app_handle(struct app *app, const struct http_input *in, struct req *r)
+{
+    app_serve(app, in, r);
+    app_after(app);
+}
+
+void app_serve(struct app *app, const struct http_input *in, struct req *r)
 {
     memset(r, 0, sizeof *r);
     r->app = app;

@@ -59,7 +59,11 @@ void app_count_request(const struct req *r, long long duration_us);
 /* After this process changed cached data (committed): every worker of the host drops that
  * cache before its next request, this one included. */
 void app_changed(struct app *app, enum metrics_change what);
-/* Handles one request completely: r->resp holds the answer afterwards. */
+/* Handles one request: r->resp holds the answer afterwards. The worker sends it, then calls
+ * app_after, which does what the request deferred (a breaker trip's flag writes). */
+void app_serve(struct app *app, const struct http_input *in, struct req *r);
+void app_after(struct app *app);
+/* app_serve then app_after, for in-process callers (tests, benchmarks). */
 void app_handle(struct app *app, const struct http_input *in, struct req *r);
 
 /* The channel every worker LISTENs on; payload names what changed. */

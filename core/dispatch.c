@@ -38,6 +38,14 @@ static int plan_trip(const struct flag *before, struct flag *after, void *ud, ch
     return -1;
 }
 
+/* After this process changed the flags (committed): every worker drops its flag cache before
+ * its next request, this one at once (what app_changed does, without calling back into it). */
+static void flags_changed(struct app *app)
+{
+    metrics_change_bump(METRICS_CHANGE_FLAGS);
+    app->flags.valid = 0;
+}
+
 /* Moves every pair `in` serves as active (to its fallback) or as candidate (rollout off). */
 static void trip(struct app *app, struct instance *in, unsigned calls, unsigned failures)
 {
@@ -47,7 +55,7 @@ static void trip(struct app *app, struct instance *in, unsigned calls, unsigned 
              in->name, failures, calls, (long long)(in->reg->policy.window_ms / 1000));
     log_error("%s", reason);
     app->flags.valid = 0; /* which pairs it serves: read afresh, each decided under its lock */
-    if (!app_load_flags(app, &(struct db_error){0})) {
+    if (flags_load(&app->flags, app->conf, &app->db, &(struct db_error){0}) < 0) {
         log_error("breaker of %s: cannot read the flags; traffic stays where it is", in->name);
         return;
     }
@@ -83,7 +91,7 @@ static void trip(struct app *app, struct instance *in, unsigned calls, unsigned 
         }
     }
     if (changed)
-        app_changed(app, METRICS_CHANGE_FLAGS);
+        flags_changed(app);
     app->flags.valid = 0;
 }
 
@@ -96,9 +104,29 @@ void dispatch_outcome(struct app *app, struct instance *in, const struct llmops_
         snprintf(labels, sizeof labels, "plugin=\"%s\"", name);
         metrics_add("llmops_breaker_trips_total", labels, 1);
         metrics_gauge_add("llmops_breaker_open", labels, 1);
-        unsigned calls, failures;
-        breaker_window(&in->breaker, now, &calls, &failures);
-        trip(app, in, calls, failures);
+        /* The request that saw the failure only records it: the flags move in
+         * dispatch_run_pending, after its answer is sent. */
+        breaker_window(&in->breaker, now, &in->trip_calls, &in->trip_failures);
+        in->trip_pending = 1;
+    }
+}
+
+int dispatch_pending(const struct app *app)
+{
+    for (int i = 0; i < app->plugins.ninsts; i++)
+        if (app->plugins.insts[i].trip_pending)
+            return 1;
+    return 0;
+}
+
+void dispatch_run_pending(struct app *app)
+{
+    for (int i = 0; i < app->plugins.ninsts; i++) {
+        struct instance *in = &app->plugins.insts[i];
+        if (!in->trip_pending)
+            continue;
+        in->trip_pending = 0;
+        trip(app, in, in->trip_calls, in->trip_failures);
     }
 }
 
@@ -197,12 +225,14 @@ static void restore(struct app *app, struct instance *in)
     }
     PQclear(r);
     if (changed)
-        app_changed(app, METRICS_CHANGE_FLAGS);
+        flags_changed(app);
     app->flags.valid = 0;
 }
 
 void dispatch_tick(struct app *app)
 {
+    if (dispatch_pending(app))
+        dispatch_run_pending(app); /* a trip whose after-answer step did not run */
     int64_t now = util_now_ms();
     for (int i = 0; i < app->plugins.ninsts; i++) {
         struct instance *in = &app->plugins.insts[i];
@@ -221,6 +251,8 @@ void dispatch_tick(struct app *app)
             snprintf(labels, sizeof labels, "plugin=\"%s\"", name);
             metrics_gauge_add("llmops_breaker_open", labels, -1);
         }
+        if (ok)
+            plugins_refresh_capabilities(in); /* what it can do may have changed meanwhile */
         if (ok && in->st == INSTANCE_DEGRADED) {
             in->st = INSTANCE_OK;
             in->reason[0] = '\0';

@@ -20,13 +20,9 @@ void integration_health(struct req *r);
 
 void experiments_list(struct req *r);
 void experiments_create(struct req *r);
-void experiments_get(struct req *r);
 void experiments_update(struct req *r);
-void experiments_delete(struct req *r);
 void runs_create(struct req *r);
-void runs_get(struct req *r);
 void runs_update(struct req *r);
-void runs_delete(struct req *r);
 void runs_log(struct req *r);
 void runs_metric_history(struct req *r);
 void runs_search(struct req *r);

@@ -13,8 +13,8 @@
 
 static void metrics_get(struct req *r);
 
-static struct route metrics_route_def = {"GET", "/llm-ops/metrics", metrics_get, ROLE_READER, 0,
-                                         NULL};
+static struct route metrics_route_def = {
+    "GET", "/llm-ops/metrics", metrics_get, ROLE_READER, 0, NULL, NULL, 0};
 
 /* The scrape-time series. */
 static char *scrape_extra(struct app *app)

@@ -745,6 +745,7 @@ int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, st
         }
         in->initialised = 1;
         in->st = INSTANCE_OK;
+        plugins_refresh_capabilities(in);
         log_info("instance %s ready (module %s %s, %s)", in->name, in->mod->name,
                  in->mod->desc->version ? in->mod->desc->version : "?",
                  category_name((int)in->mod->desc->category));
@@ -765,6 +766,22 @@ int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, st
     return errs->n - before;
 }
 
+void plugins_refresh_capabilities(struct instance *in)
+{
+    json_decref(in->caps);
+    in->caps = NULL;
+    in->caps_loaded = 1;
+    if (!in->initialised || !in->mod || !in->mod->desc->capabilities)
+        return;
+    json_t *out = NULL;
+    struct llmops_error err = {.size = sizeof err};
+    if (in->mod->desc->capabilities(in->state, &out, &err) == 0 &&
+        json_is_array(json_object_get(out, "operations")))
+        in->caps = out;
+    else
+        json_decref(out);
+}
+
 void plugins_unload(struct plugin_registry *reg)
 {
     for (int i = 0; i < reg->ninsts; i++) {
@@ -773,6 +790,8 @@ void plugins_unload(struct plugin_registry *reg)
             in->mod->desc->fini(in->state);
         if (in->http)
             httpc_free(in->http);
+        json_decref(in->caps);
+        in->caps = NULL;
     }
     for (int m = 0; m < reg->nmods; m++)
         if (reg->mods[m].dl)

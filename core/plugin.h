@@ -45,6 +45,10 @@ struct instance {
     struct breaker breaker;
     struct instance_metric metrics[INSTANCE_METRICS];
     int nmetrics;
+    json_t *caps;     /* what capabilities() answered at load or the last refresh; NULL: none */
+    int caps_loaded;  /* capabilities() was asked */
+    int trip_pending; /* its breaker opened: the flags move after the answer (dispatch.h) */
+    unsigned trip_calls, trip_failures; /* the window that opened it */
 };
 
 struct plugin_registry {
@@ -65,6 +69,9 @@ int plugins_load(struct plugin_registry *reg, const struct llmops_conf *conf, st
                  int init, struct conf_errors *errs);
 void plugins_unload(struct plugin_registry *reg);
 struct instance *plugins_find(struct plugin_registry *reg, const char *name);
+/* Asks an initialised instance's capabilities() and caches the answer in in->caps (NULL when
+ * it fails or lists no "operations"): at load, and after a breaker probe found it healthy. */
+void plugins_refresh_capabilities(struct instance *in);
 
 /* Opens <dir>/<name>.so and checks it; on failure returns -1 with a message that names the
  * file, what was expected, what was found, and the fix. */

@@ -19,6 +19,10 @@ struct route {
     enum role min_role;
     unsigned flags;
     const char *const *query; /* accepted query parameters, NULL-terminated; NULL = none */
+    /* Routes as data: the operation of `category`'s table a generic handler (engine_http.h)
+     * calls; NULL for routes with their own handler. */
+    const char *op;
+    int category;
 };
 
 const struct route *route_table(size_t *count);

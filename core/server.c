@@ -202,7 +202,7 @@ static void serve_one(struct app *app, FCGX_Request *fr, struct served *sv)
                  qs ? qs : "");
         in->uri = uri;
     }
-    app_handle(app, in, &sv->r);
+    app_serve(app, in, &sv->r);
     write_response(fr, &sv->r);
     sv->dur_us = (long long)(util_now_us() - sv->r.start_us);
     /* only the method is read after the answer (and a route pattern, which is static) */
@@ -225,6 +225,7 @@ static void finish_one(struct app *app, struct served *sv)
         log_access(sv->in.method ? sv->in.method : "-", r->route ? r->route->pattern : "-",
                    r->resp.status, sv->dur_us, r->request_id);
     app_count_request(r, sv->dur_us);
+    app_after(app); /* the answer is out: a breaker trip's flag writes happen now */
     log_set_request(NULL);
     http_req_free(r);
 }

@@ -4,7 +4,7 @@
 #include "tracking.h"
 
 #include "category.h"
-#include "dispatch.h"
+#include "engine.h"
 #include "log.h"
 #include "util.h"
 
@@ -19,66 +19,16 @@
 
 /* ------------------------------------------------------------------ calls */
 
-struct op_slot {
-    const char *name;
-    size_t offset;
-};
-
-#define OP_SLOT_(member, required) {#member, offsetof(struct llmops_tracking_ops, member)},
-static const struct op_slot op_slots[] = {LLMOPS_TRACKING_OPS(OP_SLOT_)};
-#undef OP_SLOT_
-
-static llmops_op_fn *find_op(const struct instance *in, const char *op)
+int track_has_op(struct instance *in, const char *op)
 {
-    if (!in || !in->initialised || !in->mod ||
-        in->mod->desc->category != LLMOPS_CATEGORY_EXPERIMENT_TRACKING)
-        return NULL;
-    const struct llmops_tracking_ops *ops = in->mod->desc->ops;
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(op_slots); i++) {
-        if (strcmp(op_slots[i].name, op) != 0)
-            continue;
-        if (ops->size < op_slots[i].offset + sizeof(llmops_op_fn *))
-            return NULL;
-        llmops_op_fn *fn;
-        memcpy(&fn, (const char *)ops + op_slots[i].offset, sizeof fn);
-        return fn;
-    }
-    return NULL;
-}
-
-int track_has_op(const struct instance *in, const char *op)
-{
-    return find_op(in, op) != NULL;
+    return engine_has(in, LLMOPS_CATEGORY_EXPERIMENT_TRACKING,
+                      engine_op(LLMOPS_CATEGORY_EXPERIMENT_TRACKING, op));
 }
 
 int track_call(struct app *app, struct instance *in, const char *op, json_t *input, json_t **out,
                struct llmops_error *err)
 {
-    memset(err, 0, sizeof *err);
-    err->size = sizeof *err;
-    *out = NULL;
-    llmops_op_fn *fn = find_op(in, op);
-    if (!fn) {
-        err->code = LLMOPS_ERR_UNSUPPORTED;
-        snprintf(err->message, sizeof err->message, "%s is not supported by module %s", op,
-                 in && in->mod ? in->mod->name : "?");
-        return -1;
-    }
-    int64_t t0 = util_now_us();
-    int rc = fn(in->state, input, out, err);
-    int64_t dur = util_now_us() - t0;
-    if (rc == 0 && !*out)
-        *out = json_object();
-    if (rc != 0) {
-        json_decref(*out);
-        *out = NULL;
-        if (err->code == LLMOPS_OK)
-            err->code = LLMOPS_ERR_INTERNAL;
-        if (!err->message[0])
-            snprintf(err->message, sizeof err->message, "%s failed without a message", op);
-    }
-    dispatch_call_done(app, in, op, rc == 0 ? NULL : err, dur);
-    return rc == 0 ? 0 : -1;
+    return engine_call_named(app, in, LLMOPS_CATEGORY_EXPERIMENT_TRACKING, op, input, out, err);
 }
 
 void track_error(struct req *r, const struct instance *in, const char *op,
@@ -738,6 +688,59 @@ json_t *track_parse_order_by(json_t *list, char *msg, size_t msgsize)
         json_array_append_new(out, c);
     }
     return out;
+}
+
+/* ------------------------------------------------------------------ search cursors */
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+char *track_cursor_encode(json_t *state)
+{
+    char *js = json_dumps(state, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!js)
+        return NULL;
+    size_t n = strlen(js);
+    char *out = malloc(4 + 2 * n + 1);
+    if (out) {
+        static const char hex[] = "0123456789abcdef";
+        memcpy(out, "rs1.", 4);
+        for (size_t i = 0; i < n; i++) {
+            out[4 + 2 * i] = hex[(unsigned char)js[i] >> 4];
+            out[4 + 2 * i + 1] = hex[(unsigned char)js[i] & 15];
+        }
+        out[4 + 2 * n] = '\0';
+    }
+    free(js);
+    return out;
+}
+
+json_t *track_cursor_decode(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 6 || strncmp(s, "rs1.", 4) != 0 || (n - 4) % 2 || n > 65536)
+        return NULL;
+    size_t len = (n - 4) / 2;
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        int hi = hex_digit(s[4 + 2 * i]), lo = hex_digit(s[4 + 2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(buf);
+            return NULL;
+        }
+        buf[i] = (char)(hi << 4 | lo);
+    }
+    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+    free(buf);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 /* ------------------------------------------------------------------ platform ids */

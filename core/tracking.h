@@ -9,13 +9,15 @@
 
 #include <jansson.h>
 
-/* Calls operation `op` (a member name of struct llmops_tracking_ops) of `in`. Returns 0 with
- * *out set, or -1 with err filled; an op the module lacks is LLMOPS_ERR_UNSUPPORTED. Every
- * outcome feeds the instance's circuit breaker (app may be NULL: no breaker, for the CLI). */
+/* Calls operation `op` (a member name of struct llmops_tracking_ops) of `in` through the
+ * engine's one call path (engine_call: validated against llmops_tracking_op_table, gated on
+ * capabilities). Returns 0 with *out set, or -1 with err filled; an op the module lacks or
+ * does not list is LLMOPS_ERR_UNSUPPORTED. Every outcome feeds the instance's circuit breaker
+ * (app may be NULL: no breaker, for the CLI). */
 int track_call(struct app *app, struct instance *in, const char *op, json_t *input, json_t **out,
                struct llmops_error *err);
 /* Whether `in` is an initialised experiment_tracking instance that has `op`. */
-int track_has_op(const struct instance *in, const char *op);
+int track_has_op(struct instance *in, const char *op);
 /* The error envelope for a failed call: the plugin's code mapped to the API's, the
  * instance named. */
 void track_error(struct req *r, const struct instance *in, const char *op,
@@ -58,6 +60,13 @@ int track_log_default_ms(struct app *app, const char *object_id, json_t *body, i
 json_t *track_parse_filter(const char *s, char *msg, size_t msgsize);
 /* Parses order_by entries "FIELD [ASC|DESC]" (FIELD as in the filter). */
 json_t *track_parse_order_by(json_t *list, char *msg, size_t msgsize);
+
+/* The cursor of a search across instances: "rs1." + the hex digits of the compact JSON of
+ * `state` ({instance: [tool token or null, offset] or 0 when done}); malloc'd, NULL when out
+ * of memory. decode gives the object back, or NULL for anything else (client bytes: it
+ * checks the prefix, the digits and that the JSON is an object, at most 32 KiB). */
+char *track_cursor_encode(json_t *state);
+json_t *track_cursor_decode(const char *s);
 
 /* Platform ids for tool objects (the objects table): the id of each external id of `kind`
  * held by `instance`, adopting (recording) the ones not seen before. Fills ids (an object

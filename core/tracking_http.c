@@ -1,7 +1,9 @@
 /* /llm-ops/v1/experiments and /llm-ops/v1/runs: experiment tracking through the instance the
  * flags choose for new objects, and through the owning instance for existing ones. */
+#include "engine_http.h"
 #include "handlers.h"
 #include "log.h"
+#include "category.h"
 #include "owner.h"
 #include "tracking.h"
 #include "util.h"
@@ -426,6 +428,53 @@ static int check_lifecycle(struct req *r, const char *s)
     return -1;
 }
 
+/* The instances a list of the environment asks (llm-ops' "unified search"): the active one,
+ * the fallback, then every earlier owner of its objects (the objects table), each once. */
+static json_t *list_sources(struct req *r, const char *active, struct db_error *err)
+{
+    json_t *names = json_array();
+    const struct flag_cache *fc = app_load_flags(r->app, err);
+    const char *fallback = fc ? fc->f[r->env_index][TRACK].fallback : "";
+    json_array_append_new(names, json_string(active));
+    if (fallback[0] && strcmp(fallback, active) != 0)
+        json_array_append_new(names, json_string(fallback));
+    const char *params[] = {r->env, category_name(TRACK)};
+    PGresult *res = db_exec(&r->app->db,
+                            "SELECT DISTINCT instance FROM objects WHERE environment = $1"
+                            " AND category = $2 AND kind = 'exp' ORDER BY instance",
+                            2, params, err);
+    if (!res) {
+        json_decref(names);
+        return NULL;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *n = PQgetvalue(res, i, 0);
+        int seen = 0;
+        size_t k;
+        json_t *v;
+        json_array_foreach(names, k, v) seen |= strcmp(json_string_value(v), n) == 0;
+        if (!seen)
+            json_array_append_new(names, json_string(n));
+    }
+    PQclear(res);
+    return names;
+}
+
+/* A tool-side failure (or an instance not running): that source is "unavailable" and the
+ * others still answer. */
+static int source_down(const struct llmops_error *err)
+{
+    return err->code == LLMOPS_ERR_UNAVAILABLE || err->code == LLMOPS_ERR_TOOL ||
+           err->code == LLMOPS_ERR_INTERNAL;
+}
+
+/* GET /experiments: the named instance alone (?instance=), else every source of the
+ * environment, in source order (each to its end, then the next). The page token keeps each
+ * source's position (track_cursor_encode of {instance: its own token, null (from the start)
+ * or 0 (done)}), so none is listed twice and a source that was unavailable is asked again,
+ * from where it stood, on the pages that follow while the others have more (a source that is
+ * down makes no next page by itself: paging ends). The answer's `sources` says what each did:
+ * "ok", "unavailable" or "not_asked" (the page was full before it). */
 void experiments_list(struct req *r)
 {
     long long max;
@@ -436,43 +485,116 @@ void experiments_list(struct req *r)
     struct instance *in = list_instance(r);
     if (!in)
         return;
-    json_t *input = json_pack("{s:I}", "max_results", (json_int_t)max);
-    static const char *const pass[] = {"name", "name_prefix", "lifecycle", "page_token"};
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(pass); i++) {
-        const char *v = http_query(r, pass[i]);
-        if (v)
-            json_object_set_new(input, pass[i], json_string(v));
-    }
-    json_t *out;
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "search_experiments", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "search_experiments", &err);
+    struct db_error dberr;
+    json_t *names =
+        http_query(r, "instance") ? json_pack("[s]", in->name) : list_sources(r, in->name, &dberr);
+    if (!names) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the sources: %s", dberr.message);
         return;
     }
-    json_t *list = json_object_get(out, "experiments");
-    json_t *ids = ids_for(r, "exp", r->env, in, list, "external_id");
-    if (!ids) {
-        json_decref(out);
+    const char *pt = http_query(r, "page_token");
+    json_t *cursor = NULL;
+    if (pt && !(cursor = track_cursor_decode(pt))) {
+        json_decref(names);
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
+                   "page_token is not one this list gave");
         return;
     }
-    json_t *res = json_array();
-    size_t i;
-    json_t *e;
-    json_array_foreach(list, i, e)
+    json_t *res = json_array(), *sources = json_object(), *next = json_object();
+    static const char *const pass[] = {"name", "name_prefix", "lifecycle"};
+    int more = 0;
+    size_t k;
+    json_t *v;
+    json_array_foreach(names, k, v)
     {
-        const char *pid = json_string_value(
-            json_object_get(ids, json_string_value(json_object_get(e, "external_id")) ?: ""));
-        json_array_append_new(res, exp_json(e, pid ? pid : "", in->name));
+        const char *n = json_string_value(v);
+        json_t *st = cursor ? json_object_get(cursor, n) : json_null();
+        if (cursor && !st) /* a source that came since the first page: from its start */
+            st = json_null();
+        if (json_is_integer(st) && json_integer_value(st) == 0) {
+            json_object_set_new(next, n, json_integer(0));
+            continue; /* done on an earlier page */
+        }
+        if (!json_is_null(st) && !json_is_string(st)) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
+                       "page_token is not one this list gave (instance %s)", n);
+            goto out;
+        }
+        if ((long long)json_array_size(res) >= max) {
+            json_object_set(next, n, st);
+            json_object_set_new(sources, n, json_string("not_asked"));
+            more = 1;
+            continue;
+        }
+        struct instance *src = strcmp(n, in->name) == 0 ? in : plugins_find(&r->app->plugins, n);
+        if (!src || !src->initialised || src->st == INSTANCE_FAILED) {
+            json_object_set(next, n, st); /* kept, but alone it makes no next page */
+            json_object_set_new(sources, n, json_string("unavailable"));
+            continue;
+        }
+        json_t *input =
+            json_pack("{s:I}", "max_results", (json_int_t)(max - (long long)json_array_size(res)));
+        for (size_t i = 0; i < UTIL_ARRAY_LEN(pass); i++)
+            if (http_query(r, pass[i]))
+                json_object_set_new(input, pass[i], json_string(http_query(r, pass[i])));
+        if (json_is_string(st))
+            json_object_set(input, "page_token", st);
+        json_t *out;
+        struct llmops_error err;
+        int rc = track_call(r->app, src, "search_experiments", input, &out, &err);
+        json_decref(input);
+        if (rc < 0 && source_down(&err) && json_array_size(names) > 1) {
+            json_object_set(next, n, st);
+            json_object_set_new(sources, n, json_string("unavailable"));
+            continue;
+        }
+        if (rc < 0) {
+            track_error(r, src, "search_experiments", &err);
+            goto out;
+        }
+        json_t *list = json_object_get(out, "experiments");
+        json_t *ids = ids_for(r, "exp", r->env, src, list, "external_id");
+        if (!ids) {
+            json_decref(out);
+            goto out;
+        }
+        size_t i;
+        json_t *e;
+        json_array_foreach(list, i, e)
+        {
+            const char *pid = json_string_value(
+                json_object_get(ids, json_string_value(json_object_get(e, "external_id")) ?: ""));
+            json_array_append_new(res, exp_json(e, pid ? pid : "", src->name));
+        }
+        json_decref(ids);
+        json_object_set_new(sources, n, json_string("ok"));
+        json_t *tok = json_object_get(out, "next_page_token");
+        if (json_is_string(tok)) {
+            json_object_set(next, n, tok);
+            more = 1;
+            max = (long long)json_array_size(res); /* this source has more: the page ends here */
+        } else {
+            json_object_set_new(next, n, json_integer(0));
+        }
+        json_decref(out);
     }
-    json_t *data = json_pack("{s:o,s:s,s:O?}", "experiments", res, "instance", in->name,
-                             "next_page_token", json_object_get(out, "next_page_token"));
-    char msg[64];
-    snprintf(msg, sizeof msg, "%zu experiment%s", i, i == 1 ? "" : "s");
-    resp_success(r, 200, msg, data);
-    json_decref(ids);
-    json_decref(out);
+    {
+        size_t n = json_array_size(res);
+        char *tok = more ? track_cursor_encode(next) : NULL;
+        json_t *data =
+            json_pack("{s:O,s:s,s:O,s:o}", "experiments", res, "instance", in->name, "sources",
+                      sources, "next_page_token", tok ? json_string(tok) : json_null());
+        free(tok);
+        char msg[64];
+        snprintf(msg, sizeof msg, "%zu experiment%s", n, n == 1 ? "" : "s");
+        resp_success(r, 200, msg, data);
+    }
+out:
+    json_decref(res);
+    json_decref(sources);
+    json_decref(next);
+    json_decref(names);
+    json_decref(cursor);
 }
 
 static void experiment_answer(struct req *r, const struct owned *o, struct instance *in,
@@ -488,15 +610,6 @@ static void experiment_answer(struct req *r, const struct owned *o, struct insta
     }
     resp_success(r, 200, msg, exp_json(out, o->id, in->name));
     json_decref(out);
-}
-
-void experiments_get(struct req *r)
-{
-    struct owned o;
-    struct instance *in;
-    if (load_object(r, "exp", r->path_params[0], &o, &in) < 0)
-        return;
-    experiment_answer(r, &o, in, "experiment");
 }
 
 void experiments_update(struct req *r)
@@ -529,27 +642,6 @@ void experiments_update(struct req *r)
     }
     json_decref(out);
     experiment_answer(r, &o, in, "experiment tags set");
-}
-
-void experiments_delete(struct req *r)
-{
-    struct owned o;
-    struct instance *in;
-    if (load_object(r, "exp", r->path_params[0], &o, &in) < 0)
-        return;
-    json_t *input = json_pack("{s:s}", "external_id", o.external_id), *out;
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "delete_experiment", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "delete_experiment", &err);
-        return;
-    }
-    json_t *deleted = json_object_get(out, "deleted");
-    resp_success(r, 200,
-                 json_is_false(deleted) ? "experiment was already deleted" : "experiment deleted",
-                 json_pack("{s:s,s:b}", "id", o.id, "deleted", !json_is_false(deleted)));
-    json_decref(out);
 }
 
 /* ------------------------------------------------------------------ runs */
@@ -634,15 +726,6 @@ static void run_answer(struct req *r, const struct owned *o, struct instance *in
         resp_success(r, 200, msg, data);
 }
 
-void runs_get(struct req *r)
-{
-    struct owned o;
-    struct instance *in;
-    if (load_object(r, "run", r->path_params[0], &o, &in) < 0)
-        return;
-    run_answer(r, &o, in, "run");
-}
-
 static const char *const run_statuses[] = {"RUNNING", "FINISHED", "FAILED", "KILLED"};
 
 void runs_update(struct req *r)
@@ -700,26 +783,6 @@ void runs_update(struct req *r)
     }
     json_decref(out);
     run_answer(r, &o, in, "run updated");
-}
-
-void runs_delete(struct req *r)
-{
-    struct owned o;
-    struct instance *in;
-    if (load_object(r, "run", r->path_params[0], &o, &in) < 0)
-        return;
-    json_t *input = json_pack("{s:s}", "external_id", o.external_id), *out;
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "delete_run", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "delete_run", &err);
-        return;
-    }
-    json_t *deleted = json_object_get(out, "deleted");
-    resp_success(r, 200, json_is_false(deleted) ? "run was already deleted" : "run deleted",
-                 json_pack("{s:s,s:b}", "id", o.id, "deleted", !json_is_false(deleted)));
-    json_decref(out);
 }
 
 void runs_log(struct req *r)
@@ -827,6 +890,92 @@ void runs_metric_history(struct req *r)
     json_decref(out);
 }
 
+/* ------------------------------------------------------------------ run search across
+ * instances */
+
+/* One instance a run search asks: the experiments it holds, where its answers stand. */
+struct run_source {
+    struct instance *in;
+    char env[64];
+    json_t *ext;      /* its experiments' tool ids */
+    json_t *token;    /* the tool token of the page the cursor stands in (null: the first) */
+    long long offset; /* runs of that page already answered */
+    json_t *cands;    /* its runs not answered yet, in the search's order */
+    size_t used, fetched;
+    json_t *next; /* the tool's token after the fetched page */
+    int more, done, down;
+};
+
+/* The value a run sorts by: a number (kept in *d) or a string; 0 when it has none. */
+static int run_key(json_t *run, json_t *ob, double *d, const char **s)
+{
+    const char *field = json_string_value(json_object_get(ob, "field"));
+    const char *key = json_string_value(json_object_get(ob, "key"));
+    json_t *v = NULL;
+    if (!field || !key)
+        return 0;
+    if (strcmp(field, "attribute") == 0)
+        v = json_object_get(run, key);
+    else if (strcmp(field, "param") == 0)
+        v = json_object_get(json_object_get(run, "params"), key);
+    else if (strcmp(field, "tag") == 0)
+        v = json_object_get(json_object_get(run, "tags"), key);
+    else if (strcmp(field, "metric") == 0) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(run, "metrics"), i, m)
+        {
+            if (json_is_string(json_object_get(m, "key")) &&
+                strcmp(json_string_value(json_object_get(m, "key")), key) == 0)
+                v = json_object_get(m, "value");
+        }
+    }
+    if (json_is_number(v)) {
+        *d = json_number_value(v);
+        return 1;
+    }
+    if (json_is_string(v)) {
+        *s = json_string_value(v);
+        return 2;
+    }
+    return 0;
+}
+
+/* <0 when a comes first in the search's order (absent: start_time_ms descending); runs
+ * without the value come last, as MLflow puts them. */
+static int run_order(json_t *a, json_t *b, json_t *order)
+{
+    json_t *def = NULL;
+    if (json_array_size(order) == 0)
+        order = def = json_pack("[{s:s,s:s,s:b}]", "field", "attribute", "key", "start_time_ms",
+                                "ascending", 0);
+    int c = 0;
+    size_t i;
+    json_t *ob;
+    json_array_foreach(order, i, ob)
+    {
+        double da = 0, db = 0;
+        const char *sa = NULL, *sb = NULL;
+        int ta = run_key(a, ob, &da, &sa), tb = run_key(b, ob, &db, &sb);
+        if (!ta || !tb) {
+            c = ta == tb ? 0 : ta ? -1 : 1;
+        } else {
+            if (ta == 1 && tb == 1)
+                c = da < db ? -1 : da > db ? 1 : 0;
+            else if (ta == 2 && tb == 2)
+                c = strcmp(sa, sb);
+            else
+                c = ta < tb ? -1 : 1;
+            if (!json_is_true(json_object_get(ob, "ascending")))
+                c = -c;
+        }
+        if (c)
+            break;
+    }
+    json_decref(def);
+    return c;
+}
+
 void runs_search(struct req *r)
 {
     static const char *const known[] = {"experiment_ids", "filter",     "order_by", "lifecycle",
@@ -875,12 +1024,10 @@ void runs_search(struct req *r)
         resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "order_by"), "%s", msg);
         return;
     }
-    json_t *ext = json_array();
-    struct instance *in = NULL;
+    struct run_source src[LLMOPS_TRACKING_MAX_EXPERIMENT_IDS];
+    size_t nsrc = 0, i;
+    json_t *v, *cursor = NULL, *list = NULL, *sources = NULL;
     struct owned o;
-    char env[sizeof o.environment] = "";
-    size_t i;
-    json_t *v;
     json_array_foreach(eids, i, v)
     {
         struct instance *one;
@@ -890,56 +1037,165 @@ void runs_search(struct req *r)
                            "experiment_ids[%zu] must be a string", i);
             goto out;
         }
-        if (in && in != one) {
-            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "experiment_ids"),
-                       "experiment_ids are held by different instances (%s and %s): search each "
-                       "instance's experiments separately",
-                       in->name, one->name);
-            goto out;
+        size_t k = 0;
+        while (k < nsrc && src[k].in != one)
+            k++;
+        if (k == nsrc) {
+            memset(&src[k], 0, sizeof src[k]);
+            src[k].in = one;
+            snprintf(src[k].env, sizeof src[k].env, "%s", o.environment);
+            src[k].ext = json_array();
+            nsrc++;
         }
-        in = one;
-        snprintf(env, sizeof env, "%s", o.environment);
-        json_array_append_new(ext, json_string(o.external_id));
+        json_array_append_new(src[k].ext, json_string(o.external_id));
     }
-    json_t *input =
-        json_pack("{s:O,s:O,s:O,s:I}", "experiment_ids", ext, "filter", clauses, "order_by", order,
-                  "max_results", (json_int_t)(mr ? json_integer_value(mr) : 100));
-    if (lc)
-        json_object_set(input, "lifecycle", lc);
-    if (pt)
-        json_object_set(input, "page_token", pt);
-    json_t *res;
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "search_runs", input, &res, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "search_runs", &err);
+    if (pt && !(cursor = track_cursor_decode(json_string_value(pt)))) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
+                   "page_token is not one this search gave");
         goto out;
     }
-    json_t *runs = json_object_get(res, "runs");
-    json_t *rids = ids_for(r, "run", env, in, runs, "external_id");
-    json_t *xids = rids ? ids_for(r, "exp", env, in, runs, "experiment_id") : NULL;
-    if (xids) {
-        json_t *list = json_array();
-        json_array_foreach(runs, i, v)
-        {
-            const char *rid = json_string_value(
-                json_object_get(rids, json_string_value(json_object_get(v, "external_id")) ?: ""));
-            const char *xid = json_string_value(json_object_get(
-                xids, json_string_value(json_object_get(v, "experiment_id")) ?: ""));
-            json_array_append_new(list, run_json(v, rid ? rid : "", xid, in->name));
+    long long max = mr ? json_integer_value(mr) : 100;
+    sources = json_object();
+    size_t up = 0;
+    for (size_t k = 0; k < nsrc; k++) {
+        struct run_source *rs = &src[k];
+        if (cursor) {
+            json_t *st = json_object_get(cursor, rs->in->name);
+            if (json_is_integer(st) && json_integer_value(st) == 0) {
+                rs->done = 1;
+                json_object_set_new(sources, rs->in->name, json_string("ok"));
+                continue;
+            }
+            if (!json_is_array(st) || json_array_size(st) != 2 ||
+                !json_is_integer(json_array_get(st, 1)) ||
+                json_integer_value(json_array_get(st, 1)) < 0 ||
+                json_integer_value(json_array_get(st, 1)) >= LLMOPS_TRACKING_MAX_RESULTS ||
+                !(json_is_null(json_array_get(st, 0)) || json_is_string(json_array_get(st, 0)))) {
+                resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
+                           "page_token is not one this search gave (instance %s)", rs->in->name);
+                goto out;
+            }
+            rs->token = json_incref(json_array_get(st, 0));
+            rs->offset = json_integer_value(json_array_get(st, 1));
         }
-        snprintf(msg, sizeof msg, "%zu run%s", json_array_size(list),
-                 json_array_size(list) == 1 ? "" : "s");
-        resp_success(r, 200, msg,
-                     json_pack("{s:o,s:O?}", "runs", list, "next_page_token",
-                               json_object_get(res, "next_page_token")));
+        long long want = rs->offset + max;
+        json_t *input = json_pack(
+            "{s:O,s:O,s:O,s:I}", "experiment_ids", rs->ext, "filter", clauses, "order_by", order,
+            "max_results",
+            (json_int_t)(want > LLMOPS_TRACKING_MAX_RESULTS ? LLMOPS_TRACKING_MAX_RESULTS : want));
+        if (lc)
+            json_object_set(input, "lifecycle", lc);
+        if (json_is_string(rs->token))
+            json_object_set(input, "page_token", rs->token);
+        json_t *res;
+        struct llmops_error err;
+        int rc = track_call(r->app, rs->in, "search_runs", input, &res, &err);
+        json_decref(input);
+        if (rc < 0 && source_down(&err) && nsrc > 1) {
+            rs->down = 1;
+            json_object_set_new(sources, rs->in->name, json_string("unavailable"));
+            continue;
+        }
+        if (rc < 0) {
+            track_error(r, rs->in, "search_runs", &err);
+            goto out;
+        }
+        json_t *runs = json_object_get(res, "runs");
+        rs->fetched = json_array_size(runs);
+        rs->cands = json_array();
+        for (size_t x = (size_t)rs->offset; x < rs->fetched; x++)
+            json_array_append(rs->cands, json_array_get(runs, x));
+        rs->next = json_incref(json_object_get(res, "next_page_token"));
+        rs->more = rs->next != NULL;
+        json_decref(res);
+        json_object_set_new(sources, rs->in->name, json_string("ok"));
+        up++;
     }
-    json_decref(rids);
-    json_decref(xids);
-    json_decref(res);
+    if (nsrc > 1 && up == 0 && json_object_size(sources) == nsrc) {
+        int all_down = 1;
+        for (size_t k = 0; k < nsrc; k++)
+            all_down &= src[k].down || src[k].done;
+        if (all_down) {
+            resp_error(r, API_TOOL_UNAVAILABLE, json_pack("{s:O}", "sources", sources),
+                       "no instance holding these experiments answered");
+            goto out;
+        }
+    }
+    /* the merge, in the search's order: a source that has more beyond its candidates bounds
+     * it (nothing that sorts after its last candidate may come before it) */
+    list = json_array();
+    while ((long long)json_array_size(list) < max) {
+        int best = -1;
+        for (size_t k = 0; k < nsrc; k++) {
+            struct run_source *rs = &src[k];
+            if (!rs->cands || rs->used == json_array_size(rs->cands))
+                continue;
+            if (best < 0 || run_order(json_array_get(rs->cands, rs->used),
+                                      json_array_get(src[best].cands, src[best].used), order) < 0)
+                best = (int)k;
+        }
+        int blocked = 0;
+        for (size_t k = 0; k < nsrc; k++)
+            if (src[k].cands && src[k].more && src[k].used == json_array_size(src[k].cands))
+                blocked = 1;
+        if (best < 0 || blocked)
+            break;
+        struct run_source *rs = &src[best];
+        json_t *run = json_array_get(rs->cands, rs->used++);
+        json_t *one = json_pack("[O]", run);
+        json_t *rids = ids_for(r, "run", rs->env, rs->in, one, "external_id");
+        json_t *xids = rids ? ids_for(r, "exp", rs->env, rs->in, one, "experiment_id") : NULL;
+        json_decref(one);
+        if (!xids) {
+            json_decref(rids);
+            goto out;
+        }
+        const char *rid = json_string_value(
+            json_object_get(rids, json_string_value(json_object_get(run, "external_id")) ?: ""));
+        const char *xid = json_string_value(
+            json_object_get(xids, json_string_value(json_object_get(run, "experiment_id")) ?: ""));
+        json_array_append_new(list, run_json(run, rid ? rid : "", xid, rs->in->name));
+        json_decref(rids);
+        json_decref(xids);
+    }
+    /* where each source stands now */
+    json_t *next = json_object();
+    int any = 0;
+    for (size_t k = 0; k < nsrc; k++) {
+        struct run_source *rs = &src[k];
+        json_t *st;
+        if (rs->done) {
+            st = json_integer(0);
+        } else if (rs->down || rs->used < json_array_size(rs->cands)) {
+            st = json_pack("[O,I]", rs->token ? rs->token : json_null(),
+                           (json_int_t)(rs->offset + (long long)rs->used));
+            any |= !rs->down; /* a source that is down, alone, makes no next page */
+        } else if (rs->next) {
+            st = json_pack("[O,i]", rs->next, 0);
+            any = 1;
+        } else {
+            st = json_integer(0);
+        }
+        json_object_set_new(next, rs->in->name, st);
+    }
+    snprintf(msg, sizeof msg, "%zu run%s", json_array_size(list),
+             json_array_size(list) == 1 ? "" : "s");
+    json_t *data = json_pack("{s:O,s:O}", "runs", list, "sources", sources);
+    char *tok = any ? track_cursor_encode(next) : NULL;
+    json_object_set_new(data, "next_page_token", tok ? json_string(tok) : json_null());
+    free(tok);
+    json_decref(next);
+    resp_success(r, 200, msg, data);
 out:
-    json_decref(ext);
+    for (size_t k = 0; k < nsrc; k++) {
+        json_decref(src[k].ext);
+        json_decref(src[k].cands);
+        json_decref(src[k].token);
+        json_decref(src[k].next);
+    }
+    json_decref(cursor);
+    json_decref(list);
+    json_decref(sources);
     json_decref(clauses);
     json_decref(order);
 }
@@ -1074,3 +1330,28 @@ out:
     json_decref(histories);
     json_decref(only);
 }
+
+/* ------------------------------------------------------------------ the generic routes' hooks
+ *
+ * GET and DELETE of /experiments/{id} and /runs/{id} are routes as data (core/routes.c names
+ * get_experiment, delete_experiment, get_run, delete_run); tracking adds only how its objects
+ * are loaded, named and shown. */
+
+static const char *track_noun(const char *kind)
+{
+    return strcmp(kind, "exp") == 0 ? "experiment" : "run";
+}
+
+static json_t *track_present(struct req *r, const struct owned *o, struct instance *in, json_t *out)
+{
+    if (strcmp(o->kind, "exp") == 0)
+        return exp_json(out, o->id, in->name);
+    return map_run(r, o->environment, in, out, o->id);
+}
+
+const struct engine_http_hooks tracking_http_hooks = {
+    .load = load_object,
+    .error = track_error,
+    .noun = track_noun,
+    .present = track_present,
+};

@@ -918,13 +918,14 @@ schemas.update({
     },
     "ExperimentList": {
         "type": "object",
-        "required": ["experiments", "instance", "next_page_token"],
+        "required": ["experiments", "instance", "sources", "next_page_token"],
         "additionalProperties": False,
         "properties": {
             "experiments": {"type": "array", "items": ref("schemas", "Experiment")},
-            "instance": {**INSTANCE, "description": "The instance that was listed."},
+            "instance": {**INSTANCE, "description": "The active instance of the environment's flag (or the one ?instance= named); each experiment names the instance that holds it."},
+            "sources": ref("schemas", "Sources"),
             "next_page_token": {"type": "string", "nullable": True,
-                                "description": "Pass as page_token for the next page; null on the last page."},
+                                "description": "Pass as page_token for the next page; null on the last page. Opaque: it keeps each source's position, so no experiment comes twice and a source that was unavailable is asked again on the pages that follow (a source down alone makes no next page)."},
         },
     },
     "Deleted": {
@@ -1036,7 +1037,7 @@ schemas.update({
         "properties": {
             "experiment_ids": {"type": "array", "minItems": 1, "maxItems": 100,
                                "items": {"type": "string", "pattern": "^exp_[0-9a-f]{24}$"},
-                               "description": "Platform ids of experiments held by one instance (runs of experiments in several instances are searched one instance at a time)."},
+                               "description": "Platform ids of experiments; they may be held by different instances: each is asked for the runs of its experiments and the pages are merged in the search's order."},
             "filter": {"type": "string",
                        "description": "clause { AND clause }, at most 20 clauses; clause := FIELD op value; FIELD := metric.KEY | param.KEY | tag.KEY | attribute.NAME | NAME (also metrics. params. tags. attributes.; NAME: status, name, start_time_ms, end_time_ms; KEY: [A-Za-z0-9_.:/-]+ or `any` in backquotes); op := < <= = != >= > LIKE ILIKE; value := a number or a string in '' or \"\" (a doubled quote stands for itself). Metrics compare with < <= = != >= > and a number (the latest point), params, tags and name with = != LIKE ILIKE and a string, status with = != and RUNNING, SCHEDULED, FINISHED, FAILED or KILLED, times with < <= = != >= > and an integer. No OR. Empty: every run.",
                        "example": "metrics.loss < 0.5 AND params.learning_rate = '0.0003' AND status = 'FINISHED'"},
@@ -1051,13 +1052,20 @@ schemas.update({
     },
     "RunList": {
         "type": "object",
-        "required": ["runs", "next_page_token"],
+        "required": ["runs", "sources", "next_page_token"],
         "additionalProperties": False,
         "properties": {
             "runs": {"type": "array", "items": ref("schemas", "Run")},
+            "sources": ref("schemas", "Sources"),
             "next_page_token": {"type": "string", "nullable": True,
-                                "description": "Pass as page_token for the next page; null on the last page."},
+                                "description": "Pass as page_token for the next page; null on the last page. It keeps each instance's own position (opaque)."},
         },
+    },
+    "Sources": {
+        "type": "object",
+        "description": "What each instance asked for this page did: ok (answered), unavailable (down or a tool error: the page has the others' objects only, and a later page asks it again from where it stood) or not_asked (the page was full before it).",
+        "additionalProperties": {"type": "string", "enum": ["ok", "unavailable", "not_asked"]},
+        "example": {"tracking-pg": "ok", "mlflow": "unavailable"},
     },
     "RunComparisonRow": {
         "type": "object",
@@ -1479,8 +1487,8 @@ paths.update({
         "get": {
             "operationId": "listExperiments",
             "tags": ["experiments"],
-            "summary": "List the experiments of one instance, a page at a time",
-            "description": "Lists the active instance of the environment's experiment_tracking flag, or the instance named by ?instance=. Experiments that other clients made in the tool are adopted: they get a platform id the first time they are listed, and keep it." + PLUGIN_MAP,
+            "summary": "List the experiments of the environment across its instances, a page at a time",
+            "description": "Lists every instance that holds experiments of the environment (the active instance of its experiment_tracking flag first, then the fallback, then earlier owners from the objects table, each to its end), or only the instance named by ?instance=. One instance down answers 200 with the others' and says so in sources. Experiments that other clients made in the tool are adopted: they get a platform id the first time they are listed, and keep it." + PLUGIN_MAP,
             "x-min-role": "reader",
             "parameters": [ref("parameters", "env"), ref("parameters", "trackingInstance"),
                            ref("parameters", "expName"), ref("parameters", "expNamePrefix"),
@@ -1587,13 +1595,13 @@ paths.update({
             "operationId": "searchRuns",
             "tags": ["runs"],
             "summary": "Runs of some experiments that match a filter, in an order, a page at a time",
-            "description": "A POST because the query is a JSON body; it writes nothing but platform ids for runs other clients made (adopted), hence the reader role. The experiments must all be held by one instance. The filter is parsed by the core into the plugin interface's clauses; no raw tool filter reaches the tool." + PLUGIN_MAP,
+            "description": "A POST because the query is a JSON body; it writes nothing but platform ids for runs other clients made (adopted), hence the reader role. The experiments may be held by different instances: each is asked, and the runs are merged in the search's order (order_by; default start_time_ms descending), with sources saying how each answered. The filter is parsed by the core into the plugin interface's clauses; no raw tool filter reaches the tool." + PLUGIN_MAP,
             "x-min-role": "reader",
             "parameters": [RID_P],
             "requestBody": body("RunSearch", "The experiments, filter, order, lifecycle and page."),
             "responses": merge({
                 "200": ok("A page of runs.", "RunListEnvelope"),
-                "400": bad("INVALID_JSON or VALIDATION_FAILED: an unknown member, a query parameter; experiment_ids missing, empty, over 100, not strings, or held by different instances; filter, lifecycle or page_token not a string; a filter that does not parse (field filter; the message names the character position: 'filter: at character 13: expected an operator (< <= = != >= > LIKE ILIKE), found ...'); order_by not an array of at most 3 \"FIELD [ASC|DESC]\" (field order_by); lifecycle not active, deleted or all; max_results not an integer 1-1000; a value or page_token the tool cannot take."),
+                "400": bad("INVALID_JSON or VALIDATION_FAILED: an unknown member, a query parameter; experiment_ids missing, empty, over 100 or not strings; a page_token this search did not give; filter, lifecycle or page_token not a string; a filter that does not parse (field filter; the message names the character position: 'filter: at character 13: expected an operator (< <= = != >= > LIKE ILIKE), found ...'); order_by not an array of at most 3 \"FIELD [ASC|DESC]\" (field order_by); lifecycle not active, deleted or all; max_results not an integer 1-1000; a value or page_token the tool cannot take."),
                 "404": err_response("NOT_FOUND: an experiment id that is not an experiment (data.error.field id).", ["NOT_FOUND"]),
                 "409": err_response(PENDING_409, ["CONFLICT"]),
                 "413": R("PayloadTooLarge"),

@@ -10,6 +10,7 @@
 #ifndef LLMOPS_TRACKING_H
 #define LLMOPS_TRACKING_H
 
+#include "llmops-ops.h"
 #include "llmops-plugin.h"
 
 #include <stddef.h>
@@ -217,6 +218,116 @@ struct llmops_tracking_ops {
     X(get_metric_history, 1)                                                                       \
     X(search_runs, 1)                                                                              \
     X(find_by_idempotency_key, 1)
+
+/* The operations as data (llmops-ops.h): kind, object, flags and input members of each, in
+ * the order of LLMOPS_TRACKING_OPS. The core checks every call's `in` against these before the
+ * module sees it. The cross-member limit of log_batch (LLMOPS_TRACKING_BATCH_MAX_ENTRIES in
+ * all) and the clauses' field/op/value pairs are checked by the core's tracking code. */
+static inline const struct llmops_op_desc *llmops_tracking_op_table(size_t *n)
+{
+#define LLMOPS_T_ID_ LLMOPS_STR("external_id", LLMOPS_M_REQUIRED, 1, 255)
+#define LLMOPS_T_NAME_(flags) LLMOPS_STR("name", flags, 1, LLMOPS_TRACKING_NAME_MAX)
+#define LLMOPS_T_TOKEN_ LLMOPS_STR("page_token", 0, 1, 2048)
+#define LLMOPS_T_TAGS_(min, max)                                                                   \
+    LLMOPS_MAP("tags", 0, min, max, LLMOPS_TRACKING_KEY_MAX, tag_value, reserved)
+    static const char *const reserved[] = {LLMOPS_TRACKING_KEY_TAG, NULL};
+    static const char *const lifecycles[] = {"active", "deleted", "all", NULL};
+    static const char *const statuses[] = {"RUNNING", "FINISHED", "FAILED", "KILLED", NULL};
+    static const char *const kinds[] = {"experiment", "run", NULL};
+    static const struct llmops_member tag_value[] = {
+        LLMOPS_STR("", 0, 0, LLMOPS_TRACKING_TAG_VALUE_MAX)};
+    static const struct llmops_member param_value[] = {
+        LLMOPS_STR("", 0, 0, LLMOPS_TRACKING_PARAM_VALUE_MAX)};
+    static const struct llmops_member id_only[] = {LLMOPS_T_ID_, LLMOPS_END};
+    static const struct llmops_member create_experiment[] = {
+        LLMOPS_IDKEY("idempotency_key", LLMOPS_M_REQUIRED), LLMOPS_T_NAME_(LLMOPS_M_REQUIRED),
+        LLMOPS_T_TAGS_(0, LLONG_MAX), LLMOPS_END};
+    static const struct llmops_member search_experiments[] = {
+        LLMOPS_T_NAME_(0),
+        LLMOPS_STR("name_prefix", 0, 0, LLMOPS_TRACKING_NAME_MAX),
+        LLMOPS_ENUM("lifecycle", 0, lifecycles),
+        LLMOPS_INT("max_results", LLMOPS_M_REQUIRED, 1, LLMOPS_TRACKING_MAX_RESULTS),
+        LLMOPS_T_TOKEN_,
+        LLMOPS_END};
+    static const struct llmops_member set_experiment_tags[] = {
+        LLMOPS_T_ID_,
+        LLMOPS_MAP("tags", LLMOPS_M_REQUIRED, 1, LLMOPS_TRACKING_BATCH_MAX_TAGS,
+                   LLMOPS_TRACKING_KEY_MAX, tag_value, reserved),
+        LLMOPS_END};
+    static const struct llmops_member create_run[] = {
+        LLMOPS_IDKEY("idempotency_key", LLMOPS_M_REQUIRED),
+        LLMOPS_STR("experiment_id", LLMOPS_M_REQUIRED, 1, 255),
+        LLMOPS_T_NAME_(0),
+        LLMOPS_INT_ANY("start_time_ms", LLMOPS_M_REQUIRED),
+        LLMOPS_STR("user", 0, 0, 256),
+        LLMOPS_T_TAGS_(0, LLONG_MAX),
+        LLMOPS_END};
+    static const struct llmops_member update_run[] = {
+        LLMOPS_T_ID_, LLMOPS_ENUM("status", 0, statuses), LLMOPS_INT_ANY("end_time_ms", 0),
+        LLMOPS_T_NAME_(0), LLMOPS_END};
+    static const struct llmops_member metric[] = {
+        LLMOPS_STR("key", LLMOPS_M_REQUIRED, 1, LLMOPS_TRACKING_KEY_MAX),
+        LLMOPS_VALUE("value", LLMOPS_M_REQUIRED), LLMOPS_INT_ANY("timestamp_ms", LLMOPS_M_REQUIRED),
+        LLMOPS_INT_ANY("step", 0), LLMOPS_END};
+    static const struct llmops_member metric_element[] = {LLMOPS_OBJECT("", 0, metric)};
+    static const struct llmops_member log_batch[] = {
+        LLMOPS_T_ID_,
+        LLMOPS_ARRAY("metrics", 0, 0, LLMOPS_TRACKING_BATCH_MAX_METRICS, metric_element),
+        LLMOPS_MAP("params", 0, 0, LLMOPS_TRACKING_BATCH_MAX_PARAMS, LLMOPS_TRACKING_KEY_MAX,
+                   param_value, NULL),
+        LLMOPS_T_TAGS_(0, LLMOPS_TRACKING_BATCH_MAX_TAGS), LLMOPS_END};
+    static const struct llmops_member get_metric_history[] = {
+        LLMOPS_T_ID_, LLMOPS_STR("key", LLMOPS_M_REQUIRED, 1, LLMOPS_TRACKING_KEY_MAX),
+        LLMOPS_INT("max_results", LLMOPS_M_REQUIRED, 1, LLMOPS_TRACKING_HISTORY_MAX_RESULTS),
+        LLMOPS_T_TOKEN_, LLMOPS_END};
+    static const struct llmops_member experiment_id[] = {LLMOPS_STR("", 0, 1, 255)};
+    static const struct llmops_member clause[] = {
+        LLMOPS_STR("field", LLMOPS_M_REQUIRED, 1, 16), LLMOPS_STR("key", LLMOPS_M_REQUIRED, 1, 250),
+        LLMOPS_STR("op", LLMOPS_M_REQUIRED, 1, 8), LLMOPS_ANY("value", LLMOPS_M_REQUIRED),
+        LLMOPS_END};
+    static const struct llmops_member clause_element[] = {LLMOPS_OBJECT("", 0, clause)};
+    static const struct llmops_member order[] = {LLMOPS_STR("field", LLMOPS_M_REQUIRED, 1, 16),
+                                                 LLMOPS_STR("key", LLMOPS_M_REQUIRED, 1, 250),
+                                                 LLMOPS_BOOL("ascending", 0), LLMOPS_END};
+    static const struct llmops_member order_element[] = {LLMOPS_OBJECT("", 0, order)};
+    static const struct llmops_member search_runs[] = {
+        LLMOPS_ARRAY("experiment_ids", LLMOPS_M_REQUIRED, 1, LLMOPS_TRACKING_MAX_EXPERIMENT_IDS,
+                     experiment_id),
+        LLMOPS_ARRAY("filter", 0, 0, LLMOPS_TRACKING_MAX_CLAUSES, clause_element),
+        LLMOPS_ARRAY("order_by", 0, 0, LLMOPS_TRACKING_MAX_ORDER_BY, order_element),
+        LLMOPS_ENUM("lifecycle", 0, lifecycles),
+        LLMOPS_INT("max_results", LLMOPS_M_REQUIRED, 1, LLMOPS_TRACKING_MAX_RESULTS),
+        LLMOPS_T_TOKEN_,
+        LLMOPS_END};
+    static const struct llmops_member find_by_key[] = {
+        LLMOPS_ENUM("kind", LLMOPS_M_REQUIRED, kinds),
+        LLMOPS_IDKEY("idempotency_key", LLMOPS_M_REQUIRED), LLMOPS_STR("experiment_id", 0, 1, 255),
+        LLMOPS_END};
+#define LLMOPS_T_OP_(...) LLMOPS_OP(struct llmops_tracking_ops, __VA_ARGS__)
+    static const struct llmops_op_desc table[] = {
+        LLMOPS_T_OP_(create_experiment, 1, CREATE, "exp", LLMOPS_OP_IDEMPOTENT, create_experiment),
+        LLMOPS_T_OP_(get_experiment, 1, READ, "exp", 0, id_only),
+        LLMOPS_T_OP_(search_experiments, 1, LIST, "exp", 0, search_experiments),
+        LLMOPS_T_OP_(set_experiment_tags, 0, UPDATE, "exp", 0, set_experiment_tags),
+        LLMOPS_T_OP_(delete_experiment, 0, DELETE, "exp", 0, id_only),
+        LLMOPS_T_OP_(create_run, 1, CREATE, "run", LLMOPS_OP_IDEMPOTENT | LLMOPS_OP_OUTBOX,
+                     create_run),
+        LLMOPS_T_OP_(get_run, 1, READ, "run", 0, id_only),
+        LLMOPS_T_OP_(update_run, 1, UPDATE, "run", LLMOPS_OP_OUTBOX, update_run),
+        LLMOPS_T_OP_(delete_run, 0, DELETE, "run", 0, id_only),
+        LLMOPS_T_OP_(log_batch, 1, UPDATE, "run", LLMOPS_OP_OUTBOX, log_batch),
+        LLMOPS_T_OP_(get_metric_history, 1, READ, "run", 0, get_metric_history),
+        LLMOPS_T_OP_(search_runs, 1, LIST, "run", 0, search_runs),
+        LLMOPS_T_OP_(find_by_idempotency_key, 1, READ, NULL, LLMOPS_OP_INTERNAL, find_by_key),
+    };
+#undef LLMOPS_T_OP_
+#undef LLMOPS_T_ID_
+#undef LLMOPS_T_NAME_
+#undef LLMOPS_T_TOKEN_
+#undef LLMOPS_T_TAGS_
+    *n = sizeof table / sizeof table[0];
+    return table;
+}
 
 /* The name of the first required op that `ops` lacks (NULL, or beyond ops->size), or NULL
  * when it has them all: the loader refuses the module with that name. */

@@ -378,8 +378,6 @@ static int create_experiment(void *state, json_t *in, json_t **out, struct llmop
 {
     struct call c = begin(state, "create_experiment", err);
     const char *key = in_str(in, "idempotency_key"), *name = in_str(in, "name");
-    if (!key || !*key || !name || !*name)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "idempotency_key and name are required");
     json_t *tags = tag_list(&c, json_object_get(in, "tags"), "tags", key);
     if (!tags)
         return -1;
@@ -434,8 +432,6 @@ static int get_experiment(void *state, json_t *in, json_t **out, struct llmops_e
 {
     struct call c = begin(state, "get_experiment", err);
     const char *id = in_str(in, "external_id");
-    if (!id || !*id)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "external_id is required");
     return get_experiment_by(&c, "experiments/get", "experiment_id", id, NULL, out);
 }
 
@@ -445,11 +441,6 @@ static int search_experiments(void *state, json_t *in, json_t **out, struct llmo
     const char *name = in_str(in, "name"), *prefix = in_str(in, "name_prefix");
     const char *token = in_str(in, "page_token"), *view = view_type(in);
     json_int_t max = json_integer_value(json_object_get(in, "max_results"));
-    if (!view)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "lifecycle must be active, deleted or all");
-    if (max < 1 || max > LLMOPS_TRACKING_MAX_RESULTS)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1-%d",
-                     LLMOPS_TRACKING_MAX_RESULTS);
     if (check_token(&c, token) < 0)
         return -1;
     struct mlflow_buf f = {0};
@@ -522,10 +513,6 @@ static int set_experiment_tags(void *state, json_t *in, json_t **out, struct llm
     struct call c = begin(state, "set_experiment_tags", err);
     const char *id = in_str(in, "external_id");
     json_t *tags = json_object_get(in, "tags");
-    if (!id || !*id || !json_is_object(tags) || json_object_size(tags) == 0 ||
-        json_object_size(tags) > LLMOPS_TRACKING_BATCH_MAX_TAGS)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "external_id and 1-%d tags are required",
-                     LLMOPS_TRACKING_BATCH_MAX_TAGS);
     json_t *list = tag_list(&c, tags, "tags", "");
     if (!list)
         return -1;
@@ -553,8 +540,6 @@ static int delete_experiment(void *state, json_t *in, json_t **out, struct llmop
 {
     struct call c = begin(state, "delete_experiment", err);
     const char *id = in_str(in, "external_id");
-    if (!id || !*id)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "external_id is required");
     json_t *exp;
     if (get_experiment_by(&c, "experiments/get", "experiment_id", id, NULL, &exp) < 0) {
         if (err->code != LLMOPS_ERR_NOT_FOUND)
@@ -592,9 +577,6 @@ static int create_run(void *state, json_t *in, json_t **out, struct llmops_error
     const char *key = in_str(in, "idempotency_key"), *exp = in_str(in, "experiment_id");
     const char *name = in_str(in, "name"), *user = in_str(in, "user");
     json_t *start = json_object_get(in, "start_time_ms");
-    if (!key || !*key || !exp || !*exp || !json_is_integer(start))
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0,
-                     "idempotency_key, experiment_id and start_time_ms are required");
     json_t *tags = tag_list(&c, json_object_get(in, "tags"), "tags", key);
     if (!tags)
         return -1;
@@ -644,14 +626,10 @@ static int get_run(void *state, json_t *in, json_t **out, struct llmops_error *e
     struct call c = begin(state, "get_run", err);
     const char *id = in_str(in, "external_id");
     json_t *ans;
-    if (!id || !*id)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "external_id is required");
     if (api_get1(&c, "runs/get", "run_id", id, &ans) < 0)
         return -1;
     return run_from_answer(&c, "runs/get", ans, out);
 }
-
-static const char *const input_statuses[] = {"RUNNING", "FINISHED", "FAILED", "KILLED", NULL};
 
 static int update_run(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
@@ -659,21 +637,6 @@ static int update_run(void *state, json_t *in, json_t **out, struct llmops_error
     const char *id = in_str(in, "external_id");
     json_t *status = json_object_get(in, "status"), *end = json_object_get(in, "end_time_ms");
     json_t *name = json_object_get(in, "name");
-    if (!id || !*id)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "external_id is required");
-    /* MLflow answers 200 to an unknown status and ignores it: check it here. */
-    if (status) {
-        int known = 0;
-        for (const char *const *s = input_statuses; json_is_string(status) && *s; s++)
-            if (strcmp(json_string_value(status), *s) == 0)
-                known = 1;
-        if (!known)
-            return failf(&c, LLMOPS_ERR_INVALID, 0, 0,
-                         "status must be RUNNING, FINISHED, FAILED or KILLED");
-    }
-    if ((end && !json_is_integer(end)) || (name && !json_is_string(name)))
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0,
-                     "end_time_ms must be an integer and name a string");
     json_t *body = json_pack("{s:s}", "run_id", id), *ans;
     if (body && status)
         json_object_set(body, "status", status);
@@ -697,8 +660,6 @@ static int delete_run(void *state, json_t *in, json_t **out, struct llmops_error
     struct call c = begin(state, "delete_run", err);
     const char *id = in_str(in, "external_id");
     json_t *ans, *run;
-    if (!id || !*id)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "external_id is required");
     if (api_get1(&c, "runs/get", "run_id", id, &ans) < 0) {
         if (err->code != LLMOPS_ERR_NOT_FOUND)
             return -1;
@@ -800,10 +761,6 @@ static int log_batch(void *state, json_t *in, json_t **out, struct llmops_error 
     struct call c = begin(state, "log_batch", err);
     const char *id = in_str(in, "external_id");
     json_t *metrics = json_object_get(in, "metrics"), *params = json_object_get(in, "params");
-    if (!id || !*id)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "external_id is required");
-    if ((metrics && !json_is_array(metrics)) || (params && !json_is_object(params)))
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "metrics must be an array and params an object");
     size_t nm = json_array_size(metrics), np = json_object_size(params);
     json_t *tags = tag_list(&c, json_object_get(in, "tags"), "tags", "");
     if (!tags)
@@ -912,11 +869,6 @@ static int get_metric_history(void *state, json_t *in, json_t **out, struct llmo
     const char *id = in_str(in, "external_id"), *key = in_str(in, "key");
     json_int_t max = json_integer_value(json_object_get(in, "max_results"));
     long long offset;
-    if (!id || !*id || !key || !*key)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "external_id and key are required");
-    if (max < 1 || max > LLMOPS_TRACKING_HISTORY_MAX_RESULTS)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1-%d",
-                     LLMOPS_TRACKING_HISTORY_MAX_RESULTS);
     if (mlflow_history_token(in_str(in, "page_token"), &offset) < 0)
         return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "page_token is not one this module gave");
     json_t *all;
@@ -959,22 +911,6 @@ static int search_runs(void *state, json_t *in, json_t **out, struct llmops_erro
     const char *token = in_str(in, "page_token"), *view = view_type(in);
     json_int_t max = json_integer_value(json_object_get(in, "max_results"));
     char msg[256];
-    if (!json_is_array(ids) || json_array_size(ids) == 0 ||
-        json_array_size(ids) > LLMOPS_TRACKING_MAX_EXPERIMENT_IDS)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "experiment_ids must hold 1-%d ids",
-                     LLMOPS_TRACKING_MAX_EXPERIMENT_IDS);
-    size_t i;
-    json_t *v;
-    json_array_foreach(ids, i, v)
-    {
-        if (!json_is_string(v) || json_string_length(v) == 0)
-            return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "experiment_ids must be strings");
-    }
-    if (!view)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "lifecycle must be active, deleted or all");
-    if (max < 1 || max > LLMOPS_TRACKING_MAX_RESULTS)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1-%d",
-                     LLMOPS_TRACKING_MAX_RESULTS);
     if (check_token(&c, token) < 0)
         return -1;
     char *filter = mlflow_render_filter(json_object_get(in, "filter"), msg, sizeof msg);
@@ -1000,6 +936,7 @@ static int search_runs(void *state, json_t *in, json_t **out, struct llmops_erro
     if (rc < 0)
         return -1;
     json_t *runs = json_array(), *o = json_pack("{s:o}", "runs", runs), *r;
+    size_t i;
     json_array_foreach(json_object_get(ans, "runs"), i, r)
     {
         char why[160];

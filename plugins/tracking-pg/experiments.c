@@ -55,12 +55,8 @@ json_t *tpg_experiment_by_key(struct tpg *t, const char *op, const char *key,
 int tpg_create_experiment(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct tpg *t = state;
-    const char *key, *name;
-    json_t *tags = NULL;
-    if (tpg_want_key(in, "idempotency_key", &key, err) < 0 ||
-        tpg_want_string(in, "name", 1, 1, LLMOPS_TRACKING_NAME_MAX, &name, err) < 0 ||
-        tpg_want_map(in, "tags", 0, 0, LLMOPS_TRACKING_TAG_VALUE_MAX, &tags, err) < 0)
-        return -1;
+    const char *key = tpg_str(in, "idempotency_key"), *name = tpg_str(in, "name");
+    json_t *tags = tpg_map(in, "tags");
     char now[24], *tj = tpg_dump(tags);
     json_decref(tags);
     if (!tj)
@@ -107,9 +103,7 @@ int tpg_create_experiment(void *state, json_t *in, json_t **out, struct llmops_e
 
 int tpg_get_experiment(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
-    const char *id;
-    if (tpg_want_string(in, "external_id", 1, 1, 255, &id, err) < 0)
-        return -1;
+    const char *id = tpg_str(in, "external_id");
     *out = tpg_experiment_by_id(state, "get_experiment", id, err);
     return *out ? 0 : -1;
 }
@@ -134,15 +128,12 @@ int tpg_search_experiments(void *state, json_t *in, json_t **out, struct llmops_
 {
     struct tpg *t = state;
     const char *name, *prefix, *lifecycle, *token;
-    long long max;
-    int has_max;
-    if (tpg_want_string(in, "name", 0, 1, LLMOPS_TRACKING_NAME_MAX, &name, err) < 0 ||
-        tpg_want_string(in, "name_prefix", 0, 0, LLMOPS_TRACKING_NAME_MAX, &prefix, err) < 0 ||
-        tpg_want_lifecycle(in, &lifecycle, err) < 0 ||
-        tpg_want_int(in, "max_results", 1, 1, LLMOPS_TRACKING_MAX_RESULTS, &has_max, &max, err) <
-            0 ||
-        tpg_want_string(in, "page_token", 0, 1, 2048, &token, err) < 0)
-        return -1;
+    long long max = LLMOPS_TRACKING_MAX_RESULTS;
+    name = tpg_str(in, "name");
+    prefix = tpg_str(in, "name_prefix");
+    lifecycle = tpg_lifecycle(in);
+    tpg_int(in, "max_results", &max);
+    token = tpg_str(in, "page_token");
     /* The search a token belongs to. */
     json_t *d =
         json_pack("{s:s?,s:s?,s:s}", "name", name, "name_prefix", prefix, "lifecycle", lifecycle);
@@ -204,12 +195,8 @@ int tpg_search_experiments(void *state, json_t *in, json_t **out, struct llmops_
 int tpg_set_experiment_tags(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct tpg *t = state;
-    const char *id;
-    json_t *tags;
-    if (tpg_want_string(in, "external_id", 1, 1, 255, &id, err) < 0 ||
-        tpg_want_map(in, "tags", 1, LLMOPS_TRACKING_BATCH_MAX_TAGS, LLMOPS_TRACKING_TAG_VALUE_MAX,
-                     &tags, err) < 0)
-        return -1;
+    const char *id = tpg_str(in, "external_id");
+    json_t *tags = tpg_map(in, "tags");
     char *tj = tpg_dump(tags);
     json_decref(tags);
     if (!tj)
@@ -250,9 +237,7 @@ int tpg_set_experiment_tags(void *state, json_t *in, json_t **out, struct llmops
 int tpg_delete_experiment(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct tpg *t = state;
-    const char *id;
-    if (tpg_want_string(in, "external_id", 1, 1, 255, &id, err) < 0)
-        return -1;
+    const char *id = tpg_str(in, "external_id");
     int deleted = 0;
     if (tpg_is_experiment_id(id)) {
         char now[24];

@@ -7,8 +7,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-static const char *const statuses[] = {"RUNNING", "FINISHED", "FAILED", "KILLED"};
-
 /* ------------------------------------------------------------------ reading runs */
 
 static json_t *one_run(struct tpg *t, const char *op, const char *sql, int n, const char *const *p,
@@ -62,9 +60,7 @@ static json_t *run_by_key(struct tpg *t, const char *op, const char *experiment_
 
 int tpg_get_run(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
-    const char *id;
-    if (tpg_want_string(in, "external_id", 1, 1, 255, &id, err) < 0)
-        return -1;
+    const char *id = tpg_str(in, "external_id");
     *out = tpg_run_by_id(state, "get_run", id, err);
     return *out ? 0 : -1;
 }
@@ -72,11 +68,8 @@ int tpg_get_run(void *state, json_t *in, json_t **out, struct llmops_error *err)
 int tpg_find_by_idempotency_key(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct tpg *t = state;
-    const char *kind, *key, *experiment_id;
-    if (tpg_want_string(in, "kind", 1, 1, 16, &kind, err) < 0 ||
-        tpg_want_key(in, "idempotency_key", &key, err) < 0 ||
-        tpg_want_string(in, "experiment_id", 0, 1, 255, &experiment_id, err) < 0)
-        return -1;
+    const char *kind = tpg_str(in, "kind"), *key = tpg_str(in, "idempotency_key"),
+               *experiment_id = tpg_str(in, "experiment_id");
     if (strcmp(kind, "experiment") == 0) {
         *out = tpg_experiment_by_key(t, "find_by_idempotency_key", key, err);
     } else if (strcmp(kind, "run") == 0) {
@@ -114,17 +107,11 @@ static void invent_name(char *buf, size_t size)
 int tpg_create_run(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct tpg *t = state;
-    const char *key, *experiment_id, *name, *user;
-    long long start;
-    int has_start;
-    json_t *tags;
-    if (tpg_want_key(in, "idempotency_key", &key, err) < 0 ||
-        tpg_want_string(in, "experiment_id", 1, 1, 255, &experiment_id, err) < 0 ||
-        tpg_want_string(in, "name", 0, 1, LLMOPS_TRACKING_NAME_MAX, &name, err) < 0 ||
-        tpg_want_int(in, "start_time_ms", 1, INT64_MIN, INT64_MAX, &has_start, &start, err) < 0 ||
-        tpg_want_string(in, "user", 0, 1, 256, &user, err) < 0 ||
-        tpg_want_map(in, "tags", 0, 0, LLMOPS_TRACKING_TAG_VALUE_MAX, &tags, err) < 0)
-        return -1;
+    const char *key = tpg_str(in, "idempotency_key"), *experiment_id = tpg_str(in, "experiment_id"),
+               *name = tpg_str(in, "name"), *user = tpg_str(in, "user");
+    long long start = 0;
+    tpg_int(in, "start_time_ms", &start);
+    json_t *tags = tpg_map(in, "tags");
     char *tj = tpg_dump(tags);
     json_decref(tags);
     if (!tj)
@@ -188,22 +175,10 @@ int tpg_create_run(void *state, json_t *in, json_t **out, struct llmops_error *e
 int tpg_update_run(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct tpg *t = state;
-    const char *id, *status, *name;
-    long long end;
-    int has_end;
-    if (tpg_want_string(in, "external_id", 1, 1, 255, &id, err) < 0 ||
-        tpg_want_string(in, "status", 0, 1, 16, &status, err) < 0 ||
-        tpg_want_int(in, "end_time_ms", 0, INT64_MIN, INT64_MAX, &has_end, &end, err) < 0 ||
-        tpg_want_string(in, "name", 0, 1, LLMOPS_TRACKING_NAME_MAX, &name, err) < 0)
-        return -1;
-    if (status) {
-        int known = 0;
-        for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-            known |= strcmp(status, statuses[i]) == 0;
-        if (!known)
-            return llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0,
-                               "status must be RUNNING, FINISHED, FAILED or KILLED");
-    }
+    const char *id = tpg_str(in, "external_id"), *status = tpg_str(in, "status"),
+               *name = tpg_str(in, "name");
+    long long end = 0;
+    int has_end = tpg_int(in, "end_time_ms", &end);
     if (!tpg_is_run_id(id))
         return llmops_fail(err, LLMOPS_ERR_NOT_FOUND, 0, 0, "no such run");
     char end_s[24];
@@ -239,9 +214,7 @@ int tpg_update_run(void *state, json_t *in, json_t **out, struct llmops_error *e
 int tpg_delete_run(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct tpg *t = state;
-    const char *id;
-    if (tpg_want_string(in, "external_id", 1, 1, 255, &id, err) < 0)
-        return -1;
+    const char *id = tpg_str(in, "external_id");
     int deleted = 0;
     if (tpg_is_run_id(id)) {
         const char *p[] = {id};
@@ -264,49 +237,20 @@ int tpg_delete_run(void *state, json_t *in, json_t **out, struct llmops_error *e
 /* The metrics of a batch as the jsonb tracking_pg_log_batch reads: values as float8 text. */
 static json_t *batch_metrics(json_t *in, size_t *count, struct llmops_error *err)
 {
-    json_t *metrics = json_object_get(in, "metrics"), *m;
-    *count = 0;
-    if (!metrics || json_is_null(metrics))
-        return json_array();
-    if (!json_is_array(metrics) || json_array_size(metrics) > LLMOPS_TRACKING_BATCH_MAX_METRICS) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "metrics must be an array of at most %d points",
-                 LLMOPS_TRACKING_BATCH_MAX_METRICS);
-        llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, msg);
-        return NULL;
-    }
-    json_t *rows = json_array();
+    json_t *m, *rows = json_array();
     size_t i;
-    json_array_foreach(metrics, i, m)
+    *count = 0;
+    json_array_foreach(json_object_get(in, "metrics"), i, m)
     {
-        char msg[200];
-        const char *key;
-        long long ts, step = 0;
-        int has_ts, has_step;
+        const char *key = tpg_str(m, "key");
+        long long ts = 0, step = 0;
+        int has_step;
         double value;
-        if (!json_is_object(m)) {
-            snprintf(msg, sizeof msg, "metrics[%zu] must be an object", i);
-            llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, msg);
-            json_decref(rows);
-            return NULL;
-        }
-        if (tpg_want_string(m, "key", 1, 1, LLMOPS_TRACKING_KEY_MAX, &key, err) < 0 ||
-            tpg_want_int(m, "timestamp_ms", 1, INT64_MIN, INT64_MAX, &has_ts, &ts, err) < 0 ||
-            tpg_want_int(m, "step", 0, INT64_MIN, INT64_MAX, &has_step, &step, err) < 0) {
-            char q[160]; /* whole characters, within msg */
-            snprintf(msg, sizeof msg, "metrics[%zu].%s", i,
-                     llmops_quote(q, sizeof q, err->message, 160));
-            llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, msg);
-            json_decref(rows);
-            return NULL;
-        }
+        tpg_int(m, "timestamp_ms", &ts);
+        has_step = tpg_int(m, "step", &step);
         if (tpg_metric_value(json_object_get(m, "value"), &value) < 0) {
-            snprintf(msg, sizeof msg,
-                     "metrics[%zu].value must be a number, \"NaN\", \"Infinity\" or "
-                     "\"-Infinity\"",
-                     i);
-            llmops_fail(err, LLMOPS_ERR_INVALID, 0, 0, msg);
             json_decref(rows);
+            llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "a metric value the core let through");
             return NULL;
         }
         char v[40];
@@ -325,15 +269,9 @@ int tpg_log_batch(void *state, json_t *in, json_t **out, struct llmops_error *er
     const char *id;
     json_t *params = NULL, *tags = NULL, *metrics;
     size_t nmetrics;
-    if (tpg_want_string(in, "external_id", 1, 1, 255, &id, err) < 0 ||
-        tpg_want_map(in, "params", 0, LLMOPS_TRACKING_BATCH_MAX_PARAMS,
-                     LLMOPS_TRACKING_PARAM_VALUE_MAX, &params, err) < 0)
-        return -1;
-    if (tpg_want_map(in, "tags", 0, LLMOPS_TRACKING_BATCH_MAX_TAGS, LLMOPS_TRACKING_TAG_VALUE_MAX,
-                     &tags, err) < 0) {
-        json_decref(params);
-        return -1;
-    }
+    id = tpg_str(in, "external_id");
+    params = tpg_map(in, "params");
+    tags = tpg_map(in, "tags");
     metrics = batch_metrics(in, &nmetrics, err);
     if (!metrics) {
         json_decref(params);
@@ -393,14 +331,11 @@ int tpg_get_metric_history(void *state, json_t *in, json_t **out, struct llmops_
 {
     struct tpg *t = state;
     const char *id, *key, *token;
-    long long max;
-    int has_max;
-    if (tpg_want_string(in, "external_id", 1, 1, 255, &id, err) < 0 ||
-        tpg_want_string(in, "key", 1, 1, LLMOPS_TRACKING_KEY_MAX, &key, err) < 0 ||
-        tpg_want_int(in, "max_results", 1, 1, LLMOPS_TRACKING_HISTORY_MAX_RESULTS, &has_max, &max,
-                     err) < 0 ||
-        tpg_want_string(in, "page_token", 0, 1, 2048, &token, err) < 0)
-        return -1;
+    long long max = LLMOPS_TRACKING_HISTORY_MAX_RESULTS;
+    id = tpg_str(in, "external_id");
+    key = tpg_str(in, "key");
+    tpg_int(in, "max_results", &max);
+    token = tpg_str(in, "page_token");
     if (!tpg_is_run_id(id))
         return llmops_fail(err, LLMOPS_ERR_NOT_FOUND, 0, 0, "no such run");
     /* The token: the last point answered, as "step.timestamp_ms.value-hex". */

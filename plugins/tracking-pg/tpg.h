@@ -43,20 +43,37 @@ json_t *tpg_value_json(double d);
 /* The 16 hex digits of float8send (big-endian IEEE 754) into a double. Returns 0 or -1. */
 int tpg_hex_double(const char *hex, double *out);
 
-/* ------------------------------------------------------------------ input checks (tpg.c) */
+/* ------------------------------------------------------------------ reading `in`
+ *
+ * The core checked `in` against llmops_tracking_op_table before the call (types, bounds,
+ * enums, required members, no NUL, never the idempotency tag): these only read it. */
 
-/* Each returns 0, or -1 with err filled (INVALID naming the member). */
-int tpg_want_string(json_t *in, const char *member, int required, size_t min, size_t max,
-                    const char **out, struct llmops_error *err);
-int tpg_want_int(json_t *in, const char *member, int required, long long min, long long max,
-                 int *present, long long *out, struct llmops_error *err);
-int tpg_want_key(json_t *in, const char *member, const char **out, struct llmops_error *err);
-/* A search's lifecycle: "active" (also when absent), "deleted" or "all". */
-int tpg_want_lifecycle(json_t *in, const char **out, struct llmops_error *err);
-/* A tags or params object: keys 1..KEY_MAX bytes, string values up to value_max bytes, at
- * most max_entries entries (0: no limit), at least min_entries. Never the idempotency tag. */
-int tpg_want_map(json_t *in, const char *member, size_t min_entries, size_t max_entries,
-                 size_t value_max, json_t **out, struct llmops_error *err);
+/* A string member, or NULL when absent. */
+static inline const char *tpg_str(json_t *in, const char *member)
+{
+    return json_string_value(json_object_get(in, member));
+}
+/* An integer member: 1 with *out, or 0 when absent. */
+static inline int tpg_int(json_t *in, const char *member, long long *out)
+{
+    json_t *v = json_object_get(in, member);
+    if (!json_is_integer(v))
+        return 0;
+    *out = json_integer_value(v);
+    return 1;
+}
+/* A tags or params object as a new reference ({} when absent). */
+static inline json_t *tpg_map(json_t *in, const char *member)
+{
+    json_t *v = json_object_get(in, member);
+    return json_is_object(v) ? json_incref(v) : json_object();
+}
+/* A search's lifecycle: "active" when absent. */
+static inline const char *tpg_lifecycle(json_t *in)
+{
+    const char *s = tpg_str(in, "lifecycle");
+    return s ? s : "active";
+}
 /* A whole decimal integer ("-12"): no sign but '-', no spaces, no overflow. 0 or -1. */
 int tpg_parse_ll(const char *s, long long *out);
 /* Whether s is a tool id of the shapes tracking-pg makes. */

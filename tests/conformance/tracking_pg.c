@@ -3,6 +3,7 @@
  * doubles, no links. Run by the runner after the category's suites, for this module only. */
 #include "conformance.h"
 #include "llmops-tracking.h"
+#include "tracking.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -16,12 +17,25 @@
 
 static char tag[32]; /* per run of the suite */
 
+/* The name of the op in slot fn (the operations table in the ops struct's order). */
+static const char *op_name(llmops_op_fn *fn)
+{
+    size_t n;
+    const struct llmops_op_desc *t = llmops_tracking_op_table(&n);
+    for (size_t i = 0; i < n; i++) {
+        llmops_op_fn *slot;
+        memcpy(&slot, (const char *)OPS + t[i].slot, sizeof slot);
+        if (slot == fn)
+            return t[i].name;
+    }
+    ck_abort_msg("no operation of the table has this slot");
+    return NULL;
+}
+
+/* As the core calls an op: `in` checked against the operations table first, then the module. */
 static int call(llmops_op_fn *fn, json_t *in, json_t **out, struct llmops_error *err)
 {
-    memset(err, 0, sizeof *err);
-    err->size = sizeof *err;
-    *out = NULL;
-    int rc = fn(IN->state, in, out, err);
+    int rc = track_call(NULL, IN, op_name(fn), in, out, err);
     json_decref(in);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include "mlflow_parse.h"
 #include "plugin.h"
 #include "testutil.h"
+#include "tracking.h"
 #include "util.h"
 
 #include <check.h>
@@ -260,10 +261,19 @@ static int vcall(llmops_op_fn *fn, json_t **out, const char *fmt, va_list ap)
     json_t *in = json_loads(text, 0, &je);
     ck_assert_msg(in != NULL, "bad test input %s: %s", text, je.text);
     ck_assert_ptr_nonnull(fn);
-    memset(&last, 0, sizeof last);
-    last.size = sizeof last;
-    *out = NULL;
-    int rc = fn(t.in->state, in, out, &last);
+    /* as the core calls it: `in` checked against the operations table (which the module
+     * trusts), then the module; the op is the one in slot fn */
+    size_t n;
+    const struct llmops_op_desc *tab = llmops_tracking_op_table(&n);
+    const char *name = NULL;
+    for (size_t i = 0; i < n && !name; i++) {
+        llmops_op_fn *slot;
+        memcpy(&slot, (const char *)t.ops + tab[i].slot, sizeof slot);
+        if (slot == fn)
+            name = tab[i].name;
+    }
+    ck_assert_ptr_nonnull(name);
+    int rc = track_call(NULL, t.in, name, in, out, &last);
     json_decref(in);
     return rc;
 }

@@ -526,6 +526,46 @@ START_TEST(test_cli)
 }
 END_TEST
 
+/* The request whose call opens the breaker only records it: its answer is made (app_serve)
+ * before any flag moves; the trip's flag write happens in app_after, which the worker runs
+ * after the answer is sent. */
+START_TEST(test_trip_happens_after_the_answer)
+{
+    int st;
+    struct instance *flaky = plugins_find(&w1.plugins, "flaky");
+    sh("touch %s/flaky-down", dir);
+    int served = 0;
+    while (!flaky->trip_pending && served < 20) {
+        struct http_input in = {.method = "GET", .uri = "/llm-ops/v1/integrations/flaky/health"};
+        char auth[160];
+        snprintf(auth, sizeof auth, "Bearer %s", reader);
+        in.authorization = auth;
+        struct req r;
+        app_serve(&w1, &in, &r);
+        ck_assert_int_eq(r.resp.status, 503);
+        http_req_free(&r);
+        served++;
+    }
+    ck_assert_msg(flaky->trip_pending, "no trip after %d failing calls", served);
+    /* answered, and the flags not written yet: the other worker still sees flaky */
+    json_t *j = call(&w2, "GET", "/llm-ops/v1/flags?env=stg", reader, NULL, &st);
+    ck_assert_str_eq(active_of(j, "experiment_tracking"), "flaky");
+    json_decref(j);
+    app_after(&w1);
+    ck_assert(!flaky->trip_pending);
+    j = call(&w2, "GET", "/llm-ops/v1/flags?env=stg", reader, NULL, &st);
+    ck_assert_str_eq(active_of(j, "experiment_tracking"), "steady");
+    json_decref(j);
+    /* give stg back for what follows */
+    sh("rm -f %s/flaky-down", dir);
+    usleep(1100000);
+    json_decref(call(&w1, "GET", "/llm-ops/v1/health", NULL, NULL, &st));
+    j = call(&w2, "GET", "/llm-ops/v1/flags?env=stg", reader, NULL, &st);
+    ck_assert_str_eq(active_of(j, "experiment_tracking"), "flaky");
+    json_decref(j);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("flags");
@@ -543,6 +583,7 @@ int main(void)
     tcase_add_test(tc, test_etag_304);
     tcase_add_test(tc, test_cli);
     tcase_add_test(tc, test_ownership_survives_a_flip);
+    tcase_add_test(tc, test_trip_happens_after_the_answer);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);

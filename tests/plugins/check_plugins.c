@@ -3,6 +3,8 @@
  * bad one fails alone. */
 #include "conf.h"
 #include "db.h"
+#include "engine.h"
+#include "tracking.h"
 #include "plugin.h"
 #include "testutil.h"
 
@@ -220,6 +222,53 @@ START_TEST(test_host_services)
     ck_assert_str_eq(one->metrics[0].name, "cache_hits");
     ck_assert(one->metrics[0].value == 5.0);
     ck_assert_int_gt(h->wall_ms(), 1700000000000LL);
+    plugins_unload(&reg);
+    conf_free(&conf);
+    conf_errors_free(&e);
+}
+END_TEST
+
+/* Capabilities: read at load and cached; an op the instance does not list is refused by the
+ * core with VALIDATION_FAILED naming the op and the instance, and never reaches the module;
+ * the same op on an instance that lists it does. Input the table refuses never reaches it
+ * either, and names the member. */
+START_TEST(test_capabilities_gate_calls)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "[server]\nplugin_dir = %s\n[plugin \"narrow\"]\nmodule = echo\nunlisted = get_run\n"
+             "feature = canary\n[plugin \"wide\"]\nmodule = echo\n",
+             TEST_PLUGIN_DIR);
+    struct llmops_conf conf;
+    struct conf_errors e = {0};
+    ck_assert_int_eq(conf_load_buffer("t.conf", text, &conf, &e), 0);
+    struct plugin_registry reg;
+    ck_assert_int_eq(plugins_load(&reg, &conf, NULL, 1, &e), 0);
+    struct instance *narrow = plugins_find(&reg, "narrow"), *wide = plugins_find(&reg, "wide");
+    ck_assert(narrow->caps_loaded && narrow->caps);
+    ck_assert(!track_has_op(narrow, "get_run"));
+    ck_assert(track_has_op(wide, "get_run"));
+    ck_assert(engine_has_feature(narrow, "canary"));
+    ck_assert(!engine_has_feature(wide, "canary"));
+    json_t *in = json_pack("{s:s}", "external_id", "r1"), *out;
+    struct llmops_error err;
+    ck_assert_int_eq(track_call(NULL, narrow, "get_run", in, &out, &err), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_UNSUPPORTED);
+    ck_assert_int_eq(plugin_status_to_api(err.code), API_VALIDATION_FAILED);
+    ck_assert_msg(strstr(err.message, "get_run") && strstr(err.message, "narrow") &&
+                      strstr(err.message, "capabilities"),
+                  "%s", err.message);
+    /* the module itself answers for the instance that lists it */
+    ck_assert_int_eq(track_call(NULL, wide, "get_run", in, &out, &err), -1);
+    ck_assert_str_eq(err.message, "the echo test module tracks nothing");
+    json_decref(in);
+    /* input the table refuses: the member path, the op and the instance */
+    in = json_pack("{s:s,s:[{s:s,s:s}]}", "external_id", "r1", "metrics", "key", "m", "value", "x");
+    ck_assert_int_eq(track_call(NULL, wide, "log_batch", in, &out, &err), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_INVALID);
+    ck_assert_msg(strstr(err.message, "log_batch of wide: metrics[0].value must be"), "%s",
+                  err.message);
+    json_decref(in);
     plugins_unload(&reg);
     conf_free(&conf);
     conf_errors_free(&e);
@@ -665,6 +714,7 @@ int main(void)
     tcase_add_test(limits, test_null_required_method);
     tcase_add_test(limits, test_name_mismatch);
     tcase_add_test(limits, test_missing_category_op);
+    tcase_add_test(limits, test_capabilities_gate_calls);
     tcase_add_test(limits, test_unsupported_category_abi);
     tcase_add_test(limits, test_not_elf);
     tcase_add_test(limits, test_symlink_refused);

@@ -1486,6 +1486,200 @@ START_TEST(mlflow_objects_follow_their_owner)
 }
 END_TEST
 
+/* One search across instances: after the flag moved from mlflow to tracking-pg, GET
+ * /experiments of stg finds the experiments of both (the active one first) and POST
+ * /runs/search the runs of both (merged in the search's order), each paging through both with
+ * one cursor; with MLflow answering 503 both answer 200 with tracking-pg's and
+ * sources.mlflow "unavailable". */
+static int count_prefix(json_t *list, const char *prefix, const char *instance)
+{
+    size_t i;
+    json_t *e;
+    int n = 0;
+    json_array_foreach(list, i, e)
+    {
+        if (strncmp(jstr(e, "name"), prefix, strlen(prefix)) == 0 &&
+            (!instance || strcmp(jstr(e, "instance"), instance) == 0))
+            n++;
+    }
+    return n;
+}
+
+START_TEST(search_spans_instances_after_a_flip)
+{
+    int s;
+    char prefix[64], name[96], q[256];
+    snprintf(prefix, sizeof prefix, "fan-%s-", uniq());
+    /* stg served by mlflow first (as it was before, whatever the earlier tests left) */
+    json_t *j = api(&ml, &s, ml.reader, "GET", "/flags?env=stg", NULL);
+    EXPECT(s, 200, j);
+    char was[64] = "";
+    size_t fi;
+    json_t *f;
+    json_array_foreach(jpath(j, "data.flags"), fi, f)
+    {
+        if (strcmp(jstr(f, "category"), "experiment_tracking") == 0)
+            snprintf(was, sizeof was, "%s", jstr(f, "active"));
+    }
+    json_decref(j);
+    json_decref(api(&ml, &s, ml.operator_, "PUT", "/flags/stg/experiment_tracking",
+                    "{\"active\":\"mlflow\",\"reason\":\"fan-out test\"}"));
+    double end = now_s() + 5;
+    int made = 0;
+    for (;;) {
+        snprintf(name, sizeof name, "%sold%d", prefix, made++);
+        j = api(&ml, &s, ml.operator_, "POST", "/experiments?env=stg", "{\"name\":\"%s\"}", name);
+        EXPECT(s, 201, j);
+        if (strcmp(jstr(j, "data.instance"), "mlflow") == 0)
+            break;
+        json_decref(j);
+        ck_assert_msg(now_s() < end, "the flag did not reach the workers");
+        sleep_ms(100);
+    }
+    int before = made - 1; /* made in tracking-pg before the flag reached this worker */
+    char old_exp[64], new_exp[64];
+    snprintf(old_exp, sizeof old_exp, "%s", jstr(j, "data.id"));
+    json_decref(j);
+    j = api(&ml, &s, ml.operator_, "PUT", "/flags/stg/experiment_tracking",
+            "{\"active\":\"tracking-pg\",\"reason\":\"fan-out test\"}");
+    EXPECT(s, 200, j);
+    json_decref(j);
+    end = now_s() + 5;
+    made = 0;
+    for (;;) {
+        snprintf(name, sizeof name, "%snew%d", prefix, made++);
+        j = api(&ml, &s, ml.operator_, "POST", "/experiments?env=stg", "{\"name\":\"%s\"}", name);
+        EXPECT(s, 201, j);
+        int moved = strcmp(jstr(j, "data.instance"), "tracking-pg") == 0;
+        if (moved)
+            snprintf(new_exp, sizeof new_exp, "%s", jstr(j, "data.id"));
+        json_decref(j);
+        if (moved)
+            break;
+        ck_assert_msg(now_s() < end, "the flip did not reach the workers");
+        sleep_ms(100);
+    }
+    /* runs of both: one search, merged newest first, one cursor */
+    long long t = (long long)(now_s() * 1000);
+    char path[160], old_run[64], new_run[64];
+    snprintf(path, sizeof path, "/experiments/%s/runs", old_exp);
+    j = api(&ml, &s, ml.operator_, "POST", path, "{\"name\":\"o\",\"start_time_ms\":%lld}",
+            t - 1000);
+    EXPECT(s, 201, j);
+    snprintf(old_run, sizeof old_run, "%s", jstr(j, "data.id"));
+    json_decref(j);
+    snprintf(path, sizeof path, "/experiments/%s/runs", new_exp);
+    j = api(&ml, &s, ml.operator_, "POST", path, "{\"name\":\"n\",\"start_time_ms\":%lld}",
+            t - 2000);
+    EXPECT(s, 201, j);
+    snprintf(new_run, sizeof new_run, "%s", jstr(j, "data.id"));
+    json_decref(j);
+    j = api(&ml, &s, ml.reader, "POST", "/runs/search", "{\"experiment_ids\":[\"%s\",\"%s\"]}",
+            new_exp, old_exp);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq((int)json_array_size(jpath(j, "data.runs")), 2);
+    ck_assert_str_eq(jstr(j, "data.runs.0.id"), old_run);
+    ck_assert_str_eq(jstr(j, "data.runs.0.instance"), "mlflow");
+    ck_assert_str_eq(jstr(j, "data.runs.1.id"), new_run);
+    ck_assert_str_eq(jstr(j, "data.runs.1.instance"), "tracking-pg");
+    ck_assert_str_eq(jstr(j, "data.sources.mlflow"), "ok");
+    ck_assert_str_eq(jstr(j, "data.sources.tracking-pg"), "ok");
+    json_decref(j);
+    j = api(&ml, &s, ml.reader, "POST", "/runs/search",
+            "{\"experiment_ids\":[\"%s\",\"%s\"],\"max_results\":1,"
+            "\"order_by\":[\"start_time_ms ASC\"]}",
+            new_exp, old_exp);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq((int)json_array_size(jpath(j, "data.runs")), 1);
+    ck_assert_str_eq(jstr(j, "data.runs.0.id"), new_run);
+    char rtoken[4096];
+    snprintf(rtoken, sizeof rtoken, "%s", jstr(j, "data.next_page_token"));
+    json_decref(j);
+    j = api(&ml, &s, ml.reader, "POST", "/runs/search",
+            "{\"experiment_ids\":[\"%s\",\"%s\"],\"max_results\":1,"
+            "\"order_by\":[\"start_time_ms ASC\"],\"page_token\":\"%s\"}",
+            new_exp, old_exp, rtoken);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq((int)json_array_size(jpath(j, "data.runs")), 1);
+    ck_assert_str_eq(jstr(j, "data.runs.0.id"), old_run);
+    const char *last = jstr(j, "data.next_page_token");
+    if (last) { /* a short last page may carry a token: it gives nothing more */
+        snprintf(rtoken, sizeof rtoken, "%s", last);
+        json_decref(j);
+        j = api(&ml, &s, ml.reader, "POST", "/runs/search",
+                "{\"experiment_ids\":[\"%s\",\"%s\"],\"max_results\":1,"
+                "\"order_by\":[\"start_time_ms ASC\"],\"page_token\":\"%s\"}",
+                new_exp, old_exp, rtoken);
+        EXPECT(s, 200, j);
+        ck_assert_int_eq((int)json_array_size(jpath(j, "data.runs")), 0);
+    }
+    json_decref(j);
+    snprintf(q, sizeof q, "/experiments?env=stg&name_prefix=%s", prefix);
+    j = api(&ml, &s, ml.reader, "GET", q, NULL);
+    EXPECT(s, 200, j);
+    json_t *list = jpath(j, "data.experiments");
+    ck_assert_int_eq((int)json_array_size(list), before + made + 1);
+    ck_assert_int_eq(count_prefix(list, prefix, "tracking-pg"), before + 1);
+    ck_assert_int_eq(count_prefix(list, prefix, "mlflow"), made);
+    /* the active instance's first, then the earlier owner's */
+    ck_assert_str_eq(jstr(json_array_get(list, 0), "instance"), "tracking-pg");
+    ck_assert_str_eq(jstr(j, "data.sources.tracking-pg"), "ok");
+    ck_assert_str_eq(jstr(j, "data.sources.mlflow"), "ok");
+    ck_assert_ptr_null(jstr(j, "data.next_page_token"));
+    json_decref(j);
+    /* one at a time: the cursor carries each source's position */
+    char token[2400] = "";
+    int pages = 0, seen = 0;
+    do {
+        char url[2800];
+        snprintf(url, sizeof url, "%s&max_results=1%s%s", q, token[0] ? "&page_token=" : "", token);
+        j = api(&ml, &s, ml.reader, "GET", url, NULL);
+        EXPECT(s, 200, j);
+        seen += count_prefix(jpath(j, "data.experiments"), prefix, NULL);
+        const char *nt = jstr(j, "data.next_page_token");
+        snprintf(token, sizeof token, "%s", nt ? nt : "");
+        json_decref(j);
+        ck_assert_int_lt(++pages, 20);
+    } while (token[0]);
+    ck_assert_int_eq(seen, before + made + 1);
+    /* MLflow down: tracking-pg's still answer, and the answer says which source is not */
+    static const char *const down[] = {"/api/2.0/mlflow/experiments/search",
+                                       "/api/2.0/mlflow/runs/search"};
+    for (size_t d = 0; d < 2; d++) {
+        char script[600];
+        int w = snprintf(script, sizeof script, "{\"path\":\"%s\",\"responses\":[", down[d]);
+        for (int k = 0; k < 8; k++)
+            w +=
+                snprintf(script + w, sizeof script - (size_t)w, "%s{\"status\":503}", k ? "," : "");
+        snprintf(script + w, sizeof script - (size_t)w, "]}");
+        json_decref(fake("POST", "/_faults", script));
+    }
+    j = api(&ml, &s, ml.reader, "GET", q, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(count_prefix(jpath(j, "data.experiments"), prefix, NULL), before + 1);
+    ck_assert_str_eq(jstr(j, "data.sources.tracking-pg"), "ok");
+    ck_assert_str_eq(jstr(j, "data.sources.mlflow"), "unavailable");
+    ck_assert_ptr_null(jstr(j, "data.next_page_token")); /* a source down alone: paging ends */
+    json_decref(j);
+    j = api(&ml, &s, ml.reader, "POST", "/runs/search", "{\"experiment_ids\":[\"%s\",\"%s\"]}",
+            new_exp, old_exp);
+    EXPECT(s, 200, j);
+    ck_assert_int_eq((int)json_array_size(jpath(j, "data.runs")), 1);
+    ck_assert_str_eq(jstr(j, "data.runs.0.id"), new_run);
+    ck_assert_str_eq(jstr(j, "data.sources.mlflow"), "unavailable");
+    ck_assert_ptr_null(jstr(j, "data.next_page_token"));
+    json_decref(j);
+    json_decref(fake("POST", "/_reset", NULL)); /* MLflow answers again */
+    j = api(&ml, &s, ml.reader, "GET", q, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.sources.mlflow"), "ok");
+    json_decref(j);
+    j = api(&ml, &s, ml.operator_, "PUT", "/flags/stg/experiment_tracking",
+            "{\"active\":\"%s\",\"reason\":\"fan-out test done\"}", was);
+    json_decref(j);
+}
+END_TEST
+
 /* llm-opsctl sync tracking, both ways, twice: the second run copies nothing. */
 static char *ctl_sync(const char *args, int *rc)
 {
@@ -1611,6 +1805,7 @@ static Suite *suite(void)
     tcase_add_test(m, nan_points_sent_again);
     tcase_add_test(m, history_of_a_vanished_run);
     tcase_add_test(m, mlflow_objects_follow_their_owner);
+    tcase_add_test(m, search_spans_instances_after_a_flip);
     tcase_add_test(m, sync_both_ways);
     suite_add_tcase(s, m);
     return s;

@@ -7,4 +7,5 @@ Suite *make_http_suite(void);
 Suite *make_gpu_suite(void);
 Suite *make_breaker_suite(void);
 Suite *make_tracking_suite(void);
+Suite *make_engine_suite(void);
 #endif

@@ -48,6 +48,8 @@ static const struct llmops_config_key keys[] = {
     {"health_delay_ms", LLMOPS_CONFIG_INT, 0, 0, 60000, "health sleeps this long first"},
     {"probe_path", LLMOPS_CONFIG_STRING, 0, 0, 0, "health GETs this path with host->http"},
     {"ui_url", LLMOPS_CONFIG_URL, 0, 0, 0, "a second endpoint"},
+    {"unlisted", LLMOPS_CONFIG_STRING, 0, 0, 0, "an op capabilities() leaves out"},
+    {"feature", LLMOPS_CONFIG_STRING, 0, 0, 0, "a feature capabilities() lists"},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -124,13 +126,19 @@ __attribute__((unused)) static int health(void *state, json_t **info, struct llm
 
 static int capabilities(void *state, json_t **out, struct llmops_error *err)
 {
-    (void)state;
+    struct state *s = state;
     (void)err;
+    const char *unlisted = s->host->config_string(s->host, "unlisted", "");
+    const char *feature = s->host->config_string(s->host, "feature", NULL);
     json_t *list = json_array();
-#define ECHO_NAME_(member, required) json_array_append_new(list, json_string(#member));
+#define ECHO_NAME_(member, required)                                                               \
+    if (strcmp(unlisted, #member) != 0)                                                            \
+        json_array_append_new(list, json_string(#member));
     LLMOPS_TRACKING_OPS(ECHO_NAME_)
 #undef ECHO_NAME_
-    *out = json_pack("{s:o}", "operations", list);
+    *out = json_pack("{s:o,s:[]}", "operations", list, "features");
+    if (feature)
+        json_array_append_new(json_object_get(*out, "features"), json_string(feature));
     return 0;
 }
 
