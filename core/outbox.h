@@ -1,5 +1,5 @@
 /* The outbox: tool writes that can wait (a training job's run, the values logged to it),
- * delivered by the jobs process in order per object, with exponential backoff and full
+ * delivered by the background process (background.c, deliver.c) in order per object, with exponential backoff and full
  * jitter, idempotently, and dead-lettered after [outbox] max_attempts. */
 #ifndef LLMOPS_OUTBOX_H
 #define LLMOPS_OUTBOX_H
@@ -8,7 +8,7 @@
 
 #define OUTBOX_CHANNEL "llmops_outbox"
 
-/* Delivers due rows, one transaction each (claimed FOR UPDATE SKIP LOCKED, so several jobs
+/* Delivers due rows, one transaction each (claimed FOR UPDATE SKIP LOCKED, so several background
  * processes may run), until none is due or `max` were tried. Returns the number of rows
  * tried, or -1 when the database failed. */
 int outbox_run_once(struct app *app, int max);
@@ -40,8 +40,5 @@ enum outbox_discard_outcome outbox_discard_row(struct db *db, long long id, cons
                                                struct db_error *err);
 /* 1-OUTBOX_DISCARD_REASON_MAX characters. */
 int outbox_discard_reason_ok(const char *reason);
-
-/* llm-opsd --jobs: delivers the outbox and probes open breakers until SIGTERM. */
-int jobs_process_run(const char *config_path);
 
 #endif

@@ -1,6 +1,6 @@
 /* /llm-ops/v1/training-jobs: the platform's training jobs. Creating one never waits for the
  * tracker: the job, the platform id of its run and the outbox rows that open the run are
- * written in one statement; the jobs process (outbox.c) delivers them. */
+ * written in one statement; the background process (deliver.c) delivers them. */
 #include "handlers.h"
 #include "log.h"
 #include "owner.h"
