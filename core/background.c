@@ -70,6 +70,9 @@ static void prune(struct app *app)
     PQclear(r);
 }
 
+/* The categories that have outbox operations: the only place that names them. */
+static int (*const outbox_registrars[])(void) = {tracking_outbox_register};
+
 static volatile sig_atomic_t background_stop;
 
 static void on_stop(int sig)
@@ -109,6 +112,9 @@ int background_run(const char *config_path)
         metrics_disable();
     else
         metrics_open(conf.metrics_shm_file, 0);
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(outbox_registrars); i++)
+        if (outbox_registrars[i]() < 0)
+            log_error("background: a category's outbox operations could not be registered");
     app_init(app, &conf);
     app->db.listen_channel2 = OUTBOX_CHANNEL;
     log_info(

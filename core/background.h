@@ -13,4 +13,8 @@ int background_run(const char *config_path);
  * llmops_tool_probe_duration_seconds and llmops_tool_probes_total (probes.c). */
 void probes_run(struct app *app);
 
+/* What each category delivers through the outbox (outbox_register), registered when the
+ * background process starts. */
+int tracking_outbox_register(void);
+
 #endif

@@ -5,7 +5,6 @@
 #include "dispatch.h"
 #include "log.h"
 #include "metrics.h"
-#include "tracking.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -13,17 +12,6 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------ delivery */
-
-struct row {
-    char id[24];
-    char object_id[64];
-    char operation[16];
-    char instance[64];
-    char external_id[256];
-    char environment[64];
-    int attempts;
-    json_t *payload;
-};
 
 static void rollback(struct app *app)
 {
@@ -53,138 +41,34 @@ static void set_err(struct llmops_error *err, enum llmops_status code, int retry
     snprintf(err->message, sizeof err->message, "%s", msg);
 }
 
-/* The experiment a job names, in the run's instance: found by name, else created with a key
- * derived from (instance, name), so a lost answer finds the same one next time. */
-static int ensure_experiment(struct app *app, struct instance *in, const char *env,
-                             const char *name, char ext[256], char pid[64],
-                             struct llmops_error *err)
+/* The hook table: every category's (category, operation) pairs. */
+static const struct outbox_op *ops_reg[OUTBOX_MAX_OPS];
+static int nops;
+
+int outbox_register(const struct outbox_op *ops)
 {
-    for (int pass = 0; pass < 2; pass++) {
-        json_t *input = json_pack("{s:s,s:i,s:s}", "name", name, "max_results", 1, "lifecycle",
-                                  pass ? "all" : "active"),
-               *out;
-        int rc = track_call(app, in, "search_experiments", input, &out, err);
-        json_decref(input);
-        if (rc < 0)
+    for (int i = 0; i < nops; i++)
+        if (ops_reg[i] == &ops[0])
+            return 0;
+    for (const struct outbox_op *op = ops; op->category; op++) {
+        if (outbox_find_op(op->category, op->operation) || nops == OUTBOX_MAX_OPS || !op->call)
             return -1;
-        json_t *e = json_array_get(json_object_get(out, "experiments"), 0);
-        const char *x = json_string_value(json_object_get(e, "external_id"));
-        const char *lc = json_string_value(json_object_get(e, "lifecycle"));
-        if (x && (!lc || strcmp(lc, "deleted") != 0)) {
-            snprintf(ext, 256, "%s", x);
-            json_decref(out);
-            break;
-        }
-        int deleted = x != NULL;
-        json_decref(out);
-        if (deleted) {
-            char m[400], q[200]; /* at most 200 characters, within m */
-            snprintf(m, sizeof m,
-                     "experiment '%s' is deleted in instance %s; restore it or use another "
-                     "name",
-                     util_quote(q, sizeof q, name, 200), in->name);
-            set_err(err, LLMOPS_ERR_INVALID, 0, m);
-            return -1;
-        }
-        if (pass == 1) {
-            set_err(err, LLMOPS_ERR_TOOL, 1, "the experiment was neither found nor created");
-            return -1;
-        }
-        char key[64];
-        track_experiment_key(in->name, name, key);
-        input = json_pack("{s:s,s:s,s:{}}", "idempotency_key", key, "name", name, "tags");
-        rc = track_call(app, in, "create_experiment", input, &out, err);
-        json_decref(input);
-        if (rc == 0) {
-            x = json_string_value(json_object_get(out, "external_id"));
-            snprintf(ext, 256, "%s", x ? x : "");
-            json_decref(out);
-            if (!ext[0]) {
-                set_err(err, LLMOPS_ERR_TOOL, 1, "create_experiment answered no id");
-                return -1;
-            }
-            break;
-        }
-        if (err->code != LLMOPS_ERR_CONFLICT)
-            return -1;
-        /* made meanwhile by someone else: the second pass finds it */
-    }
-    json_t *ids = json_object(), *list = json_pack("[s]", ext);
-    struct db_error dberr;
-    int rc = track_platform_ids(app, "exp", env, in->name, list, ids, &dberr);
-    const char *p = json_string_value(json_object_get(ids, ext));
-    snprintf(pid, 64, "%s", p ? p : "");
-    json_decref(ids);
-    json_decref(list);
-    if (rc < 0) {
-        set_err(err, LLMOPS_ERR_INTERNAL, 1, dberr.message);
-        return -1;
+        ops_reg[nops++] = op;
     }
     return 0;
 }
 
-static int deliver_create_run(struct app *app, struct instance *in, struct row *row,
-                              struct llmops_error *err)
+const struct outbox_op *outbox_find_op(const char *category, const char *operation)
 {
-    if (row->external_id[0])
-        return 0; /* bound by an earlier attempt whose outcome was not recorded */
-    const char *exp_name = json_string_value(json_object_get(row->payload, "experiment"));
-    char exp_ext[256], exp_pid[64];
-    if (!exp_name) {
-        set_err(err, LLMOPS_ERR_INVALID, 0, "the row names no experiment");
-        return -1;
-    }
-    if (ensure_experiment(app, in, row->environment, exp_name, exp_ext, exp_pid, err) < 0)
-        return -1;
-    json_t *input = json_pack(
-        "{s:s,s:s,s:O?,s:O?,s:O?,s:O?}", "idempotency_key", row->object_id, "experiment_id",
-        exp_ext, "name", json_object_get(row->payload, "name"), "start_time_ms",
-        json_object_get(row->payload, "start_time_ms"), "user",
-        json_object_get(row->payload, "user"), "tags", json_object_get(row->payload, "tags"));
-    /* O? writes null for a missing member; the interface wants it absent */
-    const char *k;
-    json_t *v;
-    void *tmp;
-    json_object_foreach_safe(input, tmp, k, v) if (json_is_null(v)) json_object_del(input, k);
-    json_t *out;
-    int rc = track_call(app, in, "create_run", input, &out, err);
-    json_decref(input);
-    if (rc < 0)
-        return -1;
-    const char *ext = json_string_value(json_object_get(out, "external_id"));
-    const char *ui = json_string_value(json_object_get(json_object_get(out, "links"), "ui"));
-    char ui_copy[1024] = "";
-    snprintf(ui_copy, sizeof ui_copy, "%s", ui ? ui : "");
-    snprintf(row->external_id, sizeof row->external_id, "%s", ext ? ext : "");
-    json_decref(out);
-    if (!row->external_id[0]) {
-        set_err(err, LLMOPS_ERR_TOOL, 1, "create_run answered no id");
-        return -1;
-    }
-    struct db_error dberr;
-    const char *p1[] = {row->object_id, row->external_id, in->name};
-    /* A run adopted meanwhile (listed by a search before it was bound here) gives way. */
-    if (exec_ok(app,
-                "DELETE FROM objects WHERE instance = $3 AND kind = 'run' AND external_id = $2"
-                " AND id <> $1 AND created_by = 'adopted'",
-                3, p1, &dberr) < 0 ||
-        exec_ok(app, "UPDATE objects SET external_id = $2 WHERE id = $1 AND $3::text IS NOT NULL",
-                3, p1, &dberr) < 0) {
-        set_err(err, LLMOPS_ERR_INTERNAL, 1, dberr.message);
-        return -1;
-    }
-    const char *p2[] = {row->object_id, exp_pid[0] ? exp_pid : NULL, ui_copy[0] ? ui_copy : NULL};
-    if (exec_ok(app,
-                "UPDATE training_jobs SET experiment_id = $2, run_ui_url = $3, updated_at = now()"
-                " WHERE run_id = $1",
-                3, p2, &dberr) < 0) {
-        set_err(err, LLMOPS_ERR_INTERNAL, 1, dberr.message);
-        return -1;
-    }
-    return 0;
+    for (int i = 0; i < nops; i++)
+        if (strcmp(ops_reg[i]->category, category) == 0 &&
+            strcmp(ops_reg[i]->operation, operation) == 0)
+            return ops_reg[i];
+    return NULL;
 }
 
-static int deliver(struct app *app, struct row *row, struct llmops_error *err)
+static int deliver(struct app *app, const struct outbox_op *op, struct outbox_row *row,
+                   struct llmops_error *err)
 {
     struct instance *in = plugins_find(&app->plugins, row->instance);
     if (!in || !in->initialised) {
@@ -194,17 +78,24 @@ static int deliver(struct app *app, struct row *row, struct llmops_error *err)
         set_err(err, LLMOPS_ERR_UNAVAILABLE, 1, m);
         return -1;
     }
-    if (strcmp(row->operation, "create_run") == 0)
-        return deliver_create_run(app, in, row, err);
-    if (!row->external_id[0]) {
-        set_err(err, LLMOPS_ERR_UNAVAILABLE, 1, "the run is not created yet");
+    if (!op->binds_object && !row->external_id[0]) {
+        set_err(err, LLMOPS_ERR_UNAVAILABLE, 1,
+                "the object is not created in the tool yet (its binding row goes first)");
         return -1;
     }
-    json_t *input = json_copy(row->payload), *out;
-    json_object_set_new(input, "external_id", json_string(row->external_id));
-    const char *op = strcmp(row->operation, "log_batch") == 0 ? "log_batch" : "update_run";
-    int rc = track_call(app, in, op, input, &out, err);
+    json_t *input = NULL, *out = NULL;
+    if (op->prepare) {
+        int p = op->prepare(app, in, row, &input, err);
+        if (p != 0)
+            return p < 0 ? -1 : 0;
+    } else {
+        input = json_copy(row->payload);
+        json_object_set_new(input, "external_id", json_string(row->external_id));
+    }
+    int rc = op->call(app, in, row->operation, input, &out, err);
     json_decref(input);
+    if (rc == 0 && op->apply)
+        rc = op->apply(app, in, row, out, err);
     json_decref(out);
     return rc;
 }
@@ -224,7 +115,7 @@ static int run_one(struct app *app)
     PGresult *res = db_exec(
         &app->db,
         "SELECT o.id, o.object_id, o.operation, o.payload::text, o.attempts, ob.instance,"
-        " coalesce(ob.external_id, ''), o.environment FROM outbox o"
+        " coalesce(ob.external_id, ''), o.environment, o.category FROM outbox o"
         " JOIN objects ob ON ob.id = o.object_id"
         " WHERE o.state = 'pending' AND o.next_attempt_at <= now()"
         " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.object_id = o.object_id AND p.id < o.id"
@@ -240,7 +131,7 @@ static int run_one(struct app *app)
         rollback(app);
         return 0;
     }
-    struct row row;
+    struct outbox_row row;
     memset(&row, 0, sizeof row);
     snprintf(row.id, sizeof row.id, "%s", PQgetvalue(res, 0, 0));
     snprintf(row.object_id, sizeof row.object_id, "%s", PQgetvalue(res, 0, 1));
@@ -251,6 +142,7 @@ static int run_one(struct app *app)
     snprintf(row.instance, sizeof row.instance, "%s", PQgetvalue(res, 0, 5));
     snprintf(row.external_id, sizeof row.external_id, "%s", PQgetvalue(res, 0, 6));
     snprintf(row.environment, sizeof row.environment, "%s", PQgetvalue(res, 0, 7));
+    snprintf(row.category, sizeof row.category, "%s", PQgetvalue(res, 0, 8));
     PQclear(res);
 
     struct llmops_error err;
@@ -264,9 +156,22 @@ static int run_one(struct app *app)
         set_err(&err, LLMOPS_ERR_INVALID, 0, "the row's payload is not JSON");
         rc = -1;
     } else {
-        rc = deliver(app, &row, &err);
+        const struct outbox_op *op = outbox_find_op(row.category, row.operation);
+        if (!op) {
+            char m[200];
+            snprintf(m, sizeof m, "this llm-opsd cannot deliver %s of %s", row.operation,
+                     row.category);
+            set_err(&err, LLMOPS_ERR_INVALID, 0, m);
+            rc = -1;
+        } else {
+            rc = deliver(app, op, &row, &err);
+            if (rc < 0 && op->on_dead &&
+                !(is_retryable(&err) && row.attempts + 1 < app->conf->outbox_max_attempts))
+                op->on_dead(app, &row, &err);
+        }
     }
     json_decref(row.payload);
+    json_decref(row.scratch);
     int ok;
     if (rc == 0) {
         const char *p[] = {row.id};

@@ -34,12 +34,12 @@ enum outbox_discard_outcome outbox_discard_row(struct db *db, long long id, cons
     char ids[24];
     snprintf(ids, sizeof ids, "%lld", id);
     const char *params[] = {ids, who, reason};
-    /* One statement decides: only a dead row that is not a create_run changes. */
+    /* One statement decides: only a dead row that does not bind its object changes. */
     PGresult *res = db_exec(
         db,
         "WITH d AS (UPDATE outbox SET state = 'discarded', discarded_by = $2,"
         "  discarded_at = now(), discard_reason = $3, updated_at = now()"
-        "  WHERE id = $1::bigint AND state = 'dead' AND operation <> 'create_run'"
+        "  WHERE id = $1::bigint AND state = 'dead' AND NOT binds_object"
         "  RETURNING id, object_id, operation)"
         " SELECT d.id, d.object_id, d.operation,"
         "  (SELECT count(*) FROM outbox p WHERE p.object_id = d.object_id AND p.id > d.id"
@@ -73,7 +73,7 @@ enum outbox_discard_outcome outbox_discard_row(struct db *db, long long id, cons
     snprintf(out->operation, sizeof out->operation, "%s", PQgetvalue(res, 0, 1));
     snprintf(out->object_id, sizeof out->object_id, "%s", PQgetvalue(res, 0, 2));
     PQclear(res);
-    return strcmp(out->state, "dead") != 0 ? OUTBOX_DISCARD_NOT_DEAD : OUTBOX_DISCARD_CREATE_RUN;
+    return strcmp(out->state, "dead") != 0 ? OUTBOX_DISCARD_NOT_DEAD : OUTBOX_DISCARD_BINDS_OBJECT;
 }
 
 int outbox_discard_reason_ok(const char *reason)

@@ -304,13 +304,13 @@ void outbox_discard(struct req *r)
                    "outbox row %lld is %s, not dead: only a dead row can be discarded", id,
                    d.state);
         return;
-    case OUTBOX_DISCARD_CREATE_RUN:
+    case OUTBOX_DISCARD_BINDS_OBJECT:
         resp_error(r, API_CONFLICT,
                    json_pack("{s:s,s:s}", "state", d.state, "operation", d.operation),
-                   "outbox row %lld opens its run (create_run): the rows behind it need the run, "
+                   "outbox row %lld opens its object (%s): the rows behind it need the object, "
                    "so it cannot be discarded; fix its cause and retry it "
                    "(POST /llm-ops/v1/outbox/%lld/retry)",
-                   id, id);
+                   id, d.operation, id);
         return;
     case OUTBOX_DISCARD_DB_ERROR:
         break;

@@ -1,6 +1,6 @@
 /* Experiment tracking in the core: calling an experiment_tracking instance, the filter
  * language of run searches, and the checks and splitting of logged metrics, params and tags
- * shared by the API (tracking.c), training jobs (training_jobs.c), the outbox and llm-opsctl sync. */
+ * shared by the API (tracking.c), training jobs (jobs.c), the outbox and llm-opsctl sync. */
 #ifndef LLMOPS_TRACKING_CORE_H
 #define LLMOPS_TRACKING_CORE_H
 
