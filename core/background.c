@@ -9,6 +9,7 @@
 #include "outbox.h"
 #include "tracking.h"
 #include "util.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -144,9 +145,11 @@ int background_run(const char *config_path)
         warned = 0;
         db_poll(&app->db);
         dispatch_tick(app);
-        /* One row at a time, so SIGTERM waits for one tool call at most. */
+        /* One row and one watch at a time, so SIGTERM waits for one tool call at most. A
+         * watch is polled between outbox rows, so a busy outbox does not starve them. */
+        int w = watch_run_once(app, 1);
         int n = outbox_run_once(app, 1);
-        if (n > 0)
+        if (n > 0 || w > 0)
             continue;
         prune(app);
         if (n < 0) {

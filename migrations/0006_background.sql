@@ -16,3 +16,48 @@ ALTER TABLE outbox ADD CONSTRAINT outbox_operation_check
 ALTER TABLE outbox ADD COLUMN binds_object boolean NOT NULL DEFAULT false;
 UPDATE outbox SET binds_object = true WHERE operation = 'create_run';
 
+-- Watches: objects whose state in the tool converges later (a deployment becoming ready, a
+-- workflow finishing, an import done). The background process polls each with the
+-- category's read op, with exponential backoff and jitter, until a terminal state or the
+-- deadline. The row says how to read the answer, so a category needs no code to be
+-- watched; a category may register a hook that updates its own platform row (core/watch.h).
+CREATE TABLE watches (
+    id            bigserial PRIMARY KEY,
+    object_id     text NOT NULL REFERENCES objects (id) ON DELETE CASCADE,
+    environment   text NOT NULL,
+    category      text NOT NULL CHECK (category ~ '^[a-z][a-z_]{0,31}$'),
+    read_op       text NOT NULL CHECK (read_op ~ '^[a-z][a-z0-9_]{0,63}$'),
+    state_member  text NOT NULL DEFAULT 'state',
+    ready_states  text[] NOT NULL,
+    failed_states text[] NOT NULL DEFAULT '{}',
+    state         text NOT NULL DEFAULT 'watching'
+                  CHECK (state IN ('watching', 'ready', 'failed', 'timed_out')),
+    tool_state    text,
+    reason        text,
+    polls         integer NOT NULL DEFAULT 0,
+    base_delay_ms bigint NOT NULL DEFAULT 1000 CHECK (base_delay_ms BETWEEN 10 AND 3600000),
+    max_delay_ms  bigint NOT NULL DEFAULT 60000 CHECK (max_delay_ms BETWEEN 10 AND 86400000),
+    next_poll_at  timestamptz NOT NULL DEFAULT now(),
+    deadline_at   timestamptz NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    done_at       timestamptz
+);
+-- One open watch per object; the due ones are what the background process scans.
+CREATE UNIQUE INDEX watches_open ON watches (object_id) WHERE state = 'watching';
+CREATE INDEX watches_due ON watches (next_poll_at, id) WHERE state = 'watching';
+
+-- What the platform saw happen to an object: a watched tool state that changed, and the
+-- terminal outcome (ready, failed, timed_out), in order.
+CREATE TABLE object_events (
+    id          bigserial PRIMARY KEY,
+    object_id   text NOT NULL REFERENCES objects (id) ON DELETE CASCADE,
+    environment text NOT NULL,
+    category    text NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('tool_state', 'ready', 'failed', 'timed_out')),
+    tool_state  text,
+    reason      text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX object_events_object ON object_events (object_id, id);
+
