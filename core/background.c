@@ -6,8 +6,8 @@
 #include "dispatch.h"
 #include "log.h"
 #include "metrics.h"
+#include "operations.h"
 #include "outbox.h"
-#include "tracking.h"
 #include "util.h"
 #include "watch.h"
 
@@ -17,7 +17,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+/* The categories with work in the background process: the outbox operations they register
+ * and what they keep for a while and prune with the outbox. The only place that names
+ * them. */
+static const struct {
+    int (*register_outbox)(void);
+    void (*prune)(struct app *app);
+} categories[] = {
+    {tracking_outbox_register, tracking_prune},
+};
 
 /* Delivered rows are kept [outbox] keep_done_hours for inspection, then deleted (at most
  * once a minute, a bounded number at a time). */
@@ -45,34 +58,10 @@ static void prune(struct app *app)
     if (util_parse_int(PQcmdTuples(r), 0, INT64_MAX, &n, NULL) == 0 && n > 0)
         log_info("background: pruned %lld delivered outbox rows older than %s h", n, hours);
     PQclear(r);
-    /* Log bodies not sent again for TRACK_LOG_BODY_HOURS: a resend now is new points. */
-    snprintf(hours, sizeof hours, "%d", TRACK_LOG_BODY_HOURS);
-    r = db_exec(&app->db,
-                "DELETE FROM log_bodies WHERE (object_id, body_sha256) IN (SELECT object_id,"
-                " body_sha256 FROM log_bodies WHERE seen_at < now() - $1::bigint * interval"
-                " '1 hour' ORDER BY seen_at LIMIT 10000)",
-                1, p, &err);
-    if (!r) {
-        log_warning("background: cannot prune remembered log bodies: %s", err.message);
-        return;
-    }
-    PQclear(r);
-    /* Experiment reservations a killed create left and no retry came for within an hour: a
-     * later create of the name finds the experiment by its key (tracking.h). */
-    r = db_exec(&app->db,
-                "DELETE FROM objects o WHERE o.kind = 'exp' AND o.external_id IS NULL"
-                " AND o.create_key IS NOT NULL AND o.created_at < now() - interval '1 hour'"
-                " AND NOT EXISTS (SELECT 1 FROM training_jobs j WHERE j.experiment_id = o.id)",
-                0, NULL, &err);
-    if (!r) {
-        log_warning("background: cannot prune abandoned experiment reservations: %s", err.message);
-        return;
-    }
-    PQclear(r);
+    for (size_t k = 0; k < UTIL_ARRAY_LEN(categories); k++)
+        if (categories[k].prune)
+            categories[k].prune(app);
 }
-
-/* The categories that have outbox operations: the only place that names them. */
-static int (*const outbox_registrars[])(void) = {tracking_outbox_register};
 
 static volatile sig_atomic_t background_stop;
 
@@ -80,6 +69,52 @@ static void on_stop(int sig)
 {
     (void)sig;
     background_stop = 1;
+}
+
+/* The operations lane: a child process of its own with its own connection and plugin
+ * instances, so a multi-minute operation never holds up a delivery, a watch or a probe. It
+ * dies with the background process (PR_SET_PDEATHSIG), so a SIGKILLed process leaves no
+ * orphan holding an operation: the operation's lease runs out and the next process resumes
+ * it from its checkpoint. Returns the child's pid, or -1. */
+static pid_t lane_spawn(struct llmops_conf *conf)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0) {
+        if (pid < 0)
+            log_error("background: cannot start the operations lane: %s", strerror(errno));
+        return pid;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(0);
+    struct app *app = calloc(1, sizeof *app);
+    if (!app)
+        _exit(1);
+    app_init(app, conf);
+    log_info("operations lane started (pid %ld)", (long)getpid());
+    operations_lane_run(app, &background_stop);
+    log_info("operations lane stopping");
+    app_fini(app);
+    free(app);
+    _exit(0);
+}
+
+/* SIGTERM to the lane; SIGKILL if it has not stopped within 900 ms (the op in hand sees
+ * cancelled() at its next report), so the whole process stops within a second. */
+static void lane_stop(pid_t lane)
+{
+    if (lane <= 0)
+        return;
+    kill(lane, SIGTERM);
+    for (int i = 0; i < 90; i++) {
+        if (waitpid(lane, NULL, WNOHANG) == lane)
+            return;
+        usleep(10 * 1000);
+    }
+    log_warning("background: the operations lane did not stop within 0.9 s; killing it");
+    kill(lane, SIGKILL);
+    waitpid(lane, NULL, 0);
 }
 
 int background_run(const char *config_path)
@@ -113,9 +148,11 @@ int background_run(const char *config_path)
         metrics_disable();
     else
         metrics_open(conf.metrics_shm_file, 0);
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(outbox_registrars); i++)
-        if (outbox_registrars[i]() < 0)
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(categories); i++)
+        if (categories[i].register_outbox && categories[i].register_outbox() < 0)
             log_error("background: a category's outbox operations could not be registered");
+    pid_t lane = lane_spawn(&conf);
+    int64_t lane_started = util_now_ms();
     app_init(app, &conf);
     app->db.listen_channel2 = OUTBOX_CHANNEL;
     log_info(
@@ -124,6 +161,13 @@ int background_run(const char *config_path)
         conf.outbox_max_attempts, conf.outbox_base_delay_ms, conf.outbox_max_delay_ms);
     int warned = 0;
     while (!background_stop) {
+        if (lane > 0 && waitpid(lane, NULL, WNOHANG) == lane)
+            lane = -1;
+        if (lane < 0 && util_now_ms() - lane_started >= 1000) { /* a crashed lane: again */
+            log_warning("background: the operations lane exited; starting it again");
+            lane = lane_spawn(&conf);
+            lane_started = util_now_ms();
+        }
         probes_run(app); /* tools are probed whether PostgreSQL is up or not */
         struct db_error err;
         if (db_ensure(&app->db, &err) != DB_OK) {
@@ -165,6 +209,7 @@ int background_run(const char *config_path)
         }
     }
     log_info("background process stopping");
+    lane_stop(lane);
     app_fini(app);
     free(app);
     conf_free(&conf);

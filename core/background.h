@@ -16,5 +16,7 @@ void probes_run(struct app *app);
 /* What each category delivers through the outbox (outbox_register), registered when the
  * background process starts. */
 int tracking_outbox_register(void);
+/* What tracking keeps for a while (log bodies, abandoned experiment reservations) pruned. */
+void tracking_prune(struct app *app);
 
 #endif

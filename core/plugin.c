@@ -9,6 +9,7 @@
 #include "db.h"
 #include "http.h"
 #include "httpclient.h"
+#include "operations.h"
 #include "log.h"
 #include "util.h"
 
@@ -550,6 +551,7 @@ static void setup_host(struct instance *in)
     h->db_exec = host_db_exec;
     h->db_clear = host_db_clear;
     h->core_private = in;
+    h->op_ctx = operations_host_ctx;
 }
 
 /* "Authorization: Bearer ..." from token_file, or "Authorization: Basic ..." from

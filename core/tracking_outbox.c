@@ -6,6 +6,7 @@
 
 #include "background.h"
 #include "tracking.h"
+#include "log.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -171,6 +172,40 @@ static const struct outbox_op tracking_ops[] = {
     {TRACKING, "update_run", track_call, NULL, NULL, NULL, 0},
     {NULL, NULL, NULL, NULL, NULL, NULL, 0},
 };
+
+/* Log bodies not sent again for TRACK_LOG_BODY_HOURS, and experiment reservations a killed
+ * create left (run by the background process's prune). */
+void tracking_prune(struct app *app)
+{
+    /* Log bodies not sent again for TRACK_LOG_BODY_HOURS: a resend now is new points. */
+    char hours[24];
+    snprintf(hours, sizeof hours, "%d", TRACK_LOG_BODY_HOURS);
+    const char *p[] = {hours};
+    struct db_error err;
+    PGresult *r =
+        db_exec(&app->db,
+                "DELETE FROM log_bodies WHERE (object_id, body_sha256) IN (SELECT object_id,"
+                " body_sha256 FROM log_bodies WHERE seen_at < now() - $1::bigint * interval"
+                " '1 hour' ORDER BY seen_at LIMIT 10000)",
+                1, p, &err);
+    if (!r) {
+        log_warning("background: cannot prune remembered log bodies: %s", err.message);
+        return;
+    }
+    PQclear(r);
+    /* Experiment reservations a killed create left and no retry came for within an hour: a
+     * later create of the name finds the experiment by its key (tracking.h). */
+    r = db_exec(&app->db,
+                "DELETE FROM objects o WHERE o.kind = 'exp' AND o.external_id IS NULL"
+                " AND o.create_key IS NOT NULL AND o.created_at < now() - interval '1 hour'"
+                " AND NOT EXISTS (SELECT 1 FROM training_jobs j WHERE j.experiment_id = o.id)",
+                0, NULL, &err);
+    if (!r) {
+        log_warning("background: cannot prune abandoned experiment reservations: %s", err.message);
+        return;
+    }
+    PQclear(r);
+}
 
 int tracking_outbox_register(void)
 {

@@ -61,3 +61,38 @@ CREATE TABLE object_events (
 );
 CREATE INDEX object_events_object ON object_events (object_id, id);
 
+-- Long operations: a [jobs] op (an import, an export, a checkout) run by the background
+-- process's operations lane, beside the outbox. Read at /llm-ops/v1/operations/{id}. A
+-- process claims a pending one (or one whose lease ran out: its process died) with FOR
+-- UPDATE SKIP LOCKED and renews the lease while the op reports; the checkpoint lets the
+-- next claim resume where the last one stopped.
+CREATE TABLE operations (
+    id               bigserial PRIMARY KEY,
+    environment      text NOT NULL,
+    category         text NOT NULL CHECK (category ~ '^[a-z][a-z_]{0,31}$'),
+    operation        text NOT NULL CHECK (operation ~ '^[a-z][a-z0-9_]{0,63}$'),
+    instance         text NOT NULL,
+    object_id        text REFERENCES objects (id) ON DELETE SET NULL,
+    input            jsonb NOT NULL DEFAULT '{}',
+    state            text NOT NULL DEFAULT 'pending'
+                     CHECK (state IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')),
+    progress_done    bigint,
+    progress_total   bigint,
+    progress_unit    text CHECK (length(progress_unit) <= 15),
+    checkpoint       jsonb,
+    result           jsonb,
+    error            text,
+    cancel_requested boolean NOT NULL DEFAULT false,
+    cancelled_by     text,
+    attempts         integer NOT NULL DEFAULT 0,
+    lease_owner      text,
+    lease_until      timestamptz,
+    created_by       text NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    started_at       timestamptz,
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    finished_at      timestamptz
+);
+CREATE INDEX operations_open ON operations (id) WHERE state IN ('pending', 'running');
+CREATE INDEX operations_env ON operations (environment, id);
+

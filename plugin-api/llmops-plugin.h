@@ -147,6 +147,8 @@ struct llmops_http_response {
     int attempts; /* how many attempts were made */
 };
 
+struct llmops_op_ctx; /* llmops-operations.h */
+
 struct llmops_host {
     uint32_t size;      /* sizeof(struct llmops_host) as the core built it */
     uint16_t abi_major; /* the core's ABI */
@@ -197,6 +199,10 @@ struct llmops_host {
     void (*db_clear)(void *result);
 
     void *core_private; /* the core's: plugins leave it alone */
+
+    /* ABI 1.1. The context of the long operation ([jobs] op) running on this instance now,
+     * or NULL: see llmops-operations.h, whose llmops_op_ctx() checks size first. */
+    const struct llmops_op_ctx *(*op_ctx)(const struct llmops_host *h);
 };
 
 /* ------------------------------------------------------------------ category operations

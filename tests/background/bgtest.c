@@ -6,7 +6,12 @@
  *   "fail-after-N"   the same, then "failed" with a reason;
  *   "stuck"          always "pending".
  *   Reads are counted per id in this process (the test runs one background process).
- */
+ * import_version {external_id: "count-N-MS", dest_path}: counts from the checkpoint (or 0)
+ *   to N, one step every MS milliseconds, reporting progress each step and saving a
+ *   checkpoint every 5; stops when cancelled(). Each start appends "start FROM PID" to the
+ *   file dest_path, each end "end N PID", so the test sees where a run began and how many
+ *   runs there were. Answers {revision, files: [], size_bytes: 0, started_from}. */
+#include <llmops-operations.h>
 #include <llmops-plugin.h>
 #include <llmops-registry.h>
 
@@ -120,12 +125,53 @@ static int get_model(void *state, json_t *in, json_t **out, struct llmops_error 
     return 0;
 }
 
+static void note(const char *path, const char *what, long v)
+{
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return;
+    fprintf(f, "%s %ld %ld\n", what, v, (long)getpid());
+    fclose(f);
+}
+
 static int import_version(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
-    (void)state;
-    (void)in;
-    (void)out;
-    return llmops_fail(err, LLMOPS_ERR_UNSUPPORTED, 0, 0, "not yet");
+    struct bgtest *b = state;
+    const char *id = json_string_value(json_object_get(in, "external_id"));
+    const char *dest = json_string_value(json_object_get(in, "dest_path"));
+    long n = 0, ms = 0;
+    int k;
+    if (!id || !dest || strncmp(id, "count-", 6) != 0 || (k = parse_long(id + 6, &n)) <= 0 ||
+        id[6 + k] != '-' || parse_long(id + 7 + k, &ms) <= 0)
+        return llmops_fail(err, LLMOPS_ERR_NOT_FOUND, 0, 0, "no such model to import");
+    const struct llmops_op_ctx *ctx = llmops_op_ctx(b->host);
+    long from = 0;
+    if (ctx) {
+        json_t *cp = ctx->checkpoint_load(ctx);
+        json_t *i = json_object_get(cp, "i");
+        if (json_is_integer(i))
+            from = (long)json_integer_value(i);
+        json_decref(cp);
+    }
+    note(dest, "start", from);
+    for (long i = from; i < n; i++) {
+        if (ctx && ctx->cancelled(ctx))
+            return llmops_fail(err, LLMOPS_ERR_UNAVAILABLE, 0, 1, "stopped: cancelled");
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        if (ctx) {
+            ctx->progress(ctx, i + 1, n, "steps");
+            if ((i + 1) % 5 == 0) {
+                json_t *cp = json_pack("{s:I}", "i", (json_int_t)(i + 1));
+                ctx->checkpoint_save(ctx, cp);
+                json_decref(cp);
+            }
+        }
+    }
+    note(dest, "end", n);
+    *out = json_pack("{s:s,s:[],s:i,s:I}", "revision", "1", "files", "size_bytes", 0,
+                     "started_from", (json_int_t)from);
+    return 0;
 }
 
 static const struct llmops_registry_ops ops = {
