@@ -110,7 +110,12 @@ static double bg_stop(pid_t pid)
     }
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
-    return now_s() - t0;
+    double took = now_s() - t0;
+    /* under ASan+UBSan (CI), what the background processes reported fails the test */
+    ck_assert_msg(tu_sh("! grep -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' %s/bg.log >&2",
+                        st.dir) == 0,
+                  "a sanitizer reported an error in %s/bg.log", st.dir);
+    return took;
 }
 
 static int counter;
