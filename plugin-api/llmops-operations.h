@@ -41,14 +41,13 @@
 extern "C" {
 #endif
 
-#define LLMOPS_OP_UNIT_MAX 15             /* bytes of a progress unit */
-#define LLMOPS_OP_CHECKPOINT_MAX 65536    /* bytes of a checkpoint, as compact JSON */
+#define LLMOPS_OP_UNIT_MAX 15          /* bytes of a progress unit */
+#define LLMOPS_OP_CHECKPOINT_MAX 65536 /* bytes of a checkpoint, as compact JSON */
 
 struct llmops_op_ctx {
     uint32_t size;            /* sizeof(struct llmops_op_ctx) as the core built it */
     const char *operation_id; /* the operation record's id, for the module's log lines */
-    int (*progress)(const struct llmops_op_ctx *ctx, int64_t done, int64_t total,
-                    const char *unit);
+    int (*progress)(const struct llmops_op_ctx *ctx, int64_t done, int64_t total, const char *unit);
     int (*checkpoint_save)(const struct llmops_op_ctx *ctx, const json_t *checkpoint);
     json_t *(*checkpoint_load)(const struct llmops_op_ctx *ctx);
     int (*cancelled)(const struct llmops_op_ctx *ctx);

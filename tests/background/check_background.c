@@ -112,9 +112,9 @@ static double bg_stop(pid_t pid)
     waitpid(pid, &status, 0);
     double took = now_s() - t0;
     /* under ASan+UBSan (CI), what the background processes reported fails the test */
-    ck_assert_msg(tu_sh("! grep -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' %s/bg.log >&2",
-                        st.dir) == 0,
-                  "a sanitizer reported an error in %s/bg.log", st.dir);
+    ck_assert_msg(
+        tu_sh("! grep -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' %s/bg.log >&2", st.dir) == 0,
+        "a sanitizer reported an error in %s/bg.log", st.dir);
     return took;
 }
 
