@@ -160,6 +160,7 @@ int background_run(const char *config_path)
         "to %lld ms)",
         conf.outbox_max_attempts, conf.outbox_base_delay_ms, conf.outbox_max_delay_ms);
     int warned = 0;
+    int64_t watch_idle_until = 0;
     while (!background_stop) {
         if (lane > 0 && waitpid(lane, NULL, WNOHANG) == lane)
             lane = -1;
@@ -191,7 +192,12 @@ int background_run(const char *config_path)
         dispatch_tick(app);
         /* One row and one watch at a time, so SIGTERM waits for one tool call at most. A
          * watch is polled between outbox rows, so a busy outbox does not starve them. */
-        int w = watch_run_once(app, 1);
+        int w = 0;
+        if (util_now_ms() >= watch_idle_until) { /* none due: look again in 100 ms */
+            w = watch_run_once(app, 1);
+            if (w == 0)
+                watch_idle_until = util_now_ms() + 100;
+        }
         int n = outbox_run_once(app, 1);
         if (n > 0 || w > 0)
             continue;
