@@ -567,11 +567,11 @@ static int cmd_outbox(const struct llmops_conf *conf, int argc, char **argv)
                 "discarded\n",
                 id, d.state);
         break;
-    case OUTBOX_DISCARD_CREATE_RUN:
+    case OUTBOX_DISCARD_BINDS_OBJECT:
         fprintf(stderr,
-                "llm-opsctl: outbox row %lld opens its run (create_run) and cannot be discarded: "
+                "llm-opsctl: outbox row %lld opens its object (%s) and cannot be discarded: "
                 "fix its cause and retry it\n",
-                id);
+                id, d.operation);
         break;
     case OUTBOX_DISCARD_DB_ERROR:
         fprintf(stderr, "llm-opsctl: %s\n", db_error_detail(&err));

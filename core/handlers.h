@@ -36,4 +36,7 @@ void outbox_list(struct req *r);
 void outbox_retry(struct req *r);
 void outbox_retry_one(struct req *r);
 void outbox_discard(struct req *r);
+void operations_list(struct req *r);
+void operations_get(struct req *r);
+void operations_cancel(struct req *r);
 #endif

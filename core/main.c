@@ -3,7 +3,7 @@
 #include "conf.h"
 #include "log.h"
 #include "checkconf.h"
-#include "outbox.h"
+#include "background.h"
 #include "server.h"
 #include "util.h"
 
@@ -16,25 +16,32 @@ static void usage(FILE *to)
 {
     fprintf(to, "usage: llm-opsd [--config PATH] [--listen unix:PATH|HOST:PORT] [--workers N]\n"
                 "                [--pid-file PATH] [--foreground] [--check-config] [--version]\n"
-                "       llm-opsd --jobs [--config PATH]\n"
+                "       llm-opsd --background [--config PATH]   (--jobs: the same)\n"
                 "\n"
                 "Without --listen, llm-opsd serves FastCGI on standard input, as spawned by a web\n"
                 "server (lighttpd bin-path, Apache mod_fcgid). With --listen, a master pre-forks\n"
-                "workers on that socket. --jobs runs the jobs process instead: it delivers the\n"
-                "outbox (training jobs' runs and what they log) and probes open breakers.\n"
+                "workers on that socket. --background runs the background process instead: it\n"
+                "delivers the outbox (training jobs' runs and what they log), watches objects\n"
+                "that converge later, runs long operations and probes the tools.\n"
                 "See llm-opsd(8).\n");
 }
 
 int main(int argc, char **argv)
 {
     struct server_opts o = {.config_path = LLMOPS_DEFAULT_CONFIG};
-    int check = 0, jobs = 0;
+    int check = 0, background = 0;
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},  {"listen", required_argument, NULL, 'l'},
-        {"workers", required_argument, NULL, 'w'}, {"pid-file", required_argument, NULL, 'p'},
-        {"foreground", no_argument, NULL, 'f'},    {"check-config", no_argument, NULL, 'k'},
-        {"jobs", no_argument, NULL, 'j'},          {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"workers", required_argument, NULL, 'w'},
+        {"pid-file", required_argument, NULL, 'p'},
+        {"foreground", no_argument, NULL, 'f'},
+        {"check-config", no_argument, NULL, 'k'},
+        {"jobs", no_argument, NULL, 'j'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {"background", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
     };
     log_set_program("llm-opsd");
     const char *env_conf = getenv("LLMOPS_CONFIG");
@@ -66,7 +73,7 @@ int main(int argc, char **argv)
             check = 1;
             break;
         case 'j':
-            jobs = 1;
+            background = 1; /* --background, or --jobs, its earlier name */
             break;
         case 'V':
             printf("llm-opsd %s\n", LLMOPS_VERSION);
@@ -86,9 +93,9 @@ int main(int argc, char **argv)
     }
     if (check)
         return check_config(o.config_path);
-    if (jobs) {
-        log_set_program("llm-opsd-jobs");
-        return jobs_process_run(o.config_path);
+    if (background) {
+        log_set_program("llm-opsd-background");
+        return background_run(o.config_path);
     }
     return server_run(&o);
 }

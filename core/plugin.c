@@ -10,6 +10,7 @@
 #include "digest.h"
 #include "http.h"
 #include "httpclient.h"
+#include "operations.h"
 #include "log.h"
 #include "util.h"
 
@@ -607,6 +608,7 @@ static void setup_host(struct instance *in)
     h->db_value = host_db_value;
     h->db_column_name = host_db_column_name;
     h->db_affected = host_db_affected;
+    h->op_ctx = operations_host_ctx;
 }
 
 /* "Authorization: Bearer ..." from token_file, or "Authorization: Basic ..." from

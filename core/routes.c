@@ -13,6 +13,7 @@ static const char *const q_history[] = {"key", "max_results", "page_token", NULL
 static const char *const q_compare[] = {"run_ids", "keys", "history", NULL};
 static const char *const q_jobs[] = {"env", "status", "limit", "after", NULL};
 static const char *const q_outbox[] = {"env", "state", "limit", "after", NULL};
+static const char *const q_operations[] = {"env", "state", "limit", "after", NULL};
 
 static const struct route routes[] = {
     {"GET", "/llm-ops/v1/health", health_get, ROLE_PUBLIC, 0, NULL, NULL, 0},
@@ -74,6 +75,11 @@ static const struct route routes[] = {
      0},
     {"POST", "/llm-ops/v1/outbox/{id}/discard", outbox_discard, ROLE_ADMIN,
      ROUTE_DB | ROUTE_JSON_BODY, NULL, NULL, 0},
+    {"GET", "/llm-ops/v1/operations", operations_list, ROLE_READER, ROUTE_DB, q_operations, NULL,
+     0},
+    {"GET", "/llm-ops/v1/operations/{id}", operations_get, ROLE_READER, ROUTE_DB, NULL, NULL, 0},
+    {"POST", "/llm-ops/v1/operations/{id}/cancel", operations_cancel, ROLE_OPERATOR, ROUTE_DB, NULL,
+     NULL, 0},
 };
 
 const struct route *route_table(size_t *count)

@@ -1247,7 +1247,8 @@ schemas.update({
             "id": {"type": "integer", "format": "int64", "description": "Increases with every row; rows of one object are delivered in id order."},
             "object_id": {"type": "string", "description": "The platform id of the object written (a run)."},
             "environment": {"type": "string"},
-            "operation": {"type": "string", "enum": ["create_run", "log_batch", "update_run"]},
+            "operation": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$",
+                          "description": "An operation of the object's category: create_run, log_batch or update_run for experiment tracking, the only category with outbox rows today."},
             "state": {"type": "string", "enum": ["pending", "done", "dead", "discarded"],
                       "description": "pending: to deliver (now, or after its backoff); done: delivered; dead: failed for good (a permanent error, or [outbox] max_attempts attempts); later rows of the same object wait until it is retried or discarded; discarded: a dead row an admin skipped, never delivered, holding nothing back."},
             "attempts": {"type": "integer", "minimum": 0},
@@ -1892,6 +1893,137 @@ paths.update({
     },
 })
 
+# ------------------------------------------------------------------ long operations
+
+schemas.update({
+    "Operation": {
+        "type": "object",
+        "description": "A long operation (a [jobs] op of a plugin: an import, an export, a checkout) run by the operations lane of the background process (llm-opsd --background).",
+        "required": ["id", "environment", "category", "operation", "instance", "object_id", "state",
+                     "progress", "error", "result", "cancel_requested", "attempts", "created",
+                     "started", "updated", "finished", "created_by", "cancelled_by"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "integer", "format": "int64"},
+            "environment": {"type": "string"},
+            "category": {"type": "string", "description": "The plugin category, e.g. model_registry."},
+            "operation": {"type": "string", "description": "The op called, e.g. import_version."},
+            "instance": INSTANCE,
+            "object_id": {"type": "string", "nullable": True, "description": "The platform object it works on, if any."},
+            "state": {"type": "string", "enum": ["pending", "running", "succeeded", "failed", "cancelled"],
+                      "description": "pending: waiting for a background process (also after a SIGTERM or a retryable failure: it resumes from its checkpoint); running: a process holds its lease; succeeded, failed, cancelled: final."},
+            "progress": {"type": "object", "additionalProperties": False, "required": ["done", "total", "unit"],
+                         "properties": {"done": {"type": "integer", "format": "int64", "nullable": True},
+                                        "total": {"type": "integer", "format": "int64", "nullable": True,
+                                                  "description": "null while the op does not know it."},
+                                        "unit": {"type": "string", "nullable": True, "maxLength": 15,
+                                                 "description": "bytes, files, steps, ..."}},
+                         "description": "As the op last reported it."},
+            "error": {"type": "string", "nullable": True, "description": "Why it failed or was cancelled; the last retryable error while pending."},
+            "result": {"type": "object", "nullable": True, "description": "The op's answer once succeeded."},
+            "cancel_requested": {"type": "boolean"},
+            "attempts": {"type": "integer", "minimum": 0, "description": "How many times a process started it (a resume counts)."},
+            "created": TS_MS,
+            "started": {**TS_MS, "nullable": True},
+            "updated": TS_MS,
+            "finished": {**TS_MS, "nullable": True},
+            "created_by": {"type": "string"},
+            "cancelled_by": {"type": "string", "nullable": True, "description": "The token name that asked for the cancel."},
+        },
+    },
+    "OperationList": {
+        "type": "object", "additionalProperties": False, "required": ["operations", "next_cursor"],
+        "properties": {
+            "operations": {"type": "array", "items": ref("schemas", "Operation"), "description": "By id."},
+            "next_cursor": {"type": "integer", "format": "int64", "nullable": True,
+                            "description": "Pass as after= for the next page; null on the last page."},
+        },
+    },
+    "OperationEnvelope": success_envelope(ref("schemas", "Operation"), "Envelope whose data is one operation."),
+    "OperationListEnvelope": success_envelope(ref("schemas", "OperationList"), "Envelope whose data is a page of operations."),
+})
+
+parameters.update({
+    "operationId": {
+        "name": "id", "in": "path", "required": True,
+        "description": "The operation's id; anything else is a 404.",
+        "schema": {"type": "integer", "format": "int64", "minimum": 1},
+    },
+    "operationsEnv": {
+        "name": "env", "in": "query", "required": False,
+        "description": "Only the operations of this environment, one of the configured ones. Absent: every environment.",
+        "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,31}$"},
+    },
+    "operationsState": {
+        "name": "state", "in": "query", "required": False,
+        "description": "Only the operations in this state.",
+        "schema": {"type": "string", "enum": ["pending", "running", "succeeded", "failed", "cancelled"]},
+    },
+    "operationsAfter": {
+        "name": "after", "in": "query", "required": False,
+        "description": "next_cursor of the previous page: the operations whose id is greater. Anything but an integer of 0 or more is a 400 VALIDATION_FAILED with field after.",
+        "schema": {"type": "integer", "format": "int64", "minimum": 0, "default": 0},
+    },
+})
+
+OPERATIONS_503 = err_response("DATABASE_UNAVAILABLE: PostgreSQL cannot be reached or is at another schema version.",
+                              ["DATABASE_UNAVAILABLE"])
+OP_404 = err_response("NOT_FOUND: no operation of that id (data.error.field id).", ["NOT_FOUND"])
+
+paths.update({
+    "/llm-ops/v1/operations": {
+        "summary": "Long operations run by the background process",
+        "description": OTHER,
+        "get": {
+            "operationId": "listOperations",
+            "tags": ["operations"],
+            "summary": "Operations by id, a page at a time",
+            "x-min-role": "reader",
+            "parameters": [ref("parameters", "operationsEnv"), ref("parameters", "operationsState"),
+                           ref("parameters", "pageLimit"), ref("parameters", "operationsAfter"), RID_P],
+            "responses": merge({
+                "200": ok("A page of operations.", "OperationListEnvelope"),
+                "400": bad_query("VALIDATION_FAILED: an unknown query parameter or env; state not pending, running, succeeded, failed or cancelled (data.error.valid); limit not an integer 1-1000; after not an integer of 0 or more."),
+            }, AUTH, {"500": R("Internal"), "503": OPERATIONS_503}),
+        },
+    },
+    "/llm-ops/v1/operations/{id}": {
+        "summary": "One long operation",
+        "description": OTHER,
+        "get": {
+            "operationId": "getOperation",
+            "tags": ["operations"],
+            "summary": "State, progress, error and result of an operation",
+            "description": "Takes no query parameters.",
+            "x-min-role": "reader",
+            "parameters": [ref("parameters", "operationId"), RID_P],
+            "responses": merge({
+                "200": ok("The operation.", "OperationEnvelope"),
+                "400": R("BadQuery"),
+                "404": OP_404,
+            }, AUTH, {"500": R("Internal"), "503": OPERATIONS_503}),
+        },
+    },
+    "/llm-ops/v1/operations/{id}/cancel": {
+        "summary": "Cancel a long operation",
+        "description": OTHER,
+        "post": {
+            "operationId": "cancelOperation",
+            "tags": ["operations"],
+            "summary": "Cancel a pending operation at once, or ask a running one to stop",
+            "description": "A pending operation becomes cancelled at once. A running one gets cancel_requested: its op sees cancelled() at its next report (ops report at least once a second) and it becomes cancelled within a second. Takes no body and no query parameters.",
+            "x-min-role": "operator",
+            "parameters": [ref("parameters", "operationId"), RID_P],
+            "responses": merge({
+                "202": ok("Cancel requested (data.state is cancelled for an operation that was pending).", "OperationEnvelope"),
+                "400": R("BadQuery"),
+                "404": OP_404,
+                "409": err_response("CONFLICT: the operation is final already; data.error.state is succeeded, failed or cancelled.", ["CONFLICT"]),
+            }, AUTH, {"500": R("Internal"), "503": OPERATIONS_503}),
+        },
+    },
+})
+
 headers["Location"] = {"description": "The path of the object created, e.g. /llm-ops/v1/runs/run_9a0b1c2d3e4f5a6b7c8d9e0f.",
                        "schema": {"type": "string"}}
 
@@ -1910,7 +2042,8 @@ doc = {
         {"name": "experiments", "description": "Experiments in the experiment_tracking instances, under platform ids (exp_...)."},
         {"name": "runs", "description": "Runs of experiments: create, read, end, log metrics, params and tags, search, compare, metric histories."},
         {"name": "training-jobs", "description": "The platform's training jobs; each opens a tracking run through the outbox, so jobs are created even while the tracker is down."},
-        {"name": "outbox", "description": "Tool writes that can wait, delivered by the jobs process (llm-opsd --jobs) with backoff; dead letters and their retry."},
+        {"name": "outbox", "description": "Tool writes that can wait, delivered by the background process (llm-opsd --background) with backoff; dead letters and their retry."},
+        {"name": "operations", "description": "Long operations ([jobs] ops of plugins) run by the background process: state, progress, cancel."},
     ],
     "security": [{"bearerAuth": []}],
     "paths": paths,

@@ -224,6 +224,7 @@ enum llmops_digest {
     LLMOPS_DIGEST_SHA256 = 3, /* 64: Hugging Face LFS oids, OCI digests */
 };
 #define LLMOPS_DIGEST_HEX_MAX 65 /* the longest hex digest and its NUL */
+struct llmops_op_ctx; /* llmops-operations.h */
 
 struct llmops_host {
     uint32_t size;      /* sizeof(struct llmops_host) as the core built it */
@@ -310,6 +311,10 @@ struct llmops_host {
     const char *(*db_value)(const void *result, int row, int column);
     const char *(*db_column_name)(const void *result, int column);
     long long (*db_affected)(const void *result);
+
+    /* The context of the long operation ([jobs] op) running on this instance now, or NULL:
+     * see llmops-operations.h, whose llmops_op_ctx() checks size first. */
+    const struct llmops_op_ctx *(*op_ctx)(const struct llmops_host *h);
 #endif
 };
 

@@ -1,6 +1,6 @@
 /* /llm-ops/v1/training-jobs: the platform's training jobs. Creating one never waits for the
  * tracker: the job, the platform id of its run and the outbox rows that open the run are
- * written in one statement; the jobs process (outbox.c) delivers them. */
+ * written in one statement; the background process (deliver.c) delivers them. */
 #include "handlers.h"
 #include "log.h"
 #include "owner.h"
@@ -330,8 +330,10 @@ void jobs_create(struct req *r)
         "  dataset, gpu_type, gpu_count, hyperparameters, description, run_id, created_by)"
         "  SELECT $2, $3, $6, $7, $8, $9, $10, $11::integer, $12::jsonb, $13, obj.id, $5 FROM obj"
         "  RETURNING id),"
-        " ob AS (INSERT INTO outbox (object_id, environment, operation, payload)"
-        "  SELECT obj.id, $3, t.x->>'op', t.x->'payload' FROM obj,"
+        " ob AS (INSERT INTO outbox (category, object_id, environment, operation, payload,"
+        "  binds_object)"
+        "  SELECT 'experiment_tracking', obj.id, $3, t.x->>'op', t.x->'payload',"
+        "  t.x->>'op' = 'create_run' FROM obj,"
         "  jsonb_array_elements($14::jsonb) WITH ORDINALITY AS t(x, n) ORDER BY t.n RETURNING id)"
         " SELECT (SELECT id FROM job), (SELECT count(*) FROM ob)",
         14, params, &err);
@@ -518,8 +520,9 @@ void jobs_update(struct req *r)
     res = db_exec(&r->app->db,
                   "WITH j AS (UPDATE training_jobs SET status = $3, updated_at = now()"
                   "  WHERE id = $1 AND status = $2 RETURNING run_id, environment),"
-                  " ob AS (INSERT INTO outbox (object_id, environment, operation, payload)"
-                  "  SELECT run_id, environment, 'update_run', $4::jsonb FROM j RETURNING id)"
+                  " ob AS (INSERT INTO outbox (category, object_id, environment, operation,"
+                  "  payload) SELECT 'experiment_tracking', run_id, environment, 'update_run',"
+                  "  $4::jsonb FROM j RETURNING id)"
                   " SELECT count(*) FROM ob",
                   4, params, &err);
     if (!res) {
@@ -608,8 +611,8 @@ void jobs_log(struct req *r)
     res = db_exec(
         &r->app->db,
         "WITH j AS (SELECT run_id, environment FROM training_jobs WHERE id = $1),"
-        " ob AS (INSERT INTO outbox (object_id, environment, operation, payload)"
-        "  SELECT j.run_id, j.environment, 'log_batch', t.x FROM j,"
+        " ob AS (INSERT INTO outbox (category, object_id, environment, operation, payload)"
+        "  SELECT 'experiment_tracking', j.run_id, j.environment, 'log_batch', t.x FROM j,"
         "  jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(x, n) ORDER BY t.n RETURNING id)"
         " SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM ob)",
         2, params, &err);
