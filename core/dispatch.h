@@ -23,9 +23,9 @@ void dispatch_labels(const struct instance *in, char *out, size_t size);
 /* Whether a trip is pending; dispatch_run_pending carries out each (the flag writes). */
 int dispatch_pending(const struct app *app);
 void dispatch_run_pending(struct app *app);
-/* Runs pending trips first, then probes instances whose breaker has been open for [breaker] open_seconds; with
- * auto_close, a healthy one gets back what the breaker took from it. Cheap when no breaker
- * is open. */
+/* Runs pending trips first, then probes instances whose breaker has been open for [breaker]
+ * open_seconds; with auto_close, a healthy one gets back what the breaker took from it. Cheap when
+ * no breaker is open. */
 void dispatch_tick(struct app *app);
 
 #endif

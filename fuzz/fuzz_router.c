@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < r.n_query; i++)
             (void)http_query(&r, r.query[i].name);
         struct page pg;
-        if (page_args(&r, data[0] & 8 ? PAGE_CURSOR_ROW_ID : PAGE_CURSOR_JOB_ID, 100, 1000,
-                      &pg) == 0 &&
+        if (page_args(&r, data[0] & 8 ? PAGE_CURSOR_ROW_ID : PAGE_CURSOR_JOB_ID, 100, 1000, &pg) ==
+                0 &&
             (pg.limit < 1 || pg.limit > 1000 || (pg.after && !*pg.after) || pg.after_id < 0))
             abort();
     }

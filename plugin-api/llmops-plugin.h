@@ -224,7 +224,7 @@ enum llmops_digest {
     LLMOPS_DIGEST_SHA256 = 3, /* 64: Hugging Face LFS oids, OCI digests */
 };
 #define LLMOPS_DIGEST_HEX_MAX 65 /* the longest hex digest and its NUL */
-struct llmops_op_ctx; /* llmops-operations.h */
+struct llmops_op_ctx;            /* llmops-operations.h */
 
 struct llmops_host {
     uint32_t size;      /* sizeof(struct llmops_host) as the core built it */
