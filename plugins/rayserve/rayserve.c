@@ -76,11 +76,6 @@ static int failf(struct call *c, enum llmops_status code, int tool_status, int r
     return llmops_fail(c->err, code, tool_status, retryable, msg);
 }
 
-static const char *sget(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 /* ------------------------------------------------------------------ HTTP */
 
 static int request(struct call *c, const char *method, const char *path, json_t *body, json_t **out)
@@ -157,7 +152,7 @@ static json_t *app_config(json_t *app)
 
 static const char *env_of(json_t *cfg, const char *name)
 {
-    return sget(json_object_get(json_object_get(cfg, "runtime_env"), "env_vars"), name);
+    return sv_sget(json_object_get(json_object_get(cfg, "runtime_env"), "env_vars"), name);
 }
 
 /* Writes the document back with apps' configs, `replace` put in for `name` (NULL: removed). */
@@ -182,7 +177,7 @@ static int write_doc(struct call *c, json_t *doc, const char *name, json_t *repl
     if (replace)
         json_array_append(list, replace);
     json_t *body = json_pack("{s:o}", "applications", list);
-    if (sget(doc, "proxy_location"))
+    if (sv_sget(doc, "proxy_location"))
         json_object_set(body, "proxy_location", json_object_get(doc, "proxy_location"));
     int rc = request(c, "PUT", APPS, body, NULL);
     json_decref(body);
@@ -252,8 +247,8 @@ static int build(struct call *c, json_t *in, json_t *old, const char *name, cons
     }
     json_t *m = json_object_get(in, "model");
     if (m) {
-        json_object_set_new(ev, "MODEL_URI", json_string(sget(m, "uri")));
-        json_object_set_new(ev, "MODEL_FORMAT", json_string(sget(m, "format")));
+        json_object_set_new(ev, "MODEL_URI", json_string(sv_sget(m, "uri")));
+        json_object_set_new(ev, "MODEL_FORMAT", json_string(sv_sget(m, "format")));
     }
     if (key)
         json_object_set_new(ev, KEY_ENV, json_string(key));
@@ -306,16 +301,16 @@ static int build(struct call *c, json_t *in, json_t *old, const char *name, cons
     json_t *res = json_object_get(in, "resources");
     if (res) {
         json_t *rao = json_object();
-        if (sget(res, "cpu")) {
-            double v = quantity(sget(res, "cpu"));
+        if (sv_sget(res, "cpu")) {
+            double v = quantity(sv_sget(res, "cpu"));
             if (v < 0) {
                 json_decref(rao), json_decref(cfg);
                 return failf(c, LLMOPS_ERR_INVALID, 0, 0, "resources.cpu is not a quantity");
             }
             json_object_set_new(rao, "num_cpus", json_real(v));
         }
-        if (sget(res, "memory")) {
-            double v = quantity(sget(res, "memory"));
+        if (sv_sget(res, "memory")) {
+            double v = quantity(sv_sget(res, "memory"));
             if (v < 0) {
                 json_decref(rao), json_decref(cfg);
                 return failf(c, LLMOPS_ERR_INVALID, 0, 0, "resources.memory is not a quantity");
@@ -324,7 +319,7 @@ static int build(struct call *c, json_t *in, json_t *old, const char *name, cons
         }
         json_t *gpu = json_object_get(res, "gpu");
         if (gpu) {
-            const char *rn = sget(gpu, "resource_name");
+            const char *rn = sv_sget(gpu, "resource_name");
             if (strcmp(rn, s->gpu)) {
                 json_decref(rao), json_decref(cfg);
                 return failf(c, LLMOPS_ERR_UNSUPPORTED, 0, 0,
@@ -348,10 +343,10 @@ static json_t *answer_of(struct rs *s, const char *name, json_t *app)
     json_t *ev = json_object_get(json_object_get(cfg, "runtime_env"), "env_vars");
     json_t *o =
         json_pack("{s:s,s:s,s:s}", "name", name, "external_id", name, "runtime", s->runtime);
-    json_object_set_new(o, "model",
-                        json_pack("{s:s,s:s}", "uri",
-                                  sget(ev, "MODEL_URI") ? sget(ev, "MODEL_URI") : "", "format",
-                                  sget(ev, "MODEL_FORMAT") ? sget(ev, "MODEL_FORMAT") : ""));
+    json_object_set_new(
+        o, "model",
+        json_pack("{s:s,s:s}", "uri", sv_sget(ev, "MODEL_URI") ? sv_sget(ev, "MODEL_URI") : "",
+                  "format", sv_sget(ev, "MODEL_FORMAT") ? sv_sget(ev, "MODEL_FORMAT") : ""));
     json_t *env = json_object(), *v;
     const char *k;
     json_object_foreach(ev, k, v) if (strcmp(k, "MODEL_URI") && strcmp(k, "MODEL_FORMAT") &&
@@ -395,7 +390,7 @@ static json_t *answer_of(struct rs *s, const char *name, json_t *app)
                                           json_object_get(rao, "num_gpus")));
         json_object_set_new(o, "resources", r);
     }
-    const char *status = sget(app, "status");
+    const char *status = sv_sget(app, "status");
     const char *state = "progressing";
     if (status && !strcmp(status, "RUNNING"))
         state = "ready";
@@ -406,7 +401,7 @@ static json_t *answer_of(struct rs *s, const char *name, json_t *app)
     json_object_set_new(o, "state", json_string(state));
     if (strcmp(state, "ready") && status) {
         json_object_set_new(o, "reason", json_string(status));
-        const char *msg = sget(app, "message");
+        const char *msg = sv_sget(app, "message");
         if (msg && *msg) {
             char buf[400];
             json_object_set_new(o, "message", json_string(llmops_quote(buf, sizeof buf, msg, 300)));
@@ -419,7 +414,8 @@ static json_t *answer_of(struct rs *s, const char *name, json_t *app)
         size_t i;
         json_t *r;
         json_array_foreach(json_object_get(d, "replicas"), i,
-                           r) if (sget(r, "state") && !strcmp(sget(r, "state"), "RUNNING")) ready++;
+                           r) if (sv_sget(r, "state") && !strcmp(sv_sget(r, "state"), "RUNNING"))
+            ready++;
     }
     json_object_set_new(o, "ready_replicas", json_integer(ready));
     char url[400];
@@ -445,7 +441,7 @@ static json_t *managed_app(json_t *doc, const char *name)
 
 static int check_runtime(struct call *c, json_t *in)
 {
-    const char *rt = sget(in, "runtime");
+    const char *rt = sv_sget(in, "runtime");
     if (rt && strcmp(rt, c->s->runtime)) {
         char q[80];
         return failf(c, LLMOPS_ERR_INVALID, 0, 0,
@@ -475,7 +471,7 @@ static int reread(struct call *c, const char *name, json_t **out, const char *fl
 static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct call c = begin(state, "deploy", err);
-    const char *key = sget(in, "idempotency_key"), *name = sget(in, "name");
+    const char *key = sv_sget(in, "idempotency_key"), *name = sv_sget(in, "name");
     if (sv_check_key(key, err) < 0 || sv_check_spec(in, &c.s->f, 0, err) < 0 ||
         check_runtime(&c, in) < 0)
         return -1;
@@ -514,7 +510,7 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
 static int get_deployment(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct call c = begin(state, "get_deployment", err);
-    return reread(&c, sget(in, "external_id"), out, NULL, 0);
+    return reread(&c, sv_sget(in, "external_id"), out, NULL, 0);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -530,7 +526,7 @@ static int list_deployments(void *state, json_t *in, json_t **out, struct llmops
         return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1..%d",
                      LLMOPS_SERVING_MAX_RESULTS);
     /* The token is the last name of the previous page: applications are listed by name. */
-    const char *after = sget(in, "page_token");
+    const char *after = sv_sget(in, "page_token");
     if (after && (strlen(after) > LLMOPS_SERVING_NAME_MAX || strncmp(after, "after:", 6)))
         return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "page_token is not one this module made");
     if (after)
@@ -567,7 +563,7 @@ static int list_deployments(void *state, json_t *in, json_t **out, struct llmops
 static int update_deployment(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct call c = begin(state, "update_deployment", err);
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     if (sv_check_spec(in, &c.s->f, 1, err) < 0 || check_runtime(&c, in) < 0)
         return -1;
     json_t *doc, *cfg;
@@ -591,12 +587,12 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
 static int delete_deployment(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct call c = begin(state, "delete_deployment", err);
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *doc;
     if (read_doc(&c, &doc) < 0)
         return -1;
     json_t *app = managed_app(doc, name);
-    const char *st = sget(app, "status");
+    const char *st = sv_sget(app, "status");
     if (!app || (st && !strcmp(st, "DELETING"))) {
         json_decref(doc);
         *out = json_pack("{s:b}", "deleted", 0);
@@ -613,7 +609,7 @@ static int delete_deployment(void *state, json_t *in, json_t **out, struct llmop
 static int find_by_idempotency_key(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct call c = begin(state, "find_by_idempotency_key", err);
-    const char *key = sget(in, "idempotency_key");
+    const char *key = sv_sget(in, "idempotency_key");
     if (sv_check_key(key, err) < 0)
         return -1;
     json_t *doc, *app;
@@ -644,19 +640,8 @@ static int no_canary(void *state, json_t *in, json_t **out, struct llmops_error 
 
 /* ------------------------------------------------------------------ the descriptor */
 
-static const struct llmops_serving_ops ops = {
-    .size = sizeof ops,
-    .deploy = deploy,
-    .get_deployment = get_deployment,
-    .list_deployments = list_deployments,
-    .update_deployment = update_deployment,
-    .delete_deployment = delete_deployment,
-    .find_by_idempotency_key = find_by_idempotency_key,
-    .create_canary = no_canary,
-    .set_canary_traffic = no_canary,
-    .promote_canary = no_canary,
-    .rollback_canary = no_canary,
-};
+static const struct llmops_serving_ops ops =
+    SV_SERVING_OPS(no_canary, no_canary, no_canary, no_canary);
 
 static int rs_init(const struct llmops_host *host, void **state, struct llmops_error *err)
 {
@@ -702,18 +687,13 @@ static int rs_init(const struct llmops_host *host, void **state, struct llmops_e
     return 0;
 }
 
-static void rs_fini(void *state)
-{
-    free(state);
-}
-
 static int rs_health(void *state, json_t **info, struct llmops_error *err)
 {
     struct call c = begin(state, "health", err);
     json_t *v;
     if (request(&c, "GET", "/api/version", NULL, &v) < 0)
         return -1;
-    const char *rv = sget(v, "ray_version");
+    const char *rv = sv_sget(v, "ray_version");
     if (!rv) {
         json_decref(v);
         return failf(&c, LLMOPS_ERR_TOOL, 200, 0,
@@ -729,23 +709,14 @@ static int rs_health(void *state, json_t **info, struct llmops_error *err)
 static int rs_capabilities(void *state, json_t **out, struct llmops_error *err)
 {
     struct rs *s = state;
-    *out = sv_capabilities(&s->f, &ops);
-    return *out ? 0 : llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "out of memory");
+    return sv_answer_capabilities(&s->f, &ops, out, err);
 }
 
 static const struct llmops_plugin descriptor = {
-    .magic = LLMOPS_PLUGIN_MAGIC_INIT,
-    .size = sizeof(struct llmops_plugin),
-    .name = "rayserve",
-    .version = RS_MODULE_VERSION,
-    .category = LLMOPS_CATEGORY_SERVING,
-    .category_abi = LLMOPS_SERVING_ABI,
-    .ops = &ops,
-    .config_keys = keys,
+    SV_DESCRIPTOR("rayserve", RS_MODULE_VERSION),
     .tool_version_min = RS_TOOL_MIN,
     .tool_version_max = RS_TOOL_MAX,
     .init = rs_init,
-    .fini = rs_fini,
     .health = rs_health,
     .capabilities = rs_capabilities,
 };

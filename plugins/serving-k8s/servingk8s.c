@@ -41,11 +41,6 @@ struct sk {
     struct sv_features f;
 };
 
-static const char *sget(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 static int oom(struct k8s_call *c)
 {
     return k8s_failf(c, LLMOPS_ERR_INTERNAL, 0, 0, "%s: out of memory", c->op);
@@ -78,8 +73,8 @@ static json_t *container(struct sk *s, json_t *in, json_t *base)
     json_t *c = base ? json_deep_copy(base)
                      : json_pack("{s:s,s:s,s:[{s:i,s:s}]}", "name", "main", "image", s->image,
                                  "ports", "containerPort", s->port, "name", "http");
-    if (sget(in, "image"))
-        json_object_set_new(c, "image", json_string(sget(in, "image")));
+    if (sv_sget(in, "image"))
+        json_object_set_new(c, "image", json_string(sv_sget(in, "image")));
     if (json_object_get(in, "args"))
         json_object_set(c, "args", json_object_get(in, "args"));
     json_t *m = json_object_get(in, "model"), *env = json_object_get(in, "env");
@@ -87,14 +82,14 @@ static json_t *container(struct sk *s, json_t *in, json_t *base)
         /* env as a list: MODEL_URI, MODEL_FORMAT first, then the request's. */
         json_t *old = json_object_get(c, "env"), *list = json_array(), *v;
         size_t i;
-        const char *uri = m ? sget(m, "uri") : NULL, *fmt = m ? sget(m, "format") : NULL;
+        const char *uri = m ? sv_sget(m, "uri") : NULL, *fmt = m ? sv_sget(m, "format") : NULL;
         json_array_foreach(old, i, v)
         {
-            const char *n = sget(v, "name");
+            const char *n = sv_sget(v, "name");
             if (n && !strcmp(n, "MODEL_URI") && !uri)
-                uri = sget(v, "value");
+                uri = sv_sget(v, "value");
             if (n && !strcmp(n, "MODEL_FORMAT") && !fmt)
-                fmt = sget(v, "value");
+                fmt = sv_sget(v, "value");
         }
         json_array_append_new(list,
                               json_pack("{s:s,s:s}", "name", "MODEL_URI", "value", uri ? uri : ""));
@@ -107,30 +102,16 @@ static json_t *container(struct sk *s, json_t *in, json_t *base)
         } else {
             json_array_foreach(old, i, v)
             {
-                const char *n = sget(v, "name");
+                const char *n = sv_sget(v, "name");
                 if (n && strcmp(n, "MODEL_URI") && strcmp(n, "MODEL_FORMAT"))
                     json_array_append(list, v);
             }
         }
         json_object_set_new(c, "env", list);
     }
-    json_t *res = json_object_get(in, "resources");
-    if (res) {
-        json_t *q = json_object();
-        if (sget(res, "cpu"))
-            json_object_set_new(q, "cpu", json_string(sget(res, "cpu")));
-        if (sget(res, "memory"))
-            json_object_set_new(q, "memory", json_string(sget(res, "memory")));
-        json_t *gpu = json_object_get(res, "gpu");
-        if (gpu) {
-            char n[24];
-            snprintf(n, sizeof n, "%lld",
-                     (long long)json_integer_value(json_object_get(gpu, "count")));
-            json_object_set_new(q, sget(gpu, "resource_name"), json_string(n));
-        }
-        json_object_set_new(c, "resources", json_pack("{s:O,s:O}", "limits", q, "requests", q));
-        json_decref(q);
-    }
+    json_t *res = sv_resources(json_object_get(in, "resources"));
+    if (res)
+        json_object_set_new(c, "resources", res);
     return c;
 }
 
@@ -153,7 +134,7 @@ static json_t *hpa_obj(const char *name, const char *key, json_t *rep, json_t *a
         "kind", "Deployment", "name", name, "minReplicas",
         json_integer_value(json_object_get(rep, "min")), "maxReplicas",
         json_integer_value(json_object_get(rep, "max")), "metrics", "type", "Resource", "resource",
-        "name", sget(as, "metric"), "target", "type", "Utilization", "averageUtilization",
+        "name", sv_sget(as, "metric"), "target", "type", "Utilization", "averageUtilization",
         json_object_get(as, "target"));
 }
 
@@ -165,7 +146,7 @@ static json_t *cond(json_t *status, const char *type)
     json_t *c;
     json_array_foreach(json_object_get(status, "conditions"), i, c)
     {
-        const char *t = sget(c, "type");
+        const char *t = sv_sget(c, "type");
         if (t && !strcmp(t, type))
             return c;
     }
@@ -198,16 +179,16 @@ static const char *state_of(json_t *dep, json_int_t min, const char **reason, co
         (!json_is_integer(seen) || json_integer_value(seen) < json_integer_value(gen)))
         return "progressing";
     json_t *avail = cond(st, "Available"), *prog = cond(st, "Progressing");
-    if (sget(avail, "status") && !strcmp(sget(avail, "status"), "True") && ready_of(dep) >= min &&
-        ready_of(dep) >= 1)
+    if (sv_sget(avail, "status") && !strcmp(sv_sget(avail, "status"), "True") &&
+        ready_of(dep) >= min && ready_of(dep) >= 1)
         return "ready";
-    if (sget(prog, "status") && !strcmp(sget(prog, "status"), "False")) {
-        *reason = sget(prog, "reason");
-        *message = sget(prog, "message");
+    if (sv_sget(prog, "status") && !strcmp(sv_sget(prog, "status"), "False")) {
+        *reason = sv_sget(prog, "reason");
+        *message = sv_sget(prog, "message");
         return "failed";
     }
-    *reason = sget(avail, "reason");
-    *message = sget(avail, "message");
+    *reason = sv_sget(avail, "reason");
+    *message = sv_sget(avail, "message");
     return "progressing";
 }
 
@@ -227,7 +208,7 @@ static void spec_members(json_t *o, json_t *c, json_t *pod)
     const char *uri = "", *fmt = "";
     json_array_foreach(env, i, v)
     {
-        const char *n = sget(v, "name"), *val = sget(v, "value");
+        const char *n = sv_sget(v, "name"), *val = sv_sget(v, "value");
         if (!n)
             continue;
         if (!strcmp(n, "MODEL_URI"))
@@ -238,8 +219,8 @@ static void spec_members(json_t *o, json_t *c, json_t *pod)
             json_object_set_new(e, n, json_string(val ? val : ""));
     }
     json_object_set_new(o, "model", json_pack("{s:s,s:s}", "uri", uri, "format", fmt));
-    if (sget(c, "image"))
-        json_object_set_new(o, "image", json_string(sget(c, "image")));
+    if (sv_sget(c, "image"))
+        json_object_set_new(o, "image", json_string(sv_sget(c, "image")));
     if (json_is_array(json_object_get(c, "args")))
         json_object_set(o, "args", json_object_get(c, "args"));
     json_object_set_new(o, "env", e);
@@ -272,7 +253,7 @@ static void spec_members(json_t *o, json_t *c, json_t *pod)
 static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
 {
     json_t *md = json_object_get(dep, "metadata");
-    const char *name = sget(md, "name");
+    const char *name = sv_sget(md, "name");
     json_t *pod =
         json_object_get(json_object_get(json_object_get(dep, "spec"), "template"), "spec");
     json_t *o = json_pack("{s:s,s:s,s:s}", "name", name ? name : "", "external_id",
@@ -288,7 +269,8 @@ static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
         json_t *res = json_object_get(m, "resource");
         json_object_set_new(
             o, "autoscaling",
-            json_pack("{s:s,s:O}", "metric", sget(res, "name") ? sget(res, "name") : "", "target",
+            json_pack("{s:s,s:O}", "metric", sv_sget(res, "name") ? sv_sget(res, "name") : "",
+                      "target",
                       json_object_get(json_object_get(res, "target"), "averageUtilization")));
     } else {
         min = max = json_is_integer(replicas) ? json_integer_value(replicas) : 1;
@@ -304,7 +286,7 @@ static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
     char url[300];
     snprintf(url, sizeof url, "http://%s.%s.svc", name ? name : "", s->k.ns);
     json_object_set_new(o, "url", json_string(url));
-    long long created = sv_rfc3339_ms(sget(md, "creationTimestamp"));
+    long long created = sv_rfc3339_ms(sv_sget(md, "creationTimestamp"));
     if (created >= 0)
         json_object_set_new(o, "created_ms", json_integer(created));
     json_t *traffic = json_object();
@@ -337,7 +319,7 @@ static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
                             json_pack("{s:I,s:s}", "percent", 100 - pct, "revision", name));
         json_object_set_new(traffic, "canary",
                             json_pack("{s:I,s:s}", "percent", pct, "revision",
-                                      sget(json_object_get(canary, "metadata"), "name")));
+                                      sv_sget(json_object_get(canary, "metadata"), "name")));
     } else {
         json_object_set_new(traffic, "stable",
                             json_pack("{s:i,s:s}", "percent", 100, "revision", name ? name : ""));
@@ -355,7 +337,8 @@ static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
 
 static int ours(json_t *obj)
 {
-    const char *m = sget(json_object_get(json_object_get(obj, "metadata"), "labels"), MANAGED_KEY);
+    const char *m =
+        sv_sget(json_object_get(json_object_get(obj, "metadata"), "labels"), MANAGED_KEY);
     return m && !strcmp(m, MANAGED_VALUE);
 }
 
@@ -393,7 +376,7 @@ static int get_stable(struct sk *s, struct k8s_call *c, const char *name, json_t
 /* The answer for the stable Deployment dep (consumed): its HPA and canary read too. */
 static int full_answer(struct sk *s, struct k8s_call *c, json_t *dep, json_t **out)
 {
-    const char *name = sget(json_object_get(dep, "metadata"), "name");
+    const char *name = sv_sget(json_object_get(dep, "metadata"), "name");
     char cname[80];
     snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
     json_t *hpa = NULL, *canary = NULL;
@@ -440,12 +423,12 @@ static int create_or_find(struct sk *s, struct k8s_call *c, enum kind kind, json
     }
     if (c->err->code != LLMOPS_ERR_CONFLICT || strcmp(c->reason, "AlreadyExists"))
         return -1;
-    const char *name = sget(json_object_get(obj, "metadata"), "name");
+    const char *name = sv_sget(json_object_get(obj, "metadata"), "name");
     json_t *there;
     struct llmops_error keep = *c->err;
     if (get_opt(s, c, kind, name, &there) == 0) {
-        const char *k = sget(json_object_get(json_object_get(there, "metadata"), "labels"),
-                             LLMOPS_SERVING_KEY_LABEL);
+        const char *k = sv_sget(json_object_get(json_object_get(there, "metadata"), "labels"),
+                                LLMOPS_SERVING_KEY_LABEL);
         int mine = k && !strcmp(k, key);
         json_decref(there);
         if (mine)
@@ -464,7 +447,7 @@ static int create_or_find(struct sk *s, struct k8s_call *c, enum kind kind, json
 
 static int check_runtime(struct sk *s, struct k8s_call *c, json_t *in)
 {
-    const char *rt = sget(in, "runtime");
+    const char *rt = sv_sget(in, "runtime");
     if (rt && strcmp(rt, s->runtime)) {
         char q[80];
         return k8s_failf(c, LLMOPS_ERR_INVALID, 0, 0,
@@ -478,11 +461,11 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
 {
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "deploy", err);
-    const char *key = sget(in, "idempotency_key");
+    const char *key = sv_sget(in, "idempotency_key");
     if (sv_check_key(key, err) < 0 || sv_check_spec(in, &s->f, 0, err) < 0 ||
         check_runtime(s, &c, in) < 0)
         return -1;
-    const char *name = sget(in, "name");
+    const char *name = sv_sget(in, "name");
     json_t *dep;
     int rc = find_key(s, &c, key, &dep);
     if (rc < 0)
@@ -528,7 +511,7 @@ static int get_deployment(void *state, json_t *in, json_t **out, struct llmops_e
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "get_deployment", err);
     json_t *dep;
-    if (get_stable(s, &c, sget(in, "external_id"), &dep) < 0)
+    if (get_stable(s, &c, sv_sget(in, "external_id"), &dep) < 0)
         return -1;
     return full_answer(s, &c, dep, out);
 }
@@ -541,7 +524,7 @@ static int list_deployments(void *state, json_t *in, json_t **out, struct llmops
     if (max < 1 || max > LLMOPS_SERVING_MAX_RESULTS)
         return k8s_failf(&c, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1..%d",
                          LLMOPS_SERVING_MAX_RESULTS);
-    const char *token = sget(in, "page_token");
+    const char *token = sv_sget(in, "page_token");
     if (token && strlen(token) > 2048)
         return k8s_failf(&c, LLMOPS_ERR_INVALID, 0, 0, "page_token is too long");
     char coll[300];
@@ -592,7 +575,7 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
     struct k8s_call c = k8s_begin(&s->k, "update_deployment", err);
     if (sv_check_spec(in, &s->f, 1, err) < 0 || check_runtime(s, &c, in) < 0)
         return -1;
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *dep, *hpa;
     if (get_stable(s, &c, name, &dep) < 0)
         return -1;
@@ -639,8 +622,8 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
     (void)pod;
     if (!autoscale && (rep || (as && hpa)))
         json_object_set_new(spec, "replicas", json_integer(max));
-    const char *key =
-        sget(json_object_get(json_object_get(dep, "metadata"), "labels"), LLMOPS_SERVING_KEY_LABEL);
+    const char *key = sv_sget(json_object_get(json_object_get(dep, "metadata"), "labels"),
+                              LLMOPS_SERVING_KEY_LABEL);
     rc = 0;
     if (json_object_size(spec))
         rc = patch(s, &c, DEPLOYMENT, name, json_pack("{s:O}", "spec", spec));
@@ -651,8 +634,8 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
         if (!a) {
             json_t *m = json_array_get(json_object_get(hs, "metrics"), 0);
             json_t *res = json_object_get(m, "resource");
-            a = json_pack("{s:s,s:O}", "metric", sget(res, "name") ? sget(res, "name") : "cpu",
-                          "target",
+            a = json_pack("{s:s,s:O}", "metric",
+                          sv_sget(res, "name") ? sv_sget(res, "name") : "cpu", "target",
                           json_object_get(json_object_get(res, "target"), "averageUtilization"));
         }
         json_t *h = hpa_obj(name, key ? key : "", r, a);
@@ -700,7 +683,7 @@ static int delete_deployment(void *state, json_t *in, json_t **out, struct llmop
 {
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "delete_deployment", err);
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *dep;
     if (get_stable(s, &c, name, &dep) < 0) {
         if (err->code == LLMOPS_ERR_NOT_FOUND && err->tool_status == 404) {
@@ -726,7 +709,7 @@ static int find_by_idempotency_key(void *state, json_t *in, json_t **out, struct
 {
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "find_by_idempotency_key", err);
-    const char *key = sget(in, "idempotency_key");
+    const char *key = sv_sget(in, "idempotency_key");
     if (sv_check_key(key, err) < 0)
         return -1;
     json_t *dep;
@@ -755,7 +738,7 @@ static int create_canary(void *state, json_t *in, json_t **out, struct llmops_er
     int pct, reps;
     if (sv_check_canary(in, &s->f, err) < 0 || sv_check_split(in, &s->f, 0, &pct, &reps, err) < 0)
         return -1;
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *dep, *canary;
     if (get_stable(s, &c, name, &dep) < 0)
         return -1;
@@ -794,7 +777,7 @@ static int set_canary_traffic(void *state, json_t *in, json_t **out, struct llmo
     int pct, reps;
     if (sv_check_split(in, &s->f, 1, &pct, &reps, err) < 0)
         return -1;
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *dep, *canary;
     if (get_stable(s, &c, name, &dep) < 0)
         return -1;
@@ -816,7 +799,7 @@ static int promote_canary(void *state, json_t *in, json_t **out, struct llmops_e
 {
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "promote_canary", err);
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *dep, *canary;
     if (get_stable(s, &c, name, &dep) < 0)
         return -1;
@@ -845,7 +828,7 @@ static int rollback_canary(void *state, json_t *in, json_t **out, struct llmops_
 {
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "rollback_canary", err);
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *dep;
     if (get_stable(s, &c, name, &dep) < 0)
         return -1;
@@ -855,7 +838,7 @@ static int rollback_canary(void *state, json_t *in, json_t **out, struct llmops_
     int rc = delete_one(s, &c, DEPLOYMENT, cname);
     if (rc < 0)
         return -1;
-    const char *why = sget(in, "reason");
+    const char *why = sv_sget(in, "reason");
     if (rc)
         s->k.host->log(s->k.host, LLMOPS_LOG_INFO, "rollback_canary %s: %s", name,
                        why ? why : "asked");
@@ -867,19 +850,8 @@ static int rollback_canary(void *state, json_t *in, json_t **out, struct llmops_
 
 /* ------------------------------------------------------------------ the descriptor */
 
-static const struct llmops_serving_ops ops = {
-    .size = sizeof ops,
-    .deploy = deploy,
-    .get_deployment = get_deployment,
-    .list_deployments = list_deployments,
-    .update_deployment = update_deployment,
-    .delete_deployment = delete_deployment,
-    .find_by_idempotency_key = find_by_idempotency_key,
-    .create_canary = create_canary,
-    .set_canary_traffic = set_canary_traffic,
-    .promote_canary = promote_canary,
-    .rollback_canary = rollback_canary,
-};
+static const struct llmops_serving_ops ops =
+    SV_SERVING_OPS(create_canary, set_canary_traffic, promote_canary, rollback_canary);
 
 static int sk_init(const struct llmops_host *host, void **state, struct llmops_error *err)
 {
@@ -907,11 +879,6 @@ static int sk_init(const struct llmops_host *host, void **state, struct llmops_e
     return 0;
 }
 
-static void sk_fini(void *state)
-{
-    free(state);
-}
-
 static int sk_health(void *state, json_t **info, struct llmops_error *err)
 {
     struct sk *s = state;
@@ -929,21 +896,12 @@ static int sk_health(void *state, json_t **info, struct llmops_error *err)
 static int sk_capabilities(void *state, json_t **out, struct llmops_error *err)
 {
     struct sk *s = state;
-    *out = sv_capabilities(&s->f, &ops);
-    return *out ? 0 : llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "out of memory");
+    return sv_answer_capabilities(&s->f, &ops, out, err);
 }
 
 static const struct llmops_plugin descriptor = {
-    .magic = LLMOPS_PLUGIN_MAGIC_INIT,
-    .size = sizeof(struct llmops_plugin),
-    .name = "serving-k8s",
-    .version = SK_MODULE_VERSION,
-    .category = LLMOPS_CATEGORY_SERVING,
-    .category_abi = LLMOPS_SERVING_ABI,
-    .ops = &ops,
-    .config_keys = keys,
+    SV_DESCRIPTOR("serving-k8s", SK_MODULE_VERSION),
     .init = sk_init,
-    .fini = sk_fini,
     .health = sk_health,
     .capabilities = sk_capabilities,
 };

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -15,6 +16,43 @@ int sv_failf(struct llmops_error *err, enum llmops_status code, const char *fmt,
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return llmops_fail(err, code, 0, 0, msg);
+}
+
+const char *sv_sget(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+json_t *sv_resources(json_t *res)
+{
+    if (!res)
+        return NULL;
+    json_t *q = json_object();
+    if (sv_sget(res, "cpu"))
+        json_object_set_new(q, "cpu", json_string(sv_sget(res, "cpu")));
+    if (sv_sget(res, "memory"))
+        json_object_set_new(q, "memory", json_string(sv_sget(res, "memory")));
+    json_t *gpu = json_object_get(res, "gpu");
+    if (gpu) {
+        char n[24];
+        snprintf(n, sizeof n, "%lld", (long long)json_integer_value(json_object_get(gpu, "count")));
+        json_object_set_new(q, sv_sget(gpu, "resource_name"), json_string(n));
+    }
+    json_t *r = json_pack("{s:O,s:O}", "limits", q, "requests", q);
+    json_decref(q);
+    return r;
+}
+
+int sv_answer_capabilities(const struct sv_features *f, const struct llmops_serving_ops *ops,
+                           json_t **out, struct llmops_error *err)
+{
+    *out = sv_capabilities(f, ops);
+    return *out ? 0 : llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "out of memory");
+}
+
+void sv_fini(void *state)
+{
+    free(state);
 }
 
 json_t *sv_capabilities(const struct sv_features *f, const struct llmops_serving_ops *ops)
