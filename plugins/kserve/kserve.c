@@ -23,8 +23,6 @@
 #define PLURAL "inferenceservices"
 #define MODE_ANNOTATION "serving.kserve.io/deploymentMode"
 #define STABLE_ANNOTATION "llm-ops/stable-predictor"
-#define MANAGED_KEY "app.kubernetes.io/managed-by"
-#define MANAGED_VALUE "llm-ops"
 
 static const struct llmops_config_key keys[] = {
     K8S_CONFIG_KEYS,
@@ -40,11 +38,6 @@ struct kserve {
     int raw; /* RawDeployment */
     struct sv_features f;
 };
-
-static int oom(struct k8s_call *c)
-{
-    return k8s_failf(c, LLMOPS_ERR_INTERNAL, 0, 0, "%s: out of memory", c->op);
-}
 
 static int item_path(struct kserve *s, const char *name, char *buf, size_t size)
 {
@@ -111,19 +104,6 @@ static void predictor_members(json_t *pred, json_t *in, int is_update)
 /* ------------------------------------------------------------------ InferenceService -> Deployment
  */
 
-static json_t *cond(json_t *status, const char *type)
-{
-    size_t i;
-    json_t *c;
-    json_array_foreach(json_object_get(status, "conditions"), i, c)
-    {
-        const char *t = sv_sget(c, "type");
-        if (t && strcmp(t, type) == 0)
-            return c;
-    }
-    return NULL;
-}
-
 /* The spec as the Spec object of llmops-serving.h. */
 static json_t *spec_of(const char *name, json_t *pred)
 {
@@ -185,16 +165,11 @@ static json_t *spec_of(const char *name, json_t *pred)
 /* state, reason, message from the status (of the current generation). */
 static const char *state_of(json_t *obj, const char **reason, const char **message)
 {
-    json_t *md = json_object_get(obj, "metadata"), *st = json_object_get(obj, "status");
-    *reason = *message = NULL;
-    if (json_object_get(md, "deletionTimestamp"))
-        return "deleting";
-    json_t *gen = json_object_get(md, "generation"),
-           *seen = json_object_get(st, "observedGeneration");
-    if (json_is_integer(gen) &&
-        (!json_is_integer(seen) || json_integer_value(seen) < json_integer_value(gen)))
-        return "progressing";
-    json_t *ready = cond(st, "Ready");
+    const char *pending = k8s_generation_state(obj, reason, message);
+    if (pending)
+        return pending;
+    json_t *st = json_object_get(obj, "status");
+    json_t *ready = k8s_cond(st, "Ready");
     const char *rs = sv_sget(ready, "status");
     if (rs && strcmp(rs, "True") == 0)
         return "ready";
@@ -265,7 +240,7 @@ static json_t *deployment_of(struct kserve *s, json_t *obj)
         /* The tool's split once it has observed this spec; the spec's until then. */
         json_t *gen = json_object_get(md, "generation");
         json_t *seen = json_object_get(st, "observedGeneration");
-        const char *rs = sv_sget(cond(st, "Ready"), "status");
+        const char *rs = sv_sget(k8s_cond(st, "Ready"), "status");
         json_t *split =
             json_integer_value(gen) == json_integer_value(seen) && rs && !strcmp(rs, "True")
                 ? json_object_get(comp, "traffic")
@@ -333,13 +308,6 @@ static json_t *deployment_of(struct kserve *s, json_t *obj)
 
 /* ------------------------------------------------------------------ lookups */
 
-static int ours(json_t *obj)
-{
-    const char *m =
-        sv_sget(json_object_get(json_object_get(obj, "metadata"), "labels"), MANAGED_KEY);
-    return m && strcmp(m, MANAGED_VALUE) == 0;
-}
-
 /* GET by name: 0, or -1 (NOT_FOUND also for an object the platform did not make). */
 static int get_isvc(struct kserve *s, struct k8s_call *c, const char *name, json_t **obj)
 {
@@ -349,12 +317,12 @@ static int get_isvc(struct kserve *s, struct k8s_call *c, const char *name, json
                          "no InferenceService with this external_id");
     if (k8s_get(c, path, obj) < 0)
         return -1;
-    if (!ours(*obj)) {
+    if (!k8s_ours(*obj)) {
         json_decref(*obj);
         *obj = NULL;
         return k8s_failf(c, LLMOPS_ERR_NOT_FOUND, 0, 0,
                          "InferenceService %s was not made by llm-ops (no label %s=%s)", name,
-                         MANAGED_KEY, MANAGED_VALUE);
+                         K8S_MANAGED_KEY, K8S_MANAGED_VALUE);
     }
     return 0;
 }
@@ -365,8 +333,8 @@ static int find_key(struct kserve *s, struct k8s_call *c, const char *key, json_
     char coll[300], sel[200];
     *obj = NULL;
     k8s_path(coll, sizeof coll, GROUP, VERSION, s->k.ns, PLURAL, NULL, NULL);
-    snprintf(sel, sizeof sel, "%s=%s,%s=%s", MANAGED_KEY, MANAGED_VALUE, LLMOPS_SERVING_KEY_LABEL,
-             key);
+    snprintf(sel, sizeof sel, "%s=%s,%s=%s", K8S_MANAGED_KEY, K8S_MANAGED_VALUE,
+             LLMOPS_SERVING_KEY_LABEL, key);
     json_t *list;
     if (k8s_list(c, coll, sel, 2, NULL, &list) < 0)
         return -1;
@@ -408,11 +376,11 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
     predictor_members(pred, in, 0);
     json_t *isvc =
         json_pack("{s:s,s:s,s:{s:s,s:{s:s,s:s},s:{s:s}},s:{s:o}}", "apiVersion", GROUP "/" VERSION,
-                  "kind", "InferenceService", "metadata", "name", name, "labels", MANAGED_KEY,
-                  MANAGED_VALUE, LLMOPS_SERVING_KEY_LABEL, key, "annotations", MODE_ANNOTATION,
+                  "kind", "InferenceService", "metadata", "name", name, "labels", K8S_MANAGED_KEY,
+                  K8S_MANAGED_VALUE, LLMOPS_SERVING_KEY_LABEL, key, "annotations", MODE_ANNOTATION,
                   s->raw ? "RawDeployment" : "Serverless", "spec", "predictor", pred);
     if (!isvc)
-        return oom(&c);
+        return k8s_oom(&c);
     char coll[300];
     k8s_path(coll, sizeof coll, GROUP, VERSION, s->k.ns, PLURAL, NULL, NULL);
     rc = k8s_create(&c, coll, isvc, K8S_CHECK_PRUNE, &obj);
@@ -461,26 +429,13 @@ static int list_deployments(void *state, json_t *in, json_t **out, struct llmops
 {
     struct kserve *s = state;
     struct k8s_call c = k8s_begin(&s->k, "list_deployments", err);
-    json_int_t max = json_integer_value(json_object_get(in, "max_results"));
-    if (max < 1 || max > LLMOPS_SERVING_MAX_RESULTS)
-        return k8s_failf(&c, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1..%d",
-                         LLMOPS_SERVING_MAX_RESULTS);
-    const char *token = sv_sget(in, "page_token");
-    if (token && strlen(token) > 2048)
-        return k8s_failf(&c, LLMOPS_ERR_INVALID, 0, 0, "page_token is too long");
     char coll[300];
     k8s_path(coll, sizeof coll, GROUP, VERSION, s->k.ns, PLURAL, NULL, NULL);
-    json_t *list;
-    if (k8s_list(&c, coll, LLMOPS_SERVING_MANAGED_LABEL, (int)max, token && *token ? token : NULL,
-                 &list) < 0) {
-        if (token && err->code == LLMOPS_ERR_INVALID)
-            return k8s_failf(&c, LLMOPS_ERR_INVALID, err->tool_status, 0,
-                             "page_token is not a continue token the cluster accepts");
-        return -1;
-    }
-    json_t *items, *arr = json_array(), *it;
+    json_t *list, *items, *arr, *it;
     const char *next;
-    k8s_list_parse(list, &items, &next);
+    if (k8s_list_page(&c, coll, LLMOPS_SERVING_MANAGED_LABEL, in, &list, &items, &next) < 0)
+        return -1;
+    arr = json_array();
     size_t i;
     json_array_foreach(items, i, it) json_array_append_new(arr, deployment_of(s, it));
     *out = json_pack("{s:o}", "deployments", arr);
@@ -601,7 +556,7 @@ struct edit {
 
 static json_t *check_obj(struct k8s_call *c, struct edit *e, json_t *obj, int want_canary)
 {
-    if (!ours(obj)) {
+    if (!k8s_ours(obj)) {
         k8s_failf(c, LLMOPS_ERR_NOT_FOUND, 0, 0, "InferenceService %s was not made by llm-ops",
                   e->name);
         return NULL;

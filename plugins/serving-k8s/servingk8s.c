@@ -16,8 +16,6 @@
 #include <string.h>
 
 #define SK_MODULE_VERSION "1.0.0"
-#define MANAGED_KEY "app.kubernetes.io/managed-by"
-#define MANAGED_VALUE "llm-ops"
 #define APP_LABEL "llm-ops/deployment" /* the Service selects every track of NAME */
 #define TRACK_LABEL "llm-ops/track"    /* stable | canary */
 #define CANARY_SUFFIX "-canary"
@@ -41,11 +39,6 @@ struct sk {
     struct sv_features f;
 };
 
-static int oom(struct k8s_call *c)
-{
-    return k8s_failf(c, LLMOPS_ERR_INTERNAL, 0, 0, "%s: out of memory", c->op);
-}
-
 enum kind { DEPLOYMENT, SERVICE, HPA };
 
 static void path_of(struct sk *s, enum kind kind, const char *name, char *buf, size_t size)
@@ -59,7 +52,7 @@ static void path_of(struct sk *s, enum kind kind, const char *name, char *buf, s
 
 static json_t *labels(const char *name, const char *key, const char *track)
 {
-    json_t *l = json_pack("{s:s,s:s}", MANAGED_KEY, MANAGED_VALUE, APP_LABEL, name);
+    json_t *l = json_pack("{s:s,s:s}", K8S_MANAGED_KEY, K8S_MANAGED_VALUE, APP_LABEL, name);
     if (key)
         json_object_set_new(l, LLMOPS_SERVING_KEY_LABEL, json_string(key));
     if (track)
@@ -140,19 +133,6 @@ static json_t *hpa_obj(const char *name, const char *key, json_t *rep, json_t *a
 
 /* ------------------------------------------------------------------ reading */
 
-static json_t *cond(json_t *status, const char *type)
-{
-    size_t i;
-    json_t *c;
-    json_array_foreach(json_object_get(status, "conditions"), i, c)
-    {
-        const char *t = sv_sget(c, "type");
-        if (t && !strcmp(t, type))
-            return c;
-    }
-    return NULL;
-}
-
 static json_t *main_container(json_t *dep)
 {
     json_t *cs = json_object_get(
@@ -169,16 +149,11 @@ static json_int_t ready_of(json_t *dep)
 
 static const char *state_of(json_t *dep, json_int_t min, const char **reason, const char **message)
 {
-    json_t *md = json_object_get(dep, "metadata"), *st = json_object_get(dep, "status");
-    *reason = *message = NULL;
-    if (json_object_get(md, "deletionTimestamp"))
-        return "deleting";
-    json_t *gen = json_object_get(md, "generation"),
-           *seen = json_object_get(st, "observedGeneration");
-    if (json_is_integer(gen) &&
-        (!json_is_integer(seen) || json_integer_value(seen) < json_integer_value(gen)))
-        return "progressing";
-    json_t *avail = cond(st, "Available"), *prog = cond(st, "Progressing");
+    const char *pending = k8s_generation_state(dep, reason, message);
+    if (pending)
+        return pending;
+    json_t *st = json_object_get(dep, "status");
+    json_t *avail = k8s_cond(st, "Available"), *prog = k8s_cond(st, "Progressing");
     if (sv_sget(avail, "status") && !strcmp(sv_sget(avail, "status"), "True") &&
         ready_of(dep) >= min && ready_of(dep) >= 1)
         return "ready";
@@ -335,13 +310,6 @@ static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
 
 /* ------------------------------------------------------------------ lookups */
 
-static int ours(json_t *obj)
-{
-    const char *m =
-        sv_sget(json_object_get(json_object_get(obj, "metadata"), "labels"), MANAGED_KEY);
-    return m && !strcmp(m, MANAGED_VALUE);
-}
-
 /* GET kind/name: 0; 1 when absent; -1 on another error. */
 static int get_opt(struct sk *s, struct k8s_call *c, enum kind kind, const char *name, json_t **obj)
 {
@@ -363,12 +331,12 @@ static int get_stable(struct sk *s, struct k8s_call *c, const char *name, json_t
         return -1;
     if (rc == 1)
         return k8s_failf(c, LLMOPS_ERR_NOT_FOUND, 404, 0, "no Deployment %s", name);
-    if (!ours(*dep)) {
+    if (!k8s_ours(*dep)) {
         json_decref(*dep);
         *dep = NULL;
         return k8s_failf(c, LLMOPS_ERR_NOT_FOUND, 0, 0,
                          "Deployment %s was not made by llm-ops (no label %s=%s)", name,
-                         MANAGED_KEY, MANAGED_VALUE);
+                         K8S_MANAGED_KEY, K8S_MANAGED_VALUE);
     }
     return 0;
 }
@@ -397,7 +365,7 @@ static int find_key(struct sk *s, struct k8s_call *c, const char *key, json_t **
     char coll[300], sel[200];
     *dep = NULL;
     path_of(s, DEPLOYMENT, NULL, coll, sizeof coll);
-    snprintf(sel, sizeof sel, "%s=%s,%s=%s,%s=stable", MANAGED_KEY, MANAGED_VALUE,
+    snprintf(sel, sizeof sel, "%s=%s,%s=%s,%s=stable", K8S_MANAGED_KEY, K8S_MANAGED_VALUE,
              LLMOPS_SERVING_KEY_LABEL, key, TRACK_LABEL);
     json_t *list;
     if (k8s_list(c, coll, sel, 2, NULL, &list) < 0)
@@ -488,7 +456,7 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
     json_t *hpa = json_is_object(as) ? hpa_obj(name, key, rep, as) : NULL;
     if (!d || !svc || (json_is_object(as) && !hpa)) {
         json_decref(d), json_decref(svc), json_decref(hpa);
-        return oom(&c);
+        return k8s_oom(&c);
     }
     /* Each object is created, or found made with this key by an earlier try: a deploy
      * retried after a lost answer completes what it began and makes nothing twice. */
@@ -520,26 +488,14 @@ static int list_deployments(void *state, json_t *in, json_t **out, struct llmops
 {
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "list_deployments", err);
-    json_int_t max = json_integer_value(json_object_get(in, "max_results"));
-    if (max < 1 || max > LLMOPS_SERVING_MAX_RESULTS)
-        return k8s_failf(&c, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1..%d",
-                         LLMOPS_SERVING_MAX_RESULTS);
-    const char *token = sv_sget(in, "page_token");
-    if (token && strlen(token) > 2048)
-        return k8s_failf(&c, LLMOPS_ERR_INVALID, 0, 0, "page_token is too long");
     char coll[300];
     path_of(s, DEPLOYMENT, NULL, coll, sizeof coll);
-    json_t *list;
-    if (k8s_list(&c, coll, LLMOPS_SERVING_MANAGED_LABEL "," TRACK_LABEL "=stable", (int)max,
-                 token && *token ? token : NULL, &list) < 0) {
-        if (token && err->code == LLMOPS_ERR_INVALID)
-            return k8s_failf(&c, LLMOPS_ERR_INVALID, err->tool_status, 0,
-                             "page_token is not a continue token the cluster accepts");
-        return -1;
-    }
-    json_t *items, *arr = json_array(), *it;
+    json_t *list, *items, *arr, *it;
     const char *next;
-    k8s_list_parse(list, &items, &next);
+    if (k8s_list_page(&c, coll, LLMOPS_SERVING_MANAGED_LABEL "," TRACK_LABEL "=stable", in, &list,
+                      &items, &next) < 0)
+        return -1;
+    arr = json_array();
     size_t i;
     json_array_foreach(items, i, it)
     {
