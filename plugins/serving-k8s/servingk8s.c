@@ -19,6 +19,7 @@
 #define APP_LABEL "llm-ops/deployment" /* the Service selects every track of NAME */
 #define TRACK_LABEL "llm-ops/track"    /* stable | canary */
 #define CANARY_SUFFIX "-canary"
+#define CANARY_NAME_SIZE 80
 
 static const struct llmops_config_key keys[] = {
     K8S_CONFIG_KEYS,
@@ -46,6 +47,13 @@ static void path_of(struct sk *s, enum kind kind, const char *name, char *buf, s
     static const char *const g[] = {"apps", "", "autoscaling"}, *const v[] = {"v1", "v1", "v2"},
                              *const p[] = {"deployments", "services", "horizontalpodautoscalers"};
     k8s_path(buf, size, g[kind], v[kind], s->k.ns, p[kind], name, NULL);
+}
+
+/* NAME-canary, the canary Deployment of NAME, into buf (CANARY_NAME_SIZE bytes). */
+static char *canary_name(char *buf, const char *name)
+{
+    snprintf(buf, CANARY_NAME_SIZE, "%s" CANARY_SUFFIX, name);
+    return buf;
 }
 
 /* ------------------------------------------------------------------ objects */
@@ -345,8 +353,8 @@ static int get_stable(struct sk *s, struct k8s_call *c, const char *name, json_t
 static int full_answer(struct sk *s, struct k8s_call *c, json_t *dep, json_t **out)
 {
     const char *name = sv_sget(json_object_get(dep, "metadata"), "name");
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
+    char cname[CANARY_NAME_SIZE];
+    canary_name(cname, name);
     json_t *hpa = NULL, *canary = NULL;
     if (get_opt(s, c, HPA, name, &hpa) < 0 || get_opt(s, c, DEPLOYMENT, cname, &canary) < 0) {
         json_decref(dep);
@@ -358,6 +366,15 @@ static int full_answer(struct sk *s, struct k8s_call *c, json_t *dep, json_t **o
     json_decref(hpa);
     json_decref(canary);
     return 0;
+}
+
+/* full_answer for the stable Deployment of NAME, read again. */
+static int stable_answer(struct sk *s, struct k8s_call *c, const char *name, json_t **out)
+{
+    json_t *dep;
+    if (get_stable(s, c, name, &dep) < 0)
+        return -1;
+    return full_answer(s, c, dep, out);
 }
 
 static int find_key(struct sk *s, struct k8s_call *c, const char *key, json_t **dep)
@@ -468,7 +485,7 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
     json_decref(d), json_decref(svc), json_decref(hpa);
     if (rc < 0)
         return -1;
-    if (get_stable(s, &c, name, &dep) < 0 || full_answer(s, &c, dep, out) < 0)
+    if (stable_answer(s, &c, name, out) < 0)
         return -1;
     json_object_set_new(*out, "created", json_boolean(created && rc == 0));
     return 0;
@@ -617,9 +634,7 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
     json_decref(dep), json_decref(hpa);
     if (rc < 0)
         return -1;
-    if (get_stable(s, &c, name, &dep) < 0)
-        return -1;
-    return full_answer(s, &c, dep, out);
+    return stable_answer(s, &c, name, out);
 }
 
 /* DELETE kind/name: 1 deleted, 0 gone already, -1. */
@@ -649,8 +664,8 @@ static int delete_deployment(void *state, json_t *in, json_t **out, struct llmop
         return -1;
     }
     json_decref(dep);
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
+    char cname[CANARY_NAME_SIZE];
+    canary_name(cname, name);
     if (delete_one(s, &c, HPA, name) < 0 || delete_one(s, &c, DEPLOYMENT, cname) < 0 ||
         delete_one(s, &c, SERVICE, name) < 0)
         return -1;
@@ -682,9 +697,22 @@ static int find_by_idempotency_key(void *state, json_t *in, json_t **out, struct
 
 static int get_canary(struct sk *s, struct k8s_call *c, const char *name, json_t **canary)
 {
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
-    return get_opt(s, c, DEPLOYMENT, cname, canary);
+    char cname[CANARY_NAME_SIZE];
+    return get_opt(s, c, DEPLOYMENT, canary_name(cname, name), canary);
+}
+
+/* get_stable and get_canary of NAME: 0 with *canary, or -1 (NOT_FOUND when there is no
+ * canary). */
+static int need_canary(struct sk *s, struct k8s_call *c, const char *name, json_t **canary)
+{
+    json_t *dep;
+    if (get_stable(s, c, name, &dep) < 0)
+        return -1;
+    json_decref(dep);
+    int rc = get_canary(s, c, name, canary);
+    if (rc != 0)
+        return rc < 0 ? -1 : k8s_failf(c, LLMOPS_ERR_NOT_FOUND, 0, 0, "%s has no canary", name);
+    return 0;
 }
 
 static int create_canary(void *state, json_t *in, json_t **out, struct llmops_error *err)
@@ -709,8 +737,8 @@ static int create_canary(void *state, json_t *in, json_t **out, struct llmops_er
         json_object_get(json_object_get(json_object_get(dep, "spec"), "template"), "spec"));
     json_t *cont = container(s, in, main_container(dep));
     json_array_set_new(json_object_get(pod, "containers"), 0, cont);
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
+    char cname[CANARY_NAME_SIZE];
+    canary_name(cname, name);
     json_t *d = deployment_obj(cname, name, NULL, "canary", reps, pod);
     json_decref(dep);
     char coll[300];
@@ -721,9 +749,7 @@ static int create_canary(void *state, json_t *in, json_t **out, struct llmops_er
     if (rc < 0)
         return -1;
     json_decref(made);
-    if (get_stable(s, &c, name, &dep) < 0)
-        return -1;
-    return full_answer(s, &c, dep, out);
+    return stable_answer(s, &c, name, out);
 }
 
 static int set_canary_traffic(void *state, json_t *in, json_t **out, struct llmops_error *err)
@@ -734,21 +760,15 @@ static int set_canary_traffic(void *state, json_t *in, json_t **out, struct llmo
     if (sv_check_split(in, &s->f, 1, &pct, &reps, err) < 0)
         return -1;
     const char *name = sv_sget(in, "external_id");
-    json_t *dep, *canary;
-    if (get_stable(s, &c, name, &dep) < 0)
+    json_t *canary;
+    if (need_canary(s, &c, name, &canary) < 0)
         return -1;
-    json_decref(dep);
-    int rc = get_canary(s, &c, name, &canary);
-    if (rc != 0)
-        return rc < 0 ? -1 : k8s_failf(&c, LLMOPS_ERR_NOT_FOUND, 0, 0, "%s has no canary", name);
     json_decref(canary);
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
+    char cname[CANARY_NAME_SIZE];
+    canary_name(cname, name);
     if (patch(s, &c, DEPLOYMENT, cname, json_pack("{s:{s:i}}", "spec", "replicas", reps)) < 0)
         return -1;
-    if (get_stable(s, &c, name, &dep) < 0)
-        return -1;
-    return full_answer(s, &c, dep, out);
+    return stable_answer(s, &c, name, out);
 }
 
 static int promote_canary(void *state, json_t *in, json_t **out, struct llmops_error *err)
@@ -756,13 +776,10 @@ static int promote_canary(void *state, json_t *in, json_t **out, struct llmops_e
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "promote_canary", err);
     const char *name = sv_sget(in, "external_id");
-    json_t *dep, *canary;
-    if (get_stable(s, &c, name, &dep) < 0)
+    json_t *canary;
+    int rc = need_canary(s, &c, name, &canary);
+    if (rc < 0)
         return -1;
-    json_decref(dep);
-    int rc = get_canary(s, &c, name, &canary);
-    if (rc != 0)
-        return rc < 0 ? -1 : k8s_failf(&c, LLMOPS_ERR_NOT_FOUND, 0, 0, "%s has no canary", name);
     /* The stable Deployment takes the canary's pod spec (its own labels stay), then the
      * canary goes: the Service keeps selecting the stable pods throughout. */
     json_t *pod =
@@ -771,13 +788,11 @@ static int promote_canary(void *state, json_t *in, json_t **out, struct llmops_e
                json_pack("{s:{s:{s:{s:O}}}}", "spec", "template", "spec", "containers",
                          json_object_get(pod, "containers")));
     json_decref(canary);
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
+    char cname[CANARY_NAME_SIZE];
+    canary_name(cname, name);
     if (rc < 0 || delete_one(s, &c, DEPLOYMENT, cname) < 0)
         return -1;
-    if (get_stable(s, &c, name, &dep) < 0)
-        return -1;
-    return full_answer(s, &c, dep, out);
+    return stable_answer(s, &c, name, out);
 }
 
 static int rollback_canary(void *state, json_t *in, json_t **out, struct llmops_error *err)
@@ -789,8 +804,8 @@ static int rollback_canary(void *state, json_t *in, json_t **out, struct llmops_
     if (get_stable(s, &c, name, &dep) < 0)
         return -1;
     json_decref(dep);
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
+    char cname[CANARY_NAME_SIZE];
+    canary_name(cname, name);
     int rc = delete_one(s, &c, DEPLOYMENT, cname);
     if (rc < 0)
         return -1;
@@ -798,7 +813,7 @@ static int rollback_canary(void *state, json_t *in, json_t **out, struct llmops_
     if (rc)
         s->k.host->log(s->k.host, LLMOPS_LOG_INFO, "rollback_canary %s: %s", name,
                        why ? why : "asked");
-    if (get_stable(s, &c, name, &dep) < 0 || full_answer(s, &c, dep, out) < 0)
+    if (stable_answer(s, &c, name, out) < 0)
         return -1;
     json_object_set_new(*out, "rolled_back", json_boolean(rc));
     return 0;
