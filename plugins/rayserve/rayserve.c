@@ -468,6 +468,23 @@ static int reread(struct call *c, const char *name, json_t **out, const char *fl
     return 0;
 }
 
+/* 1 with *out the answer for the application of doc whose env carries idempotency key
+ * `key`; 0 when none does. */
+static int keyed_answer(struct rs *s, json_t *doc, const char *key, json_t **out)
+{
+    const char *k;
+    json_t *app;
+    json_object_foreach(json_object_get(doc, "applications"), k, app)
+    {
+        const char *has = env_of(app_config(app), KEY_ENV);
+        if (has && !strcmp(has, key)) {
+            *out = answer_of(s, k, app);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct call c = begin(state, "deploy", err);
@@ -475,19 +492,13 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
     if (sv_check_key(key, err) < 0 || sv_check_spec(in, &c.s->f, 0, err) < 0 ||
         check_runtime(&c, in) < 0)
         return -1;
-    json_t *doc, *app;
+    json_t *doc;
     if (read_doc(&c, &doc) < 0)
         return -1;
-    const char *k;
-    json_object_foreach(json_object_get(doc, "applications"), k, app)
-    {
-        const char *has = env_of(app_config(app), KEY_ENV);
-        if (has && !strcmp(has, key)) {
-            *out = answer_of(c.s, k, app);
-            json_object_set_new(*out, "created", json_false());
-            json_decref(doc);
-            return 0;
-        }
+    if (keyed_answer(c.s, doc, key, out)) {
+        json_object_set_new(*out, "created", json_false());
+        json_decref(doc);
+        return 0;
     }
     if (json_object_get(json_object_get(doc, "applications"), name)) {
         json_decref(doc);
@@ -612,18 +623,12 @@ static int find_by_idempotency_key(void *state, json_t *in, json_t **out, struct
     const char *key = sv_sget(in, "idempotency_key");
     if (sv_check_key(key, err) < 0)
         return -1;
-    json_t *doc, *app;
+    json_t *doc;
     if (read_doc(&c, &doc) < 0)
         return -1;
-    const char *k;
-    json_object_foreach(json_object_get(doc, "applications"), k, app)
-    {
-        const char *has = env_of(app_config(app), KEY_ENV);
-        if (has && !strcmp(has, key)) {
-            *out = answer_of(c.s, k, app);
-            json_decref(doc);
-            return 0;
-        }
+    if (keyed_answer(c.s, doc, key, out)) {
+        json_decref(doc);
+        return 0;
     }
     json_decref(doc);
     return failf(&c, LLMOPS_ERR_NOT_FOUND, 0, 0, "no application carries this idempotency key");
