@@ -192,14 +192,6 @@ static const char *state_of(json_t *obj, const char **reason, const char **messa
     return "progressing";
 }
 
-static void put_str(json_t *o, const char *k, const char *v, size_t max)
-{
-    if (!v)
-        return;
-    char buf[600];
-    json_object_set_new(o, k, json_string(llmops_quote(buf, sizeof buf, v, max)));
-}
-
 static json_t *deployment_of(struct kserve *s, json_t *obj)
 {
     json_t *md = json_object_get(obj, "metadata"), *st = json_object_get(obj, "status");
@@ -265,8 +257,8 @@ static json_t *deployment_of(struct kserve *s, json_t *obj)
                 json_object_set(cobj, ks[k], json_object_get(cs, ks[k]));
         json_decref(cs);
         json_object_set_new(cobj, "state", json_string(state));
-        put_str(cobj, "reason", reason, 60);
-        put_str(cobj, "message", message, 300);
+        sv_put_str(cobj, "reason", reason, 60);
+        sv_put_str(cobj, "message", message, 300);
         json_object_set_new(cobj, "ready_replicas", json_integer(!strcmp(state, "ready")));
         json_object_set_new(o, "canary", cobj);
         /* The stable revision keeps serving whatever the candidate does. */
@@ -278,8 +270,8 @@ static json_t *deployment_of(struct kserve *s, json_t *obj)
     json_decref(stable_pred);
     json_object_set_new(o, "traffic", traffic);
     json_object_set_new(o, "state", json_string(state));
-    put_str(o, "reason", reason, 60);
-    put_str(o, "message", message, 300);
+    sv_put_str(o, "reason", reason, 60);
+    sv_put_str(o, "message", message, 300);
     if (sv_sget(st, "url"))
         json_object_set_new(o, "url", json_string(sv_sget(st, "url")));
     json_t *copies = json_object_get(json_object_get(st, "modelStatus"), "copies");

@@ -175,14 +175,6 @@ static const char *state_of(json_t *dep, json_int_t min, const char **reason, co
     return "progressing";
 }
 
-static void put_str(json_t *o, const char *k, const char *v, size_t max)
-{
-    if (!v)
-        return;
-    char buf[600];
-    json_object_set_new(o, k, json_string(llmops_quote(buf, sizeof buf, v, max)));
-}
-
 /* Spec members from a container (model, image, args, env, resources). */
 static void spec_members(json_t *o, json_t *c, json_t *pod)
 {
@@ -262,8 +254,8 @@ static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
     const char *reason, *message;
     const char *state = state_of(dep, min, &reason, &message);
     json_object_set_new(o, "state", json_string(state));
-    put_str(o, "reason", reason, 60);
-    put_str(o, "message", message, 300);
+    sv_put_str(o, "reason", reason, 60);
+    sv_put_str(o, "message", message, 300);
     json_int_t ready = ready_of(dep);
     json_object_set_new(o, "ready_replicas", json_integer(ready));
     char url[300];
@@ -286,8 +278,8 @@ static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
                 json_object_get(json_object_get(canary, "status"), "observedGeneration")))
             cst = "ready"; /* scaled to 0 replicas on purpose: nothing to wait for */
         json_object_set_new(c, "state", json_string(cst));
-        put_str(c, "reason", cr, 60);
-        put_str(c, "message", cm, 300);
+        sv_put_str(c, "reason", cr, 60);
+        sv_put_str(c, "message", cm, 300);
         json_object_set_new(c, "ready_replicas", json_integer(cready));
         json_object_set_new(c, "replicas", json_integer(creps));
         json_object_set_new(o, "canary", c);

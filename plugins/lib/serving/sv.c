@@ -23,6 +23,14 @@ const char *sv_sget(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+void sv_put_str(json_t *o, const char *k, const char *v, size_t max)
+{
+    if (!v)
+        return;
+    char buf[600];
+    json_object_set_new(o, k, json_string(llmops_quote(buf, sizeof buf, v, max)));
+}
+
 json_t *sv_resources(json_t *res)
 {
     if (!res)

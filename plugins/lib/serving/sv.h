@@ -53,6 +53,9 @@ long long sv_rfc3339_ms(const char *s);
 /* The string member k of o, or NULL. */
 const char *sv_sget(json_t *o, const char *k);
 
+/* o[k] = v quoted (llmops_quote, at most max characters of v); nothing when v is NULL. */
+void sv_put_str(json_t *o, const char *k, const char *v, size_t max);
+
 /* {"limits": Q, "requests": Q} for the resources member of a Spec (cpu, memory, gpu as
  * {resource_name: "count"}), Q the same quantities twice; NULL when res is NULL. */
 json_t *sv_resources(json_t *res);
