@@ -131,26 +131,8 @@ static json_t *spec_of(const char *name, json_t *pred)
         json_object_set_new(o, "env", e);
     }
     json_t *lim = json_object_get(json_object_get(model, "resources"), "limits");
-    if (json_is_object(lim)) {
-        json_t *r = json_object(), *v;
-        const char *k;
-        json_object_foreach(lim, k, v)
-        {
-            if (!strcmp(k, "cpu") || !strcmp(k, "memory")) {
-                if (json_is_string(v))
-                    json_object_set(r, k, v);
-            } else if (strchr(k, '/') && (json_is_string(v) || json_is_integer(v))) {
-                long long n = json_is_integer(v) ? (long long)json_integer_value(v)
-                                                 : strtoll(json_string_value(v), NULL, 10);
-                json_t *g = json_pack("{s:s,s:I}", "resource_name", k, "count", (json_int_t)n);
-                json_t *ns = json_object_get(pred, "nodeSelector");
-                if (json_is_object(ns))
-                    json_object_set(g, "node_selector", ns);
-                json_object_set_new(r, "gpu", g);
-            }
-        }
-        json_object_set_new(o, "resources", r);
-    }
+    if (json_is_object(lim))
+        json_object_set_new(o, "resources", sv_resources_of(lim, pred, 1));
     json_t *min = json_object_get(pred, "minReplicas"), *max = json_object_get(pred, "maxReplicas");
     json_int_t mn = json_is_integer(min) ? json_integer_value(min) : 1;
     json_int_t mx = json_is_integer(max) ? json_integer_value(max) : mn;

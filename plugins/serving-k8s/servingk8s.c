@@ -200,27 +200,8 @@ static void spec_members(json_t *o, json_t *c, json_t *pod)
         json_object_set(o, "args", json_object_get(c, "args"));
     json_object_set_new(o, "env", e);
     json_t *lim = json_object_get(json_object_get(c, "resources"), "limits");
-    if (json_is_object(lim) && pod) {
-        json_t *r = json_object();
-        const char *k;
-        json_object_foreach(lim, k, v)
-        {
-            if (!strcmp(k, "cpu") || !strcmp(k, "memory")) {
-                if (json_is_string(v))
-                    json_object_set(r, k, v);
-            } else if (strchr(k, '/')) {
-                long long n = json_is_integer(v)  ? (long long)json_integer_value(v)
-                              : json_is_string(v) ? strtoll(json_string_value(v), NULL, 10)
-                                                  : 0;
-                json_t *g = json_pack("{s:s,s:I}", "resource_name", k, "count", (json_int_t)n);
-                json_t *ns = json_object_get(pod, "nodeSelector");
-                if (json_is_object(ns))
-                    json_object_set(g, "node_selector", ns);
-                json_object_set_new(r, "gpu", g);
-            }
-        }
-        json_object_set_new(o, "resources", r);
-    }
+    if (json_is_object(lim) && pod)
+        json_object_set_new(o, "resources", sv_resources_of(lim, pod, 0));
 }
 
 /* A Deployment object of llmops-serving.h from the stable Deployment, its HPA and canary

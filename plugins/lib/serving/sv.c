@@ -51,6 +51,30 @@ json_t *sv_resources(json_t *res)
     return r;
 }
 
+json_t *sv_resources_of(json_t *lim, json_t *pod, int skip_unreadable)
+{
+    json_t *r = json_object(), *v;
+    const char *k;
+    json_object_foreach(lim, k, v)
+    {
+        if (!strcmp(k, "cpu") || !strcmp(k, "memory")) {
+            if (json_is_string(v))
+                json_object_set(r, k, v);
+        } else if (strchr(k, '/') &&
+                   (!skip_unreadable || json_is_string(v) || json_is_integer(v))) {
+            long long n = json_is_integer(v)  ? (long long)json_integer_value(v)
+                          : json_is_string(v) ? strtoll(json_string_value(v), NULL, 10)
+                                              : 0;
+            json_t *g = json_pack("{s:s,s:I}", "resource_name", k, "count", (json_int_t)n);
+            json_t *ns = json_object_get(pod, "nodeSelector");
+            if (json_is_object(ns))
+                json_object_set(g, "node_selector", ns);
+            json_object_set_new(r, "gpu", g);
+        }
+    }
+    return r;
+}
+
 int sv_answer_capabilities(const struct sv_features *f, const struct llmops_serving_ops *ops,
                            json_t **out, struct llmops_error *err)
 {

@@ -60,6 +60,12 @@ void sv_put_str(json_t *o, const char *k, const char *v, size_t max);
  * {resource_name: "count"}), Q the same quantities twice; NULL when res is NULL. */
 json_t *sv_resources(json_t *res);
 
+/* The resources member of a Spec from the limits object `lim` of a container: cpu and
+ * memory (strings), and the one GPU (a limit whose name has a '/') as {resource_name,
+ * count, node_selector: the nodeSelector of `pod` when an object}. A GPU limit neither a
+ * string nor an integer counts 0, or is skipped when skip_unreadable is set. */
+json_t *sv_resources_of(json_t *lim, json_t *pod, int skip_unreadable);
+
 /* The capabilities op's answer: sv_capabilities into *out, INTERNAL "out of memory" when
  * that fails. */
 int sv_answer_capabilities(const struct sv_features *f, const struct llmops_serving_ops *ops,
