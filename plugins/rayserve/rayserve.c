@@ -14,7 +14,6 @@
 #include "sv.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,19 +62,6 @@ static struct call begin(void *state, const char *op, struct llmops_error *err)
     return (struct call){s, op, s->host->now_ms() + s->timeout_ms, err};
 }
 
-static int failf(struct call *c, enum llmops_status code, int tool_status, int retryable,
-                 const char *fmt, ...) LLMOPS_PRINTF(5, 6);
-static int failf(struct call *c, enum llmops_status code, int tool_status, int retryable,
-                 const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return llmops_fail(c->err, code, tool_status, retryable, msg);
-}
-
 /* ------------------------------------------------------------------ HTTP */
 
 static int request(struct call *c, const char *method, const char *path, json_t *body, json_t **out)
@@ -85,7 +71,8 @@ static int request(struct call *c, const char *method, const char *path, json_t 
         *out = NULL;
     int64_t left = c->deadline - h->now_ms();
     if (left <= 0)
-        return failf(c, LLMOPS_ERR_UNAVAILABLE, 0, 1, "Ray Serve: no time left within timeout_ms");
+        return sv_fail_tool(c->err, LLMOPS_ERR_UNAVAILABLE, 0, 1,
+                            "Ray Serve: no time left within timeout_ms");
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     struct llmops_http_request req = {
         .size = sizeof req,
@@ -112,23 +99,25 @@ static int request(struct call *c, const char *method, const char *path, json_t 
                status, resp.body ? resp.body : "");
         h->http_free(&resp);
         if (status == 400 || status == 422)
-            return failf(c, LLMOPS_ERR_INVALID, status, 0,
-                         "Ray Serve refused the config (HTTP %d; details in the log)", status);
+            return sv_fail_tool(c->err, LLMOPS_ERR_INVALID, status, 0,
+                                "Ray Serve refused the config (HTTP %d; details in the log)",
+                                status);
         if (status == 401 || status == 403)
-            return failf(c, LLMOPS_ERR_TOOL, status, 0, "Ray Serve: %s (HTTP %d)",
-                         status == 401 ? "unauthorized" : "forbidden", status);
+            return sv_fail_tool(c->err, LLMOPS_ERR_TOOL, status, 0, "Ray Serve: %s (HTTP %d)",
+                                status == 401 ? "unauthorized" : "forbidden", status);
         if (status == 404)
-            return failf(c, LLMOPS_ERR_TOOL, status, 0,
-                         "Ray Serve %s: not found (is url the Ray dashboard?)", path);
-        return failf(c, LLMOPS_ERR_TOOL, status, status == 429 || status >= 500,
-                     "Ray Serve %s %s: HTTP %d", method, path, status);
+            return sv_fail_tool(c->err, LLMOPS_ERR_TOOL, status, 0,
+                                "Ray Serve %s: not found (is url the Ray dashboard?)", path);
+        return sv_fail_tool(c->err, LLMOPS_ERR_TOOL, status, status == 429 || status >= 500,
+                            "Ray Serve %s %s: HTTP %d", method, path, status);
     }
     if (out) {
         json_t *o = resp.body_len ? json_loadb(resp.body, resp.body_len, 0, NULL) : json_object();
         h->http_free(&resp);
         if (!json_is_object(o)) {
             json_decref(o);
-            return failf(c, LLMOPS_ERR_TOOL, status, 0, "Ray Serve %s: not a JSON object", path);
+            return sv_fail_tool(c->err, LLMOPS_ERR_TOOL, status, 0,
+                                "Ray Serve %s: not a JSON object", path);
         }
         *out = o;
         return 0;
@@ -167,10 +156,10 @@ static int write_doc(struct call *c, json_t *doc, const char *name, json_t *repl
         json_t *cfg = app_config(app);
         if (!cfg) {
             json_decref(list);
-            return failf(c, LLMOPS_ERR_TOOL, 200, 0,
-                         "Ray Serve: application %s has no deployed_app_config (deployed "
-                         "imperatively?): refusing to rewrite the document without it",
-                         k);
+            return sv_fail_tool(c->err, LLMOPS_ERR_TOOL, 200, 0,
+                                "Ray Serve: application %s has no deployed_app_config (deployed "
+                                "imperatively?): refusing to rewrite the document without it",
+                                k);
         }
         json_array_append(list, cfg);
     }
@@ -277,13 +266,13 @@ static int build(struct call *c, json_t *in, json_t *old, const char *name, cons
     int autoscale = as ? json_is_object(as) : cur_as != NULL;
     if (autoscale && min >= max) {
         json_decref(cfg);
-        return failf(c, LLMOPS_ERR_INVALID, 0, 0,
-                     "autoscaling needs replicas.min < replicas.max (give both)");
+        return sv_fail_tool(c->err, LLMOPS_ERR_INVALID, 0, 0,
+                            "autoscaling needs replicas.min < replicas.max (give both)");
     }
     if (!autoscale && min < max) {
         json_decref(cfg);
-        return failf(c, LLMOPS_ERR_INVALID, 0, 0,
-                     "replicas.min < replicas.max needs autoscaling {metric, target}");
+        return sv_fail_tool(c->err, LLMOPS_ERR_INVALID, 0, 0,
+                            "replicas.min < replicas.max needs autoscaling {metric, target}");
     }
     if (autoscale) {
         json_int_t target =
@@ -305,7 +294,8 @@ static int build(struct call *c, json_t *in, json_t *old, const char *name, cons
             double v = quantity(sv_sget(res, "cpu"));
             if (v < 0) {
                 json_decref(rao), json_decref(cfg);
-                return failf(c, LLMOPS_ERR_INVALID, 0, 0, "resources.cpu is not a quantity");
+                return sv_fail_tool(c->err, LLMOPS_ERR_INVALID, 0, 0,
+                                    "resources.cpu is not a quantity");
             }
             json_object_set_new(rao, "num_cpus", json_real(v));
         }
@@ -313,7 +303,8 @@ static int build(struct call *c, json_t *in, json_t *old, const char *name, cons
             double v = quantity(sv_sget(res, "memory"));
             if (v < 0) {
                 json_decref(rao), json_decref(cfg);
-                return failf(c, LLMOPS_ERR_INVALID, 0, 0, "resources.memory is not a quantity");
+                return sv_fail_tool(c->err, LLMOPS_ERR_INVALID, 0, 0,
+                                    "resources.memory is not a quantity");
             }
             json_object_set_new(rao, "memory", json_integer((json_int_t)llround(v)));
         }
@@ -322,10 +313,11 @@ static int build(struct call *c, json_t *in, json_t *old, const char *name, cons
             const char *rn = sv_sget(gpu, "resource_name");
             if (strcmp(rn, s->gpu)) {
                 json_decref(rao), json_decref(cfg);
-                return failf(c, LLMOPS_ERR_UNSUPPORTED, 0, 0,
-                             "resources.gpu.resource_name %s: Ray counts GPUs without telling "
-                             "kinds apart; this instance's GPUs are %s (gpu_resource)",
-                             rn, s->gpu);
+                return sv_fail_tool(
+                    c->err, LLMOPS_ERR_UNSUPPORTED, 0, 0,
+                    "resources.gpu.resource_name %s: Ray counts GPUs without telling "
+                    "kinds apart; this instance's GPUs are %s (gpu_resource)",
+                    rn, s->gpu);
             }
             json_object_set(rao, "num_gpus", json_object_get(gpu, "count"));
         }
@@ -444,9 +436,9 @@ static int check_runtime(struct call *c, json_t *in)
     const char *rt = sv_sget(in, "runtime");
     if (rt && strcmp(rt, c->s->runtime)) {
         char q[80];
-        return failf(c, LLMOPS_ERR_INVALID, 0, 0,
-                     "runtime \"%s\" is not known to this instance (its runtime is \"%s\")",
-                     llmops_quote(q, sizeof q, rt, 60), c->s->runtime);
+        return sv_fail_tool(c->err, LLMOPS_ERR_INVALID, 0, 0,
+                            "runtime \"%s\" is not known to this instance (its runtime is \"%s\")",
+                            llmops_quote(q, sizeof q, rt, 60), c->s->runtime);
     }
     return 0;
 }
@@ -459,7 +451,7 @@ static int reread(struct call *c, const char *name, json_t **out, const char *fl
     json_t *app = managed_app(doc, name);
     if (!app) {
         json_decref(doc);
-        return failf(c, LLMOPS_ERR_NOT_FOUND, 0, 0, "no application %s", name);
+        return sv_fail_tool(c->err, LLMOPS_ERR_NOT_FOUND, 0, 0, "no application %s", name);
     }
     *out = answer_of(c->s, name, app);
     if (flag)
@@ -502,8 +494,9 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
     }
     if (json_object_get(json_object_get(doc, "applications"), name)) {
         json_decref(doc);
-        return failf(&c, LLMOPS_ERR_CONFLICT, 0, 0,
-                     "application %s exists and was not made with this idempotency key", name);
+        return sv_fail_tool(c.err, LLMOPS_ERR_CONFLICT, 0, 0,
+                            "application %s exists and was not made with this idempotency key",
+                            name);
     }
     json_t *cfg;
     if (build(&c, in, NULL, name, key, &cfg) < 0) {
@@ -534,12 +527,13 @@ static int list_deployments(void *state, json_t *in, json_t **out, struct llmops
     struct call c = begin(state, "list_deployments", err);
     json_int_t max = json_integer_value(json_object_get(in, "max_results"));
     if (max < 1 || max > LLMOPS_SERVING_MAX_RESULTS)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1..%d",
-                     LLMOPS_SERVING_MAX_RESULTS);
+        return sv_fail_tool(c.err, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1..%d",
+                            LLMOPS_SERVING_MAX_RESULTS);
     /* The token is the last name of the previous page: applications are listed by name. */
     const char *after = sv_sget(in, "page_token");
     if (after && (strlen(after) > LLMOPS_SERVING_NAME_MAX || strncmp(after, "after:", 6)))
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "page_token is not one this module made");
+        return sv_fail_tool(c.err, LLMOPS_ERR_INVALID, 0, 0,
+                            "page_token is not one this module made");
     if (after)
         after += 6;
     json_t *doc;
@@ -583,7 +577,8 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
     json_t *app = managed_app(doc, name);
     if (!app) {
         json_decref(doc);
-        return failf(&c, LLMOPS_ERR_NOT_FOUND, 0, 0, "no application %s", name ? name : "");
+        return sv_fail_tool(c.err, LLMOPS_ERR_NOT_FOUND, 0, 0, "no application %s",
+                            name ? name : "");
     }
     if (build(&c, in, app_config(app), name, NULL, &cfg) < 0) {
         json_decref(doc);
@@ -631,7 +626,8 @@ static int find_by_idempotency_key(void *state, json_t *in, json_t **out, struct
         return 0;
     }
     json_decref(doc);
-    return failf(&c, LLMOPS_ERR_NOT_FOUND, 0, 0, "no application carries this idempotency key");
+    return sv_fail_tool(c.err, LLMOPS_ERR_NOT_FOUND, 0, 0,
+                        "no application carries this idempotency key");
 }
 
 /* Ray Serve has no split between two versions of an application. */
@@ -701,8 +697,9 @@ static int rs_health(void *state, json_t **info, struct llmops_error *err)
     const char *rv = sv_sget(v, "ray_version");
     if (!rv) {
         json_decref(v);
-        return failf(&c, LLMOPS_ERR_TOOL, 200, 0,
-                     "Ray dashboard /api/version has no ray_version (is url the dashboard?)");
+        return sv_fail_tool(
+            c.err, LLMOPS_ERR_TOOL, 200, 0,
+            "Ray dashboard /api/version has no ray_version (is url the dashboard?)");
     }
     int ok = c.s->host->version_in_range(rv, RS_TOOL_MIN, RS_TOOL_MAX);
     *info = json_pack("{s:s,s:b,s:s,s:s}", "tool_version", rv, "supported", ok, "supported_min",

@@ -8,14 +8,33 @@
 #include <string.h>
 #include <time.h>
 
-int sv_failf(struct llmops_error *err, enum llmops_status code, const char *fmt, ...)
+static int vfail(struct llmops_error *err, enum llmops_status code, int tool_status, int retryable,
+                 const char *fmt, va_list ap) LLMOPS_PRINTF(5, 0);
+static int vfail(struct llmops_error *err, enum llmops_status code, int tool_status, int retryable,
+                 const char *fmt, va_list ap)
 {
     char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    return llmops_fail(err, code, tool_status, retryable, msg);
+}
+
+int sv_failf(struct llmops_error *err, enum llmops_status code, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = vfail(err, code, 0, 0, fmt, ap);
     va_end(ap);
-    return llmops_fail(err, code, 0, 0, msg);
+    return rc;
+}
+
+int sv_fail_tool(struct llmops_error *err, enum llmops_status code, int tool_status, int retryable,
+                 const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(err, code, tool_status, retryable, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 const char *sv_sget(json_t *o, const char *k)

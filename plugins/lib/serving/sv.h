@@ -93,5 +93,8 @@ void sv_fini(void *state);
 
 int sv_failf(struct llmops_error *err, enum llmops_status code, const char *fmt, ...)
     LLMOPS_PRINTF(3, 4);
+/* sv_failf with the tool's status and retryable. */
+int sv_fail_tool(struct llmops_error *err, enum llmops_status code, int tool_status, int retryable,
+                 const char *fmt, ...) LLMOPS_PRINTF(5, 6);
 
 #endif
