@@ -23,8 +23,6 @@
 #define PLURAL "inferenceservices"
 #define MODE_ANNOTATION "serving.kserve.io/deploymentMode"
 #define STABLE_ANNOTATION "llm-ops/stable-predictor"
-#define MANAGED_KEY "app.kubernetes.io/managed-by"
-#define MANAGED_VALUE "llm-ops"
 
 static const struct llmops_config_key keys[] = {
     K8S_CONFIG_KEYS,
@@ -41,16 +39,6 @@ struct kserve {
     struct sv_features f;
 };
 
-static int oom(struct k8s_call *c)
-{
-    return k8s_failf(c, LLMOPS_ERR_INTERNAL, 0, 0, "%s: out of memory", c->op);
-}
-
-static const char *sget(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 static int item_path(struct kserve *s, const char *name, char *buf, size_t size)
 {
     return k8s_path(buf, size, GROUP, VERSION, s->k.ns, PLURAL, name, NULL);
@@ -63,11 +51,11 @@ static void model_members(json_t *model, json_t *in)
 {
     json_t *m = json_object_get(in, "model");
     if (m) {
-        json_t *fmt = json_pack("{s:s}", "name", sget(m, "format"));
-        if (sget(m, "format_version"))
-            json_object_set_new(fmt, "version", json_string(sget(m, "format_version")));
+        json_t *fmt = json_pack("{s:s}", "name", sv_sget(m, "format"));
+        if (sv_sget(m, "format_version"))
+            json_object_set_new(fmt, "version", json_string(sv_sget(m, "format_version")));
         json_object_set_new(model, "modelFormat", fmt);
-        json_object_set_new(model, "storageUri", json_string(sget(m, "uri")));
+        json_object_set_new(model, "storageUri", json_string(sv_sget(m, "uri")));
     }
     if (json_object_get(in, "runtime"))
         json_object_set(model, "runtime", json_object_get(in, "runtime"));
@@ -83,23 +71,9 @@ static void model_members(json_t *model, json_t *in)
             json_array_append_new(list, json_pack("{s:s,s:O}", "name", k, "value", v));
         json_object_set_new(model, "env", list);
     }
-    json_t *res = json_object_get(in, "resources");
-    if (res) {
-        json_t *q = json_object();
-        if (sget(res, "cpu"))
-            json_object_set_new(q, "cpu", json_string(sget(res, "cpu")));
-        if (sget(res, "memory"))
-            json_object_set_new(q, "memory", json_string(sget(res, "memory")));
-        json_t *gpu = json_object_get(res, "gpu");
-        if (gpu) {
-            char n[24];
-            snprintf(n, sizeof n, "%lld",
-                     (long long)json_integer_value(json_object_get(gpu, "count")));
-            json_object_set_new(q, sget(gpu, "resource_name"), json_string(n));
-        }
-        json_object_set_new(model, "resources", json_pack("{s:O,s:O}", "limits", q, "requests", q));
-        json_decref(q);
-    }
+    json_t *res = sv_resources(json_object_get(in, "resources"));
+    if (res)
+        json_object_set_new(model, "resources", res);
 }
 
 /* The predictor members (besides model) from `in`: replicas, autoscaling, node selector. */
@@ -130,73 +104,42 @@ static void predictor_members(json_t *pred, json_t *in, int is_update)
 /* ------------------------------------------------------------------ InferenceService -> Deployment
  */
 
-static json_t *cond(json_t *status, const char *type)
-{
-    size_t i;
-    json_t *c;
-    json_array_foreach(json_object_get(status, "conditions"), i, c)
-    {
-        const char *t = sget(c, "type");
-        if (t && strcmp(t, type) == 0)
-            return c;
-    }
-    return NULL;
-}
-
 /* The spec as the Spec object of llmops-serving.h. */
 static json_t *spec_of(const char *name, json_t *pred)
 {
     json_t *model = json_object_get(pred, "model");
     json_t *o = json_pack("{s:s}", "name", name);
     json_t *fmt = json_object_get(model, "modelFormat");
-    json_t *m =
-        json_pack("{s:s,s:s}", "uri", sget(model, "storageUri") ? sget(model, "storageUri") : "",
-                  "format", sget(fmt, "name") ? sget(fmt, "name") : "");
-    if (sget(fmt, "version"))
-        json_object_set_new(m, "format_version", json_string(sget(fmt, "version")));
+    json_t *m = json_pack("{s:s,s:s}", "uri",
+                          sv_sget(model, "storageUri") ? sv_sget(model, "storageUri") : "",
+                          "format", sv_sget(fmt, "name") ? sv_sget(fmt, "name") : "");
+    if (sv_sget(fmt, "version"))
+        json_object_set_new(m, "format_version", json_string(sv_sget(fmt, "version")));
     json_object_set_new(o, "model", m);
-    if (sget(model, "runtime"))
-        json_object_set_new(o, "runtime", json_string(sget(model, "runtime")));
-    if (sget(model, "image"))
-        json_object_set_new(o, "image", json_string(sget(model, "image")));
+    if (sv_sget(model, "runtime"))
+        json_object_set_new(o, "runtime", json_string(sv_sget(model, "runtime")));
+    if (sv_sget(model, "image"))
+        json_object_set_new(o, "image", json_string(sv_sget(model, "image")));
     if (json_is_array(json_object_get(model, "args")))
         json_object_set(o, "args", json_object_get(model, "args"));
     json_t *env = json_object_get(model, "env");
     if (json_is_array(env)) {
         json_t *e = json_object(), *v;
         size_t i;
-        json_array_foreach(env, i, v) if (sget(v, "name")) json_object_set_new(
-            e, sget(v, "name"), json_string(sget(v, "value") ? sget(v, "value") : ""));
+        json_array_foreach(env, i, v) if (sv_sget(v, "name")) json_object_set_new(
+            e, sv_sget(v, "name"), json_string(sv_sget(v, "value") ? sv_sget(v, "value") : ""));
         json_object_set_new(o, "env", e);
     }
     json_t *lim = json_object_get(json_object_get(model, "resources"), "limits");
-    if (json_is_object(lim)) {
-        json_t *r = json_object(), *v;
-        const char *k;
-        json_object_foreach(lim, k, v)
-        {
-            if (!strcmp(k, "cpu") || !strcmp(k, "memory")) {
-                if (json_is_string(v))
-                    json_object_set(r, k, v);
-            } else if (strchr(k, '/') && (json_is_string(v) || json_is_integer(v))) {
-                long long n = json_is_integer(v) ? (long long)json_integer_value(v)
-                                                 : strtoll(json_string_value(v), NULL, 10);
-                json_t *g = json_pack("{s:s,s:I}", "resource_name", k, "count", (json_int_t)n);
-                json_t *ns = json_object_get(pred, "nodeSelector");
-                if (json_is_object(ns))
-                    json_object_set(g, "node_selector", ns);
-                json_object_set_new(r, "gpu", g);
-            }
-        }
-        json_object_set_new(o, "resources", r);
-    }
+    if (json_is_object(lim))
+        json_object_set_new(o, "resources", sv_resources_of(lim, pred, 1));
     json_t *min = json_object_get(pred, "minReplicas"), *max = json_object_get(pred, "maxReplicas");
     json_int_t mn = json_is_integer(min) ? json_integer_value(min) : 1;
     json_int_t mx = json_is_integer(max) ? json_integer_value(max) : mn;
     json_object_set_new(o, "replicas", json_pack("{s:I,s:I}", "min", mn, "max", mx));
-    if (sget(pred, "scaleMetric") && json_is_integer(json_object_get(pred, "scaleTarget")))
+    if (sv_sget(pred, "scaleMetric") && json_is_integer(json_object_get(pred, "scaleTarget")))
         json_object_set_new(o, "autoscaling",
-                            json_pack("{s:s,s:O}", "metric", sget(pred, "scaleMetric"), "target",
+                            json_pack("{s:s,s:O}", "metric", sv_sget(pred, "scaleMetric"), "target",
                                       json_object_get(pred, "scaleTarget")));
     return o;
 }
@@ -204,29 +147,24 @@ static json_t *spec_of(const char *name, json_t *pred)
 /* state, reason, message from the status (of the current generation). */
 static const char *state_of(json_t *obj, const char **reason, const char **message)
 {
-    json_t *md = json_object_get(obj, "metadata"), *st = json_object_get(obj, "status");
-    *reason = *message = NULL;
-    if (json_object_get(md, "deletionTimestamp"))
-        return "deleting";
-    json_t *gen = json_object_get(md, "generation"),
-           *seen = json_object_get(st, "observedGeneration");
-    if (json_is_integer(gen) &&
-        (!json_is_integer(seen) || json_integer_value(seen) < json_integer_value(gen)))
-        return "progressing";
-    json_t *ready = cond(st, "Ready");
-    const char *rs = sget(ready, "status");
+    const char *pending = k8s_generation_state(obj, reason, message);
+    if (pending)
+        return pending;
+    json_t *st = json_object_get(obj, "status");
+    json_t *ready = k8s_cond(st, "Ready");
+    const char *rs = sv_sget(ready, "status");
     if (rs && strcmp(rs, "True") == 0)
         return "ready";
-    *reason = sget(ready, "reason");
-    *message = sget(ready, "message");
+    *reason = sv_sget(ready, "reason");
+    *message = sv_sget(ready, "message");
     json_t *ms = json_object_get(st, "modelStatus");
-    const char *ts = sget(ms, "transitionStatus");
+    const char *ts = sv_sget(ms, "transitionStatus");
     json_t *fail = json_object_get(ms, "lastFailureInfo");
     if (ts && (!strcmp(ts, "BlockedByFailedLoad") || !strcmp(ts, "InvalidSpec"))) {
-        if (sget(fail, "reason"))
-            *reason = sget(fail, "reason");
-        if (sget(fail, "message"))
-            *message = sget(fail, "message");
+        if (sv_sget(fail, "reason"))
+            *reason = sv_sget(fail, "reason");
+        if (sv_sget(fail, "message"))
+            *message = sv_sget(fail, "message");
         if (!*reason)
             *reason = ts;
         return "failed";
@@ -236,23 +174,16 @@ static const char *state_of(json_t *obj, const char **reason, const char **messa
     return "progressing";
 }
 
-static void put_str(json_t *o, const char *k, const char *v, size_t max)
-{
-    if (!v)
-        return;
-    char buf[600];
-    json_object_set_new(o, k, json_string(llmops_quote(buf, sizeof buf, v, max)));
-}
-
 static json_t *deployment_of(struct kserve *s, json_t *obj)
 {
     json_t *md = json_object_get(obj, "metadata"), *st = json_object_get(obj, "status");
     json_t *spec = json_object_get(obj, "spec"), *pred = json_object_get(spec, "predictor");
-    const char *name = sget(md, "name");
+    const char *name = sv_sget(md, "name");
     json_t *ann = json_object_get(md, "annotations");
-    int raw = sget(ann, MODE_ANNOTATION) && !strcmp(sget(ann, MODE_ANNOTATION), "RawDeployment");
+    int raw =
+        sv_sget(ann, MODE_ANNOTATION) && !strcmp(sv_sget(ann, MODE_ANNOTATION), "RawDeployment");
     json_t *canary_spec = json_array_get(json_object_get(spec, "canary"), 0);
-    const char *stable_json = sget(ann, STABLE_ANNOTATION);
+    const char *stable_json = sv_sget(ann, STABLE_ANNOTATION);
     int has_canary =
         raw ? canary_spec != NULL
             : (stable_json && json_is_integer(json_object_get(pred, "canaryTrafficPercent")));
@@ -268,9 +199,9 @@ static json_t *deployment_of(struct kserve *s, json_t *obj)
     json_object_set_new(traffic, "stable", stable);
     if (!has_canary) {
         json_object_set_new(stable, "percent", json_integer(100));
-        const char *rev = sget(comp, "latestRolledoutRevision")
-                              ? sget(comp, "latestRolledoutRevision")
-                              : sget(comp, "latestReadyRevision");
+        const char *rev = sv_sget(comp, "latestRolledoutRevision")
+                              ? sv_sget(comp, "latestRolledoutRevision")
+                              : sv_sget(comp, "latestReadyRevision");
         if (rev)
             json_object_set_new(stable, "revision", json_string(rev));
     } else {
@@ -283,7 +214,7 @@ static json_t *deployment_of(struct kserve *s, json_t *obj)
         /* The tool's split once it has observed this spec; the spec's until then. */
         json_t *gen = json_object_get(md, "generation");
         json_t *seen = json_object_get(st, "observedGeneration");
-        const char *rs = sget(cond(st, "Ready"), "status");
+        const char *rs = sv_sget(k8s_cond(st, "Ready"), "status");
         json_t *split =
             json_integer_value(gen) == json_integer_value(seen) && rs && !strcmp(rs, "True")
                 ? json_object_get(comp, "traffic")
@@ -292,8 +223,8 @@ static json_t *deployment_of(struct kserve *s, json_t *obj)
         {
             json_t *latest = json_object_get(tr, "latestRevision");
             json_t *target = json_is_true(latest) ? c : stable;
-            if (sget(tr, "revisionName"))
-                json_object_set_new(target, "revision", json_string(sget(tr, "revisionName")));
+            if (sv_sget(tr, "revisionName"))
+                json_object_set_new(target, "revision", json_string(sv_sget(tr, "revisionName")));
             if (json_is_integer(json_object_get(tr, "percent")))
                 json_object_set(target, "percent", json_object_get(tr, "percent"));
         }
@@ -308,12 +239,12 @@ static json_t *deployment_of(struct kserve *s, json_t *obj)
                 json_object_set(cobj, ks[k], json_object_get(cs, ks[k]));
         json_decref(cs);
         json_object_set_new(cobj, "state", json_string(state));
-        put_str(cobj, "reason", reason, 60);
-        put_str(cobj, "message", message, 300);
+        sv_put_str(cobj, "reason", reason, 60);
+        sv_put_str(cobj, "message", message, 300);
         json_object_set_new(cobj, "ready_replicas", json_integer(!strcmp(state, "ready")));
         json_object_set_new(o, "canary", cobj);
         /* The stable revision keeps serving whatever the candidate does. */
-        if (sget(comp, "previousRolledoutRevision") || raw || sget(st, "url")) {
+        if (sv_sget(comp, "previousRolledoutRevision") || raw || sv_sget(st, "url")) {
             state = "ready";
             reason = message = NULL;
         }
@@ -321,10 +252,10 @@ static json_t *deployment_of(struct kserve *s, json_t *obj)
     json_decref(stable_pred);
     json_object_set_new(o, "traffic", traffic);
     json_object_set_new(o, "state", json_string(state));
-    put_str(o, "reason", reason, 60);
-    put_str(o, "message", message, 300);
-    if (sget(st, "url"))
-        json_object_set_new(o, "url", json_string(sget(st, "url")));
+    sv_put_str(o, "reason", reason, 60);
+    sv_put_str(o, "message", message, 300);
+    if (sv_sget(st, "url"))
+        json_object_set_new(o, "url", json_string(sv_sget(st, "url")));
     json_t *copies = json_object_get(json_object_get(st, "modelStatus"), "copies");
     json_int_t ready = 0;
     if (json_is_integer(json_object_get(copies, "totalCopies")))
@@ -333,7 +264,7 @@ static json_t *deployment_of(struct kserve *s, json_t *obj)
     else if (!strcmp(state, "ready"))
         ready = 1;
     json_object_set_new(o, "ready_replicas", json_integer(ready < 0 ? 0 : ready));
-    long long created = sv_rfc3339_ms(sget(md, "creationTimestamp"));
+    long long created = sv_rfc3339_ms(sv_sget(md, "creationTimestamp"));
     if (created >= 0)
         json_object_set_new(o, "created_ms", json_integer(created));
     json_t *tool = json_object();
@@ -351,12 +282,6 @@ static json_t *deployment_of(struct kserve *s, json_t *obj)
 
 /* ------------------------------------------------------------------ lookups */
 
-static int ours(json_t *obj)
-{
-    const char *m = sget(json_object_get(json_object_get(obj, "metadata"), "labels"), MANAGED_KEY);
-    return m && strcmp(m, MANAGED_VALUE) == 0;
-}
-
 /* GET by name: 0, or -1 (NOT_FOUND also for an object the platform did not make). */
 static int get_isvc(struct kserve *s, struct k8s_call *c, const char *name, json_t **obj)
 {
@@ -366,12 +291,12 @@ static int get_isvc(struct kserve *s, struct k8s_call *c, const char *name, json
                          "no InferenceService with this external_id");
     if (k8s_get(c, path, obj) < 0)
         return -1;
-    if (!ours(*obj)) {
+    if (!k8s_ours(*obj)) {
         json_decref(*obj);
         *obj = NULL;
         return k8s_failf(c, LLMOPS_ERR_NOT_FOUND, 0, 0,
                          "InferenceService %s was not made by llm-ops (no label %s=%s)", name,
-                         MANAGED_KEY, MANAGED_VALUE);
+                         K8S_MANAGED_KEY, K8S_MANAGED_VALUE);
     }
     return 0;
 }
@@ -382,8 +307,8 @@ static int find_key(struct kserve *s, struct k8s_call *c, const char *key, json_
     char coll[300], sel[200];
     *obj = NULL;
     k8s_path(coll, sizeof coll, GROUP, VERSION, s->k.ns, PLURAL, NULL, NULL);
-    snprintf(sel, sizeof sel, "%s=%s,%s=%s", MANAGED_KEY, MANAGED_VALUE, LLMOPS_SERVING_KEY_LABEL,
-             key);
+    snprintf(sel, sizeof sel, "%s=%s,%s=%s", K8S_MANAGED_KEY, K8S_MANAGED_VALUE,
+             LLMOPS_SERVING_KEY_LABEL, key);
     json_t *list;
     if (k8s_list(c, coll, sel, 2, NULL, &list) < 0)
         return -1;
@@ -409,10 +334,10 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
 {
     struct kserve *s = state;
     struct k8s_call c = k8s_begin(&s->k, "deploy", err);
-    const char *key = sget(in, "idempotency_key");
+    const char *key = sv_sget(in, "idempotency_key");
     if (sv_check_key(key, err) < 0 || sv_check_spec(in, &s->f, 0, err) < 0)
         return -1;
-    const char *name = sget(in, "name");
+    const char *name = sv_sget(in, "name");
     json_t *obj;
     int rc = find_key(s, &c, key, &obj);
     if (rc < 0)
@@ -425,11 +350,11 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
     predictor_members(pred, in, 0);
     json_t *isvc =
         json_pack("{s:s,s:s,s:{s:s,s:{s:s,s:s},s:{s:s}},s:{s:o}}", "apiVersion", GROUP "/" VERSION,
-                  "kind", "InferenceService", "metadata", "name", name, "labels", MANAGED_KEY,
-                  MANAGED_VALUE, LLMOPS_SERVING_KEY_LABEL, key, "annotations", MODE_ANNOTATION,
+                  "kind", "InferenceService", "metadata", "name", name, "labels", K8S_MANAGED_KEY,
+                  K8S_MANAGED_VALUE, LLMOPS_SERVING_KEY_LABEL, key, "annotations", MODE_ANNOTATION,
                   s->raw ? "RawDeployment" : "Serverless", "spec", "predictor", pred);
     if (!isvc)
-        return oom(&c);
+        return k8s_oom(&c);
     char coll[300];
     k8s_path(coll, sizeof coll, GROUP, VERSION, s->k.ns, PLURAL, NULL, NULL);
     rc = k8s_create(&c, coll, isvc, K8S_CHECK_PRUNE, &obj);
@@ -443,8 +368,8 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
         struct k8s_call c2 = k8s_begin(&s->k, "deploy", &e2);
         item_path(s, name, path, sizeof path);
         if (k8s_get(&c2, path, &obj) == 0) {
-            const char *k = sget(json_object_get(json_object_get(obj, "metadata"), "labels"),
-                                 LLMOPS_SERVING_KEY_LABEL);
+            const char *k = sv_sget(json_object_get(json_object_get(obj, "metadata"), "labels"),
+                                    LLMOPS_SERVING_KEY_LABEL);
             if (k && !strcmp(k, key))
                 return answer(s, obj, out, "created", 0);
             json_decref(obj);
@@ -469,7 +394,7 @@ static int get_deployment(void *state, json_t *in, json_t **out, struct llmops_e
     struct kserve *s = state;
     struct k8s_call c = k8s_begin(&s->k, "get_deployment", err);
     json_t *obj;
-    if (get_isvc(s, &c, sget(in, "external_id"), &obj) < 0)
+    if (get_isvc(s, &c, sv_sget(in, "external_id"), &obj) < 0)
         return -1;
     return answer(s, obj, out, NULL, 0);
 }
@@ -478,26 +403,13 @@ static int list_deployments(void *state, json_t *in, json_t **out, struct llmops
 {
     struct kserve *s = state;
     struct k8s_call c = k8s_begin(&s->k, "list_deployments", err);
-    json_int_t max = json_integer_value(json_object_get(in, "max_results"));
-    if (max < 1 || max > LLMOPS_SERVING_MAX_RESULTS)
-        return k8s_failf(&c, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1..%d",
-                         LLMOPS_SERVING_MAX_RESULTS);
-    const char *token = sget(in, "page_token");
-    if (token && strlen(token) > 2048)
-        return k8s_failf(&c, LLMOPS_ERR_INVALID, 0, 0, "page_token is too long");
     char coll[300];
     k8s_path(coll, sizeof coll, GROUP, VERSION, s->k.ns, PLURAL, NULL, NULL);
-    json_t *list;
-    if (k8s_list(&c, coll, LLMOPS_SERVING_MANAGED_LABEL, (int)max, token && *token ? token : NULL,
-                 &list) < 0) {
-        if (token && err->code == LLMOPS_ERR_INVALID)
-            return k8s_failf(&c, LLMOPS_ERR_INVALID, err->tool_status, 0,
-                             "page_token is not a continue token the cluster accepts");
-        return -1;
-    }
-    json_t *items, *arr = json_array(), *it;
+    json_t *list, *items, *arr, *it;
     const char *next;
-    k8s_list_parse(list, &items, &next);
+    if (k8s_list_page(&c, coll, LLMOPS_SERVING_MANAGED_LABEL, in, &list, &items, &next) < 0)
+        return -1;
+    arr = json_array();
     size_t i;
     json_array_foreach(items, i, it) json_array_append_new(arr, deployment_of(s, it));
     *out = json_pack("{s:o}", "deployments", arr);
@@ -523,7 +435,7 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
     struct k8s_call c = k8s_begin(&s->k, "update_deployment", err);
     if (sv_check_spec(in, &s->f, 1, err) < 0)
         return -1;
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *obj;
     if (get_isvc(s, &c, name, &obj) < 0)
         return -1;
@@ -534,7 +446,7 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
                          : json_integer_value(json_object_get(pred, "minReplicas"));
     json_int_t max = rep ? json_integer_value(json_object_get(rep, "max"))
                          : json_integer_value(json_object_get(pred, "maxReplicas"));
-    int metric = as ? json_is_object(as) : sget(pred, "scaleMetric") != NULL;
+    int metric = as ? json_is_object(as) : sv_sget(pred, "scaleMetric") != NULL;
     json_decref(obj);
     if (metric && min >= max)
         return k8s_failf(&c, LLMOPS_ERR_INVALID, 0, 0,
@@ -557,7 +469,7 @@ static int delete_deployment(void *state, json_t *in, json_t **out, struct llmop
 {
     struct kserve *s = state;
     struct k8s_call c = k8s_begin(&s->k, "delete_deployment", err);
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *obj;
     if (get_isvc(s, &c, name, &obj) < 0) {
         if (err->code == LLMOPS_ERR_NOT_FOUND && err->tool_status == 404) {
@@ -584,7 +496,7 @@ static int find_by_idempotency_key(void *state, json_t *in, json_t **out, struct
 {
     struct kserve *s = state;
     struct k8s_call c = k8s_begin(&s->k, "find_by_idempotency_key", err);
-    const char *key = sget(in, "idempotency_key");
+    const char *key = sv_sget(in, "idempotency_key");
     if (sv_check_key(key, err) < 0)
         return -1;
     json_t *obj;
@@ -603,7 +515,7 @@ static int canary_present(json_t *obj)
 {
     json_t *md = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec");
     return json_array_size(json_object_get(spec, "canary")) > 0 ||
-           sget(json_object_get(md, "annotations"), STABLE_ANNOTATION) != NULL;
+           sv_sget(json_object_get(md, "annotations"), STABLE_ANNOTATION) != NULL;
 }
 
 /* The read-modify-write of a canary op (k8s_update: built again on a 409 Conflict). */
@@ -618,7 +530,7 @@ struct edit {
 
 static json_t *check_obj(struct k8s_call *c, struct edit *e, json_t *obj, int want_canary)
 {
-    if (!ours(obj)) {
+    if (!k8s_ours(obj)) {
         k8s_failf(c, LLMOPS_ERR_NOT_FOUND, 0, 0, "InferenceService %s was not made by llm-ops",
                   e->name);
         return NULL;
@@ -721,7 +633,7 @@ static json_t *build_rollback(struct k8s_call *c, json_t *obj, void *ctx)
         return json_pack("{s:{s:{s:i}}}", "spec", "predictor", "canaryTrafficPercent", 0);
     json_t *md = json_object_get(obj, "metadata");
     json_t *stable =
-        json_loads(sget(json_object_get(md, "annotations"), STABLE_ANNOTATION), 0, NULL);
+        json_loads(sv_sget(json_object_get(md, "annotations"), STABLE_ANNOTATION), 0, NULL);
     if (!json_is_object(stable)) {
         json_decref(stable);
         k8s_failf(c, LLMOPS_ERR_TOOL, 0, 0,
@@ -749,7 +661,7 @@ static int create_canary(void *state, json_t *in, json_t **out, struct llmops_er
 {
     struct kserve *s = state;
     struct k8s_call c = k8s_begin(&s->k, "create_canary", err);
-    struct edit e = {s, in, sget(in, "external_id"), 0, 0, 0};
+    struct edit e = {s, in, sv_sget(in, "external_id"), 0, 0, 0};
     int reps;
     json_t *obj;
     if (sv_check_canary(in, &s->f, err) < 0 ||
@@ -763,7 +675,7 @@ static int set_canary_traffic(void *state, json_t *in, json_t **out, struct llmo
 {
     struct kserve *s = state;
     struct k8s_call c = k8s_begin(&s->k, "set_canary_traffic", err);
-    struct edit e = {s, in, sget(in, "external_id"), 0, 0, 0};
+    struct edit e = {s, in, sv_sget(in, "external_id"), 0, 0, 0};
     int reps;
     json_t *obj;
     if (sv_check_split(in, &s->f, 1, &e.pct, &reps, err) < 0 ||
@@ -776,7 +688,7 @@ static int promote_canary(void *state, json_t *in, json_t **out, struct llmops_e
 {
     struct kserve *s = state;
     struct k8s_call c = k8s_begin(&s->k, "promote_canary", err);
-    struct edit e = {s, in, sget(in, "external_id"), 0, 0, 0};
+    struct edit e = {s, in, sv_sget(in, "external_id"), 0, 0, 0};
     json_t *obj;
     if (edit(s, &c, &e, build_promote, &obj) < 0)
         return -1;
@@ -787,9 +699,9 @@ static int rollback_canary(void *state, json_t *in, json_t **out, struct llmops_
 {
     struct kserve *s = state;
     struct k8s_call c = k8s_begin(&s->k, "rollback_canary", err);
-    struct edit e = {s, in, sget(in, "external_id"), 0, 0, 0};
+    struct edit e = {s, in, sv_sget(in, "external_id"), 0, 0, 0};
     json_t *obj;
-    const char *why = sget(in, "reason");
+    const char *why = sv_sget(in, "reason");
     for (e.step = s->raw ? 1 : 0; e.step < 2; e.step++) {
         if (edit(s, &c, &e, build_rollback, &obj) < 0) {
             if (!e.no_canary || e.step > (s->raw ? 1 : 0))
@@ -809,19 +721,8 @@ static int rollback_canary(void *state, json_t *in, json_t **out, struct llmops_
 
 /* ------------------------------------------------------------------ the descriptor */
 
-static const struct llmops_serving_ops ops = {
-    .size = sizeof ops,
-    .deploy = deploy,
-    .get_deployment = get_deployment,
-    .list_deployments = list_deployments,
-    .update_deployment = update_deployment,
-    .delete_deployment = delete_deployment,
-    .find_by_idempotency_key = find_by_idempotency_key,
-    .create_canary = create_canary,
-    .set_canary_traffic = set_canary_traffic,
-    .promote_canary = promote_canary,
-    .rollback_canary = rollback_canary,
-};
+static const struct llmops_serving_ops ops =
+    SV_SERVING_OPS(create_canary, set_canary_traffic, promote_canary, rollback_canary);
 
 static int kserve_init(const struct llmops_host *host, void **state, struct llmops_error *err)
 {
@@ -861,11 +762,6 @@ static int kserve_init(const struct llmops_host *host, void **state, struct llmo
     return 0;
 }
 
-static void kserve_fini(void *state)
-{
-    free(state);
-}
-
 static int kserve_health(void *state, json_t **info, struct llmops_error *err)
 {
     struct kserve *s = state;
@@ -884,23 +780,15 @@ static int kserve_health(void *state, json_t **info, struct llmops_error *err)
 static int kserve_capabilities(void *state, json_t **out, struct llmops_error *err)
 {
     struct kserve *s = state;
-    *out = sv_capabilities(&s->f, &ops);
-    if (*out)
-        json_object_set_new(*out, "mode", json_string(s->raw ? "RawDeployment" : "Serverless"));
-    return *out ? 0 : llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "out of memory");
+    if (sv_answer_capabilities(&s->f, &ops, out, err) < 0)
+        return -1;
+    json_object_set_new(*out, "mode", json_string(s->raw ? "RawDeployment" : "Serverless"));
+    return 0;
 }
 
 static const struct llmops_plugin descriptor = {
-    .magic = LLMOPS_PLUGIN_MAGIC_INIT,
-    .size = sizeof(struct llmops_plugin),
-    .name = "kserve",
-    .version = KSERVE_MODULE_VERSION,
-    .category = LLMOPS_CATEGORY_SERVING,
-    .category_abi = LLMOPS_SERVING_ABI,
-    .ops = &ops,
-    .config_keys = keys,
+    SV_DESCRIPTOR("kserve", KSERVE_MODULE_VERSION),
     .init = kserve_init,
-    .fini = kserve_fini,
     .health = kserve_health,
     .capabilities = kserve_capabilities,
 };

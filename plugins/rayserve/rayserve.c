@@ -14,7 +14,6 @@
 #include "sv.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,24 +62,6 @@ static struct call begin(void *state, const char *op, struct llmops_error *err)
     return (struct call){s, op, s->host->now_ms() + s->timeout_ms, err};
 }
 
-static int failf(struct call *c, enum llmops_status code, int tool_status, int retryable,
-                 const char *fmt, ...) LLMOPS_PRINTF(5, 6);
-static int failf(struct call *c, enum llmops_status code, int tool_status, int retryable,
-                 const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return llmops_fail(c->err, code, tool_status, retryable, msg);
-}
-
-static const char *sget(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 /* ------------------------------------------------------------------ HTTP */
 
 static int request(struct call *c, const char *method, const char *path, json_t *body, json_t **out)
@@ -90,7 +71,8 @@ static int request(struct call *c, const char *method, const char *path, json_t 
         *out = NULL;
     int64_t left = c->deadline - h->now_ms();
     if (left <= 0)
-        return failf(c, LLMOPS_ERR_UNAVAILABLE, 0, 1, "Ray Serve: no time left within timeout_ms");
+        return sv_fail_tool(c->err, LLMOPS_ERR_UNAVAILABLE, 0, 1,
+                            "Ray Serve: no time left within timeout_ms");
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     struct llmops_http_request req = {
         .size = sizeof req,
@@ -117,23 +99,25 @@ static int request(struct call *c, const char *method, const char *path, json_t 
                status, resp.body ? resp.body : "");
         h->http_free(&resp);
         if (status == 400 || status == 422)
-            return failf(c, LLMOPS_ERR_INVALID, status, 0,
-                         "Ray Serve refused the config (HTTP %d; details in the log)", status);
+            return sv_fail_tool(c->err, LLMOPS_ERR_INVALID, status, 0,
+                                "Ray Serve refused the config (HTTP %d; details in the log)",
+                                status);
         if (status == 401 || status == 403)
-            return failf(c, LLMOPS_ERR_TOOL, status, 0, "Ray Serve: %s (HTTP %d)",
-                         status == 401 ? "unauthorized" : "forbidden", status);
+            return sv_fail_tool(c->err, LLMOPS_ERR_TOOL, status, 0, "Ray Serve: %s (HTTP %d)",
+                                status == 401 ? "unauthorized" : "forbidden", status);
         if (status == 404)
-            return failf(c, LLMOPS_ERR_TOOL, status, 0,
-                         "Ray Serve %s: not found (is url the Ray dashboard?)", path);
-        return failf(c, LLMOPS_ERR_TOOL, status, status == 429 || status >= 500,
-                     "Ray Serve %s %s: HTTP %d", method, path, status);
+            return sv_fail_tool(c->err, LLMOPS_ERR_TOOL, status, 0,
+                                "Ray Serve %s: not found (is url the Ray dashboard?)", path);
+        return sv_fail_tool(c->err, LLMOPS_ERR_TOOL, status, status == 429 || status >= 500,
+                            "Ray Serve %s %s: HTTP %d", method, path, status);
     }
     if (out) {
         json_t *o = resp.body_len ? json_loadb(resp.body, resp.body_len, 0, NULL) : json_object();
         h->http_free(&resp);
         if (!json_is_object(o)) {
             json_decref(o);
-            return failf(c, LLMOPS_ERR_TOOL, status, 0, "Ray Serve %s: not a JSON object", path);
+            return sv_fail_tool(c->err, LLMOPS_ERR_TOOL, status, 0,
+                                "Ray Serve %s: not a JSON object", path);
         }
         *out = o;
         return 0;
@@ -157,7 +141,7 @@ static json_t *app_config(json_t *app)
 
 static const char *env_of(json_t *cfg, const char *name)
 {
-    return sget(json_object_get(json_object_get(cfg, "runtime_env"), "env_vars"), name);
+    return sv_sget(json_object_get(json_object_get(cfg, "runtime_env"), "env_vars"), name);
 }
 
 /* Writes the document back with apps' configs, `replace` put in for `name` (NULL: removed). */
@@ -172,17 +156,17 @@ static int write_doc(struct call *c, json_t *doc, const char *name, json_t *repl
         json_t *cfg = app_config(app);
         if (!cfg) {
             json_decref(list);
-            return failf(c, LLMOPS_ERR_TOOL, 200, 0,
-                         "Ray Serve: application %s has no deployed_app_config (deployed "
-                         "imperatively?): refusing to rewrite the document without it",
-                         k);
+            return sv_fail_tool(c->err, LLMOPS_ERR_TOOL, 200, 0,
+                                "Ray Serve: application %s has no deployed_app_config (deployed "
+                                "imperatively?): refusing to rewrite the document without it",
+                                k);
         }
         json_array_append(list, cfg);
     }
     if (replace)
         json_array_append(list, replace);
     json_t *body = json_pack("{s:o}", "applications", list);
-    if (sget(doc, "proxy_location"))
+    if (sv_sget(doc, "proxy_location"))
         json_object_set(body, "proxy_location", json_object_get(doc, "proxy_location"));
     int rc = request(c, "PUT", APPS, body, NULL);
     json_decref(body);
@@ -252,8 +236,8 @@ static int build(struct call *c, json_t *in, json_t *old, const char *name, cons
     }
     json_t *m = json_object_get(in, "model");
     if (m) {
-        json_object_set_new(ev, "MODEL_URI", json_string(sget(m, "uri")));
-        json_object_set_new(ev, "MODEL_FORMAT", json_string(sget(m, "format")));
+        json_object_set_new(ev, "MODEL_URI", json_string(sv_sget(m, "uri")));
+        json_object_set_new(ev, "MODEL_FORMAT", json_string(sv_sget(m, "format")));
     }
     if (key)
         json_object_set_new(ev, KEY_ENV, json_string(key));
@@ -282,13 +266,13 @@ static int build(struct call *c, json_t *in, json_t *old, const char *name, cons
     int autoscale = as ? json_is_object(as) : cur_as != NULL;
     if (autoscale && min >= max) {
         json_decref(cfg);
-        return failf(c, LLMOPS_ERR_INVALID, 0, 0,
-                     "autoscaling needs replicas.min < replicas.max (give both)");
+        return sv_fail_tool(c->err, LLMOPS_ERR_INVALID, 0, 0,
+                            "autoscaling needs replicas.min < replicas.max (give both)");
     }
     if (!autoscale && min < max) {
         json_decref(cfg);
-        return failf(c, LLMOPS_ERR_INVALID, 0, 0,
-                     "replicas.min < replicas.max needs autoscaling {metric, target}");
+        return sv_fail_tool(c->err, LLMOPS_ERR_INVALID, 0, 0,
+                            "replicas.min < replicas.max needs autoscaling {metric, target}");
     }
     if (autoscale) {
         json_int_t target =
@@ -306,31 +290,34 @@ static int build(struct call *c, json_t *in, json_t *old, const char *name, cons
     json_t *res = json_object_get(in, "resources");
     if (res) {
         json_t *rao = json_object();
-        if (sget(res, "cpu")) {
-            double v = quantity(sget(res, "cpu"));
+        if (sv_sget(res, "cpu")) {
+            double v = quantity(sv_sget(res, "cpu"));
             if (v < 0) {
                 json_decref(rao), json_decref(cfg);
-                return failf(c, LLMOPS_ERR_INVALID, 0, 0, "resources.cpu is not a quantity");
+                return sv_fail_tool(c->err, LLMOPS_ERR_INVALID, 0, 0,
+                                    "resources.cpu is not a quantity");
             }
             json_object_set_new(rao, "num_cpus", json_real(v));
         }
-        if (sget(res, "memory")) {
-            double v = quantity(sget(res, "memory"));
+        if (sv_sget(res, "memory")) {
+            double v = quantity(sv_sget(res, "memory"));
             if (v < 0) {
                 json_decref(rao), json_decref(cfg);
-                return failf(c, LLMOPS_ERR_INVALID, 0, 0, "resources.memory is not a quantity");
+                return sv_fail_tool(c->err, LLMOPS_ERR_INVALID, 0, 0,
+                                    "resources.memory is not a quantity");
             }
             json_object_set_new(rao, "memory", json_integer((json_int_t)llround(v)));
         }
         json_t *gpu = json_object_get(res, "gpu");
         if (gpu) {
-            const char *rn = sget(gpu, "resource_name");
+            const char *rn = sv_sget(gpu, "resource_name");
             if (strcmp(rn, s->gpu)) {
                 json_decref(rao), json_decref(cfg);
-                return failf(c, LLMOPS_ERR_UNSUPPORTED, 0, 0,
-                             "resources.gpu.resource_name %s: Ray counts GPUs without telling "
-                             "kinds apart; this instance's GPUs are %s (gpu_resource)",
-                             rn, s->gpu);
+                return sv_fail_tool(
+                    c->err, LLMOPS_ERR_UNSUPPORTED, 0, 0,
+                    "resources.gpu.resource_name %s: Ray counts GPUs without telling "
+                    "kinds apart; this instance's GPUs are %s (gpu_resource)",
+                    rn, s->gpu);
             }
             json_object_set(rao, "num_gpus", json_object_get(gpu, "count"));
         }
@@ -348,10 +335,10 @@ static json_t *answer_of(struct rs *s, const char *name, json_t *app)
     json_t *ev = json_object_get(json_object_get(cfg, "runtime_env"), "env_vars");
     json_t *o =
         json_pack("{s:s,s:s,s:s}", "name", name, "external_id", name, "runtime", s->runtime);
-    json_object_set_new(o, "model",
-                        json_pack("{s:s,s:s}", "uri",
-                                  sget(ev, "MODEL_URI") ? sget(ev, "MODEL_URI") : "", "format",
-                                  sget(ev, "MODEL_FORMAT") ? sget(ev, "MODEL_FORMAT") : ""));
+    json_object_set_new(
+        o, "model",
+        json_pack("{s:s,s:s}", "uri", sv_sget(ev, "MODEL_URI") ? sv_sget(ev, "MODEL_URI") : "",
+                  "format", sv_sget(ev, "MODEL_FORMAT") ? sv_sget(ev, "MODEL_FORMAT") : ""));
     json_t *env = json_object(), *v;
     const char *k;
     json_object_foreach(ev, k, v) if (strcmp(k, "MODEL_URI") && strcmp(k, "MODEL_FORMAT") &&
@@ -395,7 +382,7 @@ static json_t *answer_of(struct rs *s, const char *name, json_t *app)
                                           json_object_get(rao, "num_gpus")));
         json_object_set_new(o, "resources", r);
     }
-    const char *status = sget(app, "status");
+    const char *status = sv_sget(app, "status");
     const char *state = "progressing";
     if (status && !strcmp(status, "RUNNING"))
         state = "ready";
@@ -406,7 +393,7 @@ static json_t *answer_of(struct rs *s, const char *name, json_t *app)
     json_object_set_new(o, "state", json_string(state));
     if (strcmp(state, "ready") && status) {
         json_object_set_new(o, "reason", json_string(status));
-        const char *msg = sget(app, "message");
+        const char *msg = sv_sget(app, "message");
         if (msg && *msg) {
             char buf[400];
             json_object_set_new(o, "message", json_string(llmops_quote(buf, sizeof buf, msg, 300)));
@@ -419,7 +406,8 @@ static json_t *answer_of(struct rs *s, const char *name, json_t *app)
         size_t i;
         json_t *r;
         json_array_foreach(json_object_get(d, "replicas"), i,
-                           r) if (sget(r, "state") && !strcmp(sget(r, "state"), "RUNNING")) ready++;
+                           r) if (sv_sget(r, "state") && !strcmp(sv_sget(r, "state"), "RUNNING"))
+            ready++;
     }
     json_object_set_new(o, "ready_replicas", json_integer(ready));
     char url[400];
@@ -445,12 +433,12 @@ static json_t *managed_app(json_t *doc, const char *name)
 
 static int check_runtime(struct call *c, json_t *in)
 {
-    const char *rt = sget(in, "runtime");
+    const char *rt = sv_sget(in, "runtime");
     if (rt && strcmp(rt, c->s->runtime)) {
         char q[80];
-        return failf(c, LLMOPS_ERR_INVALID, 0, 0,
-                     "runtime \"%s\" is not known to this instance (its runtime is \"%s\")",
-                     llmops_quote(q, sizeof q, rt, 60), c->s->runtime);
+        return sv_fail_tool(c->err, LLMOPS_ERR_INVALID, 0, 0,
+                            "runtime \"%s\" is not known to this instance (its runtime is \"%s\")",
+                            llmops_quote(q, sizeof q, rt, 60), c->s->runtime);
     }
     return 0;
 }
@@ -463,7 +451,7 @@ static int reread(struct call *c, const char *name, json_t **out, const char *fl
     json_t *app = managed_app(doc, name);
     if (!app) {
         json_decref(doc);
-        return failf(c, LLMOPS_ERR_NOT_FOUND, 0, 0, "no application %s", name);
+        return sv_fail_tool(c->err, LLMOPS_ERR_NOT_FOUND, 0, 0, "no application %s", name);
     }
     *out = answer_of(c->s, name, app);
     if (flag)
@@ -472,31 +460,43 @@ static int reread(struct call *c, const char *name, json_t **out, const char *fl
     return 0;
 }
 
-static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *err)
+/* 1 with *out the answer for the application of doc whose env carries idempotency key
+ * `key`; 0 when none does. */
+static int keyed_answer(struct rs *s, json_t *doc, const char *key, json_t **out)
 {
-    struct call c = begin(state, "deploy", err);
-    const char *key = sget(in, "idempotency_key"), *name = sget(in, "name");
-    if (sv_check_key(key, err) < 0 || sv_check_spec(in, &c.s->f, 0, err) < 0 ||
-        check_runtime(&c, in) < 0)
-        return -1;
-    json_t *doc, *app;
-    if (read_doc(&c, &doc) < 0)
-        return -1;
     const char *k;
+    json_t *app;
     json_object_foreach(json_object_get(doc, "applications"), k, app)
     {
         const char *has = env_of(app_config(app), KEY_ENV);
         if (has && !strcmp(has, key)) {
-            *out = answer_of(c.s, k, app);
-            json_object_set_new(*out, "created", json_false());
-            json_decref(doc);
-            return 0;
+            *out = answer_of(s, k, app);
+            return 1;
         }
+    }
+    return 0;
+}
+
+static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *err)
+{
+    struct call c = begin(state, "deploy", err);
+    const char *key = sv_sget(in, "idempotency_key"), *name = sv_sget(in, "name");
+    if (sv_check_key(key, err) < 0 || sv_check_spec(in, &c.s->f, 0, err) < 0 ||
+        check_runtime(&c, in) < 0)
+        return -1;
+    json_t *doc;
+    if (read_doc(&c, &doc) < 0)
+        return -1;
+    if (keyed_answer(c.s, doc, key, out)) {
+        json_object_set_new(*out, "created", json_false());
+        json_decref(doc);
+        return 0;
     }
     if (json_object_get(json_object_get(doc, "applications"), name)) {
         json_decref(doc);
-        return failf(&c, LLMOPS_ERR_CONFLICT, 0, 0,
-                     "application %s exists and was not made with this idempotency key", name);
+        return sv_fail_tool(c.err, LLMOPS_ERR_CONFLICT, 0, 0,
+                            "application %s exists and was not made with this idempotency key",
+                            name);
     }
     json_t *cfg;
     if (build(&c, in, NULL, name, key, &cfg) < 0) {
@@ -514,7 +514,7 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
 static int get_deployment(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct call c = begin(state, "get_deployment", err);
-    return reread(&c, sget(in, "external_id"), out, NULL, 0);
+    return reread(&c, sv_sget(in, "external_id"), out, NULL, 0);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -527,12 +527,13 @@ static int list_deployments(void *state, json_t *in, json_t **out, struct llmops
     struct call c = begin(state, "list_deployments", err);
     json_int_t max = json_integer_value(json_object_get(in, "max_results"));
     if (max < 1 || max > LLMOPS_SERVING_MAX_RESULTS)
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1..%d",
-                     LLMOPS_SERVING_MAX_RESULTS);
+        return sv_fail_tool(c.err, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1..%d",
+                            LLMOPS_SERVING_MAX_RESULTS);
     /* The token is the last name of the previous page: applications are listed by name. */
-    const char *after = sget(in, "page_token");
+    const char *after = sv_sget(in, "page_token");
     if (after && (strlen(after) > LLMOPS_SERVING_NAME_MAX || strncmp(after, "after:", 6)))
-        return failf(&c, LLMOPS_ERR_INVALID, 0, 0, "page_token is not one this module made");
+        return sv_fail_tool(c.err, LLMOPS_ERR_INVALID, 0, 0,
+                            "page_token is not one this module made");
     if (after)
         after += 6;
     json_t *doc;
@@ -567,7 +568,7 @@ static int list_deployments(void *state, json_t *in, json_t **out, struct llmops
 static int update_deployment(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct call c = begin(state, "update_deployment", err);
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     if (sv_check_spec(in, &c.s->f, 1, err) < 0 || check_runtime(&c, in) < 0)
         return -1;
     json_t *doc, *cfg;
@@ -576,7 +577,8 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
     json_t *app = managed_app(doc, name);
     if (!app) {
         json_decref(doc);
-        return failf(&c, LLMOPS_ERR_NOT_FOUND, 0, 0, "no application %s", name ? name : "");
+        return sv_fail_tool(c.err, LLMOPS_ERR_NOT_FOUND, 0, 0, "no application %s",
+                            name ? name : "");
     }
     if (build(&c, in, app_config(app), name, NULL, &cfg) < 0) {
         json_decref(doc);
@@ -591,12 +593,12 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
 static int delete_deployment(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct call c = begin(state, "delete_deployment", err);
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *doc;
     if (read_doc(&c, &doc) < 0)
         return -1;
     json_t *app = managed_app(doc, name);
-    const char *st = sget(app, "status");
+    const char *st = sv_sget(app, "status");
     if (!app || (st && !strcmp(st, "DELETING"))) {
         json_decref(doc);
         *out = json_pack("{s:b}", "deleted", 0);
@@ -613,24 +615,19 @@ static int delete_deployment(void *state, json_t *in, json_t **out, struct llmop
 static int find_by_idempotency_key(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct call c = begin(state, "find_by_idempotency_key", err);
-    const char *key = sget(in, "idempotency_key");
+    const char *key = sv_sget(in, "idempotency_key");
     if (sv_check_key(key, err) < 0)
         return -1;
-    json_t *doc, *app;
+    json_t *doc;
     if (read_doc(&c, &doc) < 0)
         return -1;
-    const char *k;
-    json_object_foreach(json_object_get(doc, "applications"), k, app)
-    {
-        const char *has = env_of(app_config(app), KEY_ENV);
-        if (has && !strcmp(has, key)) {
-            *out = answer_of(c.s, k, app);
-            json_decref(doc);
-            return 0;
-        }
+    if (keyed_answer(c.s, doc, key, out)) {
+        json_decref(doc);
+        return 0;
     }
     json_decref(doc);
-    return failf(&c, LLMOPS_ERR_NOT_FOUND, 0, 0, "no application carries this idempotency key");
+    return sv_fail_tool(c.err, LLMOPS_ERR_NOT_FOUND, 0, 0,
+                        "no application carries this idempotency key");
 }
 
 /* Ray Serve has no split between two versions of an application. */
@@ -644,19 +641,8 @@ static int no_canary(void *state, json_t *in, json_t **out, struct llmops_error 
 
 /* ------------------------------------------------------------------ the descriptor */
 
-static const struct llmops_serving_ops ops = {
-    .size = sizeof ops,
-    .deploy = deploy,
-    .get_deployment = get_deployment,
-    .list_deployments = list_deployments,
-    .update_deployment = update_deployment,
-    .delete_deployment = delete_deployment,
-    .find_by_idempotency_key = find_by_idempotency_key,
-    .create_canary = no_canary,
-    .set_canary_traffic = no_canary,
-    .promote_canary = no_canary,
-    .rollback_canary = no_canary,
-};
+static const struct llmops_serving_ops ops =
+    SV_SERVING_OPS(no_canary, no_canary, no_canary, no_canary);
 
 static int rs_init(const struct llmops_host *host, void **state, struct llmops_error *err)
 {
@@ -702,22 +688,18 @@ static int rs_init(const struct llmops_host *host, void **state, struct llmops_e
     return 0;
 }
 
-static void rs_fini(void *state)
-{
-    free(state);
-}
-
 static int rs_health(void *state, json_t **info, struct llmops_error *err)
 {
     struct call c = begin(state, "health", err);
     json_t *v;
     if (request(&c, "GET", "/api/version", NULL, &v) < 0)
         return -1;
-    const char *rv = sget(v, "ray_version");
+    const char *rv = sv_sget(v, "ray_version");
     if (!rv) {
         json_decref(v);
-        return failf(&c, LLMOPS_ERR_TOOL, 200, 0,
-                     "Ray dashboard /api/version has no ray_version (is url the dashboard?)");
+        return sv_fail_tool(
+            c.err, LLMOPS_ERR_TOOL, 200, 0,
+            "Ray dashboard /api/version has no ray_version (is url the dashboard?)");
     }
     int ok = c.s->host->version_in_range(rv, RS_TOOL_MIN, RS_TOOL_MAX);
     *info = json_pack("{s:s,s:b,s:s,s:s}", "tool_version", rv, "supported", ok, "supported_min",
@@ -729,23 +711,14 @@ static int rs_health(void *state, json_t **info, struct llmops_error *err)
 static int rs_capabilities(void *state, json_t **out, struct llmops_error *err)
 {
     struct rs *s = state;
-    *out = sv_capabilities(&s->f, &ops);
-    return *out ? 0 : llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "out of memory");
+    return sv_answer_capabilities(&s->f, &ops, out, err);
 }
 
 static const struct llmops_plugin descriptor = {
-    .magic = LLMOPS_PLUGIN_MAGIC_INIT,
-    .size = sizeof(struct llmops_plugin),
-    .name = "rayserve",
-    .version = RS_MODULE_VERSION,
-    .category = LLMOPS_CATEGORY_SERVING,
-    .category_abi = LLMOPS_SERVING_ABI,
-    .ops = &ops,
-    .config_keys = keys,
+    SV_DESCRIPTOR("rayserve", RS_MODULE_VERSION),
     .tool_version_min = RS_TOOL_MIN,
     .tool_version_max = RS_TOOL_MAX,
     .init = rs_init,
-    .fini = rs_fini,
     .health = rs_health,
     .capabilities = rs_capabilities,
 };

@@ -16,11 +16,10 @@
 #include <string.h>
 
 #define SK_MODULE_VERSION "1.0.0"
-#define MANAGED_KEY "app.kubernetes.io/managed-by"
-#define MANAGED_VALUE "llm-ops"
 #define APP_LABEL "llm-ops/deployment" /* the Service selects every track of NAME */
 #define TRACK_LABEL "llm-ops/track"    /* stable | canary */
 #define CANARY_SUFFIX "-canary"
+#define CANARY_NAME_SIZE 80
 
 static const struct llmops_config_key keys[] = {
     K8S_CONFIG_KEYS,
@@ -41,16 +40,6 @@ struct sk {
     struct sv_features f;
 };
 
-static const char *sget(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static int oom(struct k8s_call *c)
-{
-    return k8s_failf(c, LLMOPS_ERR_INTERNAL, 0, 0, "%s: out of memory", c->op);
-}
-
 enum kind { DEPLOYMENT, SERVICE, HPA };
 
 static void path_of(struct sk *s, enum kind kind, const char *name, char *buf, size_t size)
@@ -60,11 +49,18 @@ static void path_of(struct sk *s, enum kind kind, const char *name, char *buf, s
     k8s_path(buf, size, g[kind], v[kind], s->k.ns, p[kind], name, NULL);
 }
 
+/* NAME-canary, the canary Deployment of NAME, into buf (CANARY_NAME_SIZE bytes). */
+static char *canary_name(char *buf, const char *name)
+{
+    snprintf(buf, CANARY_NAME_SIZE, "%s" CANARY_SUFFIX, name);
+    return buf;
+}
+
 /* ------------------------------------------------------------------ objects */
 
 static json_t *labels(const char *name, const char *key, const char *track)
 {
-    json_t *l = json_pack("{s:s,s:s}", MANAGED_KEY, MANAGED_VALUE, APP_LABEL, name);
+    json_t *l = json_pack("{s:s,s:s}", K8S_MANAGED_KEY, K8S_MANAGED_VALUE, APP_LABEL, name);
     if (key)
         json_object_set_new(l, LLMOPS_SERVING_KEY_LABEL, json_string(key));
     if (track)
@@ -78,8 +74,8 @@ static json_t *container(struct sk *s, json_t *in, json_t *base)
     json_t *c = base ? json_deep_copy(base)
                      : json_pack("{s:s,s:s,s:[{s:i,s:s}]}", "name", "main", "image", s->image,
                                  "ports", "containerPort", s->port, "name", "http");
-    if (sget(in, "image"))
-        json_object_set_new(c, "image", json_string(sget(in, "image")));
+    if (sv_sget(in, "image"))
+        json_object_set_new(c, "image", json_string(sv_sget(in, "image")));
     if (json_object_get(in, "args"))
         json_object_set(c, "args", json_object_get(in, "args"));
     json_t *m = json_object_get(in, "model"), *env = json_object_get(in, "env");
@@ -87,14 +83,14 @@ static json_t *container(struct sk *s, json_t *in, json_t *base)
         /* env as a list: MODEL_URI, MODEL_FORMAT first, then the request's. */
         json_t *old = json_object_get(c, "env"), *list = json_array(), *v;
         size_t i;
-        const char *uri = m ? sget(m, "uri") : NULL, *fmt = m ? sget(m, "format") : NULL;
+        const char *uri = m ? sv_sget(m, "uri") : NULL, *fmt = m ? sv_sget(m, "format") : NULL;
         json_array_foreach(old, i, v)
         {
-            const char *n = sget(v, "name");
+            const char *n = sv_sget(v, "name");
             if (n && !strcmp(n, "MODEL_URI") && !uri)
-                uri = sget(v, "value");
+                uri = sv_sget(v, "value");
             if (n && !strcmp(n, "MODEL_FORMAT") && !fmt)
-                fmt = sget(v, "value");
+                fmt = sv_sget(v, "value");
         }
         json_array_append_new(list,
                               json_pack("{s:s,s:s}", "name", "MODEL_URI", "value", uri ? uri : ""));
@@ -107,30 +103,16 @@ static json_t *container(struct sk *s, json_t *in, json_t *base)
         } else {
             json_array_foreach(old, i, v)
             {
-                const char *n = sget(v, "name");
+                const char *n = sv_sget(v, "name");
                 if (n && strcmp(n, "MODEL_URI") && strcmp(n, "MODEL_FORMAT"))
                     json_array_append(list, v);
             }
         }
         json_object_set_new(c, "env", list);
     }
-    json_t *res = json_object_get(in, "resources");
-    if (res) {
-        json_t *q = json_object();
-        if (sget(res, "cpu"))
-            json_object_set_new(q, "cpu", json_string(sget(res, "cpu")));
-        if (sget(res, "memory"))
-            json_object_set_new(q, "memory", json_string(sget(res, "memory")));
-        json_t *gpu = json_object_get(res, "gpu");
-        if (gpu) {
-            char n[24];
-            snprintf(n, sizeof n, "%lld",
-                     (long long)json_integer_value(json_object_get(gpu, "count")));
-            json_object_set_new(q, sget(gpu, "resource_name"), json_string(n));
-        }
-        json_object_set_new(c, "resources", json_pack("{s:O,s:O}", "limits", q, "requests", q));
-        json_decref(q);
-    }
+    json_t *res = sv_resources(json_object_get(in, "resources"));
+    if (res)
+        json_object_set_new(c, "resources", res);
     return c;
 }
 
@@ -153,24 +135,11 @@ static json_t *hpa_obj(const char *name, const char *key, json_t *rep, json_t *a
         "kind", "Deployment", "name", name, "minReplicas",
         json_integer_value(json_object_get(rep, "min")), "maxReplicas",
         json_integer_value(json_object_get(rep, "max")), "metrics", "type", "Resource", "resource",
-        "name", sget(as, "metric"), "target", "type", "Utilization", "averageUtilization",
+        "name", sv_sget(as, "metric"), "target", "type", "Utilization", "averageUtilization",
         json_object_get(as, "target"));
 }
 
 /* ------------------------------------------------------------------ reading */
-
-static json_t *cond(json_t *status, const char *type)
-{
-    size_t i;
-    json_t *c;
-    json_array_foreach(json_object_get(status, "conditions"), i, c)
-    {
-        const char *t = sget(c, "type");
-        if (t && !strcmp(t, type))
-            return c;
-    }
-    return NULL;
-}
 
 static json_t *main_container(json_t *dep)
 {
@@ -188,35 +157,22 @@ static json_int_t ready_of(json_t *dep)
 
 static const char *state_of(json_t *dep, json_int_t min, const char **reason, const char **message)
 {
-    json_t *md = json_object_get(dep, "metadata"), *st = json_object_get(dep, "status");
-    *reason = *message = NULL;
-    if (json_object_get(md, "deletionTimestamp"))
-        return "deleting";
-    json_t *gen = json_object_get(md, "generation"),
-           *seen = json_object_get(st, "observedGeneration");
-    if (json_is_integer(gen) &&
-        (!json_is_integer(seen) || json_integer_value(seen) < json_integer_value(gen)))
-        return "progressing";
-    json_t *avail = cond(st, "Available"), *prog = cond(st, "Progressing");
-    if (sget(avail, "status") && !strcmp(sget(avail, "status"), "True") && ready_of(dep) >= min &&
-        ready_of(dep) >= 1)
+    const char *pending = k8s_generation_state(dep, reason, message);
+    if (pending)
+        return pending;
+    json_t *st = json_object_get(dep, "status");
+    json_t *avail = k8s_cond(st, "Available"), *prog = k8s_cond(st, "Progressing");
+    if (sv_sget(avail, "status") && !strcmp(sv_sget(avail, "status"), "True") &&
+        ready_of(dep) >= min && ready_of(dep) >= 1)
         return "ready";
-    if (sget(prog, "status") && !strcmp(sget(prog, "status"), "False")) {
-        *reason = sget(prog, "reason");
-        *message = sget(prog, "message");
+    if (sv_sget(prog, "status") && !strcmp(sv_sget(prog, "status"), "False")) {
+        *reason = sv_sget(prog, "reason");
+        *message = sv_sget(prog, "message");
         return "failed";
     }
-    *reason = sget(avail, "reason");
-    *message = sget(avail, "message");
+    *reason = sv_sget(avail, "reason");
+    *message = sv_sget(avail, "message");
     return "progressing";
-}
-
-static void put_str(json_t *o, const char *k, const char *v, size_t max)
-{
-    if (!v)
-        return;
-    char buf[600];
-    json_object_set_new(o, k, json_string(llmops_quote(buf, sizeof buf, v, max)));
 }
 
 /* Spec members from a container (model, image, args, env, resources). */
@@ -227,7 +183,7 @@ static void spec_members(json_t *o, json_t *c, json_t *pod)
     const char *uri = "", *fmt = "";
     json_array_foreach(env, i, v)
     {
-        const char *n = sget(v, "name"), *val = sget(v, "value");
+        const char *n = sv_sget(v, "name"), *val = sv_sget(v, "value");
         if (!n)
             continue;
         if (!strcmp(n, "MODEL_URI"))
@@ -238,33 +194,14 @@ static void spec_members(json_t *o, json_t *c, json_t *pod)
             json_object_set_new(e, n, json_string(val ? val : ""));
     }
     json_object_set_new(o, "model", json_pack("{s:s,s:s}", "uri", uri, "format", fmt));
-    if (sget(c, "image"))
-        json_object_set_new(o, "image", json_string(sget(c, "image")));
+    if (sv_sget(c, "image"))
+        json_object_set_new(o, "image", json_string(sv_sget(c, "image")));
     if (json_is_array(json_object_get(c, "args")))
         json_object_set(o, "args", json_object_get(c, "args"));
     json_object_set_new(o, "env", e);
     json_t *lim = json_object_get(json_object_get(c, "resources"), "limits");
-    if (json_is_object(lim) && pod) {
-        json_t *r = json_object();
-        const char *k;
-        json_object_foreach(lim, k, v)
-        {
-            if (!strcmp(k, "cpu") || !strcmp(k, "memory")) {
-                if (json_is_string(v))
-                    json_object_set(r, k, v);
-            } else if (strchr(k, '/')) {
-                long long n = json_is_integer(v)  ? (long long)json_integer_value(v)
-                              : json_is_string(v) ? strtoll(json_string_value(v), NULL, 10)
-                                                  : 0;
-                json_t *g = json_pack("{s:s,s:I}", "resource_name", k, "count", (json_int_t)n);
-                json_t *ns = json_object_get(pod, "nodeSelector");
-                if (json_is_object(ns))
-                    json_object_set(g, "node_selector", ns);
-                json_object_set_new(r, "gpu", g);
-            }
-        }
-        json_object_set_new(o, "resources", r);
-    }
+    if (json_is_object(lim) && pod)
+        json_object_set_new(o, "resources", sv_resources_of(lim, pod, 0));
 }
 
 /* A Deployment object of llmops-serving.h from the stable Deployment, its HPA and canary
@@ -272,7 +209,7 @@ static void spec_members(json_t *o, json_t *c, json_t *pod)
 static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
 {
     json_t *md = json_object_get(dep, "metadata");
-    const char *name = sget(md, "name");
+    const char *name = sv_sget(md, "name");
     json_t *pod =
         json_object_get(json_object_get(json_object_get(dep, "spec"), "template"), "spec");
     json_t *o = json_pack("{s:s,s:s,s:s}", "name", name ? name : "", "external_id",
@@ -288,7 +225,8 @@ static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
         json_t *res = json_object_get(m, "resource");
         json_object_set_new(
             o, "autoscaling",
-            json_pack("{s:s,s:O}", "metric", sget(res, "name") ? sget(res, "name") : "", "target",
+            json_pack("{s:s,s:O}", "metric", sv_sget(res, "name") ? sv_sget(res, "name") : "",
+                      "target",
                       json_object_get(json_object_get(res, "target"), "averageUtilization")));
     } else {
         min = max = json_is_integer(replicas) ? json_integer_value(replicas) : 1;
@@ -297,14 +235,14 @@ static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
     const char *reason, *message;
     const char *state = state_of(dep, min, &reason, &message);
     json_object_set_new(o, "state", json_string(state));
-    put_str(o, "reason", reason, 60);
-    put_str(o, "message", message, 300);
+    sv_put_str(o, "reason", reason, 60);
+    sv_put_str(o, "message", message, 300);
     json_int_t ready = ready_of(dep);
     json_object_set_new(o, "ready_replicas", json_integer(ready));
     char url[300];
     snprintf(url, sizeof url, "http://%s.%s.svc", name ? name : "", s->k.ns);
     json_object_set_new(o, "url", json_string(url));
-    long long created = sv_rfc3339_ms(sget(md, "creationTimestamp"));
+    long long created = sv_rfc3339_ms(sv_sget(md, "creationTimestamp"));
     if (created >= 0)
         json_object_set_new(o, "created_ms", json_integer(created));
     json_t *traffic = json_object();
@@ -321,8 +259,8 @@ static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
                 json_object_get(json_object_get(canary, "status"), "observedGeneration")))
             cst = "ready"; /* scaled to 0 replicas on purpose: nothing to wait for */
         json_object_set_new(c, "state", json_string(cst));
-        put_str(c, "reason", cr, 60);
-        put_str(c, "message", cm, 300);
+        sv_put_str(c, "reason", cr, 60);
+        sv_put_str(c, "message", cm, 300);
         json_object_set_new(c, "ready_replicas", json_integer(cready));
         json_object_set_new(c, "replicas", json_integer(creps));
         json_object_set_new(o, "canary", c);
@@ -337,7 +275,7 @@ static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
                             json_pack("{s:I,s:s}", "percent", 100 - pct, "revision", name));
         json_object_set_new(traffic, "canary",
                             json_pack("{s:I,s:s}", "percent", pct, "revision",
-                                      sget(json_object_get(canary, "metadata"), "name")));
+                                      sv_sget(json_object_get(canary, "metadata"), "name")));
     } else {
         json_object_set_new(traffic, "stable",
                             json_pack("{s:i,s:s}", "percent", 100, "revision", name ? name : ""));
@@ -352,12 +290,6 @@ static json_t *answer_of(struct sk *s, json_t *dep, json_t *hpa, json_t *canary)
 }
 
 /* ------------------------------------------------------------------ lookups */
-
-static int ours(json_t *obj)
-{
-    const char *m = sget(json_object_get(json_object_get(obj, "metadata"), "labels"), MANAGED_KEY);
-    return m && !strcmp(m, MANAGED_VALUE);
-}
 
 /* GET kind/name: 0; 1 when absent; -1 on another error. */
 static int get_opt(struct sk *s, struct k8s_call *c, enum kind kind, const char *name, json_t **obj)
@@ -380,12 +312,12 @@ static int get_stable(struct sk *s, struct k8s_call *c, const char *name, json_t
         return -1;
     if (rc == 1)
         return k8s_failf(c, LLMOPS_ERR_NOT_FOUND, 404, 0, "no Deployment %s", name);
-    if (!ours(*dep)) {
+    if (!k8s_ours(*dep)) {
         json_decref(*dep);
         *dep = NULL;
         return k8s_failf(c, LLMOPS_ERR_NOT_FOUND, 0, 0,
                          "Deployment %s was not made by llm-ops (no label %s=%s)", name,
-                         MANAGED_KEY, MANAGED_VALUE);
+                         K8S_MANAGED_KEY, K8S_MANAGED_VALUE);
     }
     return 0;
 }
@@ -393,9 +325,9 @@ static int get_stable(struct sk *s, struct k8s_call *c, const char *name, json_t
 /* The answer for the stable Deployment dep (consumed): its HPA and canary read too. */
 static int full_answer(struct sk *s, struct k8s_call *c, json_t *dep, json_t **out)
 {
-    const char *name = sget(json_object_get(dep, "metadata"), "name");
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
+    const char *name = sv_sget(json_object_get(dep, "metadata"), "name");
+    char cname[CANARY_NAME_SIZE];
+    canary_name(cname, name);
     json_t *hpa = NULL, *canary = NULL;
     if (get_opt(s, c, HPA, name, &hpa) < 0 || get_opt(s, c, DEPLOYMENT, cname, &canary) < 0) {
         json_decref(dep);
@@ -409,12 +341,21 @@ static int full_answer(struct sk *s, struct k8s_call *c, json_t *dep, json_t **o
     return 0;
 }
 
+/* full_answer for the stable Deployment of NAME, read again. */
+static int stable_answer(struct sk *s, struct k8s_call *c, const char *name, json_t **out)
+{
+    json_t *dep;
+    if (get_stable(s, c, name, &dep) < 0)
+        return -1;
+    return full_answer(s, c, dep, out);
+}
+
 static int find_key(struct sk *s, struct k8s_call *c, const char *key, json_t **dep)
 {
     char coll[300], sel[200];
     *dep = NULL;
     path_of(s, DEPLOYMENT, NULL, coll, sizeof coll);
-    snprintf(sel, sizeof sel, "%s=%s,%s=%s,%s=stable", MANAGED_KEY, MANAGED_VALUE,
+    snprintf(sel, sizeof sel, "%s=%s,%s=%s,%s=stable", K8S_MANAGED_KEY, K8S_MANAGED_VALUE,
              LLMOPS_SERVING_KEY_LABEL, key, TRACK_LABEL);
     json_t *list;
     if (k8s_list(c, coll, sel, 2, NULL, &list) < 0)
@@ -440,12 +381,12 @@ static int create_or_find(struct sk *s, struct k8s_call *c, enum kind kind, json
     }
     if (c->err->code != LLMOPS_ERR_CONFLICT || strcmp(c->reason, "AlreadyExists"))
         return -1;
-    const char *name = sget(json_object_get(obj, "metadata"), "name");
+    const char *name = sv_sget(json_object_get(obj, "metadata"), "name");
     json_t *there;
     struct llmops_error keep = *c->err;
     if (get_opt(s, c, kind, name, &there) == 0) {
-        const char *k = sget(json_object_get(json_object_get(there, "metadata"), "labels"),
-                             LLMOPS_SERVING_KEY_LABEL);
+        const char *k = sv_sget(json_object_get(json_object_get(there, "metadata"), "labels"),
+                                LLMOPS_SERVING_KEY_LABEL);
         int mine = k && !strcmp(k, key);
         json_decref(there);
         if (mine)
@@ -464,7 +405,7 @@ static int create_or_find(struct sk *s, struct k8s_call *c, enum kind kind, json
 
 static int check_runtime(struct sk *s, struct k8s_call *c, json_t *in)
 {
-    const char *rt = sget(in, "runtime");
+    const char *rt = sv_sget(in, "runtime");
     if (rt && strcmp(rt, s->runtime)) {
         char q[80];
         return k8s_failf(c, LLMOPS_ERR_INVALID, 0, 0,
@@ -478,11 +419,11 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
 {
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "deploy", err);
-    const char *key = sget(in, "idempotency_key");
+    const char *key = sv_sget(in, "idempotency_key");
     if (sv_check_key(key, err) < 0 || sv_check_spec(in, &s->f, 0, err) < 0 ||
         check_runtime(s, &c, in) < 0)
         return -1;
-    const char *name = sget(in, "name");
+    const char *name = sv_sget(in, "name");
     json_t *dep;
     int rc = find_key(s, &c, key, &dep);
     if (rc < 0)
@@ -505,7 +446,7 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
     json_t *hpa = json_is_object(as) ? hpa_obj(name, key, rep, as) : NULL;
     if (!d || !svc || (json_is_object(as) && !hpa)) {
         json_decref(d), json_decref(svc), json_decref(hpa);
-        return oom(&c);
+        return k8s_oom(&c);
     }
     /* Each object is created, or found made with this key by an earlier try: a deploy
      * retried after a lost answer completes what it began and makes nothing twice. */
@@ -517,7 +458,7 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
     json_decref(d), json_decref(svc), json_decref(hpa);
     if (rc < 0)
         return -1;
-    if (get_stable(s, &c, name, &dep) < 0 || full_answer(s, &c, dep, out) < 0)
+    if (stable_answer(s, &c, name, out) < 0)
         return -1;
     json_object_set_new(*out, "created", json_boolean(created && rc == 0));
     return 0;
@@ -528,7 +469,7 @@ static int get_deployment(void *state, json_t *in, json_t **out, struct llmops_e
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "get_deployment", err);
     json_t *dep;
-    if (get_stable(s, &c, sget(in, "external_id"), &dep) < 0)
+    if (get_stable(s, &c, sv_sget(in, "external_id"), &dep) < 0)
         return -1;
     return full_answer(s, &c, dep, out);
 }
@@ -537,26 +478,14 @@ static int list_deployments(void *state, json_t *in, json_t **out, struct llmops
 {
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "list_deployments", err);
-    json_int_t max = json_integer_value(json_object_get(in, "max_results"));
-    if (max < 1 || max > LLMOPS_SERVING_MAX_RESULTS)
-        return k8s_failf(&c, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1..%d",
-                         LLMOPS_SERVING_MAX_RESULTS);
-    const char *token = sget(in, "page_token");
-    if (token && strlen(token) > 2048)
-        return k8s_failf(&c, LLMOPS_ERR_INVALID, 0, 0, "page_token is too long");
     char coll[300];
     path_of(s, DEPLOYMENT, NULL, coll, sizeof coll);
-    json_t *list;
-    if (k8s_list(&c, coll, LLMOPS_SERVING_MANAGED_LABEL "," TRACK_LABEL "=stable", (int)max,
-                 token && *token ? token : NULL, &list) < 0) {
-        if (token && err->code == LLMOPS_ERR_INVALID)
-            return k8s_failf(&c, LLMOPS_ERR_INVALID, err->tool_status, 0,
-                             "page_token is not a continue token the cluster accepts");
-        return -1;
-    }
-    json_t *items, *arr = json_array(), *it;
+    json_t *list, *items, *arr, *it;
     const char *next;
-    k8s_list_parse(list, &items, &next);
+    if (k8s_list_page(&c, coll, LLMOPS_SERVING_MANAGED_LABEL "," TRACK_LABEL "=stable", in, &list,
+                      &items, &next) < 0)
+        return -1;
+    arr = json_array();
     size_t i;
     json_array_foreach(items, i, it)
     {
@@ -592,7 +521,7 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
     struct k8s_call c = k8s_begin(&s->k, "update_deployment", err);
     if (sv_check_spec(in, &s->f, 1, err) < 0 || check_runtime(s, &c, in) < 0)
         return -1;
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *dep, *hpa;
     if (get_stable(s, &c, name, &dep) < 0)
         return -1;
@@ -639,8 +568,8 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
     (void)pod;
     if (!autoscale && (rep || (as && hpa)))
         json_object_set_new(spec, "replicas", json_integer(max));
-    const char *key =
-        sget(json_object_get(json_object_get(dep, "metadata"), "labels"), LLMOPS_SERVING_KEY_LABEL);
+    const char *key = sv_sget(json_object_get(json_object_get(dep, "metadata"), "labels"),
+                              LLMOPS_SERVING_KEY_LABEL);
     rc = 0;
     if (json_object_size(spec))
         rc = patch(s, &c, DEPLOYMENT, name, json_pack("{s:O}", "spec", spec));
@@ -651,8 +580,8 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
         if (!a) {
             json_t *m = json_array_get(json_object_get(hs, "metrics"), 0);
             json_t *res = json_object_get(m, "resource");
-            a = json_pack("{s:s,s:O}", "metric", sget(res, "name") ? sget(res, "name") : "cpu",
-                          "target",
+            a = json_pack("{s:s,s:O}", "metric",
+                          sv_sget(res, "name") ? sv_sget(res, "name") : "cpu", "target",
                           json_object_get(json_object_get(res, "target"), "averageUtilization"));
         }
         json_t *h = hpa_obj(name, key ? key : "", r, a);
@@ -678,9 +607,7 @@ static int update_deployment(void *state, json_t *in, json_t **out, struct llmop
     json_decref(dep), json_decref(hpa);
     if (rc < 0)
         return -1;
-    if (get_stable(s, &c, name, &dep) < 0)
-        return -1;
-    return full_answer(s, &c, dep, out);
+    return stable_answer(s, &c, name, out);
 }
 
 /* DELETE kind/name: 1 deleted, 0 gone already, -1. */
@@ -700,7 +627,7 @@ static int delete_deployment(void *state, json_t *in, json_t **out, struct llmop
 {
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "delete_deployment", err);
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *dep;
     if (get_stable(s, &c, name, &dep) < 0) {
         if (err->code == LLMOPS_ERR_NOT_FOUND && err->tool_status == 404) {
@@ -710,8 +637,8 @@ static int delete_deployment(void *state, json_t *in, json_t **out, struct llmop
         return -1;
     }
     json_decref(dep);
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
+    char cname[CANARY_NAME_SIZE];
+    canary_name(cname, name);
     if (delete_one(s, &c, HPA, name) < 0 || delete_one(s, &c, DEPLOYMENT, cname) < 0 ||
         delete_one(s, &c, SERVICE, name) < 0)
         return -1;
@@ -726,7 +653,7 @@ static int find_by_idempotency_key(void *state, json_t *in, json_t **out, struct
 {
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "find_by_idempotency_key", err);
-    const char *key = sget(in, "idempotency_key");
+    const char *key = sv_sget(in, "idempotency_key");
     if (sv_check_key(key, err) < 0)
         return -1;
     json_t *dep;
@@ -743,9 +670,22 @@ static int find_by_idempotency_key(void *state, json_t *in, json_t **out, struct
 
 static int get_canary(struct sk *s, struct k8s_call *c, const char *name, json_t **canary)
 {
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
-    return get_opt(s, c, DEPLOYMENT, cname, canary);
+    char cname[CANARY_NAME_SIZE];
+    return get_opt(s, c, DEPLOYMENT, canary_name(cname, name), canary);
+}
+
+/* get_stable and get_canary of NAME: 0 with *canary, or -1 (NOT_FOUND when there is no
+ * canary). */
+static int need_canary(struct sk *s, struct k8s_call *c, const char *name, json_t **canary)
+{
+    json_t *dep;
+    if (get_stable(s, c, name, &dep) < 0)
+        return -1;
+    json_decref(dep);
+    int rc = get_canary(s, c, name, canary);
+    if (rc != 0)
+        return rc < 0 ? -1 : k8s_failf(c, LLMOPS_ERR_NOT_FOUND, 0, 0, "%s has no canary", name);
+    return 0;
 }
 
 static int create_canary(void *state, json_t *in, json_t **out, struct llmops_error *err)
@@ -755,7 +695,7 @@ static int create_canary(void *state, json_t *in, json_t **out, struct llmops_er
     int pct, reps;
     if (sv_check_canary(in, &s->f, err) < 0 || sv_check_split(in, &s->f, 0, &pct, &reps, err) < 0)
         return -1;
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *dep, *canary;
     if (get_stable(s, &c, name, &dep) < 0)
         return -1;
@@ -770,8 +710,8 @@ static int create_canary(void *state, json_t *in, json_t **out, struct llmops_er
         json_object_get(json_object_get(json_object_get(dep, "spec"), "template"), "spec"));
     json_t *cont = container(s, in, main_container(dep));
     json_array_set_new(json_object_get(pod, "containers"), 0, cont);
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
+    char cname[CANARY_NAME_SIZE];
+    canary_name(cname, name);
     json_t *d = deployment_obj(cname, name, NULL, "canary", reps, pod);
     json_decref(dep);
     char coll[300];
@@ -782,9 +722,7 @@ static int create_canary(void *state, json_t *in, json_t **out, struct llmops_er
     if (rc < 0)
         return -1;
     json_decref(made);
-    if (get_stable(s, &c, name, &dep) < 0)
-        return -1;
-    return full_answer(s, &c, dep, out);
+    return stable_answer(s, &c, name, out);
 }
 
 static int set_canary_traffic(void *state, json_t *in, json_t **out, struct llmops_error *err)
@@ -794,36 +732,27 @@ static int set_canary_traffic(void *state, json_t *in, json_t **out, struct llmo
     int pct, reps;
     if (sv_check_split(in, &s->f, 1, &pct, &reps, err) < 0)
         return -1;
-    const char *name = sget(in, "external_id");
-    json_t *dep, *canary;
-    if (get_stable(s, &c, name, &dep) < 0)
+    const char *name = sv_sget(in, "external_id");
+    json_t *canary;
+    if (need_canary(s, &c, name, &canary) < 0)
         return -1;
-    json_decref(dep);
-    int rc = get_canary(s, &c, name, &canary);
-    if (rc != 0)
-        return rc < 0 ? -1 : k8s_failf(&c, LLMOPS_ERR_NOT_FOUND, 0, 0, "%s has no canary", name);
     json_decref(canary);
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
+    char cname[CANARY_NAME_SIZE];
+    canary_name(cname, name);
     if (patch(s, &c, DEPLOYMENT, cname, json_pack("{s:{s:i}}", "spec", "replicas", reps)) < 0)
         return -1;
-    if (get_stable(s, &c, name, &dep) < 0)
-        return -1;
-    return full_answer(s, &c, dep, out);
+    return stable_answer(s, &c, name, out);
 }
 
 static int promote_canary(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "promote_canary", err);
-    const char *name = sget(in, "external_id");
-    json_t *dep, *canary;
-    if (get_stable(s, &c, name, &dep) < 0)
+    const char *name = sv_sget(in, "external_id");
+    json_t *canary;
+    int rc = need_canary(s, &c, name, &canary);
+    if (rc < 0)
         return -1;
-    json_decref(dep);
-    int rc = get_canary(s, &c, name, &canary);
-    if (rc != 0)
-        return rc < 0 ? -1 : k8s_failf(&c, LLMOPS_ERR_NOT_FOUND, 0, 0, "%s has no canary", name);
     /* The stable Deployment takes the canary's pod spec (its own labels stay), then the
      * canary goes: the Service keeps selecting the stable pods throughout. */
     json_t *pod =
@@ -832,34 +761,32 @@ static int promote_canary(void *state, json_t *in, json_t **out, struct llmops_e
                json_pack("{s:{s:{s:{s:O}}}}", "spec", "template", "spec", "containers",
                          json_object_get(pod, "containers")));
     json_decref(canary);
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
+    char cname[CANARY_NAME_SIZE];
+    canary_name(cname, name);
     if (rc < 0 || delete_one(s, &c, DEPLOYMENT, cname) < 0)
         return -1;
-    if (get_stable(s, &c, name, &dep) < 0)
-        return -1;
-    return full_answer(s, &c, dep, out);
+    return stable_answer(s, &c, name, out);
 }
 
 static int rollback_canary(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "rollback_canary", err);
-    const char *name = sget(in, "external_id");
+    const char *name = sv_sget(in, "external_id");
     json_t *dep;
     if (get_stable(s, &c, name, &dep) < 0)
         return -1;
     json_decref(dep);
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s" CANARY_SUFFIX, name);
+    char cname[CANARY_NAME_SIZE];
+    canary_name(cname, name);
     int rc = delete_one(s, &c, DEPLOYMENT, cname);
     if (rc < 0)
         return -1;
-    const char *why = sget(in, "reason");
+    const char *why = sv_sget(in, "reason");
     if (rc)
         s->k.host->log(s->k.host, LLMOPS_LOG_INFO, "rollback_canary %s: %s", name,
                        why ? why : "asked");
-    if (get_stable(s, &c, name, &dep) < 0 || full_answer(s, &c, dep, out) < 0)
+    if (stable_answer(s, &c, name, out) < 0)
         return -1;
     json_object_set_new(*out, "rolled_back", json_boolean(rc));
     return 0;
@@ -867,19 +794,8 @@ static int rollback_canary(void *state, json_t *in, json_t **out, struct llmops_
 
 /* ------------------------------------------------------------------ the descriptor */
 
-static const struct llmops_serving_ops ops = {
-    .size = sizeof ops,
-    .deploy = deploy,
-    .get_deployment = get_deployment,
-    .list_deployments = list_deployments,
-    .update_deployment = update_deployment,
-    .delete_deployment = delete_deployment,
-    .find_by_idempotency_key = find_by_idempotency_key,
-    .create_canary = create_canary,
-    .set_canary_traffic = set_canary_traffic,
-    .promote_canary = promote_canary,
-    .rollback_canary = rollback_canary,
-};
+static const struct llmops_serving_ops ops =
+    SV_SERVING_OPS(create_canary, set_canary_traffic, promote_canary, rollback_canary);
 
 static int sk_init(const struct llmops_host *host, void **state, struct llmops_error *err)
 {
@@ -907,11 +823,6 @@ static int sk_init(const struct llmops_host *host, void **state, struct llmops_e
     return 0;
 }
 
-static void sk_fini(void *state)
-{
-    free(state);
-}
-
 static int sk_health(void *state, json_t **info, struct llmops_error *err)
 {
     struct sk *s = state;
@@ -929,21 +840,12 @@ static int sk_health(void *state, json_t **info, struct llmops_error *err)
 static int sk_capabilities(void *state, json_t **out, struct llmops_error *err)
 {
     struct sk *s = state;
-    *out = sv_capabilities(&s->f, &ops);
-    return *out ? 0 : llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "out of memory");
+    return sv_answer_capabilities(&s->f, &ops, out, err);
 }
 
 static const struct llmops_plugin descriptor = {
-    .magic = LLMOPS_PLUGIN_MAGIC_INIT,
-    .size = sizeof(struct llmops_plugin),
-    .name = "serving-k8s",
-    .version = SK_MODULE_VERSION,
-    .category = LLMOPS_CATEGORY_SERVING,
-    .category_abi = LLMOPS_SERVING_ABI,
-    .ops = &ops,
-    .config_keys = keys,
+    SV_DESCRIPTOR("serving-k8s", SK_MODULE_VERSION),
     .init = sk_init,
-    .fini = sk_fini,
     .health = sk_health,
     .capabilities = sk_capabilities,
 };

@@ -1,5 +1,6 @@
 /* k8s.c — the verbs of the plugins' Kubernetes client on host->http. See k8s.h. */
 #include "k8s.h"
+#include "llmops-serving.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,65 @@ int k8s_failf(struct k8s_call *c, enum llmops_status code, int tool_status, int 
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return llmops_fail(c->err, code, tool_status, retryable, msg);
+}
+
+int k8s_oom(struct k8s_call *c)
+{
+    return k8s_failf(c, LLMOPS_ERR_INTERNAL, 0, 0, "%s: out of memory", c->op);
+}
+
+int k8s_ours(json_t *obj)
+{
+    const char *m = json_string_value(json_object_get(
+        json_object_get(json_object_get(obj, "metadata"), "labels"), K8S_MANAGED_KEY));
+    return m && !strcmp(m, K8S_MANAGED_VALUE);
+}
+
+json_t *k8s_cond(json_t *status, const char *type)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(status, "conditions"), i, c)
+    {
+        const char *t = json_string_value(json_object_get(c, "type"));
+        if (t && !strcmp(t, type))
+            return c;
+    }
+    return NULL;
+}
+
+const char *k8s_generation_state(json_t *obj, const char **reason, const char **message)
+{
+    json_t *md = json_object_get(obj, "metadata"), *st = json_object_get(obj, "status");
+    *reason = *message = NULL;
+    if (json_object_get(md, "deletionTimestamp"))
+        return "deleting";
+    json_t *gen = json_object_get(md, "generation"),
+           *seen = json_object_get(st, "observedGeneration");
+    if (json_is_integer(gen) &&
+        (!json_is_integer(seen) || json_integer_value(seen) < json_integer_value(gen)))
+        return "progressing";
+    return NULL;
+}
+
+int k8s_list_page(struct k8s_call *c, const char *collection, const char *selector, json_t *in,
+                  json_t **list, json_t **items, const char **next)
+{
+    json_int_t max = json_integer_value(json_object_get(in, "max_results"));
+    if (max < 1 || max > LLMOPS_SERVING_MAX_RESULTS)
+        return k8s_failf(c, LLMOPS_ERR_INVALID, 0, 0, "max_results must be 1..%d",
+                         LLMOPS_SERVING_MAX_RESULTS);
+    const char *token = json_string_value(json_object_get(in, "page_token"));
+    if (token && strlen(token) > 2048)
+        return k8s_failf(c, LLMOPS_ERR_INVALID, 0, 0, "page_token is too long");
+    if (k8s_list(c, collection, selector, (int)max, token && *token ? token : NULL, list) < 0) {
+        if (token && c->err->code == LLMOPS_ERR_INVALID)
+            return k8s_failf(c, LLMOPS_ERR_INVALID, c->err->tool_status, 0,
+                             "page_token is not a continue token the cluster accepts");
+        return -1;
+    }
+    k8s_list_parse(*list, items, next);
+    return 0;
 }
 
 static int dns_label(const char *s)

@@ -96,6 +96,33 @@ struct k8s_call k8s_begin(struct k8s *k, const char *op, struct llmops_error *er
 int k8s_failf(struct k8s_call *c, enum llmops_status code, int tool_status, int retryable,
               const char *fmt, ...) LLMOPS_PRINTF(5, 6);
 
+/* INTERNAL "OP: out of memory". */
+int k8s_oom(struct k8s_call *c);
+
+/* ------------------------------------------------------------------ objects */
+
+/* The label every object the platform makes carries. */
+#define K8S_MANAGED_KEY "app.kubernetes.io/managed-by"
+#define K8S_MANAGED_VALUE "llm-ops"
+
+/* 1 when obj's labels carry K8S_MANAGED_KEY=K8S_MANAGED_VALUE. */
+int k8s_ours(json_t *obj);
+
+/* The condition of status.conditions of that type (borrowed), or NULL. */
+json_t *k8s_cond(json_t *status, const char *type);
+
+/* What the metadata alone says of obj's state: "deleting" (a deletionTimestamp),
+ * "progressing" (status.observedGeneration behind metadata.generation), or NULL when the
+ * status is current; *reason and *message set to NULL. */
+const char *k8s_generation_state(json_t *obj, const char **reason, const char **message);
+
+/* One page of a list_deployments request `in` (max_results 1..LLMOPS_SERVING_MAX_RESULTS,
+ * page_token at most 2048 bytes, INVALID naming either otherwise): k8s_list of collection
+ * with selector, *list the answer (the caller's reference), *items borrowed from it, *next
+ * the continue token or NULL. A token the cluster refuses is INVALID naming page_token. */
+int k8s_list_page(struct k8s_call *c, const char *collection, const char *selector, json_t *in,
+                  json_t **list, json_t **items, const char **next);
+
 /* "/apis/GROUP/VERSION/namespaces/NS/PLURAL[/NAME[/SUB]]" ("/api/v1/..." for group "").
  * Returns 0, or -1 when it does not fit. */
 int k8s_path(char *buf, size_t size, const char *group, const char *version, const char *ns,

@@ -4,17 +4,106 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-int sv_failf(struct llmops_error *err, enum llmops_status code, const char *fmt, ...)
+static int vfail(struct llmops_error *err, enum llmops_status code, int tool_status, int retryable,
+                 const char *fmt, va_list ap) LLMOPS_PRINTF(5, 0);
+static int vfail(struct llmops_error *err, enum llmops_status code, int tool_status, int retryable,
+                 const char *fmt, va_list ap)
 {
     char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    return llmops_fail(err, code, tool_status, retryable, msg);
+}
+
+int sv_failf(struct llmops_error *err, enum llmops_status code, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = vfail(err, code, 0, 0, fmt, ap);
     va_end(ap);
-    return llmops_fail(err, code, 0, 0, msg);
+    return rc;
+}
+
+int sv_fail_tool(struct llmops_error *err, enum llmops_status code, int tool_status, int retryable,
+                 const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(err, code, tool_status, retryable, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+const char *sv_sget(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+void sv_put_str(json_t *o, const char *k, const char *v, size_t max)
+{
+    if (!v)
+        return;
+    char buf[600];
+    json_object_set_new(o, k, json_string(llmops_quote(buf, sizeof buf, v, max)));
+}
+
+json_t *sv_resources(json_t *res)
+{
+    if (!res)
+        return NULL;
+    json_t *q = json_object();
+    if (sv_sget(res, "cpu"))
+        json_object_set_new(q, "cpu", json_string(sv_sget(res, "cpu")));
+    if (sv_sget(res, "memory"))
+        json_object_set_new(q, "memory", json_string(sv_sget(res, "memory")));
+    json_t *gpu = json_object_get(res, "gpu");
+    if (gpu) {
+        char n[24];
+        snprintf(n, sizeof n, "%lld", (long long)json_integer_value(json_object_get(gpu, "count")));
+        json_object_set_new(q, sv_sget(gpu, "resource_name"), json_string(n));
+    }
+    json_t *r = json_pack("{s:O,s:O}", "limits", q, "requests", q);
+    json_decref(q);
+    return r;
+}
+
+json_t *sv_resources_of(json_t *lim, json_t *pod, int skip_unreadable)
+{
+    json_t *r = json_object(), *v;
+    const char *k;
+    json_object_foreach(lim, k, v)
+    {
+        if (!strcmp(k, "cpu") || !strcmp(k, "memory")) {
+            if (json_is_string(v))
+                json_object_set(r, k, v);
+        } else if (strchr(k, '/') &&
+                   (!skip_unreadable || json_is_string(v) || json_is_integer(v))) {
+            long long n = json_is_integer(v)  ? (long long)json_integer_value(v)
+                          : json_is_string(v) ? strtoll(json_string_value(v), NULL, 10)
+                                              : 0;
+            json_t *g = json_pack("{s:s,s:I}", "resource_name", k, "count", (json_int_t)n);
+            json_t *ns = json_object_get(pod, "nodeSelector");
+            if (json_is_object(ns))
+                json_object_set(g, "node_selector", ns);
+            json_object_set_new(r, "gpu", g);
+        }
+    }
+    return r;
+}
+
+int sv_answer_capabilities(const struct sv_features *f, const struct llmops_serving_ops *ops,
+                           json_t **out, struct llmops_error *err)
+{
+    *out = sv_capabilities(f, ops);
+    return *out ? 0 : llmops_fail(err, LLMOPS_ERR_INTERNAL, 0, 0, "out of memory");
+}
+
+void sv_fini(void *state)
+{
+    free(state);
 }
 
 json_t *sv_capabilities(const struct sv_features *f, const struct llmops_serving_ops *ops)

@@ -50,7 +50,51 @@ int sv_check_canary(json_t *in, const struct sv_features *f, struct llmops_error
  * -1 when unreadable. */
 long long sv_rfc3339_ms(const char *s);
 
+/* The string member k of o, or NULL. */
+const char *sv_sget(json_t *o, const char *k);
+
+/* o[k] = v quoted (llmops_quote, at most max characters of v); nothing when v is NULL. */
+void sv_put_str(json_t *o, const char *k, const char *v, size_t max);
+
+/* {"limits": Q, "requests": Q} for the resources member of a Spec (cpu, memory, gpu as
+ * {resource_name: "count"}), Q the same quantities twice; NULL when res is NULL. */
+json_t *sv_resources(json_t *res);
+
+/* The resources member of a Spec from the limits object `lim` of a container: cpu and
+ * memory (strings), and the one GPU (a limit whose name has a '/') as {resource_name,
+ * count, node_selector: the nodeSelector of `pod` when an object}. A GPU limit neither a
+ * string nor an integer counts 0, or is skipped when skip_unreadable is set. */
+json_t *sv_resources_of(json_t *lim, json_t *pod, int skip_unreadable);
+
+/* The capabilities op's answer: sv_capabilities into *out, INTERNAL "out of memory" when
+ * that fails. */
+int sv_answer_capabilities(const struct sv_features *f, const struct llmops_serving_ops *ops,
+                           json_t **out, struct llmops_error *err);
+
+/* The fini of a module whose state is one malloc'd block. */
+void sv_fini(void *state);
+
+/* The ops table of a serving module whose op functions bear the ops' names (deploy,
+ * get_deployment, ...), with its four canary ops given. */
+#define SV_SERVING_OPS(create, set, promote, rollback)                                             \
+    {                                                                                              \
+        .size = sizeof(struct llmops_serving_ops), .deploy = deploy,                               \
+        .get_deployment = get_deployment, .list_deployments = list_deployments,                    \
+        .update_deployment = update_deployment, .delete_deployment = delete_deployment,            \
+        .find_by_idempotency_key = find_by_idempotency_key, .create_canary = (create),             \
+        .set_canary_traffic = (set), .promote_canary = (promote), .rollback_canary = (rollback),   \
+    }
+
+/* The members every serving module's descriptor has alike: its `ops` and `keys`, sv_fini. */
+#define SV_DESCRIPTOR(name_, version_)                                                             \
+    .magic = LLMOPS_PLUGIN_MAGIC_INIT, .size = sizeof(struct llmops_plugin), .name = (name_),      \
+    .version = (version_), .category = LLMOPS_CATEGORY_SERVING,                                    \
+    .category_abi = LLMOPS_SERVING_ABI, .ops = &ops, .config_keys = keys, .fini = sv_fini
+
 int sv_failf(struct llmops_error *err, enum llmops_status code, const char *fmt, ...)
     LLMOPS_PRINTF(3, 4);
+/* sv_failf with the tool's status and retryable. */
+int sv_fail_tool(struct llmops_error *err, enum llmops_status code, int tool_status, int retryable,
+                 const char *fmt, ...) LLMOPS_PRINTF(5, 6);
 
 #endif
