@@ -1,8 +1,8 @@
 /* Watches (watch.h): polling objects whose tool state converges later. */
 #include "watch.h"
 
+#include "engine.h"
 #include "log.h"
-#include "opcall.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -183,7 +183,7 @@ static int poll_one(struct app *app)
         snprintf(reason, sizeof reason, "the object is not created in the tool yet");
     } else {
         json_t *input = json_pack("{s:s}", "external_id", w.external_id);
-        outbox_call_fn *call = hook && hook->call ? hook->call : opcall;
+        outbox_call_fn *call = hook && hook->call ? hook->call : engine_call_any;
         int rc = call(app, in, w.read_op, input, &answer, &err);
         json_decref(input);
         if (rc < 0) {
