@@ -13,34 +13,6 @@
 
 /* ------------------------------------------------------------------ delivery */
 
-static void rollback(struct app *app)
-{
-    struct db_error e;
-    PGresult *r = db_exec(&app->db, "ROLLBACK", 0, NULL, &e);
-    if (r)
-        PQclear(r);
-}
-
-static int exec_ok(struct app *app, const char *sql, int n, const char *const *p,
-                   struct db_error *e)
-{
-    PGresult *r = db_exec(&app->db, sql, n, p, e);
-    if (!r)
-        return -1;
-    PQclear(r);
-    return 0;
-}
-
-static void set_err(struct llmops_error *err, enum llmops_status code, int retryable,
-                    const char *msg)
-{
-    memset(err, 0, sizeof *err);
-    err->size = sizeof *err;
-    err->code = code;
-    err->retryable = retryable;
-    snprintf(err->message, sizeof err->message, "%s", msg);
-}
-
 /* The hook table: every category's (category, operation) pairs. */
 static const struct outbox_op *ops_reg[OUTBOX_MAX_OPS];
 static int nops;
@@ -75,12 +47,12 @@ static int deliver(struct app *app, const struct outbox_op *op, struct outbox_ro
         char m[300];
         snprintf(m, sizeof m, "instance %s is not running in the background process",
                  row->instance);
-        set_err(err, LLMOPS_ERR_UNAVAILABLE, 1, m);
+        outbox_set_err(err, LLMOPS_ERR_UNAVAILABLE, 1, m);
         return -1;
     }
     if (!op->binds_object && !row->external_id[0]) {
-        set_err(err, LLMOPS_ERR_UNAVAILABLE, 1,
-                "the object is not created in the tool yet (its binding row goes first)");
+        outbox_set_err(err, LLMOPS_ERR_UNAVAILABLE, 1,
+                       "the object is not created in the tool yet (its binding row goes first)");
         return -1;
     }
     json_t *input = NULL, *out = NULL;
@@ -109,11 +81,9 @@ static int is_retryable(const struct llmops_error *err)
 /* One row: 1 tried, 0 none due, -1 database error. */
 static int run_one(struct app *app)
 {
-    struct db_error dberr;
-    if (exec_ok(app, "BEGIN", 0, NULL, &dberr) < 0)
-        return -1;
-    PGresult *res = db_exec(
-        &app->db,
+    PGresult *res;
+    int claimed = outbox_claim(
+        app,
         "SELECT o.id, o.object_id, o.operation, o.payload::text, o.attempts, ob.instance,"
         " coalesce(ob.external_id, ''), o.environment, o.category FROM outbox o"
         " JOIN objects ob ON ob.id = o.object_id"
@@ -121,16 +91,10 @@ static int run_one(struct app *app)
         " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.object_id = o.object_id AND p.id < o.id"
         "  AND p.state IN ('pending', 'dead'))"
         " ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED",
-        0, NULL, &dberr);
-    if (!res) {
-        rollback(app);
-        return -1;
-    }
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        rollback(app);
-        return 0;
-    }
+        &res);
+    if (claimed <= 0)
+        return claimed;
+    struct db_error dberr;
     struct outbox_row row;
     memset(&row, 0, sizeof row);
     snprintf(row.id, sizeof row.id, "%s", PQgetvalue(res, 0, 0));
@@ -149,11 +113,11 @@ static int run_one(struct app *app)
     int rc;
     if (bad) {
         json_decref(row.payload);
-        rollback(app);
+        outbox_rollback(app);
         return -1;
     }
     if (!row.payload) {
-        set_err(&err, LLMOPS_ERR_INVALID, 0, "the row's payload is not JSON");
+        outbox_set_err(&err, LLMOPS_ERR_INVALID, 0, "the row's payload is not JSON");
         rc = -1;
     } else {
         const struct outbox_op *op = outbox_find_op(row.category, row.operation);
@@ -161,7 +125,7 @@ static int run_one(struct app *app)
             char m[200];
             snprintf(m, sizeof m, "this llm-opsd cannot deliver %s of %s", row.operation,
                      row.category);
-            set_err(&err, LLMOPS_ERR_INVALID, 0, m);
+            outbox_set_err(&err, LLMOPS_ERR_INVALID, 0, m);
             rc = -1;
         } else {
             rc = deliver(app, op, &row, &err);
@@ -178,10 +142,11 @@ static int run_one(struct app *app)
         char labels[96];
         snprintf(labels, sizeof labels, "operation=\"%s\",outcome=\"ok\"", row.operation);
         metrics_add("llmops_outbox_deliveries_total", labels, 1);
-        ok = exec_ok(app,
-                     "UPDATE outbox SET state = 'done', attempts = attempts + 1, last_error = NULL,"
-                     " done_at = now(), updated_at = now() WHERE id = $1::bigint",
-                     1, p, &dberr) == 0;
+        ok = outbox_exec(
+                 app,
+                 "UPDATE outbox SET state = 'done', attempts = attempts + 1, last_error = NULL,"
+                 " done_at = now(), updated_at = now() WHERE id = $1::bigint",
+                 1, p, &dberr) == 0;
         log_debug("outbox %s: %s of %s delivered to %s", row.id, row.operation, row.object_id,
                   row.instance);
     } else {
@@ -196,11 +161,11 @@ static int run_one(struct app *app)
         snprintf(delay, sizeof delay, "%lld", outbox_backoff_ms(app->conf, row.attempts));
         snprintf(msg, sizeof msg, "%s (instance %s)", err.message, row.instance);
         const char *p[] = {row.id, msg, delay, retry ? "pending" : "dead"};
-        ok = exec_ok(app,
-                     "UPDATE outbox SET attempts = attempts + 1, last_error = $2, state = $4,"
-                     " next_attempt_at = now() + $3::bigint * interval '1 millisecond',"
-                     " updated_at = now() WHERE id = $1::bigint",
-                     4, p, &dberr) == 0;
+        ok = outbox_exec(app,
+                         "UPDATE outbox SET attempts = attempts + 1, last_error = $2, state = $4,"
+                         " next_attempt_at = now() + $3::bigint * interval '1 millisecond',"
+                         " updated_at = now() WHERE id = $1::bigint",
+                         4, p, &dberr) == 0;
         if (retry)
             log_info("outbox %s: %s of %s failed (attempt %d): %s; next in %s ms", row.id,
                      row.operation, row.object_id, row.attempts + 1, msg, delay);
@@ -209,23 +174,10 @@ static int run_one(struct app *app)
                         row.operation, row.object_id, row.attempts + 1, row.attempts ? "s" : "",
                         msg);
     }
-    if (!ok || exec_ok(app, "COMMIT", 0, NULL, &dberr) < 0) {
-        rollback(app);
-        return -1;
-    }
-    return 1;
+    return outbox_finish(app, ok);
 }
 
 int outbox_run_once(struct app *app, int max)
 {
-    int n = 0;
-    while (n < max) {
-        int rc = run_one(app);
-        if (rc < 0)
-            return -1;
-        if (rc == 0)
-            break;
-        n++;
-    }
-    return n;
+    return outbox_each(app, max, run_one);
 }

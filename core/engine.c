@@ -3,9 +3,14 @@
 #include "engine.h"
 
 #include "dispatch.h"
+#include "llmops-orchestration.h"
+#include "llmops-registry.h"
+#include "llmops-serving.h"
 #include "llmops-tracking.h"
+#include "llmops-versioning.h"
 #include "util.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +33,51 @@ const struct llmops_op_desc *engine_op(int category, const char *name)
 {
     size_t n;
     const struct llmops_op_desc *t = engine_ops(category, &n);
+    for (size_t i = 0; name && i < n; i++)
+        if (strcmp(t[i].name, name) == 0)
+            return &t[i];
+    return NULL;
+}
+
+/* The ops of a category without a table yet, by member name from its header's X-macro: no
+ * input members (engine_call validates nothing for them), kind and object unknown. Only
+ * engine_call_named uses these; engine_ops and engine_op answer for tabled categories alone. */
+#define UNTABLED_(type, member, req)                                                               \
+    {.name = #member, .slot = offsetof(type, member), .required = (req)},
+#define SV_(member, req) UNTABLED_(struct llmops_serving_ops, member, req)
+#define OR_(member, req) UNTABLED_(struct llmops_orchestration_ops, member, req)
+#define RG_(member, req) UNTABLED_(struct llmops_registry_ops, member, req)
+#define DV_(member, req) UNTABLED_(struct llmops_versioning_ops, member, req)
+static const struct llmops_op_desc serving_ops[] = {LLMOPS_SERVING_OPS(SV_)};
+static const struct llmops_op_desc orchestration_ops[] = {LLMOPS_ORCHESTRATION_OPS(OR_)};
+static const struct llmops_op_desc registry_ops[] = {LLMOPS_REGISTRY_OPS(RG_)};
+static const struct llmops_op_desc versioning_ops[] = {LLMOPS_VERSIONING_OPS(DV_)};
+#undef SV_
+#undef OR_
+#undef RG_
+#undef DV_
+#undef UNTABLED_
+
+static const struct llmops_op_desc *untabled_op(int category, const char *name)
+{
+    const struct llmops_op_desc *t;
+    size_t n;
+    switch (category) {
+    case LLMOPS_CATEGORY_SERVING:
+        t = serving_ops, n = UTIL_ARRAY_LEN(serving_ops);
+        break;
+    case LLMOPS_CATEGORY_ORCHESTRATION:
+        t = orchestration_ops, n = UTIL_ARRAY_LEN(orchestration_ops);
+        break;
+    case LLMOPS_CATEGORY_MODEL_REGISTRY:
+        t = registry_ops, n = UTIL_ARRAY_LEN(registry_ops);
+        break;
+    case LLMOPS_CATEGORY_DATA_VERSIONING:
+        t = versioning_ops, n = UTIL_ARRAY_LEN(versioning_ops);
+        break;
+    default:
+        return NULL;
+    }
     for (size_t i = 0; name && i < n; i++)
         if (strcmp(t[i].name, name) == 0)
             return &t[i];
@@ -341,7 +391,7 @@ int engine_call(struct app *app, struct instance *in, int category, const struct
         return -1;
     }
     char path[256], msg[sizeof err->message];
-    if (engine_validate(op->in, input, path, sizeof path, msg, sizeof msg) < 0) {
+    if (op->in && engine_validate(op->in, input, path, sizeof path, msg, sizeof msg) < 0) {
         char full[sizeof msg + 200];
         snprintf(full, sizeof full, "%s of %s: %s", name, iname, msg);
         err->code = LLMOPS_ERR_INVALID;
@@ -368,7 +418,9 @@ int engine_call(struct app *app, struct instance *in, int category, const struct
 int engine_call_named(struct app *app, struct instance *in, int category, const char *op,
                       json_t *input, json_t **out, struct llmops_error *err)
 {
-    const struct llmops_op_desc *d = engine_op(category, op);
+    size_t n;
+    const struct llmops_op_desc *d =
+        engine_ops(category, &n) ? engine_op(category, op) : untabled_op(category, op);
     if (!d) {
         memset(err, 0, sizeof *err);
         err->size = sizeof *err;
@@ -379,4 +431,11 @@ int engine_call_named(struct app *app, struct instance *in, int category, const 
         return -1;
     }
     return engine_call(app, in, category, d, input, out, err);
+}
+
+int engine_call_any(struct app *app, struct instance *in, const char *op, json_t *input,
+                    json_t **out, struct llmops_error *err)
+{
+    int category = in && in->mod ? (int)in->mod->desc->category : -1;
+    return engine_call_named(app, in, category, op, input, out, err);
 }

@@ -40,8 +40,14 @@ int engine_has_feature(struct instance *in, const char *feature);
  * in the metrics and feeds the breaker (app NULL: metrics only, for the CLI). */
 int engine_call(struct app *app, struct instance *in, int category, const struct llmops_op_desc *op,
                 json_t *input, json_t **out, struct llmops_error *err);
-/* engine_call by op name. */
+/* engine_call by op name. A category without an operations table yet finds the op by its
+ * ops-struct member name (the header's X-macro) and has no input validation; the capabilities
+ * gate, the metrics and the breaker are as for any call. */
 int engine_call_named(struct app *app, struct instance *in, int category, const char *op,
                       json_t *input, json_t **out, struct llmops_error *err);
+/* engine_call_named in the instance's own category: the outbox's outbox_call_fn, for the
+ * generic deliverer, watches and long operations. */
+int engine_call_any(struct app *app, struct instance *in, const char *op, json_t *input,
+                    json_t **out, struct llmops_error *err);
 
 #endif

@@ -3,8 +3,8 @@
 
 #include "build-config.h"
 #include "llmops-operations.h"
+#include "engine.h"
 #include "log.h"
-#include "opcall.h"
 #include "util.h"
 
 #include <poll.h>
@@ -262,7 +262,7 @@ static int run_one(struct app *app, volatile sig_atomic_t *stop, const char *own
         current = &r;
         json_t *out = NULL;
         struct llmops_error e;
-        int rc = opcall(app, in, op, input, &out, &e);
+        int rc = engine_call_any(app, in, op, input, &out, &e);
         current = NULL;
         if (r.lost) {
             log_warning("operation %s: its lease was taken over; the result is dropped", r.id);

@@ -108,24 +108,12 @@ void operations_get(struct req *r)
 /* GET /operations?env=&state=&limit=&after= */
 void operations_list(struct req *r)
 {
-    const char *state = http_query(r, "state");
+    const char *state;
     const char *env = http_query(r, "env") ? r->env : NULL;
     struct page pg;
-    if (page_args(r, PAGE_CURSOR_ROW_ID, 100, 1000, &pg) < 0)
+    if (page_args(r, PAGE_CURSOR_ROW_ID, 100, 1000, &pg) < 0 ||
+        page_state_arg(r, op_states, UTIL_ARRAY_LEN(op_states), &state) < 0)
         return;
-    int known = !state;
-    for (size_t i = 0; state && i < UTIL_ARRAY_LEN(op_states); i++)
-        if (strcmp(state, op_states[i]) == 0)
-            known = 1;
-    if (!known) {
-        char q[UTIL_QUOTE_SIZE(32)];
-        resp_error(r, API_VALIDATION_FAILED,
-                   json_pack("{s:s,s:[sssss]}", "field", "state", "valid", "pending", "running",
-                             "succeeded", "failed", "cancelled"),
-                   "unknown state '%s'; valid: pending, running, succeeded, failed, cancelled",
-                   util_quote(q, sizeof q, state, 32));
-        return;
-    }
     char lim[24], aft[24];
     snprintf(lim, sizeof lim, "%lld", pg.limit + 1);
     snprintf(aft, sizeof aft, "%lld", pg.after_id);
@@ -142,11 +130,8 @@ void operations_list(struct req *r)
                    err.message);
         return;
     }
-    json_t *list = json_array();
-    int n = PQntuples(res), more = n > pg.limit, bad = 0;
-    for (int i = 0; i < n && i < pg.limit; i++)
-        json_array_append_new(list, op_json(res, i, &bad));
-    json_t *next = more ? json_integer(db_int(res, (int)pg.limit - 1, 0, &bad)) : json_null();
+    json_t *list, *next;
+    int bad = page_rows(res, &pg, op_json, &list, &next);
     PQclear(res);
     if (bad) {
         json_decref(list);

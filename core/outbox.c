@@ -10,13 +10,87 @@
 #include <stdlib.h>
 #include <string.h>
 
+int outbox_exec(struct app *app, const char *sql, int n, const char *const *p, struct db_error *e)
+{
+    PGresult *r = db_exec(&app->db, sql, n, p, e);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
+void outbox_rollback(struct app *app)
+{
+    struct db_error e;
+    outbox_exec(app, "ROLLBACK", 0, NULL, &e);
+}
+
+int outbox_claim(struct app *app, const char *sql, PGresult **res)
+{
+    struct db_error e;
+    *res = NULL;
+    if (outbox_exec(app, "BEGIN", 0, NULL, &e) < 0)
+        return -1;
+    PGresult *r = db_exec(&app->db, sql, 0, NULL, &e);
+    if (!r) {
+        outbox_rollback(app);
+        return -1;
+    }
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        outbox_rollback(app);
+        return 0;
+    }
+    *res = r;
+    return 1;
+}
+
+int outbox_finish(struct app *app, int ok)
+{
+    struct db_error e;
+    if (!ok || outbox_exec(app, "COMMIT", 0, NULL, &e) < 0) {
+        outbox_rollback(app);
+        return -1;
+    }
+    return 1;
+}
+
+int outbox_each(struct app *app, int max, int (*one)(struct app *app))
+{
+    int n = 0;
+    while (n < max) {
+        int rc = one(app);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            break;
+        n++;
+    }
+    return n;
+}
+
+void outbox_set_err(struct llmops_error *err, enum llmops_status code, int retryable,
+                    const char *msg)
+{
+    memset(err, 0, sizeof *err);
+    err->size = sizeof *err;
+    err->code = code;
+    err->retryable = retryable;
+    snprintf(err->message, sizeof err->message, "%s", msg);
+}
+
 long long outbox_backoff_ms(const struct llmops_conf *conf, int attempts)
 {
-    long long d = conf->outbox_base_delay_ms;
-    for (int i = 0; i < attempts && d < conf->outbox_max_delay_ms; i++)
+    return outbox_jitter_ms(conf->outbox_base_delay_ms, conf->outbox_max_delay_ms, attempts);
+}
+
+long long outbox_jitter_ms(long long base_ms, long long max_ms, int doublings)
+{
+    long long d = base_ms;
+    for (int i = 0; i < doublings && d < max_ms; i++)
         d *= 2;
-    if (d > conf->outbox_max_delay_ms)
-        d = conf->outbox_max_delay_ms;
+    if (d > max_ms)
+        d = max_ms;
     char hex[9];
     unsigned long x = 0;
     if (util_random_hex(hex, 4) == 0)

@@ -63,9 +63,28 @@ const struct outbox_op *outbox_find_op(const char *category, const char *operati
  * tried, or -1 when the database failed. */
 int outbox_run_once(struct app *app, int max);
 
+/* The background process's one-row transactions (the deliverer, watches, tracking's hooks). */
+/* Runs `sql` and drops its result: 0, or -1 with e filled. */
+int outbox_exec(struct app *app, const char *sql, int n, const char *const *p, struct db_error *e);
+/* ROLLBACK, its failure ignored (the connection is reset on the next error anyway). */
+void outbox_rollback(struct app *app);
+/* BEGIN and `sql`, a claim of one due row (FOR UPDATE SKIP LOCKED): 1 with *res (the caller's,
+ * in the open transaction), 0 none due or -1 a database error (either rolled back). */
+int outbox_claim(struct app *app, const char *sql, PGresult **res);
+/* COMMIT when ok, else ROLLBACK (also when COMMIT fails): 1 committed, -1 not. */
+int outbox_finish(struct app *app, int ok);
+/* Calls one(app) (1 done, 0 none due, -1 database error) until none is due or `max` were
+ * done: the number done, or -1. */
+int outbox_each(struct app *app, int max, int (*one)(struct app *app));
+/* err filled with code, retryable and msg. */
+void outbox_set_err(struct llmops_error *err, enum llmops_status code, int retryable,
+                    const char *msg);
+
 /* The delay before attempt `attempts` + 1: min(max, base * 2^attempts), with jitter drawn
  * from its upper half, in milliseconds. */
 long long outbox_backoff_ms(const struct llmops_conf *conf, int attempts);
+/* min(max_ms, base_ms * 2^doublings) with the same jitter (outbox_backoff_ms, watches). */
+long long outbox_jitter_ms(long long base_ms, long long max_ms, int doublings);
 
 /* Discarding a dead row (POST /llm-ops/v1/outbox/{id}/discard, llm-opsctl outbox discard):
  * it becomes 'discarded' with who, when and why kept on it, and no longer holds its object's

@@ -16,7 +16,7 @@ static const char *const states[] = {"pending", "done", "dead", "discarded"};
 
 #define TS_(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-static json_t *list_row(PGresult *res, int i, int *bad)
+static json_t *list_row(const PGresult *res, int i, int *bad)
 {
 #define V(c) PQgetvalue(res, i, c)
 #define N(c) (PQgetisnull(res, i, c) ? NULL : V(c))
@@ -37,24 +37,12 @@ static json_t *list_row(PGresult *res, int i, int *bad)
 
 void outbox_list(struct req *r)
 {
-    const char *state = http_query(r, "state");
+    const char *state;
     const char *env = http_query(r, "env") ? r->env : NULL;
     struct page pg;
-    if (page_args(r, PAGE_CURSOR_ROW_ID, 100, 1000, &pg) < 0)
+    if (page_args(r, PAGE_CURSOR_ROW_ID, 100, 1000, &pg) < 0 ||
+        page_state_arg(r, states, UTIL_ARRAY_LEN(states), &state) < 0)
         return;
-    int known = !state;
-    for (size_t i = 0; state && i < UTIL_ARRAY_LEN(states); i++)
-        if (strcmp(state, states[i]) == 0)
-            known = 1;
-    if (!known) {
-        char q[UTIL_QUOTE_SIZE(32)];
-        resp_error(r, API_VALIDATION_FAILED,
-                   json_pack("{s:s,s:[ssss]}", "field", "state", "valid", "pending", "done", "dead",
-                             "discarded"),
-                   "unknown state '%s'; valid: pending, done, dead, discarded",
-                   util_quote(q, sizeof q, state, 32));
-        return;
-    }
     char lim[24], aft[24];
     snprintf(lim, sizeof lim, "%lld", pg.limit + 1);
     snprintf(aft, sizeof aft, "%lld", pg.after_id);
@@ -95,13 +83,9 @@ void outbox_list(struct req *r)
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the outbox: %s", err.message);
         return;
     }
-    json_t *list = json_array();
-    int n = PQntuples(res), more = n > pg.limit, bad = 0;
-    for (int i = 0; i < n && i < pg.limit; i++)
-        json_array_append_new(list, list_row(res, i, &bad));
-    json_t *data =
-        json_pack("{s:o,s:o}", "rows", list, "next_cursor",
-                  more ? json_integer(db_int(res, (int)pg.limit - 1, 0, &bad)) : json_null());
+    json_t *list, *next;
+    int bad = page_rows(res, &pg, list_row, &list, &next);
+    json_t *data = json_pack("{s:o,s:o}", "rows", list, "next_cursor", next);
     PQclear(res);
     const char *p2[] = {env};
     res = db_exec(&r->app->db,

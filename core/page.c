@@ -2,6 +2,8 @@
 
 #include "util.h"
 
+#include <stdio.h>
+
 #include <string.h>
 
 static const char *cursor_shape(enum page_cursor c)
@@ -60,4 +62,38 @@ int page_args(struct req *r, enum page_cursor cursor, long long def_limit, long 
 void page_unknown_cursor(struct req *r, enum page_cursor cursor, const char *after)
 {
     bad_cursor(r, cursor, after, "names nothing in this list");
+}
+
+int page_state_arg(struct req *r, const char *const *states, size_t n, const char **state)
+{
+    *state = http_query(r, "state");
+    for (size_t i = 0; *state && i < n; i++)
+        if (strcmp(*state, states[i]) == 0)
+            return 0;
+    if (!*state)
+        return 0;
+    json_t *valid = json_array();
+    char list[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(valid, json_string(states[i]));
+        int w = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", states[i]);
+        if (w > 0 && (size_t)w < sizeof list - used)
+            used += (size_t)w;
+    }
+    char q[UTIL_QUOTE_SIZE(32)];
+    resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s,s:o}", "field", "state", "valid", valid),
+               "unknown state '%s'; valid: %s", util_quote(q, sizeof q, *state, 32), list);
+    return -1;
+}
+
+int page_rows(const PGresult *res, const struct page *pg,
+              json_t *(*row)(const PGresult *res, int i, int *bad), json_t **list, json_t **next)
+{
+    int n = PQntuples(res), more = n > pg->limit, bad = 0;
+    *list = json_array();
+    for (int i = 0; i < n && i < pg->limit; i++)
+        json_array_append_new(*list, row(res, i, &bad));
+    *next = more ? json_integer(db_int(res, (int)pg->limit - 1, 0, &bad)) : json_null();
+    return bad;
 }

@@ -320,6 +320,26 @@ int track_log_default_ms(struct app *app, const char *object_id, json_t *body, i
     return 0;
 }
 
+json_t *track_log_rebatch(struct req *r, const char *object_id, json_t *batches, int64_t now_ms)
+{
+    int64_t default_ms;
+    struct db_error dberr;
+    if (track_log_default_ms(r->app, object_id, r->body, &default_ms, &dberr) < 0) {
+        json_decref(batches);
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the log body's time: %s",
+                   dberr.message);
+        return NULL;
+    }
+    if (default_ms == now_ms)
+        return batches;
+    json_decref(batches);
+    char msg[300], field[300];
+    batches = track_split_log(r->body, default_ms, msg, sizeof msg, field, sizeof field);
+    if (!batches)
+        resp_error(r, API_INTERNAL, json_pack("{s:s}", "field", field), "%s", msg);
+    return batches;
+}
+
 /* ------------------------------------------------------------------ the filter language */
 
 struct lex {

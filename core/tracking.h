@@ -48,6 +48,11 @@ void track_experiment_key(const char *instance, const char *name, char key[64]);
 int track_log_default_ms(struct app *app, const char *object_id, json_t *body, int64_t *ms,
                          struct db_error *err);
 
+/* The batches of log body r->body sent to the run `object_id`, split again with the body's
+ * default time (track_log_default_ms) when it is not now_ms. Takes `batches` (split at
+ * now_ms). Returns the batches, or NULL after answering r (503 or 500). */
+json_t *track_log_rebatch(struct req *r, const char *object_id, json_t *batches, int64_t now_ms);
+
 /* Parses the run filter language into the interface's clauses:
  *   filter := clause { AND clause }
  *   clause := FIELD op value

@@ -802,22 +802,9 @@ void runs_log(struct req *r)
     }
     /* Points without timestamp_ms get the time this body was first sent to the run, so a
      * resend (or copies sent at once) makes the same points, which the tool stores once. */
-    int64_t default_ms;
-    struct db_error dberr;
-    if (track_log_default_ms(r->app, o.id, r->body, &default_ms, &dberr) < 0) {
-        json_decref(batches);
-        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the log body's time: %s",
-                   dberr.message);
+    batches = track_log_rebatch(r, o.id, batches, now_ms);
+    if (!batches)
         return;
-    }
-    if (default_ms != now_ms) {
-        json_decref(batches);
-        batches = track_split_log(r->body, default_ms, msg, sizeof msg, field, sizeof field);
-        if (!batches) {
-            resp_error(r, API_INTERNAL, json_pack("{s:s}", "field", field), "%s", msg);
-            return;
-        }
-    }
     size_t i, nm = 0, np = 0, nt = 0;
     json_t *b;
     json_array_foreach(batches, i, b)

@@ -12,26 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int exec_ok(struct app *app, const char *sql, int n, const char *const *p,
-                   struct db_error *e)
-{
-    PGresult *r = db_exec(&app->db, sql, n, p, e);
-    if (!r)
-        return -1;
-    PQclear(r);
-    return 0;
-}
-
-static void set_err(struct llmops_error *err, enum llmops_status code, int retryable,
-                    const char *msg)
-{
-    memset(err, 0, sizeof *err);
-    err->size = sizeof *err;
-    err->code = code;
-    err->retryable = retryable;
-    snprintf(err->message, sizeof err->message, "%s", msg);
-}
-
 /* The experiment a job names, in the run's instance: found by name, else created with a key
  * derived from (instance, name), so a lost answer finds the same one next time. */
 static int ensure_experiment(struct app *app, struct instance *in, const char *env,
@@ -62,11 +42,11 @@ static int ensure_experiment(struct app *app, struct instance *in, const char *e
                      "experiment '%s' is deleted in instance %s; restore it or use another "
                      "name",
                      util_quote(q, sizeof q, name, 200), in->name);
-            set_err(err, LLMOPS_ERR_INVALID, 0, m);
+            outbox_set_err(err, LLMOPS_ERR_INVALID, 0, m);
             return -1;
         }
         if (pass == 1) {
-            set_err(err, LLMOPS_ERR_TOOL, 1, "the experiment was neither found nor created");
+            outbox_set_err(err, LLMOPS_ERR_TOOL, 1, "the experiment was neither found nor created");
             return -1;
         }
         char key[64];
@@ -79,7 +59,7 @@ static int ensure_experiment(struct app *app, struct instance *in, const char *e
             snprintf(ext, 256, "%s", x ? x : "");
             json_decref(out);
             if (!ext[0]) {
-                set_err(err, LLMOPS_ERR_TOOL, 1, "create_experiment answered no id");
+                outbox_set_err(err, LLMOPS_ERR_TOOL, 1, "create_experiment answered no id");
                 return -1;
             }
             break;
@@ -96,7 +76,7 @@ static int ensure_experiment(struct app *app, struct instance *in, const char *e
     json_decref(ids);
     json_decref(list);
     if (rc < 0) {
-        set_err(err, LLMOPS_ERR_INTERNAL, 1, dberr.message);
+        outbox_set_err(err, LLMOPS_ERR_INTERNAL, 1, dberr.message);
         return -1;
     }
     return 0;
@@ -110,7 +90,7 @@ static int create_run_prepare(struct app *app, struct instance *in, struct outbo
     const char *exp_name = json_string_value(json_object_get(row->payload, "experiment"));
     char exp_ext[256], exp_pid[64];
     if (!exp_name) {
-        set_err(err, LLMOPS_ERR_INVALID, 0, "the row names no experiment");
+        outbox_set_err(err, LLMOPS_ERR_INVALID, 0, "the row names no experiment");
         return -1;
     }
     if (ensure_experiment(app, in, row->environment, exp_name, exp_ext, exp_pid, err) < 0)
@@ -137,28 +117,30 @@ static int create_run_apply(struct app *app, struct instance *in, struct outbox_
     const char *exp_pid = json_string_value(json_object_get(row->scratch, "experiment_pid"));
     snprintf(row->external_id, sizeof row->external_id, "%s", ext ? ext : "");
     if (!row->external_id[0]) {
-        set_err(err, LLMOPS_ERR_TOOL, 1, "create_run answered no id");
+        outbox_set_err(err, LLMOPS_ERR_TOOL, 1, "create_run answered no id");
         return -1;
     }
     struct db_error dberr;
     const char *p1[] = {row->object_id, row->external_id, in->name};
     /* A run adopted meanwhile (listed by a search before it was bound here) gives way. */
-    if (exec_ok(app,
-                "DELETE FROM objects WHERE instance = $3 AND kind = 'run' AND external_id = $2"
-                " AND id <> $1 AND created_by = 'adopted'",
-                3, p1, &dberr) < 0 ||
-        exec_ok(app, "UPDATE objects SET external_id = $2 WHERE id = $1 AND $3::text IS NOT NULL",
-                3, p1, &dberr) < 0) {
-        set_err(err, LLMOPS_ERR_INTERNAL, 1, dberr.message);
+    if (outbox_exec(app,
+                    "DELETE FROM objects WHERE instance = $3 AND kind = 'run' AND external_id = $2"
+                    " AND id <> $1 AND created_by = 'adopted'",
+                    3, p1, &dberr) < 0 ||
+        outbox_exec(app,
+                    "UPDATE objects SET external_id = $2 WHERE id = $1 AND $3::text IS NOT NULL", 3,
+                    p1, &dberr) < 0) {
+        outbox_set_err(err, LLMOPS_ERR_INTERNAL, 1, dberr.message);
         return -1;
     }
     const char *p2[] = {row->object_id, exp_pid && exp_pid[0] ? exp_pid : NULL,
                         ui && ui[0] ? ui : NULL};
-    if (exec_ok(app,
-                "UPDATE training_jobs SET experiment_id = $2, run_ui_url = $3, updated_at = now()"
-                " WHERE run_id = $1",
-                3, p2, &dberr) < 0) {
-        set_err(err, LLMOPS_ERR_INTERNAL, 1, dberr.message);
+    if (outbox_exec(
+            app,
+            "UPDATE training_jobs SET experiment_id = $2, run_ui_url = $3, updated_at = now()"
+            " WHERE run_id = $1",
+            3, p2, &dberr) < 0) {
+        outbox_set_err(err, LLMOPS_ERR_INTERNAL, 1, dberr.message);
         return -1;
     }
     return 0;

@@ -582,21 +582,9 @@ void jobs_log(struct req *r)
     PQclear(res);
     /* As POST /runs/{id}/log: a resend of the body queues the same points again, which the
      * tool stores once. */
-    int64_t default_ms;
-    if (track_log_default_ms(r->app, run_id, r->body, &default_ms, &err) < 0) {
-        json_decref(batches);
-        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the log body's time: %s",
-                   err.message);
+    batches = track_log_rebatch(r, run_id, batches, now_ms);
+    if (!batches)
         return;
-    }
-    if (default_ms != now_ms) {
-        json_decref(batches);
-        batches = track_split_log(r->body, default_ms, msg, sizeof msg, field, sizeof field);
-        if (!batches) {
-            resp_error(r, API_INTERNAL, json_pack("{s:s}", "field", field), "%s", msg);
-            return;
-        }
-    }
     char *text = json_dumps(batches, JSON_COMPACT);
     size_t nb = json_array_size(batches), nm = 0, np = 0, nt = 0, i;
     json_t *b;

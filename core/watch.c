@@ -1,8 +1,8 @@
 /* Watches (watch.h): polling objects whose tool state converges later. */
 #include "watch.h"
 
+#include "engine.h"
 #include "log.h"
-#include "opcall.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -35,16 +35,7 @@ static const struct watch_hook *find_hook(const char *category)
 
 long long watch_backoff_ms(long long base_ms, long long max_ms, int polls)
 {
-    long long d = base_ms;
-    for (int i = 1; i < polls && d < max_ms; i++)
-        d *= 2;
-    if (d > max_ms)
-        d = max_ms;
-    char hex[9];
-    unsigned long x = 0;
-    if (util_random_hex(hex, 4) == 0)
-        x = strtoul(hex, NULL, 16);
-    return d / 2 + (long long)(x % (unsigned long)(d / 2 + 1));
+    return outbox_jitter_ms(base_ms, max_ms, polls - 1); /* the first poll waits base_ms */
 }
 
 static json_t *str_list(const char *const *l)
@@ -90,22 +81,6 @@ long long watch_start(struct db *db, const char *object_id, const char *read_op,
     return bad ? -1 : id;
 }
 
-static int exec_ok(struct app *app, const char *sql, int n, const char *const *p,
-                   struct db_error *e)
-{
-    PGresult *r = db_exec(&app->db, sql, n, p, e);
-    if (!r)
-        return -1;
-    PQclear(r);
-    return 0;
-}
-
-static void rollback(struct app *app)
-{
-    struct db_error e;
-    exec_ok(app, "ROLLBACK", 0, NULL, &e);
-}
-
 static int in_list(json_t *list, const char *s)
 {
     size_t i;
@@ -120,11 +95,9 @@ static const char *const state_names[] = {"watching", "ready", "failed", "timed_
 /* One watch: 1 polled, 0 none due, -1 database error. */
 static int poll_one(struct app *app)
 {
-    struct db_error dberr;
-    if (exec_ok(app, "BEGIN", 0, NULL, &dberr) < 0)
-        return -1;
-    PGresult *res = db_exec(
-        &app->db,
+    PGresult *res;
+    int claimed = outbox_claim(
+        app,
         "SELECT w.id, w.object_id, w.environment, w.category, w.read_op, w.state_member,"
         " array_to_json(w.ready_states)::text, array_to_json(w.failed_states)::text, w.polls,"
         " w.base_delay_ms, w.max_delay_ms, w.deadline_at <= now(), ob.instance,"
@@ -132,16 +105,10 @@ static int poll_one(struct app *app)
         " FROM watches w JOIN objects ob ON ob.id = w.object_id"
         " WHERE w.state = 'watching' AND w.next_poll_at <= now()"
         " ORDER BY w.next_poll_at, w.id LIMIT 1 FOR UPDATE OF w SKIP LOCKED",
-        0, NULL, &dberr);
-    if (!res) {
-        rollback(app);
-        return -1;
-    }
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        rollback(app);
-        return 0;
-    }
+        &res);
+    if (claimed <= 0)
+        return claimed;
+    struct db_error dberr;
     struct watch_row w;
     memset(&w, 0, sizeof w);
     int bad = 0;
@@ -166,7 +133,7 @@ static int poll_one(struct app *app)
     if (bad) {
         json_decref(ready);
         json_decref(failed);
-        rollback(app);
+        outbox_rollback(app);
         return -1;
     }
 
@@ -183,7 +150,7 @@ static int poll_one(struct app *app)
         snprintf(reason, sizeof reason, "the object is not created in the tool yet");
     } else {
         json_t *input = json_pack("{s:s}", "external_id", w.external_id);
-        outbox_call_fn *call = hook && hook->call ? hook->call : opcall;
+        outbox_call_fn *call = hook && hook->call ? hook->call : engine_call_any;
         int rc = call(app, in, w.read_op, input, &answer, &err);
         json_decref(input);
         if (rc < 0) {
@@ -233,20 +200,20 @@ static int poll_one(struct app *app)
     snprintf(delay, sizeof delay, "%lld", watch_backoff_ms(base, max, w.polls));
     const char *p[] = {w.id, state_names[st], tool_state[0] ? tool_state : NULL,
                        reason[0] ? reason : NULL, delay};
-    ok = exec_ok(app,
-                 "UPDATE watches SET polls = polls + 1, state = $2,"
-                 " tool_state = coalesce($3, tool_state), reason = $4, updated_at = now(),"
-                 " next_poll_at = now() + $5::bigint * interval '1 millisecond',"
-                 " done_at = CASE WHEN $2 = 'watching' THEN NULL ELSE now() END"
-                 " WHERE id = $1::bigint",
-                 5, p, &dberr) == 0;
+    ok = outbox_exec(app,
+                     "UPDATE watches SET polls = polls + 1, state = $2,"
+                     " tool_state = coalesce($3, tool_state), reason = $4, updated_at = now(),"
+                     " next_poll_at = now() + $5::bigint * interval '1 millisecond',"
+                     " done_at = CASE WHEN $2 = 'watching' THEN NULL ELSE now() END"
+                     " WHERE id = $1::bigint",
+                     5, p, &dberr) == 0;
     if (ok && tool_state[0] && strcmp(tool_state, prev) != 0) {
         const char *pe[] = {w.object_id, w.environment, w.category, tool_state,
                             reason[0] ? reason : NULL};
-        ok = exec_ok(app,
-                     "INSERT INTO object_events (object_id, environment, category, kind,"
-                     " tool_state, reason) VALUES ($1, $2, $3, 'tool_state', $4, $5)",
-                     5, pe, &dberr) == 0;
+        ok = outbox_exec(app,
+                         "INSERT INTO object_events (object_id, environment, category, kind,"
+                         " tool_state, reason) VALUES ($1, $2, $3, 'tool_state', $4, $5)",
+                         5, pe, &dberr) == 0;
     }
     if (ok && st != WATCH_WATCHING) {
         const char *pe[] = {w.object_id,
@@ -255,30 +222,17 @@ static int poll_one(struct app *app)
                             state_names[st],
                             tool_state[0] ? tool_state : NULL,
                             reason[0] ? reason : NULL};
-        ok = exec_ok(app,
-                     "INSERT INTO object_events (object_id, environment, category, kind,"
-                     " tool_state, reason) VALUES ($1, $2, $3, $4, $5, $6)",
-                     6, pe, &dberr) == 0;
+        ok = outbox_exec(app,
+                         "INSERT INTO object_events (object_id, environment, category, kind,"
+                         " tool_state, reason) VALUES ($1, $2, $3, $4, $5, $6)",
+                         6, pe, &dberr) == 0;
         log_info("watch %s of %s: %s after %d polls%s%s", w.id, w.object_id, state_names[st],
                  w.polls, reason[0] ? ": " : "", reason);
     }
-    if (!ok || exec_ok(app, "COMMIT", 0, NULL, &dberr) < 0) {
-        rollback(app);
-        return -1;
-    }
-    return 1;
+    return outbox_finish(app, ok);
 }
 
 int watch_run_once(struct app *app, int max)
 {
-    int n = 0;
-    while (n < max) {
-        int rc = poll_one(app);
-        if (rc < 0)
-            return -1;
-        if (rc == 0)
-            break;
-        n++;
-    }
-    return n;
+    return outbox_each(app, max, poll_one);
 }

@@ -34,7 +34,7 @@ struct watch_row {
 
 struct watch_hook {
     const char *category;
-    /* The category's read path (NULL: opcall, any category by op name). */
+    /* The category's read path (NULL: engine_call_any, by op name). */
     outbox_call_fn *call;
     /* Optional: updates the category's platform row after a poll; `answer` is NULL when
      * the poll failed or timed out. Returns 0, or -1 with err (the poll is then retried). */

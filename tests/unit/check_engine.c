@@ -3,7 +3,9 @@
  * tracking table against the ops struct it describes. */
 #include "check_suites.h"
 #include "engine.h"
+#include "llmops-serving.h"
 #include "llmops-tracking.h"
+#include "plugin.h"
 #include "tracking.h"
 
 #include <stdlib.h>
@@ -221,6 +223,57 @@ START_TEST(search_cursor_round_trip_and_refusals)
 }
 END_TEST
 
+static int predict_calls;
+static int fake_predict(void *state, json_t *in, json_t **out, struct llmops_error *err)
+{
+    (void)state;
+    (void)err;
+    predict_calls++;
+    *out = json_pack("{s:O}", "echo", in);
+    return 0;
+}
+
+/* A category without an operations table (serving) still takes the one call path: the op is
+ * found by member name, called without validation, and refused when the capabilities do not
+ * list it (the generic deliverer's and the watches' calls). */
+START_TEST(untabled_category_calls_by_name_and_gates)
+{
+    struct llmops_serving_ops ops = {.size = sizeof ops, .predict = fake_predict};
+    struct llmops_plugin desc = {
+        .size = sizeof desc, .name = "fake", .category = LLMOPS_CATEGORY_SERVING, .ops = &ops};
+    struct module mod = {.name = "fake", .desc = &desc};
+    struct instance in = {.name = "fake-1", .mod = &mod, .initialised = 1, .caps_loaded = 1};
+    in.caps = json_pack("{s:[s]}", "operations", "predict");
+    json_t *input = json_pack("{s:i}", "anything", 1), *out = NULL;
+    struct llmops_error err;
+    predict_calls = 0;
+
+    ck_assert_int_eq(
+        engine_call_named(NULL, &in, LLMOPS_CATEGORY_SERVING, "predict", input, &out, &err), 0);
+    ck_assert_int_eq(predict_calls, 1);
+    ck_assert_ptr_eq(json_object_get(out, "echo"), input);
+    json_decref(out);
+    ck_assert_int_eq(engine_call_any(NULL, &in, "predict", input, &out, &err), 0);
+    ck_assert_int_eq(predict_calls, 2);
+    json_decref(out);
+
+    ck_assert_int_eq(engine_call_any(NULL, &in, "deploy", input, &out, &err), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(engine_call_any(NULL, &in, "no_such_op", input, &out, &err), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_UNSUPPORTED);
+
+    json_decref(in.caps);
+    in.caps = json_pack("{s:[s]}", "operations", "deploy");
+    ck_assert_int_eq(engine_call_any(NULL, &in, "predict", input, &out, &err), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(err.message, "capabilities do not list it"), "%s", err.message);
+    ck_assert_int_eq(predict_calls, 2);
+    json_decref(in.caps);
+    json_decref(input);
+}
+END_TEST
+
 Suite *make_engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -229,6 +282,7 @@ Suite *make_engine_suite(void)
     tcase_add_test(tc, validate_reserved_and_not_an_object);
     tcase_add_test(tc, tracking_table_matches_the_ops_struct);
     tcase_add_test(tc, search_cursor_round_trip_and_refusals);
+    tcase_add_test(tc, untabled_category_calls_by_name_and_gates);
     suite_add_tcase(s, tc);
     return s;
 }
