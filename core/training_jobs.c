@@ -300,8 +300,8 @@ void jobs_create(struct req *r)
     }
     char *rows_text = json_dumps(rows, JSON_COMPACT);
     json_decref(rows);
-    char *hp =
-        json_dumps(json_object_get(r->body, "hyperparameters") ?: json_object(), JSON_COMPACT);
+    json_t *hp_in = json_object_get(r->body, "hyperparameters");
+    char *hp = hp_in ? json_dumps(hp_in, JSON_COMPACT) : strdup("{}");
     char count[16];
     snprintf(count, sizeof count, "%lld",
              (long long)json_integer_value(json_object_get(r->body, "gpu_count")));
