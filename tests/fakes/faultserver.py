@@ -341,6 +341,39 @@ def serve(port=0, idle_timeout=120.0, handler=FaultHandler, tls=None, announce=s
     server.serve_forever(poll_interval=0.2)
 
 
+
+def serve_refusable(make_server, app, port=0, ready=None):
+    """Serves app for ever on 127.0.0.1:port through make_server(addr), announcing the port
+    ("PORT N" on stdout, and in the file `ready`, written whole). A fault that closes the
+    server for a while (app.server shut down, app.refuse_until in the future) is honoured:
+    the port is bound again once the refusal ends. The tool fakes share this loop."""
+    first = True
+    while True:
+        for attempt in range(50):
+            try:
+                server = make_server(("127.0.0.1", port))
+                break
+            except OSError:
+                if first or attempt == 49:
+                    raise
+                time.sleep(0.1)
+        app.server = server
+        if first:
+            port = server.server_address[1]
+            sys.stdout.write("PORT %d\n" % port)
+            sys.stdout.flush()
+            if ready:
+                tmp = ready + ".tmp"
+                with open(tmp, "w") as f:
+                    f.write("%d\n" % port)
+                os.rename(tmp, ready)
+            first = False
+        server.serve_forever(poll_interval=0.05)
+        server.server_close()
+        while time.monotonic() < app.refuse_until:
+            time.sleep(0.05)
+
+
 def main(argv=None, handler=FaultHandler):
     args = list(sys.argv[1:] if argv is None else argv)
     port, idle, cert, key, bind = 0, 120.0, None, None, "127.0.0.1"

@@ -2821,31 +2821,7 @@ def main(argv=None):
 
     threading.Thread(target=watchdog, daemon=True).start()
     tls = (cert, key) if cert else None
-    first = True
-    while True:
-        for attempt in range(50):
-            try:
-                server = Server(("127.0.0.1", port), api, tls)
-                break
-            except OSError:
-                if first or attempt == 49:
-                    raise
-                time.sleep(0.1)
-        api.server = server
-        if first:
-            port = server.server_address[1]
-            sys.stdout.write("PORT %d\n" % port)
-            sys.stdout.flush()
-            if ready:
-                tmp = ready + ".tmp"
-                with open(tmp, "w") as f:
-                    f.write("%d\n" % port)
-                os.rename(tmp, ready)
-            first = False
-        server.serve_forever(poll_interval=0.05)
-        server.server_close()
-        while time.monotonic() < api.refuse_until:
-            time.sleep(0.05)
+    faultserver.serve_refusable(lambda addr: Server(addr, api, tls), api, port, ready)
 
 
 if __name__ == "__main__":
