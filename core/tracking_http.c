@@ -597,285 +597,7 @@ out:
     json_decref(cursor);
 }
 
-static void experiment_answer(struct req *r, const struct owned *o, struct instance *in,
-                              const char *msg)
-{
-    json_t *input = json_pack("{s:s}", "external_id", o->external_id), *out;
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "get_experiment", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "get_experiment", &err);
-        return;
-    }
-    resp_success(r, 200, msg, exp_json(out, o->id, in->name));
-    json_decref(out);
-}
-
-void experiments_update(struct req *r)
-{
-    static const char *const known[] = {"tags", NULL};
-    struct owned o;
-    struct instance *in;
-    if (only_members(r, r->body, known) < 0)
-        return;
-    json_t *tags = check_tags(r, json_object_get(r->body, "tags"));
-    if (!tags)
-        return;
-    if (json_object_size(tags) == 0 || json_object_size(tags) > LLMOPS_TRACKING_BATCH_MAX_TAGS) {
-        json_decref(tags);
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "tags"),
-                   "tags must set 1-%d tags", LLMOPS_TRACKING_BATCH_MAX_TAGS);
-        return;
-    }
-    if (load_object(r, "exp", r->path_params[0], &o, &in) < 0) {
-        json_decref(tags);
-        return;
-    }
-    json_t *input = json_pack("{s:s,s:o}", "external_id", o.external_id, "tags", tags), *out;
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "set_experiment_tags", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "set_experiment_tags", &err);
-        return;
-    }
-    json_decref(out);
-    experiment_answer(r, &o, in, "experiment tags set");
-}
-
 /* ------------------------------------------------------------------ runs */
-
-void runs_create(struct req *r)
-{
-    static const char *const known[] = {"name", "tags", "user", "start_time_ms", NULL};
-    struct app *app = r->app;
-    struct owned eo;
-    struct instance *in;
-    if (only_members(r, r->body, known) < 0 ||
-        check_name(r, json_object_get(r->body, "name"), 0, "name") < 0)
-        return;
-    json_t *user = json_object_get(r->body, "user"),
-           *start = json_object_get(r->body, "start_time_ms");
-    if ((user && (!json_is_string(user) || json_string_length(user) > 255)) ||
-        (start && !json_is_integer(start))) {
-        resp_error(
-            r, API_VALIDATION_FAILED,
-            json_pack("{s:s}", "field", user && !json_is_string(user) ? "user" : "start_time_ms"),
-            "user must be a string of at most 255 bytes and start_time_ms an integer");
-        return;
-    }
-    json_t *tags = check_tags(r, json_object_get(r->body, "tags"));
-    if (!tags)
-        return;
-    if (load_object(r, "exp", r->path_params[0], &eo, &in) < 0) {
-        json_decref(tags);
-        return;
-    }
-    struct owned o;
-    struct db_error dberr;
-    if (owner_reserve(app, "run", eo.environment, TRACK, in->name, actor(r), &o, &dberr) < 0) {
-        json_decref(tags);
-        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot reserve an id: %s", dberr.message);
-        return;
-    }
-    json_t *input =
-        json_pack("{s:s,s:s,s:I,s:s,s:o}", "idempotency_key", o.id, "experiment_id", eo.external_id,
-                  "start_time_ms", (json_int_t)(start ? json_integer_value(start) : util_wall_ms()),
-                  "user", user ? json_string_value(user) : actor(r), "tags", tags);
-    if (json_object_get(r->body, "name"))
-        json_object_set(input, "name", json_object_get(r->body, "name"));
-    json_t *out;
-    struct llmops_error err;
-    int rc = track_call(app, in, "create_run", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        unreserve(app, o.id);
-        track_error(r, in, "create_run", &err);
-        return;
-    }
-    const char *ext = json_string_value(json_object_get(out, "external_id"));
-    if (!ext || owner_bind(app, o.id, ext, &dberr) < 0) {
-        json_decref(out);
-        unreserve(app, o.id);
-        resp_error(r, ext ? API_DATABASE_UNAVAILABLE : API_TOOL_ERROR,
-                   json_pack("{s:s}", "instance", in->name),
-                   ext ? "cannot record the run: %s" : "instance %s answered no id",
-                   ext ? dberr.message : in->name);
-        return;
-    }
-    json_t *data = run_json(out, o.id, eo.id, in->name);
-    json_decref(out);
-    resp_header(r, "Location: /llm-ops/v1/runs/%s", o.id);
-    resp_success(r, 201, "run created", data);
-}
-
-static void run_answer(struct req *r, const struct owned *o, struct instance *in, const char *msg)
-{
-    json_t *input = json_pack("{s:s}", "external_id", o->external_id), *out;
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "get_run", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "get_run", &err);
-        return;
-    }
-    json_t *data = map_run(r, o->environment, in, out, o->id);
-    json_decref(out);
-    if (data)
-        resp_success(r, 200, msg, data);
-}
-
-static const char *const run_statuses[] = {"RUNNING", "FINISHED", "FAILED", "KILLED"};
-
-void runs_update(struct req *r)
-{
-    static const char *const known[] = {"status", "name", "end_time_ms", NULL};
-    struct owned o;
-    struct instance *in;
-    if (only_members(r, r->body, known) < 0 ||
-        check_name(r, json_object_get(r->body, "name"), 0, "name") < 0)
-        return;
-    json_t *status = json_object_get(r->body, "status"),
-           *end = json_object_get(r->body, "end_time_ms");
-    int known_status = 0;
-    for (size_t i = 0; json_is_string(status) && i < UTIL_ARRAY_LEN(run_statuses); i++)
-        if (strcmp(json_string_value(status), run_statuses[i]) == 0)
-            known_status = 1;
-    if (status && !known_status) {
-        char q[UTIL_QUOTE_SIZE(32)];
-        resp_error(r, API_VALIDATION_FAILED,
-                   json_pack("{s:s,s:[ssss]}", "field", "status", "valid", "RUNNING", "FINISHED",
-                             "FAILED", "KILLED"),
-                   "unknown status '%s'; valid: RUNNING, FINISHED, FAILED, KILLED",
-                   util_quote(q, sizeof q,
-                              json_is_string(status) ? json_string_value(status) : "(not a string)",
-                              32));
-        return;
-    }
-    if (end && !json_is_integer(end)) {
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "end_time_ms"),
-                   "end_time_ms must be an integer (ms since the epoch)");
-        return;
-    }
-    if (json_object_size(r->body) == 0) {
-        resp_error(r, API_VALIDATION_FAILED, NULL,
-                   "nothing to update: give status, name or end_time_ms");
-        return;
-    }
-    if (load_object(r, "run", r->path_params[0], &o, &in) < 0)
-        return;
-    json_t *input = json_pack("{s:s}", "external_id", o.external_id), *out;
-    if (status)
-        json_object_set(input, "status", status);
-    if (json_object_get(r->body, "name"))
-        json_object_set(input, "name", json_object_get(r->body, "name"));
-    if (end)
-        json_object_set(input, "end_time_ms", end);
-    else if (status && strcmp(json_string_value(status), "RUNNING") != 0)
-        json_object_set_new(input, "end_time_ms", json_integer(util_wall_ms()));
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "update_run", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "update_run", &err);
-        return;
-    }
-    json_decref(out);
-    run_answer(r, &o, in, "run updated");
-}
-
-void runs_log(struct req *r)
-{
-    struct owned o;
-    struct instance *in;
-    char msg[300], field[300];
-    int64_t now_ms = util_wall_ms();
-    json_t *batches = track_split_log(r->body, now_ms, msg, sizeof msg, field, sizeof field);
-    if (!batches) {
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", field), "%s", msg);
-        return;
-    }
-    if (load_object(r, "run", r->path_params[0], &o, &in) < 0) {
-        json_decref(batches);
-        return;
-    }
-    /* Points without timestamp_ms get the time this body was first sent to the run, so a
-     * resend (or copies sent at once) makes the same points, which the tool stores once. */
-    batches = track_log_rebatch(r, o.id, batches, now_ms);
-    if (!batches)
-        return;
-    size_t i, nm = 0, np = 0, nt = 0;
-    json_t *b;
-    json_array_foreach(batches, i, b)
-    {
-        json_t *input = json_copy(b), *out;
-        json_object_set_new(input, "external_id", json_string(o.external_id));
-        struct llmops_error err;
-        int rc = track_call(r->app, in, "log_batch", input, &out, &err);
-        json_decref(input);
-        if (rc < 0) {
-            /* Earlier batches are stored; sending the whole body again is safe (replays
-             * add nothing). */
-            enum api_error e = (enum api_error)plugin_status_to_api(err.code);
-            resp_error(r, e,
-                       json_pack("{s:s,s:s,s:b,s:i,s:i}", "instance", in->name, "operation",
-                                 "log_batch", "retryable", err.retryable, "batches_done", (int)i,
-                                 "batches", (int)json_array_size(batches)),
-                       "%s (instance %s; %zu of %zu batches stored; sending the same body again "
-                       "is safe)",
-                       err.message, in->name, i, json_array_size(batches));
-            json_decref(batches);
-            return;
-        }
-        json_decref(out);
-        nm += json_array_size(json_object_get(b, "metrics"));
-        np += json_object_size(json_object_get(b, "params"));
-        nt += json_object_size(json_object_get(b, "tags"));
-    }
-    snprintf(msg, sizeof msg, "logged %zu metric points, %zu params, %zu tags", nm, np, nt);
-    resp_success(r, 200, msg,
-                 json_pack("{s:s,s:i,s:i,s:i,s:i}", "id", o.id, "metrics", (int)nm, "params",
-                           (int)np, "tags", (int)nt, "batches", (int)json_array_size(batches)));
-    json_decref(batches);
-}
-
-void runs_metric_history(struct req *r)
-{
-    struct owned o;
-    struct instance *in;
-    long long max;
-    const char *key = http_query(r, "key");
-    if (!key || !*key || strlen(key) > LLMOPS_TRACKING_KEY_MAX) {
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "key"),
-                   "key (the metric) is required: 1-%d bytes", LLMOPS_TRACKING_KEY_MAX);
-        return;
-    }
-    if (parse_max_results(r, LLMOPS_TRACKING_HISTORY_MAX_RESULTS, 1000, &max) < 0)
-        return;
-    if (load_object(r, "run", r->path_params[0], &o, &in) < 0)
-        return;
-    json_t *input = json_pack("{s:s,s:s,s:I}", "external_id", o.external_id, "key", key,
-                              "max_results", (json_int_t)max),
-           *out;
-    if (http_query(r, "page_token"))
-        json_object_set_new(input, "page_token", json_string(http_query(r, "page_token")));
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "get_metric_history", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "get_metric_history", &err);
-        return;
-    }
-    json_t *pts = json_object_get(out, "metrics");
-    char msg[300];
-    snprintf(msg, sizeof msg, "%zu points of %s", json_array_size(pts), key);
-    resp_success(r, 200, msg,
-                 json_pack("{s:s,s:s,s:o,s:O?}", "id", o.id, "key", key, "metrics",
-                           pts ? json_incref(pts) : json_array(), "next_page_token",
-                           json_object_get(out, "next_page_token")));
-    json_decref(out);
-}
 
 /* ------------------------------------------------------------------ run search across
  * instances */
@@ -1320,9 +1042,11 @@ out:
 
 /* ------------------------------------------------------------------ the generic routes' hooks
  *
- * GET and DELETE of /experiments/{id} and /runs/{id} are routes as data (core/routes.c names
- * get_experiment, delete_experiment, get_run, delete_run); tracking adds only how its objects
- * are loaded, named and shown. */
+ * Routes as data (core/routes.c): GET and DELETE of /experiments/{id} and /runs/{id}, PATCH
+ * of both, POST /experiments/{id}/runs, POST /runs/{id}/log and GET /runs/{id}/metric-history
+ * name their op and a generic handler of engine_http.c; tracking adds how its objects are
+ * loaded, named and shown, and how a request becomes an op's input (its REST checks, the
+ * log's split into batches). */
 
 static const char *track_noun(const char *kind)
 {
@@ -1336,9 +1060,228 @@ static json_t *track_present(struct req *r, const struct owned *o, struct instan
     return map_run(r, o->environment, in, out, o->id);
 }
 
+static const char *track_parent(const char *kind)
+{
+    return strcmp(kind, "run") == 0 ? "exp" : NULL;
+}
+
+static const char *track_done(const struct llmops_op_desc *op)
+{
+    if (strcmp(op->name, "set_experiment_tags") == 0)
+        return "experiment tags set";
+    return strcmp(op->name, "create_run") == 0 ? "run created" : "run updated";
+}
+
+/* PATCH /experiments/{id}: {tags}, 1 to the batch's most. */
+static int set_tags_input(struct req *r, json_t **input)
+{
+    static const char *const known[] = {"tags", NULL};
+    if (only_members(r, r->body, known) < 0)
+        return -1;
+    json_t *tags = check_tags(r, json_object_get(r->body, "tags"));
+    if (!tags)
+        return -1;
+    if (json_object_size(tags) == 0 || json_object_size(tags) > LLMOPS_TRACKING_BATCH_MAX_TAGS) {
+        json_decref(tags);
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "tags"),
+                   "tags must set 1-%d tags", LLMOPS_TRACKING_BATCH_MAX_TAGS);
+        return -1;
+    }
+    *input = json_pack("{s:o}", "tags", tags);
+    return 0;
+}
+
+/* POST /experiments/{id}/runs: {name?, tags?, user?, start_time_ms?}; the run's user is the
+ * caller's token unless given, its start now unless given. */
+static int create_run_input(struct req *r, json_t **input)
+{
+    static const char *const known[] = {"name", "tags", "user", "start_time_ms", NULL};
+    if (only_members(r, r->body, known) < 0 ||
+        check_name(r, json_object_get(r->body, "name"), 0, "name") < 0)
+        return -1;
+    json_t *user = json_object_get(r->body, "user"),
+           *start = json_object_get(r->body, "start_time_ms");
+    if ((user && (!json_is_string(user) || json_string_length(user) > 255)) ||
+        (start && !json_is_integer(start))) {
+        resp_error(
+            r, API_VALIDATION_FAILED,
+            json_pack("{s:s}", "field", user && !json_is_string(user) ? "user" : "start_time_ms"),
+            "user must be a string of at most 255 bytes and start_time_ms an integer");
+        return -1;
+    }
+    json_t *tags = check_tags(r, json_object_get(r->body, "tags"));
+    if (!tags)
+        return -1;
+    *input = json_pack("{s:I,s:s,s:o}", "start_time_ms",
+                       (json_int_t)(start ? json_integer_value(start) : util_wall_ms()), "user",
+                       user ? json_string_value(user) : actor(r), "tags", tags);
+    if (json_object_get(r->body, "name"))
+        json_object_set(*input, "name", json_object_get(r->body, "name"));
+    return 0;
+}
+
+static const char *const run_statuses[] = {"RUNNING", "FINISHED", "FAILED", "KILLED"};
+
+/* PATCH /runs/{id}: {status?, name?, end_time_ms?}; a status other than RUNNING ends the run
+ * now unless end_time_ms says when. */
+static int update_run_input(struct req *r, json_t **input)
+{
+    static const char *const known[] = {"status", "name", "end_time_ms", NULL};
+    if (only_members(r, r->body, known) < 0 ||
+        check_name(r, json_object_get(r->body, "name"), 0, "name") < 0)
+        return -1;
+    json_t *status = json_object_get(r->body, "status"),
+           *end = json_object_get(r->body, "end_time_ms");
+    int known_status = 0;
+    for (size_t i = 0; json_is_string(status) && i < UTIL_ARRAY_LEN(run_statuses); i++)
+        if (strcmp(json_string_value(status), run_statuses[i]) == 0)
+            known_status = 1;
+    if (status && !known_status) {
+        char q[UTIL_QUOTE_SIZE(32)];
+        resp_error(r, API_VALIDATION_FAILED,
+                   json_pack("{s:s,s:[ssss]}", "field", "status", "valid", "RUNNING", "FINISHED",
+                             "FAILED", "KILLED"),
+                   "unknown status '%s'; valid: RUNNING, FINISHED, FAILED, KILLED",
+                   util_quote(q, sizeof q,
+                              json_is_string(status) ? json_string_value(status) : "(not a string)",
+                              32));
+        return -1;
+    }
+    if (end && !json_is_integer(end)) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "end_time_ms"),
+                   "end_time_ms must be an integer (ms since the epoch)");
+        return -1;
+    }
+    if (json_object_size(r->body) == 0) {
+        resp_error(r, API_VALIDATION_FAILED, NULL,
+                   "nothing to update: give status, name or end_time_ms");
+        return -1;
+    }
+    *input = json_object();
+    if (status)
+        json_object_set(*input, "status", status);
+    if (json_object_get(r->body, "name"))
+        json_object_set(*input, "name", json_object_get(r->body, "name"));
+    if (end)
+        json_object_set(*input, "end_time_ms", end);
+    else if (status && strcmp(json_string_value(status), "RUNNING") != 0)
+        json_object_set_new(*input, "end_time_ms", json_integer(util_wall_ms()));
+    return 0;
+}
+
+/* POST /runs/{id}/log: the body split into batches within the tool's limits (before the run
+ * is loaded: {now_ms, batches}); then points without timestamp_ms get the time this body was
+ * first sent to the run, so a resend (or copies sent at once) makes the same points, which
+ * the tool stores once. */
+static int log_input(struct req *r, const struct owned *o, json_t **input)
+{
+    char msg[300], field[300];
+    if (!o) {
+        int64_t now_ms = util_wall_ms();
+        json_t *batches = track_split_log(r->body, now_ms, msg, sizeof msg, field, sizeof field);
+        if (!batches) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", field), "%s", msg);
+            return -1;
+        }
+        *input = json_pack("{s:I,s:o}", "now_ms", (json_int_t)now_ms, "batches", batches);
+        return 0;
+    }
+    int64_t now_ms = json_integer_value(json_object_get(*input, "now_ms"));
+    json_t *batches = json_incref(json_object_get(*input, "batches"));
+    json_decref(*input);
+    *input = track_log_rebatch(r, o->id, batches, now_ms);
+    return *input ? 0 : -1;
+}
+
+/* GET /runs/{id}/metric-history?key=K[&max_results][&page_token]. */
+static int history_input(struct req *r, json_t **input)
+{
+    long long max;
+    const char *key = http_query(r, "key");
+    if (!key || !*key || strlen(key) > LLMOPS_TRACKING_KEY_MAX) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "key"),
+                   "key (the metric) is required: 1-%d bytes", LLMOPS_TRACKING_KEY_MAX);
+        return -1;
+    }
+    if (parse_max_results(r, LLMOPS_TRACKING_HISTORY_MAX_RESULTS, 1000, &max) < 0)
+        return -1;
+    *input = json_pack("{s:s,s:I}", "key", key, "max_results", (json_int_t)max);
+    if (http_query(r, "page_token"))
+        json_object_set_new(*input, "page_token", json_string(http_query(r, "page_token")));
+    return 0;
+}
+
+static int track_input(struct req *r, const struct llmops_op_desc *op, const struct owned *o,
+                       json_t **input)
+{
+    const char *n = op->name;
+    if (strcmp(n, "log_batch") == 0)
+        return log_input(r, o, input);
+    if (o) {
+        if (strcmp(n, "create_run") == 0)
+            json_object_set_new(*input, "experiment_id", json_string(o->external_id));
+        return 0;
+    }
+    if (strcmp(n, "set_experiment_tags") == 0)
+        return set_tags_input(r, input);
+    if (strcmp(n, "create_run") == 0)
+        return create_run_input(r, input);
+    if (strcmp(n, "update_run") == 0)
+        return update_run_input(r, input);
+    if (strcmp(n, "get_metric_history") == 0)
+        return history_input(r, input);
+    resp_error(r, API_INTERNAL, NULL, "%s has no REST input", n);
+    return -1;
+}
+
+/* A log_batch that failed after `done` batches: earlier ones are stored, and sending the
+ * whole body again is safe (replays add nothing). */
+static void track_partial(struct req *r, const struct instance *in, const struct llmops_op_desc *op,
+                          const struct llmops_error *err, size_t done, size_t total)
+{
+    enum api_error e = (enum api_error)plugin_status_to_api(err->code);
+    resp_error(r, e,
+               json_pack("{s:s,s:s,s:b,s:i,s:i}", "instance", in->name, "operation", op->name,
+                         "retryable", err->retryable, "batches_done", (int)done, "batches",
+                         (int)total),
+               "%s (instance %s; %zu of %zu batches stored; sending the same body again is "
+               "safe)",
+               err->message, in->name, done, total);
+}
+
+static json_t *track_answer(struct req *r, const struct llmops_op_desc *op, const struct owned *o,
+                            json_t *input, json_t *out, char *msg, size_t msgsize)
+{
+    (void)r;
+    if (strcmp(op->name, "get_metric_history") == 0) {
+        const char *key = json_string_value(json_object_get(input, "key"));
+        json_t *pts = json_object_get(out, "metrics");
+        snprintf(msg, msgsize, "%zu points of %s", json_array_size(pts), key);
+        return json_pack("{s:s,s:s,s:o,s:O?}", "id", o->id, "key", key, "metrics",
+                         pts ? json_incref(pts) : json_array(), "next_page_token",
+                         json_object_get(out, "next_page_token"));
+    }
+    size_t i, nm = 0, np = 0, nt = 0;
+    json_t *b;
+    json_array_foreach(input, i, b)
+    {
+        nm += json_array_size(json_object_get(b, "metrics"));
+        np += json_object_size(json_object_get(b, "params"));
+        nt += json_object_size(json_object_get(b, "tags"));
+    }
+    snprintf(msg, msgsize, "logged %zu metric points, %zu params, %zu tags", nm, np, nt);
+    return json_pack("{s:s,s:i,s:i,s:i,s:i}", "id", o->id, "metrics", (int)nm, "params", (int)np,
+                     "tags", (int)nt, "batches", (int)json_array_size(input));
+}
+
 const struct engine_http_hooks tracking_http_hooks = {
     .load = load_object,
     .error = track_error,
     .noun = track_noun,
     .present = track_present,
+    .input = track_input,
+    .parent = track_parent,
+    .done = track_done,
+    .partial = track_partial,
+    .answer = track_answer,
 };
