@@ -439,9 +439,16 @@ static json_t *list_sources(struct req *r, const char *active, struct db_error *
     if (fallback[0] && strcmp(fallback, active) != 0)
         json_array_append_new(names, json_string(fallback));
     const char *params[] = {r->env, category_name(TRACK)};
+    /* the distinct instances in order, as a skip scan of objects_env_kind_instance
+     * (migration 0007): one index probe per instance, not a walk of every experiment */
     PGresult *res = db_exec(&r->app->db,
-                            "SELECT DISTINCT instance FROM objects WHERE environment = $1"
-                            " AND category = $2 AND kind = 'exp' ORDER BY instance",
+                            "WITH RECURSIVE s(instance) AS ((SELECT instance FROM objects"
+                            " WHERE environment = $1 AND category = $2 AND kind = 'exp'"
+                            " ORDER BY instance LIMIT 1) UNION ALL SELECT (SELECT o.instance"
+                            " FROM objects o WHERE o.environment = $1 AND o.category = $2"
+                            " AND o.kind = 'exp' AND o.instance > s.instance ORDER BY"
+                            " o.instance LIMIT 1) FROM s WHERE s.instance IS NOT NULL)"
+                            " SELECT instance FROM s WHERE instance IS NOT NULL",
                             2, params, err);
     if (!res) {
         json_decref(names);
