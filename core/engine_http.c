@@ -2,9 +2,13 @@
  * category operations): load the object, call the op through the engine, answer. */
 #include "engine_http.h"
 
+#include "category.h"
 #include "router.h"
+#include "tracking.h" /* the page token codec of lists across instances */
+#include "util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const struct engine_http_hooks *engine_http_hooks(int category)
@@ -286,4 +290,219 @@ void engine_http_action(struct req *r)
     json_decref(input);
     if (data)
         resp_success(r, 200, msg, data);
+}
+
+/* ------------------------------------------------------------------ list across instances */
+
+int engine_http_source_down(const struct llmops_error *err)
+{
+    return err->code == LLMOPS_ERR_UNAVAILABLE || err->code == LLMOPS_ERR_TOOL ||
+           err->code == LLMOPS_ERR_INTERNAL;
+}
+
+/* The instance a list reads: ?instance= (one serving the category), else the active
+ * instance of the environment's flag. */
+static struct instance *list_instance(struct req *r, int category)
+{
+    const char *name = http_query(r, "instance"), *cat = category_name(category);
+    struct instance *in;
+    if (name) {
+        in = plugins_find(&r->app->plugins, name);
+        if (!in || !in->mod || (int)in->mod->desc->category != category) {
+            char q[UTIL_QUOTE_SIZE(64)];
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "instance"),
+                       "no %s instance named '%s'", cat, util_quote(q, sizeof q, name, 64));
+            return NULL;
+        }
+        if (!in->initialised || in->st == INSTANCE_FAILED) {
+            resp_error(r, API_TOOL_UNAVAILABLE, json_pack("{s:s}", "instance", in->name),
+                       "instance %s is not running: %s", in->name, in->reason);
+            return NULL;
+        }
+        return in;
+    }
+    const struct flag_cache *fc = app_flags(r->app, r);
+    if (!fc)
+        return NULL;
+    const char *active = fc->f[r->env_index][category].active;
+    if (!active[0]) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "env"),
+                   "no instance serves %s in %s: set the flag", cat, r->env);
+        return NULL;
+    }
+    in = plugins_find(&r->app->plugins, active);
+    if (!in || !in->initialised || in->st == INSTANCE_FAILED) {
+        resp_error(r, API_TOOL_UNAVAILABLE, json_pack("{s:s}", "instance", active),
+                   "instance %s, which serves %s in %s, is not running", active, cat, r->env);
+        return NULL;
+    }
+    return in;
+}
+
+/* The instances a list of the environment asks (llm-ops' "unified search"): the active one,
+ * the fallback, then every earlier owner of objects of the kind (the objects table), each
+ * once. */
+static json_t *list_sources(struct req *r, int category, const char *kind, const char *active,
+                            struct db_error *err)
+{
+    json_t *names = json_array();
+    const struct flag_cache *fc = app_load_flags(r->app, err);
+    const char *fallback = fc ? fc->f[r->env_index][category].fallback : "";
+    json_array_append_new(names, json_string(active));
+    if (fallback[0] && strcmp(fallback, active) != 0)
+        json_array_append_new(names, json_string(fallback));
+    const char *params[] = {r->env, category_name(category), kind};
+    /* the distinct instances in order, as a skip scan of objects_env_kind_instance
+     * (migration 0007): one index probe per instance, not a walk of every object */
+    PGresult *res = db_exec(&r->app->db,
+                            "WITH RECURSIVE s(instance) AS ((SELECT instance FROM objects"
+                            " WHERE environment = $1 AND category = $2 AND kind = $3"
+                            " ORDER BY instance LIMIT 1) UNION ALL SELECT (SELECT o.instance"
+                            " FROM objects o WHERE o.environment = $1 AND o.category = $2"
+                            " AND o.kind = $3 AND o.instance > s.instance ORDER BY"
+                            " o.instance LIMIT 1) FROM s WHERE s.instance IS NOT NULL)"
+                            " SELECT instance FROM s WHERE instance IS NOT NULL",
+                            3, params, err);
+    if (!res) {
+        json_decref(names);
+        return NULL;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *n = PQgetvalue(res, i, 0);
+        int seen = 0;
+        size_t k;
+        json_t *v;
+        json_array_foreach(names, k, v) seen |= strcmp(json_string_value(v), n) == 0;
+        if (!seen)
+            json_array_append_new(names, json_string(n));
+    }
+    PQclear(res);
+    return names;
+}
+
+void engine_http_list(struct req *r)
+{
+    const struct engine_http_hooks *h;
+    const struct llmops_op_desc *op = route_op_input(r, &h);
+    json_t *base = NULL;
+    if (!op || !h->items) {
+        if (op)
+            resp_error(r, API_INTERNAL, NULL, "route %s %s: its category has no items hook",
+                       r->route->method, r->route->pattern);
+        return;
+    }
+    if (h->input(r, op, NULL, &base) < 0)
+        return;
+    int category = r->route->category;
+    long long max = json_integer_value(json_object_get(base, "max_results"));
+    struct instance *in = list_instance(r, category);
+    if (!in) {
+        json_decref(base);
+        return;
+    }
+    struct db_error dberr;
+    json_t *names = http_query(r, "instance")
+                        ? json_pack("[s]", in->name)
+                        : list_sources(r, category, op->object, in->name, &dberr);
+    if (!names) {
+        json_decref(base);
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the sources: %s", dberr.message);
+        return;
+    }
+    const char *pt = http_query(r, "page_token");
+    json_t *cursor = NULL;
+    if (pt && !(cursor = track_cursor_decode(pt))) {
+        json_decref(base);
+        json_decref(names);
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
+                   "page_token is not one this list gave");
+        return;
+    }
+    const char *noun = h->noun(op->object);
+    char member[64];
+    snprintf(member, sizeof member, "%ss", noun);
+    json_t *res = json_array(), *sources = json_object(), *next = json_object();
+    int more = 0;
+    size_t k;
+    json_t *v;
+    json_array_foreach(names, k, v)
+    {
+        const char *n = json_string_value(v);
+        json_t *st = cursor ? json_object_get(cursor, n) : json_null();
+        if (cursor && !st) /* a source that came since the first page: from its start */
+            st = json_null();
+        if (json_is_integer(st) && json_integer_value(st) == 0) {
+            json_object_set_new(next, n, json_integer(0));
+            continue; /* done on an earlier page */
+        }
+        if (!json_is_null(st) && !json_is_string(st)) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
+                       "page_token is not one this list gave (instance %s)", n);
+            goto out;
+        }
+        if ((long long)json_array_size(res) >= max) {
+            json_object_set(next, n, st);
+            json_object_set_new(sources, n, json_string("not_asked"));
+            more = 1;
+            continue;
+        }
+        struct instance *src = strcmp(n, in->name) == 0 ? in : plugins_find(&r->app->plugins, n);
+        if (!src || !src->initialised || src->st == INSTANCE_FAILED) {
+            json_object_set(next, n, st); /* kept, but alone it makes no next page */
+            json_object_set_new(sources, n, json_string("unavailable"));
+            continue;
+        }
+        json_t *input = json_copy(base);
+        json_object_set_new(input, "max_results",
+                            json_integer((json_int_t)(max - (long long)json_array_size(res))));
+        if (json_is_string(st))
+            json_object_set(input, "page_token", st);
+        json_t *out;
+        struct llmops_error err;
+        int rc = engine_call(r->app, src, category, op, input, &out, &err);
+        json_decref(input);
+        if (rc < 0 && engine_http_source_down(&err) && json_array_size(names) > 1) {
+            json_object_set(next, n, st);
+            json_object_set_new(sources, n, json_string("unavailable"));
+            continue;
+        }
+        if (rc < 0) {
+            h->error(r, src, op->name, &err);
+            goto out;
+        }
+        json_t *items = h->items(r, r->env, src, json_object_get(out, member));
+        if (!items) {
+            json_decref(out);
+            goto out;
+        }
+        json_array_extend(res, items);
+        json_decref(items);
+        json_object_set_new(sources, n, json_string("ok"));
+        json_t *tok = json_object_get(out, "next_page_token");
+        if (json_is_string(tok)) {
+            json_object_set(next, n, tok);
+            more = 1;
+            max = (long long)json_array_size(res); /* this source has more: the page ends here */
+        } else {
+            json_object_set_new(next, n, json_integer(0));
+        }
+        json_decref(out);
+    }
+    {
+        size_t n = json_array_size(res);
+        char *tok = more ? track_cursor_encode(next) : NULL;
+        json_t *data = json_pack("{s:O,s:s,s:O,s:o}", member, res, "instance", in->name, "sources",
+                                 sources, "next_page_token", tok ? json_string(tok) : json_null());
+        free(tok);
+        char msg[96];
+        snprintf(msg, sizeof msg, "%zu %s%s", n, noun, n == 1 ? "" : "s");
+        resp_success(r, 200, msg, data);
+    }
+out:
+    json_decref(base);
+    json_decref(res);
+    json_decref(sources);
+    json_decref(next);
+    json_decref(names);
+    json_decref(cursor);
 }

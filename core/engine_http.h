@@ -45,6 +45,9 @@ struct engine_http_hooks {
      * left it) and the last call's answer (`out`, borrowed); NULL after an error response. */
     json_t *(*answer)(struct req *r, const struct llmops_op_desc *op, const struct owned *o,
                       json_t *input, json_t *out, char *msg, size_t msgsize);
+    /* For engine_http_list: the answer's items for a page `list` (borrowed) that instance
+     * `in` answered in env (platform ids given), or NULL after an error response. */
+    json_t *(*items)(struct req *r, const char *env, struct instance *in, json_t *list);
 };
 
 /* The hooks of a category (NULL: it has no generic routes). */
@@ -66,6 +69,17 @@ void engine_http_update(struct req *r);
 /* An object sub-action (POST .../{id}/log, GET .../{id}/metric-history): the route's op with
  * input() and {external_id}, once per element when input() split it; answer() answers. */
 void engine_http_action(struct req *r);
+
+/* GET of a collection: the route's LIST op, with input() (called once, o == NULL; it sets
+ * max_results) and each source's page_token, fanned out to every instance that holds objects
+ * of the kind in the environment (the flag's active one, its fallback, every earlier owner;
+ * ?instance= asks one alone), each to its end, then the next. Answers {NOUNs: items(), instance,
+ * sources: {instance: "ok" | "unavailable" | "not_asked"}, next_page_token}: the token keeps
+ * each source's position, a source that is down keeps it and is asked again on the pages
+ * that follow, but alone it makes no next page. */
+void engine_http_list(struct req *r);
+/* Whether a failed call counts as its source being down (the others still answer). */
+int engine_http_source_down(const struct llmops_error *err);
 
 /* experiment_tracking's hooks (tracking_http.c). */
 extern const struct engine_http_hooks tracking_http_hooks;

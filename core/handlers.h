@@ -18,7 +18,6 @@ void flags_audit(struct req *r);
 void integrations_list(struct req *r);
 void integration_health(struct req *r);
 
-void experiments_list(struct req *r);
 void experiments_create(struct req *r);
 void runs_search(struct req *r);
 void runs_compare(struct req *r);

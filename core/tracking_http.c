@@ -375,47 +375,6 @@ void experiments_create(struct req *r)
     json_decref(out);
 }
 
-/* The instance a list reads: ?instance= (one serving experiment_tracking), else the active
- * instance of the environment's flag. */
-static struct instance *list_instance(struct req *r)
-{
-    const char *name = http_query(r, "instance");
-    struct instance *in;
-    if (name) {
-        in = plugins_find(&r->app->plugins, name);
-        if (!in || !in->mod || in->mod->desc->category != TRACK) {
-            char q[UTIL_QUOTE_SIZE(64)];
-            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "instance"),
-                       "no experiment_tracking instance named '%s'",
-                       util_quote(q, sizeof q, name, 64));
-            return NULL;
-        }
-        if (!in->initialised || in->st == INSTANCE_FAILED) {
-            resp_error(r, API_TOOL_UNAVAILABLE, json_pack("{s:s}", "instance", in->name),
-                       "instance %s is not running: %s", in->name, in->reason);
-            return NULL;
-        }
-        return in;
-    }
-    const struct flag_cache *fc = app_flags(r->app, r);
-    if (!fc)
-        return NULL;
-    const char *active = fc->f[r->env_index][TRACK].active;
-    if (!active[0]) {
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "env"),
-                   "no instance serves experiment_tracking in %s: set the flag", r->env);
-        return NULL;
-    }
-    in = plugins_find(&r->app->plugins, active);
-    if (!in || !in->initialised || in->st == INSTANCE_FAILED) {
-        resp_error(r, API_TOOL_UNAVAILABLE, json_pack("{s:s}", "instance", active),
-                   "instance %s, which serves experiment_tracking in %s, is not running", active,
-                   r->env);
-        return NULL;
-    }
-    return in;
-}
-
 static int check_lifecycle(struct req *r, const char *s)
 {
     if (!s || strcmp(s, "active") == 0 || strcmp(s, "deleted") == 0 || strcmp(s, "all") == 0)
@@ -426,182 +385,6 @@ static int check_lifecycle(struct req *r, const char *s)
         json_pack("{s:s,s:[sss]}", "field", "lifecycle", "valid", "active", "deleted", "all"),
         "unknown lifecycle '%s'; valid: active, deleted, all", util_quote(q, sizeof q, s, 32));
     return -1;
-}
-
-/* The instances a list of the environment asks (llm-ops' "unified search"): the active one,
- * the fallback, then every earlier owner of its objects (the objects table), each once. */
-static json_t *list_sources(struct req *r, const char *active, struct db_error *err)
-{
-    json_t *names = json_array();
-    const struct flag_cache *fc = app_load_flags(r->app, err);
-    const char *fallback = fc ? fc->f[r->env_index][TRACK].fallback : "";
-    json_array_append_new(names, json_string(active));
-    if (fallback[0] && strcmp(fallback, active) != 0)
-        json_array_append_new(names, json_string(fallback));
-    const char *params[] = {r->env, category_name(TRACK)};
-    /* the distinct instances in order, as a skip scan of objects_env_kind_instance
-     * (migration 0007): one index probe per instance, not a walk of every experiment */
-    PGresult *res = db_exec(&r->app->db,
-                            "WITH RECURSIVE s(instance) AS ((SELECT instance FROM objects"
-                            " WHERE environment = $1 AND category = $2 AND kind = 'exp'"
-                            " ORDER BY instance LIMIT 1) UNION ALL SELECT (SELECT o.instance"
-                            " FROM objects o WHERE o.environment = $1 AND o.category = $2"
-                            " AND o.kind = 'exp' AND o.instance > s.instance ORDER BY"
-                            " o.instance LIMIT 1) FROM s WHERE s.instance IS NOT NULL)"
-                            " SELECT instance FROM s WHERE instance IS NOT NULL",
-                            2, params, err);
-    if (!res) {
-        json_decref(names);
-        return NULL;
-    }
-    for (int i = 0; i < PQntuples(res); i++) {
-        const char *n = PQgetvalue(res, i, 0);
-        int seen = 0;
-        size_t k;
-        json_t *v;
-        json_array_foreach(names, k, v) seen |= strcmp(json_string_value(v), n) == 0;
-        if (!seen)
-            json_array_append_new(names, json_string(n));
-    }
-    PQclear(res);
-    return names;
-}
-
-/* A tool-side failure (or an instance not running): that source is "unavailable" and the
- * others still answer. */
-static int source_down(const struct llmops_error *err)
-{
-    return err->code == LLMOPS_ERR_UNAVAILABLE || err->code == LLMOPS_ERR_TOOL ||
-           err->code == LLMOPS_ERR_INTERNAL;
-}
-
-/* GET /experiments: the named instance alone (?instance=), else every source of the
- * environment, in source order (each to its end, then the next). The page token keeps each
- * source's position (track_cursor_encode of {instance: its own token, null (from the start)
- * or 0 (done)}), so none is listed twice and a source that was unavailable is asked again,
- * from where it stood, on the pages that follow while the others have more (a source that is
- * down makes no next page by itself: paging ends). The answer's `sources` says what each did:
- * "ok", "unavailable" or "not_asked" (the page was full before it). */
-void experiments_list(struct req *r)
-{
-    long long max;
-    const char *lifecycle = http_query(r, "lifecycle");
-    if (parse_max_results(r, LLMOPS_TRACKING_MAX_RESULTS, 100, &max) < 0 ||
-        check_lifecycle(r, lifecycle) < 0)
-        return;
-    struct instance *in = list_instance(r);
-    if (!in)
-        return;
-    struct db_error dberr;
-    json_t *names =
-        http_query(r, "instance") ? json_pack("[s]", in->name) : list_sources(r, in->name, &dberr);
-    if (!names) {
-        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the sources: %s", dberr.message);
-        return;
-    }
-    const char *pt = http_query(r, "page_token");
-    json_t *cursor = NULL;
-    if (pt && !(cursor = track_cursor_decode(pt))) {
-        json_decref(names);
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
-                   "page_token is not one this list gave");
-        return;
-    }
-    json_t *res = json_array(), *sources = json_object(), *next = json_object();
-    static const char *const pass[] = {"name", "name_prefix", "lifecycle"};
-    int more = 0;
-    size_t k;
-    json_t *v;
-    json_array_foreach(names, k, v)
-    {
-        const char *n = json_string_value(v);
-        json_t *st = cursor ? json_object_get(cursor, n) : json_null();
-        if (cursor && !st) /* a source that came since the first page: from its start */
-            st = json_null();
-        if (json_is_integer(st) && json_integer_value(st) == 0) {
-            json_object_set_new(next, n, json_integer(0));
-            continue; /* done on an earlier page */
-        }
-        if (!json_is_null(st) && !json_is_string(st)) {
-            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
-                       "page_token is not one this list gave (instance %s)", n);
-            goto out;
-        }
-        if ((long long)json_array_size(res) >= max) {
-            json_object_set(next, n, st);
-            json_object_set_new(sources, n, json_string("not_asked"));
-            more = 1;
-            continue;
-        }
-        struct instance *src = strcmp(n, in->name) == 0 ? in : plugins_find(&r->app->plugins, n);
-        if (!src || !src->initialised || src->st == INSTANCE_FAILED) {
-            json_object_set(next, n, st); /* kept, but alone it makes no next page */
-            json_object_set_new(sources, n, json_string("unavailable"));
-            continue;
-        }
-        json_t *input =
-            json_pack("{s:I}", "max_results", (json_int_t)(max - (long long)json_array_size(res)));
-        for (size_t i = 0; i < UTIL_ARRAY_LEN(pass); i++)
-            if (http_query(r, pass[i]))
-                json_object_set_new(input, pass[i], json_string(http_query(r, pass[i])));
-        if (json_is_string(st))
-            json_object_set(input, "page_token", st);
-        json_t *out;
-        struct llmops_error err;
-        int rc = track_call(r->app, src, "search_experiments", input, &out, &err);
-        json_decref(input);
-        if (rc < 0 && source_down(&err) && json_array_size(names) > 1) {
-            json_object_set(next, n, st);
-            json_object_set_new(sources, n, json_string("unavailable"));
-            continue;
-        }
-        if (rc < 0) {
-            track_error(r, src, "search_experiments", &err);
-            goto out;
-        }
-        json_t *list = json_object_get(out, "experiments");
-        json_t *ids = ids_for(r, "exp", r->env, src, list, "external_id");
-        if (!ids) {
-            json_decref(out);
-            goto out;
-        }
-        size_t i;
-        json_t *e;
-        json_array_foreach(list, i, e)
-        {
-            const char *pid = json_string_value(
-                json_object_get(ids, json_string_value(json_object_get(e, "external_id")) ?: ""));
-            json_array_append_new(res, exp_json(e, pid ? pid : "", src->name));
-        }
-        json_decref(ids);
-        json_object_set_new(sources, n, json_string("ok"));
-        json_t *tok = json_object_get(out, "next_page_token");
-        if (json_is_string(tok)) {
-            json_object_set(next, n, tok);
-            more = 1;
-            max = (long long)json_array_size(res); /* this source has more: the page ends here */
-        } else {
-            json_object_set_new(next, n, json_integer(0));
-        }
-        json_decref(out);
-    }
-    {
-        size_t n = json_array_size(res);
-        char *tok = more ? track_cursor_encode(next) : NULL;
-        json_t *data =
-            json_pack("{s:O,s:s,s:O,s:o}", "experiments", res, "instance", in->name, "sources",
-                      sources, "next_page_token", tok ? json_string(tok) : json_null());
-        free(tok);
-        char msg[64];
-        snprintf(msg, sizeof msg, "%zu experiment%s", n, n == 1 ? "" : "s");
-        resp_success(r, 200, msg, data);
-    }
-out:
-    json_decref(res);
-    json_decref(sources);
-    json_decref(next);
-    json_decref(names);
-    json_decref(cursor);
 }
 
 /* ------------------------------------------------------------------ runs */
@@ -807,7 +590,7 @@ void runs_search(struct req *r)
         struct llmops_error err;
         int rc = track_call(r->app, rs->in, "search_runs", input, &res, &err);
         json_decref(input);
-        if (rc < 0 && source_down(&err) && nsrc > 1) {
+        if (rc < 0 && engine_http_source_down(&err) && nsrc > 1) {
             rs->down = 1;
             json_object_set_new(sources, rs->in->name, json_string("unavailable"));
             continue;
@@ -1049,8 +832,9 @@ out:
 
 /* ------------------------------------------------------------------ the generic routes' hooks
  *
- * Routes as data (core/routes.c): GET and DELETE of /experiments/{id} and /runs/{id}, PATCH
- * of both, POST /experiments/{id}/runs, POST /runs/{id}/log and GET /runs/{id}/metric-history
+ * Routes as data (core/routes.c): GET /experiments, GET and DELETE of /experiments/{id} and
+ * /runs/{id}, PATCH of both, POST /experiments/{id}/runs, POST /runs/{id}/log and GET
+ * /runs/{id}/metric-history
  * name their op and a generic handler of engine_http.c; tracking adds how its objects are
  * loaded, named and shown, and how a request becomes an op's input (its REST checks, the
  * log's split into batches). */
@@ -1200,6 +984,42 @@ static int log_input(struct req *r, const struct owned *o, json_t **input)
     return *input ? 0 : -1;
 }
 
+/* GET /experiments: max_results, and name, name_prefix, lifecycle as given. */
+static int list_input(struct req *r, json_t **input)
+{
+    long long max;
+    const char *lifecycle = http_query(r, "lifecycle");
+    if (parse_max_results(r, LLMOPS_TRACKING_MAX_RESULTS, 100, &max) < 0 ||
+        check_lifecycle(r, lifecycle) < 0)
+        return -1;
+    static const char *const pass[] = {"name", "name_prefix", "lifecycle"};
+    *input = json_pack("{s:I}", "max_results", (json_int_t)max);
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(pass); i++)
+        if (http_query(r, pass[i]))
+            json_object_set_new(*input, pass[i], json_string(http_query(r, pass[i])));
+    return 0;
+}
+
+/* A page of experiments an instance listed, with their platform ids (adopting the ones
+ * made outside the platform). */
+static json_t *track_items(struct req *r, const char *env, struct instance *in, json_t *list)
+{
+    json_t *ids = ids_for(r, "exp", env, in, list, "external_id");
+    if (!ids)
+        return NULL;
+    json_t *res = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        const char *pid = json_string_value(
+            json_object_get(ids, json_string_value(json_object_get(e, "external_id")) ?: ""));
+        json_array_append_new(res, exp_json(e, pid ? pid : "", in->name));
+    }
+    json_decref(ids);
+    return res;
+}
+
 /* GET /runs/{id}/metric-history?key=K[&max_results][&page_token]. */
 static int history_input(struct req *r, json_t **input)
 {
@@ -1237,6 +1057,8 @@ static int track_input(struct req *r, const struct llmops_op_desc *op, const str
         return update_run_input(r, input);
     if (strcmp(n, "get_metric_history") == 0)
         return history_input(r, input);
+    if (strcmp(n, "search_experiments") == 0)
+        return list_input(r, input);
     resp_error(r, API_INTERNAL, NULL, "%s has no REST input", n);
     return -1;
 }
@@ -1291,4 +1113,5 @@ const struct engine_http_hooks tracking_http_hooks = {
     .done = track_done,
     .partial = track_partial,
     .answer = track_answer,
+    .items = track_items,
 };
