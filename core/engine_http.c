@@ -190,7 +190,7 @@ void engine_http_create(struct req *r)
         return;
     }
     snprintf(o.external_id, sizeof o.external_id, "%s", ext);
-    json_t *data = h->present(r, &o, in, out);
+    json_t *data = h->created ? h->created(r, &o, &parent, in, out) : h->present(r, &o, in, out);
     json_decref(out);
     if (!data)
         return;

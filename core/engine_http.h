@@ -48,6 +48,11 @@ struct engine_http_hooks {
     /* For engine_http_list: the answer's items for a page `list` (borrowed) that instance
      * `in` answered in env (platform ids given), or NULL after an error response. */
     json_t *(*items)(struct req *r, const char *env, struct instance *in, json_t *list);
+    /* For engine_http_create: the data of the object a CREATE op returned (`out`, borrowed),
+     * made under `parent` (its id "" when the route has none); NULL hook: present(). NULL
+     * after an error response. */
+    json_t *(*created)(struct req *r, const struct owned *o, const struct owned *parent,
+                       struct instance *in, json_t *out);
 };
 
 /* The hooks of a category (NULL: it has no generic routes). */

@@ -851,6 +851,14 @@ static json_t *track_present(struct req *r, const struct owned *o, struct instan
     return map_run(r, o->environment, in, out, o->id);
 }
 
+/* A run just created: its experiment is the parent of the path. */
+static json_t *track_created(struct req *r, const struct owned *o, const struct owned *parent,
+                             struct instance *in, json_t *out)
+{
+    (void)r;
+    return run_json(out, o->id, parent->id, in->name);
+}
+
 static const char *track_parent(const char *kind)
 {
     return strcmp(kind, "run") == 0 ? "exp" : NULL;
@@ -1114,4 +1122,5 @@ const struct engine_http_hooks tracking_http_hooks = {
     .partial = track_partial,
     .answer = track_answer,
     .items = track_items,
+    .created = track_created,
 };
