@@ -22,8 +22,8 @@ struct engine_http_hooks {
      * an error response. */
     json_t *(*present)(struct req *r, const struct owned *o, struct instance *in, json_t *out);
 
-    /* ---- for engine_http_create, _update and _action (members appended; NULL where a
-     * category has no such routes) */
+    /* ---- for engine_http_create, _update, _action and _list (members appended; NULL where
+     * a category has no such routes) */
     /* The op's input from the request, checked the category's way: called first with
      * o == NULL, before the path's object is loaded (check the request, set *input), then
      * with the object loaded (a create's: its parent) to complete *input, which it may
@@ -66,7 +66,8 @@ void engine_http_delete(struct req *r);
 /* POST: the route's CREATE op. A platform id is reserved (its owner: the instance that holds
  * the parent object of the path, else the flag's), given as idempotency_key when the op
  * takes one, bound to the tool's external_id; answers 201 with Location (the GET route of
- * the kind's READ op) and present()'s data, or releases the id when the call fails. */
+ * the kind's READ op) and created()'s (else present()'s) data, or releases the id when the
+ * call fails. */
 void engine_http_create(struct req *r);
 /* PATCH .../{id}: the route's UPDATE op with input() and {external_id}, then the kind's first
  * READ op for the answer (present()). */
