@@ -370,6 +370,34 @@ int engine_has_feature(struct instance *in, const char *feature)
     return caps && listed(caps, "features", feature);
 }
 
+/* The value at a path of object members ("a.b.c") in `input`, or NULL; JSON null counts as
+ * absent, as in the members' validation. */
+static json_t *member_at(json_t *input, const char *path)
+{
+    json_t *v = input;
+    const char *p = path;
+    while (v && *p) {
+        size_t n = strcspn(p, ".");
+        char key[128];
+        if (n >= sizeof key || !json_is_object(v))
+            return NULL;
+        memcpy(key, p, n);
+        key[n] = '\0';
+        v = json_object_get(v, key);
+        p += n + (p[n] == '.');
+    }
+    return json_is_null(v) ? NULL : v;
+}
+
+const struct llmops_op_feature *
+engine_missing_feature(struct instance *in, const struct llmops_op_desc *op, json_t *input)
+{
+    for (const struct llmops_op_feature *f = op ? op->features : NULL; f && f->feature; f++)
+        if ((!f->member || member_at(input, f->member)) && !engine_has_feature(in, f->feature))
+            return f;
+    return NULL;
+}
+
 /* ------------------------------------------------------------------ the call path */
 
 int engine_call(struct app *app, struct instance *in, int category, const struct llmops_op_desc *op,
@@ -396,6 +424,16 @@ int engine_call(struct app *app, struct instance *in, int category, const struct
         snprintf(full, sizeof full, "%s of %s: %s", name, iname, msg);
         err->code = LLMOPS_ERR_INVALID;
         llmops_quote(err->message, sizeof err->message, full, SIZE_MAX); /* cut between chars */
+        return -1;
+    }
+    const struct llmops_op_feature *miss = engine_missing_feature(in, op, input);
+    if (miss) {
+        err->code = LLMOPS_ERR_UNSUPPORTED;
+        snprintf(err->message, sizeof err->message,
+                 "%s%s%s needs feature %s, which instance %s (module %s) does not list in its "
+                 "capabilities",
+                 name, miss->member ? " with " : "", miss->member ? miss->member : "",
+                 miss->feature, iname, in->mod ? in->mod->name : "?");
         return -1;
     }
     int64_t t0 = util_now_us();

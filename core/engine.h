@@ -31,6 +31,12 @@ void engine_refresh_capabilities(struct instance *in);
 int engine_has(struct instance *in, int category, const struct llmops_op_desc *op);
 /* Whether the instance's capabilities list `feature` in "features". */
 int engine_has_feature(struct instance *in, const char *feature);
+/* The first feature `op` needs for `input` (its `features` table) that the instance's
+ * capabilities do not list, or NULL: engine_call refuses such a call with UNSUPPORTED
+ * naming the feature and the instance; a handler may ask first, e.g. to name the body's
+ * member. */
+const struct llmops_op_feature *
+engine_missing_feature(struct instance *in, const struct llmops_op_desc *op, json_t *input);
 
 /* The one call path. Calls `op` of `in` with `input` (borrowed): 0 with *out (an object, the
  * caller's), or -1 with err filled and *out NULL. An input the table refuses is

@@ -18,13 +18,7 @@ void flags_audit(struct req *r);
 void integrations_list(struct req *r);
 void integration_health(struct req *r);
 
-void experiments_list(struct req *r);
 void experiments_create(struct req *r);
-void experiments_update(struct req *r);
-void runs_create(struct req *r);
-void runs_update(struct req *r);
-void runs_log(struct req *r);
-void runs_metric_history(struct req *r);
 void runs_search(struct req *r);
 void runs_compare(struct req *r);
 void jobs_list(struct req *r);

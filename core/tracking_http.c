@@ -375,47 +375,6 @@ void experiments_create(struct req *r)
     json_decref(out);
 }
 
-/* The instance a list reads: ?instance= (one serving experiment_tracking), else the active
- * instance of the environment's flag. */
-static struct instance *list_instance(struct req *r)
-{
-    const char *name = http_query(r, "instance");
-    struct instance *in;
-    if (name) {
-        in = plugins_find(&r->app->plugins, name);
-        if (!in || !in->mod || in->mod->desc->category != TRACK) {
-            char q[UTIL_QUOTE_SIZE(64)];
-            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "instance"),
-                       "no experiment_tracking instance named '%s'",
-                       util_quote(q, sizeof q, name, 64));
-            return NULL;
-        }
-        if (!in->initialised || in->st == INSTANCE_FAILED) {
-            resp_error(r, API_TOOL_UNAVAILABLE, json_pack("{s:s}", "instance", in->name),
-                       "instance %s is not running: %s", in->name, in->reason);
-            return NULL;
-        }
-        return in;
-    }
-    const struct flag_cache *fc = app_flags(r->app, r);
-    if (!fc)
-        return NULL;
-    const char *active = fc->f[r->env_index][TRACK].active;
-    if (!active[0]) {
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "env"),
-                   "no instance serves experiment_tracking in %s: set the flag", r->env);
-        return NULL;
-    }
-    in = plugins_find(&r->app->plugins, active);
-    if (!in || !in->initialised || in->st == INSTANCE_FAILED) {
-        resp_error(r, API_TOOL_UNAVAILABLE, json_pack("{s:s}", "instance", active),
-                   "instance %s, which serves experiment_tracking in %s, is not running", active,
-                   r->env);
-        return NULL;
-    }
-    return in;
-}
-
 static int check_lifecycle(struct req *r, const char *s)
 {
     if (!s || strcmp(s, "active") == 0 || strcmp(s, "deleted") == 0 || strcmp(s, "all") == 0)
@@ -428,454 +387,7 @@ static int check_lifecycle(struct req *r, const char *s)
     return -1;
 }
 
-/* The instances a list of the environment asks (llm-ops' "unified search"): the active one,
- * the fallback, then every earlier owner of its objects (the objects table), each once. */
-static json_t *list_sources(struct req *r, const char *active, struct db_error *err)
-{
-    json_t *names = json_array();
-    const struct flag_cache *fc = app_load_flags(r->app, err);
-    const char *fallback = fc ? fc->f[r->env_index][TRACK].fallback : "";
-    json_array_append_new(names, json_string(active));
-    if (fallback[0] && strcmp(fallback, active) != 0)
-        json_array_append_new(names, json_string(fallback));
-    const char *params[] = {r->env, category_name(TRACK)};
-    PGresult *res = db_exec(&r->app->db,
-                            "SELECT DISTINCT instance FROM objects WHERE environment = $1"
-                            " AND category = $2 AND kind = 'exp' ORDER BY instance",
-                            2, params, err);
-    if (!res) {
-        json_decref(names);
-        return NULL;
-    }
-    for (int i = 0; i < PQntuples(res); i++) {
-        const char *n = PQgetvalue(res, i, 0);
-        int seen = 0;
-        size_t k;
-        json_t *v;
-        json_array_foreach(names, k, v) seen |= strcmp(json_string_value(v), n) == 0;
-        if (!seen)
-            json_array_append_new(names, json_string(n));
-    }
-    PQclear(res);
-    return names;
-}
-
-/* A tool-side failure (or an instance not running): that source is "unavailable" and the
- * others still answer. */
-static int source_down(const struct llmops_error *err)
-{
-    return err->code == LLMOPS_ERR_UNAVAILABLE || err->code == LLMOPS_ERR_TOOL ||
-           err->code == LLMOPS_ERR_INTERNAL;
-}
-
-/* GET /experiments: the named instance alone (?instance=), else every source of the
- * environment, in source order (each to its end, then the next). The page token keeps each
- * source's position (track_cursor_encode of {instance: its own token, null (from the start)
- * or 0 (done)}), so none is listed twice and a source that was unavailable is asked again,
- * from where it stood, on the pages that follow while the others have more (a source that is
- * down makes no next page by itself: paging ends). The answer's `sources` says what each did:
- * "ok", "unavailable" or "not_asked" (the page was full before it). */
-void experiments_list(struct req *r)
-{
-    long long max;
-    const char *lifecycle = http_query(r, "lifecycle");
-    if (parse_max_results(r, LLMOPS_TRACKING_MAX_RESULTS, 100, &max) < 0 ||
-        check_lifecycle(r, lifecycle) < 0)
-        return;
-    struct instance *in = list_instance(r);
-    if (!in)
-        return;
-    struct db_error dberr;
-    json_t *names =
-        http_query(r, "instance") ? json_pack("[s]", in->name) : list_sources(r, in->name, &dberr);
-    if (!names) {
-        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the sources: %s", dberr.message);
-        return;
-    }
-    const char *pt = http_query(r, "page_token");
-    json_t *cursor = NULL;
-    if (pt && !(cursor = track_cursor_decode(pt))) {
-        json_decref(names);
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
-                   "page_token is not one this list gave");
-        return;
-    }
-    json_t *res = json_array(), *sources = json_object(), *next = json_object();
-    static const char *const pass[] = {"name", "name_prefix", "lifecycle"};
-    int more = 0;
-    size_t k;
-    json_t *v;
-    json_array_foreach(names, k, v)
-    {
-        const char *n = json_string_value(v);
-        json_t *st = cursor ? json_object_get(cursor, n) : json_null();
-        if (cursor && !st) /* a source that came since the first page: from its start */
-            st = json_null();
-        if (json_is_integer(st) && json_integer_value(st) == 0) {
-            json_object_set_new(next, n, json_integer(0));
-            continue; /* done on an earlier page */
-        }
-        if (!json_is_null(st) && !json_is_string(st)) {
-            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "page_token"),
-                       "page_token is not one this list gave (instance %s)", n);
-            goto out;
-        }
-        if ((long long)json_array_size(res) >= max) {
-            json_object_set(next, n, st);
-            json_object_set_new(sources, n, json_string("not_asked"));
-            more = 1;
-            continue;
-        }
-        struct instance *src = strcmp(n, in->name) == 0 ? in : plugins_find(&r->app->plugins, n);
-        if (!src || !src->initialised || src->st == INSTANCE_FAILED) {
-            json_object_set(next, n, st); /* kept, but alone it makes no next page */
-            json_object_set_new(sources, n, json_string("unavailable"));
-            continue;
-        }
-        json_t *input =
-            json_pack("{s:I}", "max_results", (json_int_t)(max - (long long)json_array_size(res)));
-        for (size_t i = 0; i < UTIL_ARRAY_LEN(pass); i++)
-            if (http_query(r, pass[i]))
-                json_object_set_new(input, pass[i], json_string(http_query(r, pass[i])));
-        if (json_is_string(st))
-            json_object_set(input, "page_token", st);
-        json_t *out;
-        struct llmops_error err;
-        int rc = track_call(r->app, src, "search_experiments", input, &out, &err);
-        json_decref(input);
-        if (rc < 0 && source_down(&err) && json_array_size(names) > 1) {
-            json_object_set(next, n, st);
-            json_object_set_new(sources, n, json_string("unavailable"));
-            continue;
-        }
-        if (rc < 0) {
-            track_error(r, src, "search_experiments", &err);
-            goto out;
-        }
-        json_t *list = json_object_get(out, "experiments");
-        json_t *ids = ids_for(r, "exp", r->env, src, list, "external_id");
-        if (!ids) {
-            json_decref(out);
-            goto out;
-        }
-        size_t i;
-        json_t *e;
-        json_array_foreach(list, i, e)
-        {
-            const char *pid = json_string_value(
-                json_object_get(ids, json_string_value(json_object_get(e, "external_id")) ?: ""));
-            json_array_append_new(res, exp_json(e, pid ? pid : "", src->name));
-        }
-        json_decref(ids);
-        json_object_set_new(sources, n, json_string("ok"));
-        json_t *tok = json_object_get(out, "next_page_token");
-        if (json_is_string(tok)) {
-            json_object_set(next, n, tok);
-            more = 1;
-            max = (long long)json_array_size(res); /* this source has more: the page ends here */
-        } else {
-            json_object_set_new(next, n, json_integer(0));
-        }
-        json_decref(out);
-    }
-    {
-        size_t n = json_array_size(res);
-        char *tok = more ? track_cursor_encode(next) : NULL;
-        json_t *data =
-            json_pack("{s:O,s:s,s:O,s:o}", "experiments", res, "instance", in->name, "sources",
-                      sources, "next_page_token", tok ? json_string(tok) : json_null());
-        free(tok);
-        char msg[64];
-        snprintf(msg, sizeof msg, "%zu experiment%s", n, n == 1 ? "" : "s");
-        resp_success(r, 200, msg, data);
-    }
-out:
-    json_decref(res);
-    json_decref(sources);
-    json_decref(next);
-    json_decref(names);
-    json_decref(cursor);
-}
-
-static void experiment_answer(struct req *r, const struct owned *o, struct instance *in,
-                              const char *msg)
-{
-    json_t *input = json_pack("{s:s}", "external_id", o->external_id), *out;
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "get_experiment", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "get_experiment", &err);
-        return;
-    }
-    resp_success(r, 200, msg, exp_json(out, o->id, in->name));
-    json_decref(out);
-}
-
-void experiments_update(struct req *r)
-{
-    static const char *const known[] = {"tags", NULL};
-    struct owned o;
-    struct instance *in;
-    if (only_members(r, r->body, known) < 0)
-        return;
-    json_t *tags = check_tags(r, json_object_get(r->body, "tags"));
-    if (!tags)
-        return;
-    if (json_object_size(tags) == 0 || json_object_size(tags) > LLMOPS_TRACKING_BATCH_MAX_TAGS) {
-        json_decref(tags);
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "tags"),
-                   "tags must set 1-%d tags", LLMOPS_TRACKING_BATCH_MAX_TAGS);
-        return;
-    }
-    if (load_object(r, "exp", r->path_params[0], &o, &in) < 0) {
-        json_decref(tags);
-        return;
-    }
-    json_t *input = json_pack("{s:s,s:o}", "external_id", o.external_id, "tags", tags), *out;
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "set_experiment_tags", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "set_experiment_tags", &err);
-        return;
-    }
-    json_decref(out);
-    experiment_answer(r, &o, in, "experiment tags set");
-}
-
 /* ------------------------------------------------------------------ runs */
-
-void runs_create(struct req *r)
-{
-    static const char *const known[] = {"name", "tags", "user", "start_time_ms", NULL};
-    struct app *app = r->app;
-    struct owned eo;
-    struct instance *in;
-    if (only_members(r, r->body, known) < 0 ||
-        check_name(r, json_object_get(r->body, "name"), 0, "name") < 0)
-        return;
-    json_t *user = json_object_get(r->body, "user"),
-           *start = json_object_get(r->body, "start_time_ms");
-    if ((user && (!json_is_string(user) || json_string_length(user) > 255)) ||
-        (start && !json_is_integer(start))) {
-        resp_error(
-            r, API_VALIDATION_FAILED,
-            json_pack("{s:s}", "field", user && !json_is_string(user) ? "user" : "start_time_ms"),
-            "user must be a string of at most 255 bytes and start_time_ms an integer");
-        return;
-    }
-    json_t *tags = check_tags(r, json_object_get(r->body, "tags"));
-    if (!tags)
-        return;
-    if (load_object(r, "exp", r->path_params[0], &eo, &in) < 0) {
-        json_decref(tags);
-        return;
-    }
-    struct owned o;
-    struct db_error dberr;
-    if (owner_reserve(app, "run", eo.environment, TRACK, in->name, actor(r), &o, &dberr) < 0) {
-        json_decref(tags);
-        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot reserve an id: %s", dberr.message);
-        return;
-    }
-    json_t *input =
-        json_pack("{s:s,s:s,s:I,s:s,s:o}", "idempotency_key", o.id, "experiment_id", eo.external_id,
-                  "start_time_ms", (json_int_t)(start ? json_integer_value(start) : util_wall_ms()),
-                  "user", user ? json_string_value(user) : actor(r), "tags", tags);
-    if (json_object_get(r->body, "name"))
-        json_object_set(input, "name", json_object_get(r->body, "name"));
-    json_t *out;
-    struct llmops_error err;
-    int rc = track_call(app, in, "create_run", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        unreserve(app, o.id);
-        track_error(r, in, "create_run", &err);
-        return;
-    }
-    const char *ext = json_string_value(json_object_get(out, "external_id"));
-    if (!ext || owner_bind(app, o.id, ext, &dberr) < 0) {
-        json_decref(out);
-        unreserve(app, o.id);
-        resp_error(r, ext ? API_DATABASE_UNAVAILABLE : API_TOOL_ERROR,
-                   json_pack("{s:s}", "instance", in->name),
-                   ext ? "cannot record the run: %s" : "instance %s answered no id",
-                   ext ? dberr.message : in->name);
-        return;
-    }
-    json_t *data = run_json(out, o.id, eo.id, in->name);
-    json_decref(out);
-    resp_header(r, "Location: /llm-ops/v1/runs/%s", o.id);
-    resp_success(r, 201, "run created", data);
-}
-
-static void run_answer(struct req *r, const struct owned *o, struct instance *in, const char *msg)
-{
-    json_t *input = json_pack("{s:s}", "external_id", o->external_id), *out;
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "get_run", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "get_run", &err);
-        return;
-    }
-    json_t *data = map_run(r, o->environment, in, out, o->id);
-    json_decref(out);
-    if (data)
-        resp_success(r, 200, msg, data);
-}
-
-static const char *const run_statuses[] = {"RUNNING", "FINISHED", "FAILED", "KILLED"};
-
-void runs_update(struct req *r)
-{
-    static const char *const known[] = {"status", "name", "end_time_ms", NULL};
-    struct owned o;
-    struct instance *in;
-    if (only_members(r, r->body, known) < 0 ||
-        check_name(r, json_object_get(r->body, "name"), 0, "name") < 0)
-        return;
-    json_t *status = json_object_get(r->body, "status"),
-           *end = json_object_get(r->body, "end_time_ms");
-    int known_status = 0;
-    for (size_t i = 0; json_is_string(status) && i < UTIL_ARRAY_LEN(run_statuses); i++)
-        if (strcmp(json_string_value(status), run_statuses[i]) == 0)
-            known_status = 1;
-    if (status && !known_status) {
-        char q[UTIL_QUOTE_SIZE(32)];
-        resp_error(r, API_VALIDATION_FAILED,
-                   json_pack("{s:s,s:[ssss]}", "field", "status", "valid", "RUNNING", "FINISHED",
-                             "FAILED", "KILLED"),
-                   "unknown status '%s'; valid: RUNNING, FINISHED, FAILED, KILLED",
-                   util_quote(q, sizeof q,
-                              json_is_string(status) ? json_string_value(status) : "(not a string)",
-                              32));
-        return;
-    }
-    if (end && !json_is_integer(end)) {
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "end_time_ms"),
-                   "end_time_ms must be an integer (ms since the epoch)");
-        return;
-    }
-    if (json_object_size(r->body) == 0) {
-        resp_error(r, API_VALIDATION_FAILED, NULL,
-                   "nothing to update: give status, name or end_time_ms");
-        return;
-    }
-    if (load_object(r, "run", r->path_params[0], &o, &in) < 0)
-        return;
-    json_t *input = json_pack("{s:s}", "external_id", o.external_id), *out;
-    if (status)
-        json_object_set(input, "status", status);
-    if (json_object_get(r->body, "name"))
-        json_object_set(input, "name", json_object_get(r->body, "name"));
-    if (end)
-        json_object_set(input, "end_time_ms", end);
-    else if (status && strcmp(json_string_value(status), "RUNNING") != 0)
-        json_object_set_new(input, "end_time_ms", json_integer(util_wall_ms()));
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "update_run", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "update_run", &err);
-        return;
-    }
-    json_decref(out);
-    run_answer(r, &o, in, "run updated");
-}
-
-void runs_log(struct req *r)
-{
-    struct owned o;
-    struct instance *in;
-    char msg[300], field[300];
-    int64_t now_ms = util_wall_ms();
-    json_t *batches = track_split_log(r->body, now_ms, msg, sizeof msg, field, sizeof field);
-    if (!batches) {
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", field), "%s", msg);
-        return;
-    }
-    if (load_object(r, "run", r->path_params[0], &o, &in) < 0) {
-        json_decref(batches);
-        return;
-    }
-    /* Points without timestamp_ms get the time this body was first sent to the run, so a
-     * resend (or copies sent at once) makes the same points, which the tool stores once. */
-    batches = track_log_rebatch(r, o.id, batches, now_ms);
-    if (!batches)
-        return;
-    size_t i, nm = 0, np = 0, nt = 0;
-    json_t *b;
-    json_array_foreach(batches, i, b)
-    {
-        json_t *input = json_copy(b), *out;
-        json_object_set_new(input, "external_id", json_string(o.external_id));
-        struct llmops_error err;
-        int rc = track_call(r->app, in, "log_batch", input, &out, &err);
-        json_decref(input);
-        if (rc < 0) {
-            /* Earlier batches are stored; sending the whole body again is safe (replays
-             * add nothing). */
-            enum api_error e = (enum api_error)plugin_status_to_api(err.code);
-            resp_error(r, e,
-                       json_pack("{s:s,s:s,s:b,s:i,s:i}", "instance", in->name, "operation",
-                                 "log_batch", "retryable", err.retryable, "batches_done", (int)i,
-                                 "batches", (int)json_array_size(batches)),
-                       "%s (instance %s; %zu of %zu batches stored; sending the same body again "
-                       "is safe)",
-                       err.message, in->name, i, json_array_size(batches));
-            json_decref(batches);
-            return;
-        }
-        json_decref(out);
-        nm += json_array_size(json_object_get(b, "metrics"));
-        np += json_object_size(json_object_get(b, "params"));
-        nt += json_object_size(json_object_get(b, "tags"));
-    }
-    snprintf(msg, sizeof msg, "logged %zu metric points, %zu params, %zu tags", nm, np, nt);
-    resp_success(r, 200, msg,
-                 json_pack("{s:s,s:i,s:i,s:i,s:i}", "id", o.id, "metrics", (int)nm, "params",
-                           (int)np, "tags", (int)nt, "batches", (int)json_array_size(batches)));
-    json_decref(batches);
-}
-
-void runs_metric_history(struct req *r)
-{
-    struct owned o;
-    struct instance *in;
-    long long max;
-    const char *key = http_query(r, "key");
-    if (!key || !*key || strlen(key) > LLMOPS_TRACKING_KEY_MAX) {
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "key"),
-                   "key (the metric) is required: 1-%d bytes", LLMOPS_TRACKING_KEY_MAX);
-        return;
-    }
-    if (parse_max_results(r, LLMOPS_TRACKING_HISTORY_MAX_RESULTS, 1000, &max) < 0)
-        return;
-    if (load_object(r, "run", r->path_params[0], &o, &in) < 0)
-        return;
-    json_t *input = json_pack("{s:s,s:s,s:I}", "external_id", o.external_id, "key", key,
-                              "max_results", (json_int_t)max),
-           *out;
-    if (http_query(r, "page_token"))
-        json_object_set_new(input, "page_token", json_string(http_query(r, "page_token")));
-    struct llmops_error err;
-    int rc = track_call(r->app, in, "get_metric_history", input, &out, &err);
-    json_decref(input);
-    if (rc < 0) {
-        track_error(r, in, "get_metric_history", &err);
-        return;
-    }
-    json_t *pts = json_object_get(out, "metrics");
-    char msg[300];
-    snprintf(msg, sizeof msg, "%zu points of %s", json_array_size(pts), key);
-    resp_success(r, 200, msg,
-                 json_pack("{s:s,s:s,s:o,s:O?}", "id", o.id, "key", key, "metrics",
-                           pts ? json_incref(pts) : json_array(), "next_page_token",
-                           json_object_get(out, "next_page_token")));
-    json_decref(out);
-}
 
 /* ------------------------------------------------------------------ run search across
  * instances */
@@ -1078,7 +590,7 @@ void runs_search(struct req *r)
         struct llmops_error err;
         int rc = track_call(r->app, rs->in, "search_runs", input, &res, &err);
         json_decref(input);
-        if (rc < 0 && source_down(&err) && nsrc > 1) {
+        if (rc < 0 && engine_http_source_down(&err) && nsrc > 1) {
             rs->down = 1;
             json_object_set_new(sources, rs->in->name, json_string("unavailable"));
             continue;
@@ -1320,9 +832,12 @@ out:
 
 /* ------------------------------------------------------------------ the generic routes' hooks
  *
- * GET and DELETE of /experiments/{id} and /runs/{id} are routes as data (core/routes.c names
- * get_experiment, delete_experiment, get_run, delete_run); tracking adds only how its objects
- * are loaded, named and shown. */
+ * Routes as data (core/routes.c): GET /experiments, GET and DELETE of /experiments/{id} and
+ * /runs/{id}, PATCH of both, POST /experiments/{id}/runs, POST /runs/{id}/log and GET
+ * /runs/{id}/metric-history
+ * name their op and a generic handler of engine_http.c; tracking adds how its objects are
+ * loaded, named and shown, and how a request becomes an op's input (its REST checks, the
+ * log's split into batches). */
 
 static const char *track_noun(const char *kind)
 {
@@ -1336,9 +851,276 @@ static json_t *track_present(struct req *r, const struct owned *o, struct instan
     return map_run(r, o->environment, in, out, o->id);
 }
 
+/* A run just created: its experiment is the parent of the path. */
+static json_t *track_created(struct req *r, const struct owned *o, const struct owned *parent,
+                             struct instance *in, json_t *out)
+{
+    (void)r;
+    return run_json(out, o->id, parent->id, in->name);
+}
+
+static const char *track_parent(const char *kind)
+{
+    return strcmp(kind, "run") == 0 ? "exp" : NULL;
+}
+
+static const char *track_done(const struct llmops_op_desc *op)
+{
+    if (strcmp(op->name, "set_experiment_tags") == 0)
+        return "experiment tags set";
+    return strcmp(op->name, "create_run") == 0 ? "run created" : "run updated";
+}
+
+/* PATCH /experiments/{id}: {tags}, 1 to the batch's most. */
+static int set_tags_input(struct req *r, json_t **input)
+{
+    static const char *const known[] = {"tags", NULL};
+    if (only_members(r, r->body, known) < 0)
+        return -1;
+    json_t *tags = check_tags(r, json_object_get(r->body, "tags"));
+    if (!tags)
+        return -1;
+    if (json_object_size(tags) == 0 || json_object_size(tags) > LLMOPS_TRACKING_BATCH_MAX_TAGS) {
+        json_decref(tags);
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "tags"),
+                   "tags must set 1-%d tags", LLMOPS_TRACKING_BATCH_MAX_TAGS);
+        return -1;
+    }
+    *input = json_pack("{s:o}", "tags", tags);
+    return 0;
+}
+
+/* POST /experiments/{id}/runs: {name?, tags?, user?, start_time_ms?}; the run's user is the
+ * caller's token unless given, its start now unless given. */
+static int create_run_input(struct req *r, json_t **input)
+{
+    static const char *const known[] = {"name", "tags", "user", "start_time_ms", NULL};
+    if (only_members(r, r->body, known) < 0 ||
+        check_name(r, json_object_get(r->body, "name"), 0, "name") < 0)
+        return -1;
+    json_t *user = json_object_get(r->body, "user"),
+           *start = json_object_get(r->body, "start_time_ms");
+    if ((user && (!json_is_string(user) || json_string_length(user) > 255)) ||
+        (start && !json_is_integer(start))) {
+        resp_error(
+            r, API_VALIDATION_FAILED,
+            json_pack("{s:s}", "field", user && !json_is_string(user) ? "user" : "start_time_ms"),
+            "user must be a string of at most 255 bytes and start_time_ms an integer");
+        return -1;
+    }
+    json_t *tags = check_tags(r, json_object_get(r->body, "tags"));
+    if (!tags)
+        return -1;
+    *input = json_pack("{s:I,s:s,s:o}", "start_time_ms",
+                       (json_int_t)(start ? json_integer_value(start) : util_wall_ms()), "user",
+                       user ? json_string_value(user) : actor(r), "tags", tags);
+    if (json_object_get(r->body, "name"))
+        json_object_set(*input, "name", json_object_get(r->body, "name"));
+    return 0;
+}
+
+static const char *const run_statuses[] = {"RUNNING", "FINISHED", "FAILED", "KILLED"};
+
+/* PATCH /runs/{id}: {status?, name?, end_time_ms?}; a status other than RUNNING ends the run
+ * now unless end_time_ms says when. */
+static int update_run_input(struct req *r, json_t **input)
+{
+    static const char *const known[] = {"status", "name", "end_time_ms", NULL};
+    if (only_members(r, r->body, known) < 0 ||
+        check_name(r, json_object_get(r->body, "name"), 0, "name") < 0)
+        return -1;
+    json_t *status = json_object_get(r->body, "status"),
+           *end = json_object_get(r->body, "end_time_ms");
+    int known_status = 0;
+    for (size_t i = 0; json_is_string(status) && i < UTIL_ARRAY_LEN(run_statuses); i++)
+        if (strcmp(json_string_value(status), run_statuses[i]) == 0)
+            known_status = 1;
+    if (status && !known_status) {
+        char q[UTIL_QUOTE_SIZE(32)];
+        resp_error(r, API_VALIDATION_FAILED,
+                   json_pack("{s:s,s:[ssss]}", "field", "status", "valid", "RUNNING", "FINISHED",
+                             "FAILED", "KILLED"),
+                   "unknown status '%s'; valid: RUNNING, FINISHED, FAILED, KILLED",
+                   util_quote(q, sizeof q,
+                              json_is_string(status) ? json_string_value(status) : "(not a string)",
+                              32));
+        return -1;
+    }
+    if (end && !json_is_integer(end)) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "end_time_ms"),
+                   "end_time_ms must be an integer (ms since the epoch)");
+        return -1;
+    }
+    if (json_object_size(r->body) == 0) {
+        resp_error(r, API_VALIDATION_FAILED, NULL,
+                   "nothing to update: give status, name or end_time_ms");
+        return -1;
+    }
+    *input = json_object();
+    if (status)
+        json_object_set(*input, "status", status);
+    if (json_object_get(r->body, "name"))
+        json_object_set(*input, "name", json_object_get(r->body, "name"));
+    if (end)
+        json_object_set(*input, "end_time_ms", end);
+    else if (status && strcmp(json_string_value(status), "RUNNING") != 0)
+        json_object_set_new(*input, "end_time_ms", json_integer(util_wall_ms()));
+    return 0;
+}
+
+/* POST /runs/{id}/log: the body split into batches within the tool's limits (before the run
+ * is loaded: {now_ms, batches}); then points without timestamp_ms get the time this body was
+ * first sent to the run, so a resend (or copies sent at once) makes the same points, which
+ * the tool stores once. */
+static int log_input(struct req *r, const struct owned *o, json_t **input)
+{
+    char msg[300], field[300];
+    if (!o) {
+        int64_t now_ms = util_wall_ms();
+        json_t *batches = track_split_log(r->body, now_ms, msg, sizeof msg, field, sizeof field);
+        if (!batches) {
+            resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", field), "%s", msg);
+            return -1;
+        }
+        *input = json_pack("{s:I,s:o}", "now_ms", (json_int_t)now_ms, "batches", batches);
+        return 0;
+    }
+    int64_t now_ms = json_integer_value(json_object_get(*input, "now_ms"));
+    json_t *batches = json_incref(json_object_get(*input, "batches"));
+    json_decref(*input);
+    *input = track_log_rebatch(r, o->id, batches, now_ms);
+    return *input ? 0 : -1;
+}
+
+/* GET /experiments: max_results, and name, name_prefix, lifecycle as given. */
+static int list_input(struct req *r, json_t **input)
+{
+    long long max;
+    const char *lifecycle = http_query(r, "lifecycle");
+    if (parse_max_results(r, LLMOPS_TRACKING_MAX_RESULTS, 100, &max) < 0 ||
+        check_lifecycle(r, lifecycle) < 0)
+        return -1;
+    static const char *const pass[] = {"name", "name_prefix", "lifecycle"};
+    *input = json_pack("{s:I}", "max_results", (json_int_t)max);
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(pass); i++)
+        if (http_query(r, pass[i]))
+            json_object_set_new(*input, pass[i], json_string(http_query(r, pass[i])));
+    return 0;
+}
+
+/* A page of experiments an instance listed, with their platform ids (adopting the ones
+ * made outside the platform). */
+static json_t *track_items(struct req *r, const char *env, struct instance *in, json_t *list)
+{
+    json_t *ids = ids_for(r, "exp", env, in, list, "external_id");
+    if (!ids)
+        return NULL;
+    json_t *res = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        const char *pid = json_string_value(
+            json_object_get(ids, json_string_value(json_object_get(e, "external_id")) ?: ""));
+        json_array_append_new(res, exp_json(e, pid ? pid : "", in->name));
+    }
+    json_decref(ids);
+    return res;
+}
+
+/* GET /runs/{id}/metric-history?key=K[&max_results][&page_token]. */
+static int history_input(struct req *r, json_t **input)
+{
+    long long max;
+    const char *key = http_query(r, "key");
+    if (!key || !*key || strlen(key) > LLMOPS_TRACKING_KEY_MAX) {
+        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "key"),
+                   "key (the metric) is required: 1-%d bytes", LLMOPS_TRACKING_KEY_MAX);
+        return -1;
+    }
+    if (parse_max_results(r, LLMOPS_TRACKING_HISTORY_MAX_RESULTS, 1000, &max) < 0)
+        return -1;
+    *input = json_pack("{s:s,s:I}", "key", key, "max_results", (json_int_t)max);
+    if (http_query(r, "page_token"))
+        json_object_set_new(*input, "page_token", json_string(http_query(r, "page_token")));
+    return 0;
+}
+
+static int track_input(struct req *r, const struct llmops_op_desc *op, const struct owned *o,
+                       json_t **input)
+{
+    const char *n = op->name;
+    if (strcmp(n, "log_batch") == 0)
+        return log_input(r, o, input);
+    if (o) {
+        if (strcmp(n, "create_run") == 0)
+            json_object_set_new(*input, "experiment_id", json_string(o->external_id));
+        return 0;
+    }
+    if (strcmp(n, "set_experiment_tags") == 0)
+        return set_tags_input(r, input);
+    if (strcmp(n, "create_run") == 0)
+        return create_run_input(r, input);
+    if (strcmp(n, "update_run") == 0)
+        return update_run_input(r, input);
+    if (strcmp(n, "get_metric_history") == 0)
+        return history_input(r, input);
+    if (strcmp(n, "search_experiments") == 0)
+        return list_input(r, input);
+    resp_error(r, API_INTERNAL, NULL, "%s has no REST input", n);
+    return -1;
+}
+
+/* A log_batch that failed after `done` batches: earlier ones are stored, and sending the
+ * whole body again is safe (replays add nothing). */
+static void track_partial(struct req *r, const struct instance *in, const struct llmops_op_desc *op,
+                          const struct llmops_error *err, size_t done, size_t total)
+{
+    enum api_error e = (enum api_error)plugin_status_to_api(err->code);
+    resp_error(r, e,
+               json_pack("{s:s,s:s,s:b,s:i,s:i}", "instance", in->name, "operation", op->name,
+                         "retryable", err->retryable, "batches_done", (int)done, "batches",
+                         (int)total),
+               "%s (instance %s; %zu of %zu batches stored; sending the same body again is "
+               "safe)",
+               err->message, in->name, done, total);
+}
+
+static json_t *track_answer(struct req *r, const struct llmops_op_desc *op, const struct owned *o,
+                            json_t *input, json_t *out, char *msg, size_t msgsize)
+{
+    (void)r;
+    if (strcmp(op->name, "get_metric_history") == 0) {
+        const char *key = json_string_value(json_object_get(input, "key"));
+        json_t *pts = json_object_get(out, "metrics");
+        snprintf(msg, msgsize, "%zu points of %s", json_array_size(pts), key);
+        return json_pack("{s:s,s:s,s:o,s:O?}", "id", o->id, "key", key, "metrics",
+                         pts ? json_incref(pts) : json_array(), "next_page_token",
+                         json_object_get(out, "next_page_token"));
+    }
+    size_t i, nm = 0, np = 0, nt = 0;
+    json_t *b;
+    json_array_foreach(input, i, b)
+    {
+        nm += json_array_size(json_object_get(b, "metrics"));
+        np += json_object_size(json_object_get(b, "params"));
+        nt += json_object_size(json_object_get(b, "tags"));
+    }
+    snprintf(msg, msgsize, "logged %zu metric points, %zu params, %zu tags", nm, np, nt);
+    return json_pack("{s:s,s:i,s:i,s:i,s:i}", "id", o->id, "metrics", (int)nm, "params", (int)np,
+                     "tags", (int)nt, "batches", (int)json_array_size(input));
+}
+
 const struct engine_http_hooks tracking_http_hooks = {
     .load = load_object,
     .error = track_error,
     .noun = track_noun,
     .present = track_present,
+    .input = track_input,
+    .parent = track_parent,
+    .done = track_done,
+    .partial = track_partial,
+    .answer = track_answer,
+    .items = track_items,
+    .created = track_created,
 };

@@ -127,6 +127,24 @@ struct llmops_member {
         NULL, LLMOPS_T_ANY, 0, 0, 0, NULL, NULL, 0, NULL                                           \
     }
 
+/* A feature an operation needs (capabilities()' "features"): when the input has `member` (a
+ * path of object members, "canary.traffic_percent"; NULL: always), the instance must list
+ * `feature`, else the core refuses the call (UNSUPPORTED, VALIDATION_FAILED to clients)
+ * naming the feature and the instance, before the module sees it. A list ends with
+ * LLMOPS_FEATURES_END. */
+struct llmops_op_feature {
+    const char *member;
+    const char *feature;
+};
+#define LLMOPS_FEATURE(member, feature)                                                            \
+    {                                                                                              \
+        (member), (feature)                                                                        \
+    }
+#define LLMOPS_FEATURES_END                                                                        \
+    {                                                                                              \
+        NULL, NULL                                                                                 \
+    }
+
 /* One operation of a category. */
 struct llmops_op_desc {
     const char *name; /* the ops member, as capabilities() lists it */
@@ -136,13 +154,19 @@ struct llmops_op_desc {
     const char *object; /* the platform object kind it owns or reads ("exp", "run"), or NULL */
     unsigned flags;     /* LLMOPS_OP_* */
     const struct llmops_member *in; /* its input members, ended by LLMOPS_END */
+    /* appended: the features it needs, ended by LLMOPS_FEATURES_END, or NULL */
+    const struct llmops_op_feature *features;
 };
 
 /* One line per operation: LLMOPS_OP(ops type, member, required, READ|LIST|..., object,
  * flags, input members). */
 #define LLMOPS_OP(type, member, required, kind, object, flags, in)                                 \
+    LLMOPS_OP_F(type, member, required, kind, object, flags, in, NULL)
+/* The same with the features it needs (struct llmops_op_feature[], see above). */
+#define LLMOPS_OP_F(type, member, required, kind, object, flags, in, features)                     \
     {                                                                                              \
-#member, offsetof(type, member), (required), LLMOPS_OP_##kind, (object), (flags), (in)     \
+#member, offsetof(type, member), (required), LLMOPS_OP_##kind, (object), (flags), (in),    \
+            (features)                                                                             \
     }
 
 #ifdef __cplusplus

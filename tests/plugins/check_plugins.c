@@ -275,6 +275,76 @@ START_TEST(test_capabilities_gate_calls)
 }
 END_TEST
 
+/* The features half of the gate: an op whose table entry names a feature (always, or when a
+ * member is in the input) is refused by the core for an instance whose capabilities do not
+ * list it, with VALIDATION_FAILED naming the op, the member, the feature and the instance,
+ * and never reaches the module; the instance that lists it gets the call; a member that is
+ * absent (or null) needs nothing. The echo module answers every op it gets with "tracks
+ * nothing", so that message proves the module was called. */
+START_TEST(test_feature_gate)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "[server]\nplugin_dir = %s\n[plugin \"narrow\"]\nmodule = echo\nfeature = canary\n"
+             "[plugin \"wide\"]\nmodule = echo\n",
+             TEST_PLUGIN_DIR);
+    struct llmops_conf conf;
+    struct conf_errors e = {0};
+    ck_assert_int_eq(conf_load_buffer("t.conf", text, &conf, &e), 0);
+    struct plugin_registry reg;
+    ck_assert_int_eq(plugins_load(&reg, &conf, NULL, 1, &e), 0);
+    struct instance *narrow = plugins_find(&reg, "narrow"), *wide = plugins_find(&reg, "wide");
+    static const struct llmops_op_feature always[] = {LLMOPS_FEATURE(NULL, "canary"),
+                                                      LLMOPS_FEATURES_END};
+    static const struct llmops_op_feature by_member[] = {LLMOPS_FEATURE("params.lr", "canary"),
+                                                         LLMOPS_FEATURES_END};
+    struct llmops_op_desc get_run = *engine_op(LLMOPS_CATEGORY_EXPERIMENT_TRACKING, "get_run");
+    struct llmops_op_desc log_batch = *engine_op(LLMOPS_CATEGORY_EXPERIMENT_TRACKING, "log_batch");
+    get_run.features = always;
+    log_batch.features = by_member;
+    json_t *in = json_pack("{s:s}", "external_id", "r1"), *out;
+    struct llmops_error err;
+    ck_assert_int_eq(
+        engine_call(NULL, wide, LLMOPS_CATEGORY_EXPERIMENT_TRACKING, &get_run, in, &out, &err), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_UNSUPPORTED);
+    ck_assert_int_eq(plugin_status_to_api(err.code), API_VALIDATION_FAILED);
+    ck_assert_str_eq(err.message, "get_run needs feature canary, which instance wide (module "
+                                  "echo) does not list in its capabilities");
+    ck_assert_ptr_nonnull(engine_missing_feature(wide, &get_run, in));
+    ck_assert_ptr_null(engine_missing_feature(narrow, &get_run, in));
+    ck_assert_int_eq(
+        engine_call(NULL, narrow, LLMOPS_CATEGORY_EXPERIMENT_TRACKING, &get_run, in, &out, &err),
+        -1);
+    ck_assert_str_eq(err.message, "the echo test module tracks nothing");
+    json_decref(in);
+    /* by member: a path into the input */
+    in = json_pack("{s:s,s:{s:s}}", "external_id", "r1", "params", "lr", "0.1");
+    ck_assert_int_eq(
+        engine_call(NULL, wide, LLMOPS_CATEGORY_EXPERIMENT_TRACKING, &log_batch, in, &out, &err),
+        -1);
+    ck_assert_str_eq(err.message, "log_batch with params.lr needs feature canary, which "
+                                  "instance wide (module echo) does not list in its "
+                                  "capabilities");
+    ck_assert_int_eq(
+        engine_call(NULL, narrow, LLMOPS_CATEGORY_EXPERIMENT_TRACKING, &log_batch, in, &out, &err),
+        -1);
+    ck_assert_str_eq(err.message, "the echo test module tracks nothing");
+    json_decref(in);
+    in = json_pack("{s:s,s:{s:s}}", "external_id", "r1", "params", "other", "0.1");
+    ck_assert_int_eq(
+        engine_call(NULL, wide, LLMOPS_CATEGORY_EXPERIMENT_TRACKING, &log_batch, in, &out, &err),
+        -1);
+    ck_assert_str_eq(err.message, "the echo test module tracks nothing");
+    json_decref(in);
+    in = json_pack("{s:s,s:n}", "external_id", "r1", "params");
+    ck_assert_ptr_null(engine_missing_feature(wide, &log_batch, in));
+    json_decref(in);
+    plugins_unload(&reg);
+    conf_free(&conf);
+    conf_errors_free(&e);
+}
+END_TEST
+
 /* host->http: the core's client with the instance's url, and the bearer token from its
  * token_file, which reaches the tool but no message. */
 START_TEST(test_host_http_with_token)
@@ -715,6 +785,7 @@ int main(void)
     tcase_add_test(limits, test_name_mismatch);
     tcase_add_test(limits, test_missing_category_op);
     tcase_add_test(limits, test_capabilities_gate_calls);
+    tcase_add_test(limits, test_feature_gate);
     tcase_add_test(limits, test_unsupported_category_abi);
     tcase_add_test(limits, test_not_elf);
     tcase_add_test(limits, test_symlink_refused);
