@@ -193,13 +193,17 @@ int alerts_parse(json_t *body, struct alerts_message *m, struct alerts_parse_err
         return bad(e, "version",
                    "version is required: this receiver takes Alertmanager's"
                    " webhook message version \"4\"");
-    if (!json_is_string(ver) || strcmp(json_string_value(ver), "4") != 0) {
+    if (!json_is_string(ver))
+        return bad(e, "version",
+                   "version must be a string, not a %s: Alertmanager's webhook"
+                   " message version \"4\"",
+                   json_is_integer(ver) ? "number" : "non-string");
+    if (strcmp(json_string_value(ver), "4") != 0) {
         char q[UTIL_QUOTE_SIZE(16)];
         return bad(e, "version",
-                   "version %s is not supported: this receiver takes Alertmanager's webhook"
+                   "version '%s' is not supported: this receiver takes Alertmanager's webhook"
                    " message version \"4\"",
-                   json_is_string(ver) ? util_quote(q, sizeof q, json_string_value(ver), 16)
-                                       : "(not a string)");
+                   util_quote(q, sizeof q, json_string_value(ver), 16));
     }
     if (status_of(body, "status", &m->status, e) < 0 ||
         opt_string(body, "receiver", "receiver", 1024, &m->receiver, e) < 0 ||
