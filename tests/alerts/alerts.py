@@ -23,6 +23,13 @@ group_interval 2 s, repeat_interval 3 s. Asserted:
     llmops_alert_actions_total{action="flag_rollback",result="done"} == 1;
   - the alert resolved (endsAt in the past) reaches llm-opsd as a resolved alert: recorded
     with result ignored, counted as llmops_alerts_received_total{status="resolved"};
+  - without Alertmanager: version 3 and a bad alerts[1].startsAt are 400s naming the member;
+    a reader is refused (403), an operator may post; seven alerts in one message get their
+    own results (no fallback, no llmops_env, an unregistered llmops_deployment, an unknown
+    environment: failed; no llmops_* label, resolved: ignored; already on the fallback:
+    noop), and the same message again answers repeat with the same results; with PostgreSQL
+    stopped the answer is 503 (nothing recorded: Alertmanager retries), and once it is back
+    the alert is recorded;
   - an alert routed to the `wrong` receiver is refused (llmops_http_requests_total of POST
     /llm-ops/v1/alerts with code 4xx grows), is not recorded, and Alertmanager counts the
     failure (alertmanager_notifications_failed_total{integration="webhook"} > 0).
@@ -34,6 +41,7 @@ import http.client
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -41,7 +49,7 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "scaleout"))
 from scaleout_common import (  # noqa: E402
-    Failed, check, ctl, expect, free_port, log, main, make_dir, metrics, request, spawn,
+    STACK, Failed, check, ctl, expect, free_port, log, main, make_dir, metrics, request, spawn,
     stack_start, tail, wait_for)
 
 ALERTMANAGER = os.environ.get("ALERTMANAGER", "/usr/bin/prometheus-alertmanager")
@@ -285,6 +293,86 @@ receivers:
     log("wrong token: refused with 401, Alertmanager counted %g failed notification(s)" %
         am_counter(am_metrics(am_port), "alertmanager_notifications_failed_total",
                    integration="webhook"))
+
+    direct(url, env, token, st_dir)
+
+
+def message(alerts, status="firing"):
+    return {"version": "4", "groupKey": "{}:{alertname=\"direct\"}", "truncatedAlerts": 0,
+            "status": status, "receiver": "llmops", "groupLabels": {}, "commonLabels": {},
+            "commonAnnotations": {}, "externalURL": "http://am.invalid", "alerts": alerts}
+
+
+def one(fp, labels, status="firing"):
+    return {"status": status, "labels": labels, "annotations": {"summary": "direct " + fp},
+            "startsAt": "2026-12-03T11:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "", "fingerprint": fp}
+
+
+def direct(url, env, token, st_dir):
+    """The webhook without Alertmanager: refusals, per-alert results, roles, the database
+    down (503 only when nothing could be recorded)."""
+    path = "/llm-ops/v1/alerts"
+    st, j, _ = request(url, "POST", path, token, dict(message([]), version="3"))
+    expect(st, 400, j, "version 3")
+    check(j["data"]["error"]["field"] == "version" and "'3'" in j["message"],
+          "version 3 refused naming it: %s" % json.dumps(j))
+    bad_msg = message([one("aa01", {"alertname": "x"}), dict(one("aa02", {}), startsAt="now")])
+    st, j, _ = request(url, "POST", path, token, bad_msg)
+    expect(st, 400, j, "a bad startsAt")
+    check(j["data"]["error"]["field"] == "alerts[1].startsAt", "field: %s" % json.dumps(j))
+    st, j, _ = request(url, "POST", path, env["LLMOPS_READER_TOKEN"], message([]))
+    expect(st, 403, j, "a reader posting alerts")
+
+    alerts = [
+        one("bb01", {"alertname": "NoFallback", "llmops_env": "dev", "llmops_category": "serving"}),
+        one("bb02", {"alertname": "NoEnv", "llmops_category": "experiment_tracking"}),
+        one("bb03", {"alertname": "Canary", "llmops_env": "dev", "llmops_deployment": "chat"}),
+        one("bb04", {"alertname": "Unrelated", "severity": "info"}),
+        one("bb05", {"alertname": "BadEnv", "llmops_env": "qa",
+                     "llmops_category": "experiment_tracking"}),
+        one("bb06", {"alertname": "Again", "llmops_env": "dev",
+                     "llmops_category": "experiment_tracking"}),
+        one("bb07", {"alertname": "Gone"}, status="resolved"),
+    ]
+    st, j, _ = request(url, "POST", path, env["LLMOPS_OPERATOR_TOKEN"], message(alerts))
+    expect(st, 200, j, "an operator posting seven alerts")
+    got = {a["fingerprint"]: a for a in j["data"]["alerts"]}
+    want = {"bb01": "failed", "bb02": "failed", "bb03": "failed", "bb04": "ignored",
+            "bb05": "failed", "bb06": "noop", "bb07": "ignored"}
+    for fp, res in want.items():
+        check(got[fp]["result"] == res and got[fp]["repeat"] is False,
+              "%s: %s, wanted %s" % (fp, json.dumps(got[fp]), res))
+    check("no fallback" in got["bb01"]["actions"][0]["message"], json.dumps(got["bb01"]))
+    check("llmops_env" in got["bb02"]["actions"][0]["message"], json.dumps(got["bb02"]))
+    check(got["bb03"]["actions"][0]["action"] == "deployment_rollback" and
+          "llmops_deployment" in got["bb03"]["actions"][0]["message"], json.dumps(got["bb03"]))
+    check("'qa'" in got["bb05"]["actions"][0]["message"], json.dumps(got["bb05"]))
+    st, j, _ = request(url, "POST", path, token, message(alerts))
+    expect(st, 200, j, "the same seven again")
+    check(all(a["repeat"] for a in j["data"]["alerts"]) and
+          [a["result"] for a in j["data"]["alerts"]] == [want[a["fingerprint"]]
+                                                          for a in j["data"]["alerts"]],
+          "a repeat answers what was done: %s" % json.dumps(j["data"]["alerts"]))
+
+    # PostgreSQL down: nothing can be recorded, so a 5xx makes Alertmanager retry
+    r = subprocess.run([STACK, "pg-stop", st_dir], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=60)
+    check(r.returncode == 0, "stack pg-stop: " + r.stdout[-500:])
+    fresh = message([one("cc01", {"alertname": "Later", "llmops_env": "dev",
+                                  "llmops_category": "experiment_tracking"})])
+    st, j, _ = request(url, "POST", path, env["LLMOPS_OPERATOR_TOKEN"], fresh)
+    check(st == 503 and j["data"]["error"]["code"] == "DATABASE_UNAVAILABLE",
+          "POST with the database down: %d %s" % (st, json.dumps(j)))
+    r = subprocess.run([STACK, "pg-start", st_dir], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=60)
+    check(r.returncode == 0, "stack pg-start: " + r.stdout[-500:])
+    st, j = wait_for("POST after PostgreSQL is back", 20, lambda: (lambda x: x[:2] if x[0] == 200
+                     else None)(request(url, "POST", path, env["LLMOPS_OPERATOR_TOKEN"], fresh)),
+                     interval=0.3)
+    check(j["data"]["alerts"][0]["result"] == "noop" and not j["data"]["alerts"][0]["repeat"],
+          "the retried alert is recorded once PostgreSQL is back: %s" % json.dumps(j))
+    log("direct posts: refusals, seven results, repeats, 503 with the database down")
 
 
 if __name__ == "__main__":

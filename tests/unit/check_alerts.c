@@ -152,10 +152,14 @@ START_TEST(test_registered_target)
     struct alerts_message m = parse_good(&body);
     struct alerts_action acts[ALERTS_TARGETS_MAX];
     int missing;
-    /* before the serving core registers: the deployment label names nothing */
+    char actor[64], reason[501], msg[600];
+    /* before the serving core registers: the deployment label fails, saying why */
     alerts_reset_targets();
-    ck_assert_int_eq(alerts_plan(&m.alerts[0], acts, ALERTS_TARGETS_MAX, &missing), 0);
+    ck_assert_int_eq(alerts_plan(&m.alerts[0], acts, ALERTS_TARGETS_MAX, &missing), 1);
     ck_assert_int_eq(missing, 0);
+    ck_assert_ptr_null(acts[0].fn);
+    ck_assert_str_eq(alerts_run(NULL, &acts[0], "a", "r", msg, sizeof msg), "failed");
+    ck_assert_ptr_nonnull(strstr(msg, "llmops_deployment"));
 
     ck_assert_int_eq(
         alerts_register_target("llmops_deployment", "deployment_rollback", test_target), 0);
@@ -167,7 +171,6 @@ START_TEST(test_registered_target)
     ck_assert_str_eq(acts[0].env, "dev");
     ck_assert_str_eq(acts[0].value, "chat");
 
-    char actor[64], reason[501], msg[600];
     alerts_actor(&m.alerts[0], actor, sizeof actor);
     alerts_reason(&m.alerts[0], reason, sizeof reason);
     ck_assert_str_eq(actor, "alertmanager:HighErrors");
