@@ -238,7 +238,8 @@ receivers:
     check(row["actions"][0]["action"] == "flag_rollback" and
           row["actions"][0]["target"] == "dev/experiment_tracking" and
           row["actions"][0]["result"] == "done", "record's action: %s" % json.dumps(row))
-    check(row["labels"]["llmops_env"] == "dev" and row["starts_at"] == iso(starts),
+    check(row["labels"]["llmops_env"] == "dev" and row["starts_at"] == iso(starts) and
+          row["ends_at"] is None,
           "record's labels and start: %s" % json.dumps(row))
     fingerprint = row["fingerprint"]
     log("alert %s received %d times, acted once" % (fingerprint, row["times_received"]))
