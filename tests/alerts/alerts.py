@@ -30,6 +30,7 @@ group_interval 2 s, repeat_interval 3 s. Asserted:
     noop), and the same message again answers repeat with the same results; with PostgreSQL
     stopped the answer is 503 (nothing recorded: Alertmanager retries), and once it is back
     the alert is recorded;
+  - the alertmanager.yml of doc/alerting.md passes amtool check-config;
   - an alert routed to the `wrong` receiver is refused (llmops_http_requests_total of POST
     /llm-ops/v1/alerts with code 4xx grows), is not recorded, and Alertmanager counts the
     failure (alertmanager_notifications_failed_total{integration="webhook"} > 0).
@@ -296,6 +297,25 @@ receivers:
                    integration="webhook"))
 
     direct(url, env, token, st_dir)
+    doc_example(d, cred)
+
+
+def doc_example(d, cred):
+    """The alertmanager.yml of doc/alerting.md is one amtool check-config accepts."""
+    src = os.environ.get("LLMOPS_SOURCE_DIR") or os.path.join(HERE, "..", "..")
+    with open(os.path.join(src, "doc", "alerting.md")) as f:
+        blocks = re.findall(r"```yaml\n(.*?)```", f.read(), re.S)
+    conf = [b for b in blocks if "receivers:" in b]
+    check(len(conf) == 1, "doc/alerting.md has one alertmanager.yml block")
+    path = os.path.join(d, "doc-alertmanager.yml")
+    with open(path, "w") as f:
+        f.write(conf[0].replace("/etc/prometheus/llm-ops-alerts.token", cred))
+    amtool = os.path.join(os.path.dirname(ALERTMANAGER), "amtool")
+    r = subprocess.run([amtool, "check-config", path], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=30)
+    check(r.returncode == 0 and "SUCCESS" in r.stdout and "2 receivers" in r.stdout,
+          "amtool check-config of doc/alerting.md's example: %s" % r.stdout)
+    log("doc/alerting.md's alertmanager.yml passes amtool check-config")
 
 
 def message(alerts, status="firing"):
