@@ -27,7 +27,10 @@ group_interval 2 s, repeat_interval 3 s. Asserted:
     a reader is refused (403), an operator may post; seven alerts in one message get their
     own results (no fallback, no llmops_env, an unregistered llmops_deployment, an unknown
     environment: failed; no llmops_* label, resolved: ignored; already on the fallback:
-    noop), and the same message again answers repeat with the same results; with PostgreSQL
+    noop), and the same message again answers repeat with the same results; one new alert
+    posted by 8 clients at once acts once (one answer done and not a repeat, the others
+    repeats that are done or pending, never noop; the record done, times_received 8; one
+    flag audit row); with PostgreSQL
     stopped the answer is 503 (nothing recorded: Alertmanager retries), and once it is back
     the alert is recorded;
   - the alertmanager.yml of doc/alerting.md passes amtool check-config;
@@ -44,6 +47,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -55,6 +59,7 @@ from scaleout_common import (  # noqa: E402
 
 ALERTMANAGER = os.environ.get("ALERTMANAGER", "/usr/bin/prometheus-alertmanager")
 ALERTNAME = "LlmOpsTrackingErrors"
+RACERS = 8
 
 
 def am_request(port, method, path, body=None):
@@ -375,6 +380,45 @@ def direct(url, env, token, st_dir):
           [a["result"] for a in j["data"]["alerts"]] == [want[a["fingerprint"]]
                                                           for a in j["data"]["alerts"]],
           "a repeat answers what was done: %s" % json.dumps(j["data"]["alerts"]))
+
+    # the same new alert delivered concurrently (Alertmanagers of a cluster both sending, or
+    # a retry crossing the first delivery): one delivery acts, the others see it acting
+    st, j, _ = request(url, "PUT", "/llm-ops/v1/flags/stg/experiment_tracking",
+                       env["LLMOPS_ADMIN_TOKEN"],
+                       {"active": "tracking-pg", "fallback": "tracking-pg-b", "reason": "race"})
+    expect(st, 200, j, "PUT stg's flag with a fallback")
+    race = message([one("dd01", {"alertname": "Race", "llmops_env": "stg",
+                                 "llmops_category": "experiment_tracking"})])
+    answers = []
+    barrier = threading.Barrier(RACERS)
+
+    def racer():
+        barrier.wait()
+        answers.append(request(url, "POST", path, token, race))
+
+    threads = [threading.Thread(target=racer) for _ in range(RACERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    check(len(answers) == RACERS and all(a[0] == 200 for a in answers),
+          "concurrent posts: %s" % [a[0] for a in answers])
+    outs = [a[1]["data"]["alerts"][0] for a in answers]
+    firsts = [o for o in outs if not o["repeat"]]
+    check(len(firsts) == 1 and firsts[0]["result"] == "done",
+          "one delivery acted: %s" % json.dumps(outs))
+    check(all(o["result"] in ("done", "pending") for o in outs),
+          "no delivery reports another outcome: %s" % json.dumps(outs))
+    st, j, _ = request(url, "GET", path + "?fingerprint=dd01", env["LLMOPS_READER_TOKEN"])
+    rec = j["data"]["alerts"]
+    check(len(rec) == 1 and rec[0]["result"] == "done" and rec[0]["times_received"] == RACERS,
+          "the raced alert's record: %s" % json.dumps(rec))
+    st, j, _ = request(url, "GET", "/llm-ops/v1/flags/audit?env=stg&limit=100",
+                       env["LLMOPS_READER_TOKEN"])
+    check(len([e for e in j["data"]["entries"] if e["actor"] == "alertmanager:Race"]) == 1,
+          "one flag change by the raced alert")
+    log("%d concurrent deliveries of one alert: one acted, %d saw it acting" %
+        (RACERS, RACERS - 1))
 
     # PostgreSQL down: nothing can be recorded, so a 5xx makes Alertmanager retry
     r = subprocess.run([STACK, "pg-stop", st_dir], stdout=subprocess.PIPE,
