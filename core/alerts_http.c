@@ -251,16 +251,16 @@ void alerts_list(struct req *r)
     struct db_error err;
     PGresult *res = db_exec(
         &r->app->db,
-        "SELECT coalesce(json_agg(a ORDER BY a.last_received_at DESC, a.id DESC), '[]') FROM ("
+        "SELECT coalesce(json_agg(a ORDER BY a.lr DESC, a.rid DESC), '[]') FROM ("
         " SELECT id::text AS id, fingerprint, alertname, status,"
         " to_char(starts_at AT TIME ZONE 'UTC', " TS_FMT ") AS starts_at,"
         " to_char(ends_at AT TIME ZONE 'UTC', " TS_FMT ") AS ends_at, receiver, group_key,"
         " labels, annotations, generator_url, received_by, result, actions, times_received,"
         " to_char(first_received_at AT TIME ZONE 'UTC', " TS_FMT ") AS first_received_at,"
         " to_char(last_received_at AT TIME ZONE 'UTC', " TS_FMT ") AS last_received_at,"
-        " last_received_at AS lr FROM alert_events"
+        " e.last_received_at AS lr, e.id AS rid FROM alert_events e"
         " WHERE ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR fingerprint = $3)"
-        " ORDER BY last_received_at DESC, id DESC LIMIT $1::int) a",
+        " ORDER BY e.last_received_at DESC, e.id DESC LIMIT $1::int) a",
         3, params, &err);
     if (!res) {
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "the alert record is unavailable");
@@ -272,7 +272,11 @@ void alerts_list(struct req *r)
         list = json_array();
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) json_object_del(v, "lr");
+    json_array_foreach(list, i, v)
+    {
+        json_object_del(v, "lr"); /* only for the order */
+        json_object_del(v, "rid");
+    }
     char msg[64];
     snprintf(msg, sizeof msg, "%zu alert%s", json_array_size(list),
              json_array_size(list) == 1 ? "" : "s");

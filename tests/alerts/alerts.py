@@ -420,6 +420,26 @@ def direct(url, env, token, st_dir):
     log("%d concurrent deliveries of one alert: one acted, %d saw it acting" %
         (RACERS, RACERS - 1))
 
+    # the record, last received first; a page is the head of the whole list
+    rt = env["LLMOPS_READER_TOKEN"]
+    st, j, _ = request(url, "GET", path + "?limit=1000", rt)
+    expect(st, 200, j, "GET /alerts")
+    full = j["data"]["alerts"]
+    check(len(full) >= 9 and set(full[0]) == {
+        "id", "fingerprint", "alertname", "status", "starts_at", "ends_at", "receiver",
+        "group_key", "labels", "annotations", "generator_url", "received_by", "result",
+        "actions", "times_received", "first_received_at", "last_received_at"},
+        "GET /alerts members: %s" % json.dumps(full[:1]))
+    check([a["last_received_at"] for a in full] ==
+          sorted((a["last_received_at"] for a in full), reverse=True), "last received first")
+    st, j, _ = request(url, "GET", path + "?limit=3", rt)
+    check([a["id"] for a in j["data"]["alerts"]] == [a["id"] for a in full[:3]],
+          "limit=3 is the head of the list")
+    st, j, _ = request(url, "GET", path + "?status=dead", rt)
+    check(st == 400 and j["data"]["error"]["field"] == "status", "status=dead: %d" % st)
+    st, j, _ = request(url, "GET", path, token)
+    expect(st, 403, j, "the alerts token reading /alerts")
+
     # PostgreSQL down: nothing can be recorded, so a 5xx makes Alertmanager retry
     r = subprocess.run([STACK, "pg-stop", st_dir], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True, timeout=60)
