@@ -30,7 +30,8 @@ group_interval 2 s, repeat_interval 3 s. Asserted:
     noop), and the same message again answers repeat with the same results; one new alert
     posted by 8 clients at once acts once (one answer done and not a repeat, the others
     repeats that are done or pending, never noop; the record done, times_received 8; one
-    flag audit row); with PostgreSQL
+    flag audit row); an alert whose rollback fails for now (a trigger refuses its audit row) is
+    an error, made by the next repeat (done, one audit row, the error counted); with PostgreSQL
     stopped the answer is 503 (nothing recorded: Alertmanager retries), and once it is back
     the alert is recorded;
   - the alertmanager.yml of doc/alerting.md passes amtool check-config;
@@ -335,6 +336,13 @@ def one(fp, labels, status="firing"):
             "generatorURL": "", "fingerprint": fp}
 
 
+def psql(env, sql):
+    r = subprocess.run(["psql", "-h", env["PGHOST"], "-p", env["PGPORT"], "-U", "postgres",
+                        "-d", "llmops", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+    check(r.returncode == 0, "psql: %s" % r.stdout)
+
+
 def direct(url, env, token, st_dir):
     """The webhook without Alertmanager: refusals, per-alert results, roles, the database
     down (503 only when nothing could be recorded)."""
@@ -419,6 +427,39 @@ def direct(url, env, token, st_dir):
           "one flag change by the raced alert")
     log("%d concurrent deliveries of one alert: one acted, %d saw it acting" %
         (RACERS, RACERS - 1))
+
+    # an action that fails for now (the flag audit refuses the row: a trigger stands in for a
+    # database failure during the change) is an error, made again at the next repeat
+    psql(env, "CREATE FUNCTION alerts_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$"
+              " BEGIN RAISE EXCEPTION 'refused by the test'; END $$;"
+              " CREATE TRIGGER alerts_test_refuse BEFORE INSERT ON flag_audit FOR EACH ROW"
+              " WHEN (NEW.actor = 'alertmanager:Flaky') EXECUTE FUNCTION alerts_test_refuse()")
+    st, j, _ = request(url, "PUT", "/llm-ops/v1/flags/prod/experiment_tracking",
+                       env["LLMOPS_ADMIN_TOKEN"],
+                       {"active": "tracking-pg", "fallback": "tracking-pg-b", "reason": "flaky"})
+    expect(st, 200, j, "PUT prod's flag with a fallback")
+    flaky = message([one("ee01", {"alertname": "Flaky", "llmops_env": "prod",
+                                  "llmops_category": "experiment_tracking"})])
+    st, j, _ = request(url, "POST", path, token, flaky)
+    expect(st, 200, j, "the flaky alert, first delivery")
+    o = j["data"]["alerts"][0]
+    check(o["result"] == "error" and not o["repeat"], "first delivery: %s" % json.dumps(o))
+    psql(env, "DROP TRIGGER alerts_test_refuse ON flag_audit; DROP FUNCTION alerts_test_refuse()")
+    st, j, _ = request(url, "POST", path, token, flaky)
+    o = j["data"]["alerts"][0]
+    check(st == 200 and o["result"] == "done" and o["repeat"],
+          "the repeat makes what failed: %s" % json.dumps(o))
+    st, j, _ = request(url, "POST", path, token, flaky)
+    o = j["data"]["alerts"][0]
+    check(o["result"] == "done" and o["repeat"] and o["actions"][0]["result"] == "done",
+          "and a third delivery does nothing: %s" % json.dumps(o))
+    st, j, _ = request(url, "GET", "/llm-ops/v1/flags/audit?env=prod&limit=100",
+                       env["LLMOPS_READER_TOKEN"])
+    check(len([e for e in j["data"]["entries"] if e["actor"] == "alertmanager:Flaky"]) == 1,
+          "one flag change by the flaky alert")
+    m = metrics(url)
+    check(m.get('llmops_alert_actions_total{action="flag_rollback",result="error"}', 0) == 1,
+          "the error counted")
 
     # the record, last received first; a page is the head of the whole list
     rt = env["LLMOPS_READER_TOKEN"]
