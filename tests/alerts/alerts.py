@@ -28,7 +28,8 @@ group_interval 2 s, repeat_interval 3 s. Asserted:
     own results (no fallback, no llmops_env, an unregistered llmops_deployment, an unknown
     environment: failed; no llmops_* label, resolved: ignored; already on the fallback:
     noop), and the same message again answers repeat with the same results; one new alert
-    posted by 8 clients at once acts once (one answer done and not a repeat, the others
+    posted by 8 clients at once, its rollback slowed to 0.5 s by a trigger so that the others
+    come while it acts, acts once (one answer done and not a repeat, the others
     repeats that are done or pending, never noop; the record done, times_received 8; one
     flag audit row); an alert whose rollback fails for now (a trigger refuses its audit row) is
     an error, made by the next repeat (done, one audit row, the error counted); with PostgreSQL
@@ -397,6 +398,12 @@ def direct(url, env, token, st_dir):
     expect(st, 200, j, "PUT stg's flag with a fallback")
     race = message([one("dd01", {"alertname": "Race", "llmops_env": "stg",
                                  "llmops_category": "experiment_tracking"})])
+    # the first delivery's rollback takes 0.5 s (its audit row waits), so the others surely
+    # come while it acts
+    psql(env, "CREATE FUNCTION alerts_test_slow() RETURNS trigger LANGUAGE plpgsql AS $$"
+              " BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$;"
+              " CREATE TRIGGER alerts_test_slow BEFORE INSERT ON flag_audit FOR EACH ROW"
+              " WHEN (NEW.actor = 'alertmanager:Race') EXECUTE FUNCTION alerts_test_slow()")
     answers = []
     barrier = threading.Barrier(RACERS)
 
@@ -411,6 +418,7 @@ def direct(url, env, token, st_dir):
         t.join(30)
     check(len(answers) == RACERS and all(a[0] == 200 for a in answers),
           "concurrent posts: %s" % [a[0] for a in answers])
+    psql(env, "DROP TRIGGER alerts_test_slow ON flag_audit; DROP FUNCTION alerts_test_slow()")
     outs = [a[1]["data"]["alerts"][0] for a in answers]
     firsts = [o for o in outs if not o["repeat"]]
     check(len(firsts) == 1 and firsts[0]["result"] == "done",
