@@ -378,15 +378,26 @@ START_TEST(tool_down_during_create_is_delivered_later_once)
     /* a lost answer: the tool made it, the request never heard; the background finds it by
      * its key instead of making a second one */
     name = uname_("lost");
-    json_decref(
-        fake("POST", "/_faults", "{\"path\":\"" ISVC "\",\"responses\":[{\"lost\":true}]}"));
+    /* the module lists by key, dry-runs, then creates: the create's answer is lost, and so
+     * are the answers to the module's own retry and search, so the request gives up; the
+     * background then finds the object by its key */
+    json_decref(fake("POST", "/_faults",
+                     "{\"path\":\"" ISVC "\",\"responses\":[{\"pass\":true},{\"pass\":true},"
+                     "{\"lost\":true},{\"lost\":true},{\"lost\":true},{\"lost\":true},"
+                     "{\"lost\":true}]}"));
     j = create("dev", name, &s, NULL);
     EXPECT(s, 201, j);
+    ck_assert_msg(strstr(jstr(j, "message"), "background process delivers it"), "%s",
+                  jstr(j, "message"));
     char *id2 = strdup(jstr(j, "data.id"));
     json_decref(j);
+    json_t *stats;
     j = wait_for(id2, "data.state", "ready", 40);
     json_decref(j);
     ck_assert_int_eq(fake_count(name), 1);
+    stats = fake("GET", "/_stats", NULL);
+    ck_assert_ptr_null(json_object_get(json_object_get(stats, "queued"), ISVC));
+    json_decref(stats);
     json_decref(fake("POST", "/_faults", "{\"path\":\"" ISVC "\",\"responses\":[]}"));
     free(id);
     free(id2);
