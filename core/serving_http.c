@@ -156,7 +156,7 @@ static json_t *dep_json(const PGresult *res, int i, int *bad)
     }
     json_t *g = json_object_get(spec, "gpu_count");
     json_t *o = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:O,s:O,s:O,s:O,s:O,s:o,s:O,s:O,s:O,s:O,s:O,s:o,s:o,"
+        "{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:O,s:O,s:O,s:O,s:o,s:O,s:O,s:O,s:O,s:O,s:O,s:o,s:o,"
         "s:o,s:s,s:s,s:s,s:I}",
         "id", V(0), "name", V(2), "environment", V(1), "instance", V(3), "state", V(6), "reason",
         json_str_or_null(N(7)), "url", json_str_or_null(N(8)), "ready_replicas",
@@ -517,11 +517,11 @@ void deployments_create(struct req *r)
         struct db_error err;
         int ok = gpu_resolve(&app->db, r->env, gtype, &g, &valid, &disabled, &err);
         if (ok <= 0) {
-            json_decref(spec);
             if (ok < 0)
                 db_failed(r, "read the GPU types", &err);
             else
-                gpu_refuse_type(r, r->env, gtype, disabled, valid);
+                gpu_refuse_type(r, r->env, gtype, disabled, valid); /* gtype is spec's */
+            json_decref(spec);
             return;
         }
         gpu = json_pack("{s:s,s:{s:s},s:s?}", "resource_name", g.resource_name, "node_selector",

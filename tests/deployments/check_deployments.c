@@ -170,14 +170,23 @@ static char *uname_(const char *prefix)
 }
 
 /* POST /deployments?env=E of `extra` members beside name and model; the answer. */
+static char last_raw[4096];
+
 static json_t *create(const char *env, const char *name, int *s, const char *extra)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/deployments?env=%s", env);
-    return api(&st, s, st.operator_, "POST", path,
-               "{\"name\":\"%s\",\"model\":{\"uri\":\"hf://org/llama\",\"format\":\"huggingface\"}"
-               "%s%s}",
-               name, extra && *extra ? "," : "", extra ? extra : "");
+    char url[400], *body = NULL;
+    snprintf(url, sizeof url, "%s/deployments?env=%s", st.url, env);
+    ck_assert_int_ge(asprintf(&body,
+                              "{\"name\":\"%s\",\"model\":{\"uri\":\"hf://org/llama\",\"format\":"
+                              "\"huggingface\"}%s%s}",
+                              name, extra && *extra ? "," : "", extra ? extra : ""),
+                     0);
+    char *text = http_text("POST", url, st.operator_, NULL, body, s, NULL, 0);
+    snprintf(last_raw, sizeof last_raw, "%s", text);
+    json_t *j = json_loads(text, 0, NULL);
+    free(text);
+    free(body);
+    return j ? j : json_object();
 }
 
 static char *create_ok(const char *env, const char *name, const char *extra)
@@ -185,7 +194,11 @@ static char *create_ok(const char *env, const char *name, const char *extra)
     int s;
     json_t *j = create(env, name, &s, extra);
     EXPECT(s, 201, j);
-    ck_assert_str_eq(jstr(j, "data.state"), "progressing");
+    if (!jstr(j, "data.state") || strcmp(jstr(j, "data.state"), "progressing") != 0) {
+        char *d = json_dumps(j, JSON_COMPACT);
+        ck_abort_msg("create of %s answered 201 but not progressing: %.900s (raw: %.1500s)", name,
+                     d, last_raw);
+    }
     char *id = strdup(jstr(j, "data.id"));
     ck_assert(strncmp(id, "dep_", 4) == 0);
     json_decref(j);
@@ -374,6 +387,17 @@ START_TEST(tool_down_during_create_is_delivered_later_once)
     j = wait_for(id, "data.state", "ready", 40);
     json_decref(j);
     ck_assert_int_eq(fake_count(name), 1);
+    /* a read while the tool is down answers the stored row, and says so */
+    json_decref(fake("POST", "/_refuse", "{\"seconds\": 1.5}"));
+    sleep_ms(500);
+    char path[96];
+    snprintf(path, sizeof path, "/deployments/%s", id);
+    j = api(&st, &s, st.reader, "GET", path, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.state"), "ready");
+    ck_assert_msg(strstr(jstr(j, "message"), "the tool did not answer"), "%s", jstr(j, "message"));
+    json_decref(j);
+    sleep_ms(1200);
 
     /* a lost answer: the tool made it, the request never heard; the background finds it by
      * its key instead of making a second one */
