@@ -695,6 +695,14 @@ START_TEST(patch_scales_and_delete_removes)
     ck_assert_int_eq(json_integer_value(jpath(o, "spec.predictor.minReplicas")), 1);
     json_decref(o);
     json_decref(wait_for(id, "data.state", "ready", 30));
+    /* one member alone: the other stays as it is */
+    j = api(&st, &s, st.operator_, "PATCH", path,
+            "{\"autoscaling\":{\"metric\":\"concurrency\",\"target\":20}}");
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(json_integer_value(jpath(j, "data.replicas.max")), 4);
+    ck_assert_int_eq(json_integer_value(jpath(j, "data.autoscaling.target")), 20);
+    json_decref(j);
+    json_decref(wait_for(id, "data.state", "ready", 30));
     /* min < max without autoscaling, and an empty body: 400 */
     j = api(&st, &s, st.operator_, "PATCH", path, "{\"autoscaling\":null}");
     EXPECT(s, 400, j);
@@ -711,7 +719,7 @@ START_TEST(patch_scales_and_delete_removes)
     json_decref(j);
     char actions[300];
     json_decref(audit(id, actions, sizeof actions));
-    ck_assert_msg(strstr(actions, "create,ready,scale"), "%s", actions);
+    ck_assert_msg(strstr(actions, "create,ready,scale,ready,scale"), "%s", actions);
 
     j = api(&st, &s, st.operator_, "DELETE", path, NULL);
     EXPECT(s, 204, j);
