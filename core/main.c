@@ -3,8 +3,10 @@
 #include "conf.h"
 #include "log.h"
 #include "checkconf.h"
+#include "alerts.h"
 #include "background.h"
 #include "server.h"
+#include "serving.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -97,5 +99,10 @@ int main(int argc, char **argv)
         log_set_program("llm-opsd-background");
         return background_run(o.config_path);
     }
+    /* An alert naming a deployment (llmops_env + llmops_deployment) rolls its canary back.
+     * Registered before the workers exist: a standalone worker inherits the table from the
+     * master, a spawned one runs this main itself. */
+    alerts_register_target(ALERTS_DEPLOYMENT_LABEL, "deployment_rollback",
+                           serving_rollback_by_name);
     return server_run(&o);
 }

@@ -381,7 +381,8 @@ def direct(url, env, token, st_dir):
     check("no fallback" in got["bb01"]["actions"][0]["message"], json.dumps(got["bb01"]))
     check("llmops_env" in got["bb02"]["actions"][0]["message"], json.dumps(got["bb02"]))
     check(got["bb03"]["actions"][0]["action"] == "deployment_rollback" and
-          "llmops_deployment" in got["bb03"]["actions"][0]["message"], json.dumps(got["bb03"]))
+          "no live deployment 'chat' in dev" in got["bb03"]["actions"][0]["message"],
+          json.dumps(got["bb03"]))
     check("'qa'" in got["bb05"]["actions"][0]["message"], json.dumps(got["bb05"]))
     st, j, _ = request(url, "POST", path, token, message(alerts))
     expect(st, 200, j, "the same seven again")
