@@ -246,15 +246,19 @@ static int switch_owner(struct move_ctx *c, const struct cand *d, const char *ex
         free(payload);
         return -1;
     }
-    const char *p[] = {d->id, c->from->name, c->to->name, ext, d->ext};
+    /* only the row as the move read it: the same owner, no canary, not deleted, the spec
+     * the new object was made from (a PATCH meanwhile went to the old one) */
+    char *spec = json_dumps(d->spec, JSON_COMPACT);
+    const char *p[] = {d->id, c->from->name, c->to->name, ext, d->ext, spec};
     PGresult *res = db_exec(&app->db,
                             "WITH o AS (UPDATE objects SET instance = $3, external_id = $4"
                             "  WHERE id = $1 AND instance = $2 AND external_id = $5 RETURNING id)"
                             " UPDATE deployments d SET instance = $3, version = d.version + 1,"
                             "  updated_at = now() FROM o WHERE d.id = o.id AND d.instance = $2"
                             "  AND d.canary IS NULL AND d.state NOT IN ('deleted', 'deleting')"
-                            " RETURNING d.id",
-                            5, p, err);
+                            "  AND d.spec = $6::jsonb RETURNING d.id",
+                            6, p, err);
+    free(spec);
     int rc = -1;
     if (!res)
         goto out;
@@ -408,8 +412,8 @@ static void move_one(struct move_ctx *c, struct cand *d)
         if (rc == 0) {
             drop_new(c, d, ext);
             say(c, d,
-                "failed: it changed while it moved (deleted, a canary opened, or moved by "
-                "another run); the new object %s was deleted from %s",
+                "failed: it changed while it moved (deleted, scaled, a canary opened, or "
+                "moved by another run); the new object %s was deleted from %s",
                 ext, c->to->name);
         } else {
             say(c, d,
