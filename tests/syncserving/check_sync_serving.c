@@ -517,6 +517,59 @@ START_TEST(failures_leave_the_old_one_and_do_not_stop_the_rest)
 }
 END_TEST
 
+START_TEST(a_change_during_the_move_is_not_lost)
+{
+    /* a PATCH while the new object rolls out goes to the old one; the switch sees the spec
+     * changed and does not happen, and the new object is deleted again */
+    char *np = uname_("mvp");
+    char *d = deployed("dev", np, NULL);
+    json_decref(fake("POST", "/_controller",
+                     "{\"plural\":\"inferenceservices\",\"namespace\":\"" NS "\",\"name\":\"%s\","
+                     "\"polls\":12}",
+                     np));
+    char outf[300], rcf[300];
+    snprintf(outf, sizeof outf, "%s/sync-p.out", fake_dir);
+    snprintf(rcf, sizeof rcf, "%s/sync-p.rc", fake_dir);
+    ck_assert_int_eq(tu_sh("(%s/llm-opsctl --config %s sync serving --from k8s-dev --to kserve"
+                           " --deployment %s >%s 2>&1; echo $? >%s) &",
+                           bin(), st.conf, np, outf, rcf),
+                     0);
+    double end = now_s() + 30;
+    while (fake_count(ISVCS, np) == 0) {
+        ck_assert_msg(now_s() < end, "the move of %s did not start", np);
+        sleep_ms(50);
+    }
+    char path[96];
+    snprintf(path, sizeof path, "/deployments/%s", d);
+    int hs;
+    json_t *j = api(&st, &hs, st.operator_, "PATCH", path, "{\"replicas\":{\"min\":2,\"max\":2}}");
+    EXPECT(hs, 200, j);
+    json_decref(j);
+    while (access(rcf, F_OK) != 0) {
+        ck_assert_msg(now_s() < end + 60, "sync serving --deployment %s did not finish", np);
+        sleep_ms(100);
+    }
+    int rc = -1;
+    char out[4096];
+    FILE *f = fopen(rcf, "r");
+    ck_assert_int_eq(fscanf(f, "%d", &rc), 1);
+    fclose(f);
+    f = fopen(outf, "r");
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    ck_assert_msg(rc == 1, "rc %d: %s", rc, out);
+    HAS(out, "failed: it changed while it moved");
+    j = get_dep(d);
+    ck_assert_str_eq(jstr(j, "data.instance"), "k8s-dev");
+    ck_assert_int_eq(json_integer_value(jpath(j, "data.replicas.max")), 2);
+    json_decref(j);
+    ck_assert_int_eq(fake_count(ISVCS, np), 0);
+    ck_assert_int_eq(fake_count(DEPS, np), 1);
+    free(d);
+}
+END_TEST
+
 START_TEST(bad_command_lines)
 {
     int rc;
@@ -578,6 +631,7 @@ static Suite *sync_serving_suite(void)
     tcase_add_test(tc, moves_one_then_the_rest_then_nothing);
     tcase_add_test(tc, failures_leave_the_old_one_and_do_not_stop_the_rest);
     tcase_add_test(tc, old_object_removed_by_the_background_when_the_source_fails);
+    tcase_add_test(tc, a_change_during_the_move_is_not_lost);
     tcase_add_test(tc, bad_command_lines);
     suite_add_tcase(s, tc);
     return s;
