@@ -219,6 +219,7 @@ static char *deployed(const char *env, const char *name, const char *extra)
                     "\"huggingface\"}%s%s}",
                     name, extra && *extra ? "," : "", extra ? extra : "");
     EXPECT(s, 201, j);
+    ck_assert_msg(jstr(j, "data.id"), "201 without data.id for %s", name);
     char *id = strdup(jstr(j, "data.id"));
     json_decref(j);
     json_decref(wait_for(id, "data.state", "ready", 30));
