@@ -133,6 +133,44 @@ static json_t *move_input(const char *key, const char *name, json_t *spec, json_
     return in;
 }
 
+/* What the stored spec needs of the target that its capabilities do not list (a feature, or
+ * the autoscaling metric), in buf; NULL when it has all. The module would refuse it too
+ * (UNSUPPORTED); asking first lets a dry run say so and a run make nothing for nothing. */
+static const char *missing(struct instance *to, const struct cand *d, char *buf, size_t size)
+{
+    json_t *rep = json_object_get(d->spec, "replicas");
+    json_int_t min = json_integer_value(json_object_get(rep, "min"));
+    json_int_t max = json_integer_value(json_object_get(rep, "max"));
+    json_t *as = json_object_get(d->spec, "autoscaling");
+    const char *feature = NULL;
+    if (min < max && !engine_has_feature(to, "autoscaling"))
+        feature = "autoscaling";
+    else if (min == 0 && !engine_has_feature(to, "scale_to_zero"))
+        feature = "scale_to_zero";
+    else if (json_is_object(d->gpu) && json_object_size(json_object_get(d->gpu, "node_selector")) &&
+             !engine_has_feature(to, "node_selector"))
+        feature = "node_selector";
+    if (feature) {
+        snprintf(buf, size, "%s lacks feature \"%s\", which the deployment needs", to->name,
+                 feature);
+        return buf;
+    }
+    json_t *metrics = json_object_get(engine_capabilities(to), "autoscaling_metrics");
+    const char *metric = json_string_value(json_object_get(as, "metric"));
+    if (metric && json_is_array(metrics)) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(metrics, i, m)
+        {
+            if (json_is_string(m) && strcmp(json_string_value(m), metric) == 0)
+                return NULL;
+        }
+        snprintf(buf, size, "%s does not scale on the metric \"%s\"", to->name, metric);
+        return buf;
+    }
+    return NULL;
+}
+
 /* "mv-" + 40 hex digits of SHA-256(id, target, moves so far). */
 static void move_key(const struct cand *d, const char *to, char key[64])
 {
@@ -331,6 +369,13 @@ static void move_one(struct move_ctx *c, struct cand *d)
             d->ext[0] ? "see GET /llm-ops/v1/outbox" : "its create");
         return;
     }
+    char why[300];
+    if (missing(c->to, d, why, sizeof why)) {
+        c->n->failed++;
+        say(c, d, "%s: %s; it stays in %s", c->o->dry_run ? "would fail" : "failed", why,
+            c->from->name);
+        return;
+    }
     char key[64];
     move_key(d, c->to->name, key);
     /* an object an earlier run made under the key is adopted */
@@ -394,11 +439,11 @@ static void move_one(struct move_ctx *c, struct cand *d)
     /* ready on the target, or the old one stays */
     int64_t t0 = util_now_ms();
     json_t *answer = NULL;
-    char why[900];
-    int ready = wait_ready(c, d, ext, &answer, why, sizeof why);
+    char wwhy[900];
+    int ready = wait_ready(c, d, ext, &answer, wwhy, sizeof wwhy);
     if (ready <= 0) {
         c->n->failed++;
-        say(c, d, "failed: %s; it stays in %s, owned and serving%s", why, c->from->name,
+        say(c, d, "failed: %s; it stays in %s, owned and serving%s", wwhy, c->from->name,
             ready < 0 ? " (the new object stays in the target: a re-run adopts it and waits again)"
                       : " (the new object was deleted from the target)");
         return;

@@ -150,7 +150,8 @@ static void setup(void)
             "[plugin \"kserve\"]\nmodule = kserve\nurl = http://127.0.0.1:%d\n"
             "token_file = %s/token\nnamespace = " NS "\ntimeout_ms = 3000\nretries = 0\n"
             "connect_timeout_ms = 500\n"
-            "[flags \"dev\"]\nserving = k8s-dev\n[flags \"stg\"]\nserving = k8s-stg\n",
+            "[flags \"dev\"]\nserving = k8s-dev\n[flags \"stg\"]\nserving = k8s-stg\n"
+            "[flags \"prod\"]\nserving = kserve\n",
             fake_port, fake_dir);
     fclose(f);
     char opts[900];
@@ -571,6 +572,34 @@ START_TEST(a_change_during_the_move_is_not_lost)
 }
 END_TEST
 
+START_TEST(what_the_target_cannot_do_is_refused_before_it_is_asked)
+{
+    /* the other way, kserve -> serving-k8s, with a metric serving-k8s does not scale on: the
+     * dry run says it would fail, the run fails it without making anything */
+    char *nq = uname_("mvq");
+    char *d = deployed("prod", nq,
+                       "\"replicas\":{\"min\":1,\"max\":3},"
+                       "\"autoscaling\":{\"metric\":\"concurrency\",\"target\":10}");
+    char arg[160];
+    snprintf(arg, sizeof arg, "--from kserve --to k8s-stg --deployment %s --dry-run", nq);
+    int rc;
+    char *out = ctl_sync(arg, &rc);
+    ck_assert_msg(rc == 1, "rc %d: %s", rc, out);
+    HAS(out, "would fail: k8s-stg does not scale on the metric \"concurrency\"");
+    snprintf(arg, sizeof arg, "--from kserve --to k8s-stg --deployment %s", nq);
+    out = ctl_sync(arg, &rc);
+    ck_assert_msg(rc == 1, "rc %d: %s", rc, out);
+    HAS(out, "failed: k8s-stg does not scale on the metric \"concurrency\"; it stays in kserve");
+    HAS(out, "kserve -> k8s-stg: deployments 0 moved, 0 skipped, 1 failed");
+    ck_assert_int_eq(fake_count(DEPS, nq), 0);
+    ck_assert_int_eq(fake_count(ISVCS, nq), 1);
+    json_t *j = get_dep(d);
+    ck_assert_str_eq(jstr(j, "data.instance"), "kserve");
+    json_decref(j);
+    free(d);
+}
+END_TEST
+
 START_TEST(bad_command_lines)
 {
     int rc;
@@ -633,6 +662,7 @@ static Suite *sync_serving_suite(void)
     tcase_add_test(tc, failures_leave_the_old_one_and_do_not_stop_the_rest);
     tcase_add_test(tc, old_object_removed_by_the_background_when_the_source_fails);
     tcase_add_test(tc, a_change_during_the_move_is_not_lost);
+    tcase_add_test(tc, what_the_target_cannot_do_is_refused_before_it_is_asked);
     tcase_add_test(tc, bad_command_lines);
     suite_add_tcase(s, tc);
     return s;
