@@ -210,6 +210,9 @@ static int ext_live(struct app *app, const char *instance, const char *ext, cons
  * changed under the move); a failure is said, not fatal: nothing owns it. */
 static void drop_new(struct move_ctx *c, const struct cand *d, const char *ext)
 {
+    struct db_error dberr;
+    if (ext_live(c->app, c->to->name, ext, NULL, &dberr) != 0)
+        return; /* a live deployment holds it (or that cannot be known): never deleted */
     json_t *out = NULL;
     struct llmops_error err;
     if (call(c, c->to, "delete_deployment", json_pack("{s:s}", "external_id", ext), &out, &err) <
@@ -352,7 +355,64 @@ static int remove_old(struct app *app, struct instance *from, const char *object
     return rc;
 }
 
+/* One move at a time per deployment, across hosts: a session advisory lock. 1 taken, 0 held
+ * by another run, -1 error. */
+static int lock_dep(struct app *app, const char *id, int take, struct db_error *err)
+{
+    const char *p[] = {id};
+    PGresult *res = db_exec(&app->db,
+                            take ? "SELECT pg_try_advisory_lock(8010, hashtext($1))"
+                                 : "SELECT pg_advisory_unlock(8010, hashtext($1))",
+                            1, p, err);
+    if (!res)
+        return -1;
+    int got = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return got;
+}
+
+static void move_locked(struct move_ctx *c, struct cand *d);
+
 static void move_one(struct move_ctx *c, struct cand *d)
+{
+    struct db_error err;
+    int got = lock_dep(c->app, d->id, 1, &err);
+    if (got <= 0) {
+        c->n->skipped++;
+        if (got < 0)
+            say(c, d, "skipped: cannot take its move lock: %s", err.message);
+        else
+            say(c, d, "skipped: another llm-opsctl sync serving is moving it");
+        return;
+    }
+    /* another run may have moved it between the listing and the lock */
+    const char *p[] = {d->id};
+    PGresult *res = db_exec(&c->app->db,
+                            "SELECT instance, coalesce(external_id, '') FROM objects WHERE id = $1",
+                            1, p, &err);
+    if (!res) {
+        c->n->failed++;
+        say(c, d, "failed: cannot read its owner: %s", err.message);
+    } else if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), c->from->name) != 0 ||
+               strcmp(PQgetvalue(res, 0, 1), d->ext) != 0) {
+        int there = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), c->to->name) == 0;
+        if (there)
+            c->n->moved++;
+        else
+            c->n->skipped++;
+        say(c, d, "%s: moved meanwhile by another run (now held by %s)",
+            there ? "nothing to do" : "skipped",
+            PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "nobody");
+    } else {
+        move_locked(c, d);
+    }
+    if (res)
+        PQclear(res);
+    if (lock_dep(c->app, d->id, 0, &err) < 0)
+        log_warning("sync serving: %s: cannot release its move lock: %s", d->id, err.message);
+}
+
+static void move_locked(struct move_ctx *c, struct cand *d)
 {
     if (d->canary) {
         c->n->skipped++;
