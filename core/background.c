@@ -9,6 +9,7 @@
 #include "operations.h"
 #include "outbox.h"
 #include "serving.h"
+#include "sync_serving.h"
 #include "util.h"
 #include "watch.h"
 
@@ -32,6 +33,7 @@ static const struct {
 } categories[] = {
     {tracking_outbox_register, tracking_prune},
     {serving_outbox_register, NULL},
+    {sync_serving_outbox_register, NULL}, /* the old object of a moved deployment */
 };
 
 /* Delivered rows are kept [outbox] keep_done_hours for inspection, then deleted (at most

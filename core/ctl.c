@@ -1,4 +1,5 @@
 /* llm-opsctl: the admin command line of llm-ops. */
+#include "app.h"
 #include "auth.h"
 #include "build-config.h"
 #include "checkconf.h"
@@ -12,6 +13,7 @@
 #include "migrate.h"
 #include "outbox.h"
 #include "sync.h"
+#include "sync_serving.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -50,6 +52,11 @@ static void usage(FILE *to)
             "                             copy experiments, runs, params, tags and metric\n"
             "                             histories between experiment_tracking instances\n"
             "                             (idempotent: a second run copies nothing)\n"
+            "  sync serving --from INSTANCE --to INSTANCE [--deployment NAME] [--timeout SECONDS]\n"
+            "               [--dry-run]\n"
+            "                             move deployments between serving instances: re-create,\n"
+            "                             wait for ready (default 300 s each), switch the owner,\n"
+            "                             then remove the old one (a second run moves nothing)\n"
             "  doctor                     check the configuration, the database and its\n"
             "                             migrations, every instance's tool and version, and\n"
             "                             the flags; a table, exit 1 when something failed\n"
@@ -582,8 +589,12 @@ static int cmd_outbox(const struct llmops_conf *conf, int argc, char **argv)
     return EXIT_FAIL;
 }
 
+static int cmd_sync_serving(const struct llmops_conf *conf, int argc, char **argv);
+
 static int cmd_sync(const struct llmops_conf *conf, int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "serving") == 0)
+        return cmd_sync_serving(conf, argc, argv);
     const char *from = NULL, *to = NULL, *experiment = NULL;
     int dry_run = 0;
     static const struct option o[] = {{"from", required_argument, NULL, 'f'},
@@ -593,7 +604,9 @@ static int cmd_sync(const struct llmops_conf *conf, int argc, char **argv)
                                       {NULL, 0, NULL, 0}};
     if (argc < 2 || strcmp(argv[1], "tracking") != 0) {
         fprintf(stderr, "llm-opsctl sync: usage: sync tracking --from INSTANCE --to INSTANCE "
-                        "[--experiment NAME] [--dry-run]\n");
+                        "[--experiment NAME] [--dry-run]\n"
+                        "       sync serving --from INSTANCE --to INSTANCE [--deployment NAME] "
+                        "[--timeout SECONDS] [--dry-run]\n");
         return EXIT_USAGE;
     }
     optind = 1;
@@ -669,6 +682,138 @@ static int cmd_sync(const struct llmops_conf *conf, int argc, char **argv)
     }
     plugins_unload(&reg);
     db_close(&db);
+    return rc;
+}
+
+/* sync serving: as sync tracking, for the serving category (sync_serving.h). Exit 0 when
+ * every deployment listed moved (or there was none to move), 1 when one was skipped or
+ * failed. */
+static int cmd_sync_serving(const struct llmops_conf *conf, int argc, char **argv)
+{
+    const char *from = NULL, *to = NULL, *deployment = NULL;
+    int dry_run = 0;
+    long long timeout = SYNC_SERVING_TIMEOUT_S;
+    static const struct option o[] = {
+        {"from", required_argument, NULL, 'f'},       {"to", required_argument, NULL, 't'},
+        {"deployment", required_argument, NULL, 'd'}, {"timeout", required_argument, NULL, 'w'},
+        {"dry-run", no_argument, NULL, 'n'},          {NULL, 0, NULL, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc - 1, argv + 1, "", o, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            from = optarg;
+            break;
+        case 't':
+            to = optarg;
+            break;
+        case 'd':
+            deployment = optarg;
+            break;
+        case 'w':
+            if (util_parse_int(optarg, 1, 86400, &timeout, NULL) < 0) {
+                fprintf(stderr,
+                        "llm-opsctl sync serving: --timeout '%s' is not a number of seconds "
+                        "1-86400\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'n':
+            dry_run = 1;
+            break;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (!from || !to || optind != argc - 1) {
+        fprintf(stderr, "llm-opsctl sync serving: --from INSTANCE and --to INSTANCE are "
+                        "required\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(from, to) == 0) {
+        fprintf(stderr, "llm-opsctl sync serving: --from and --to name the same instance\n");
+        return EXIT_USAGE;
+    }
+    struct app *app = calloc(1, sizeof *app);
+    if (!app) {
+        fprintf(stderr, "llm-opsctl: out of memory\n");
+        return EXIT_FAIL;
+    }
+    /* the engine's call path (serving_call) and serving's row helpers take an app: one of
+     * the command's own, its plugins initialised */
+    app_init(app, (struct llmops_conf *)conf);
+    struct db_error dberr;
+    if (db_ensure(&app->db, &dberr) != DB_OK) {
+        fprintf(stderr, "llm-opsctl: cannot connect to PostgreSQL: %s\n", db_error_detail(&dberr));
+        app_fini(app);
+        free(app);
+        return EXIT_FAIL;
+    }
+    int rc = EXIT_OK;
+    const char *names[2] = {from, to};
+    struct instance *in[2];
+    for (int k = 0; k < 2; k++) {
+        in[k] = plugins_find(&app->plugins, names[k]);
+        if (!in[k] || !in[k]->mod || in[k]->mod->desc->category != LLMOPS_CATEGORY_SERVING) {
+            fprintf(stderr,
+                    "llm-opsctl sync serving: no serving instance named '%s' in the "
+                    "configuration\n",
+                    names[k]);
+            rc = EXIT_USAGE;
+        } else if (!in[k]->initialised) {
+            fprintf(stderr, "llm-opsctl sync serving: instance %s is not running: %s\n", names[k],
+                    in[k]->reason);
+            rc = EXIT_FAIL;
+        }
+    }
+    if (rc == EXIT_OK) {
+        char actor[80], error[800];
+        actor_name(actor, sizeof actor);
+        struct sync_serving_opts so = {deployment, dry_run, timeout * 1000, actor, stdout};
+        struct sync_serving_counts n;
+        if (sync_serving(app, in[0], in[1], &so, &n, error, sizeof error) < 0) {
+            fprintf(stderr, "llm-opsctl sync serving: %s\n", error);
+            rc = EXIT_FAIL;
+        } else if (n.listed == 0) {
+            char q[UTIL_QUOTE_SIZE(64)];
+            if (deployment) {
+                /* moved already (a re-run), or a name nobody has */
+                const char *p[] = {deployment, to};
+                PGresult *res = db_exec(&app->db,
+                                        "SELECT 1 FROM deployments WHERE name = $1"
+                                        " AND instance = $2 AND state <> 'deleted'",
+                                        2, p, &dberr);
+                int there = res && PQntuples(res) > 0;
+                if (res)
+                    PQclear(res);
+                util_quote(q, sizeof q, deployment, 64);
+                if (there) {
+                    printf("%s%s -> %s: nothing to move: deployment '%s' is owned by %s "
+                           "already\n",
+                           dry_run ? "dry run (nothing written): " : "", from, to, q, to);
+                } else {
+                    fprintf(stderr,
+                            "llm-opsctl sync serving: instance %s has no live deployment named "
+                            "'%s'\n",
+                            from, q);
+                    rc = EXIT_FAIL;
+                }
+            } else
+                printf("%s%s -> %s: nothing to move: %s owns no live deployment\n",
+                       dry_run ? "dry run (nothing written): " : "", from, to, from);
+        } else {
+            printf("%s%s -> %s: deployments %ld %s, %ld skipped, %ld failed (of %ld; up to %lld s "
+                   "each for ready)%s\n",
+                   dry_run ? "dry run (nothing written): " : "", from, to, n.moved,
+                   dry_run ? "would move" : "moved", n.skipped, n.failed, n.listed, timeout,
+                   n.cleanup_left ? "; old objects left for the background process to remove" : "");
+            if (n.skipped || n.failed)
+                rc = EXIT_FAIL;
+        }
+    }
+    app_fini(app);
+    free(app);
     return rc;
 }
 

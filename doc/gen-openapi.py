@@ -2269,8 +2269,8 @@ schemas.update({
         "properties": {"id": {"type": "string"}, "audit": {"type": "array", "items": {
             "type": "object", "required": ["at", "actor", "action"],
             "properties": {"at": {"type": "string", "format": "date-time"},
-                           "actor": {"type": "string", "description": "The token's name; llm-ops-background for what the background process did (a failed canary rolled back, a state it saw), llm-ops for a state a read saw first."},
-                           "action": {"type": "string", "enum": ["create", "ready", "failed", "scale", "canary", "traffic", "promote", "rollback", "delete"]},
+                           "actor": {"type": "string", "description": "The token's name; llm-ops-background for what the background process did (a failed canary rolled back, a state it saw), llm-ops for a state a read saw first; llm-opsctl for a move (llm-opsctl sync serving)."},
+                           "action": {"type": "string", "enum": ["create", "ready", "failed", "scale", "canary", "traffic", "promote", "rollback", "delete", "move"], "description": "move: the deployment moved to another instance (before and after: {instance, external_id})."},
                            "before": {"nullable": True}, "after": {"nullable": True},
                            "reason": {"type": "string", "nullable": True}}}}}},
         "Envelope whose data is the deployment's audit, oldest first (at most 1000 rows)."),

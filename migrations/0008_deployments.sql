@@ -51,7 +51,7 @@ CREATE TABLE deployment_audit (
     at            timestamptz NOT NULL DEFAULT now(),
     actor         text NOT NULL,
     action        text NOT NULL CHECK (action IN ('create', 'ready', 'failed', 'scale', 'canary',
-                                                  'traffic', 'promote', 'rollback', 'delete')),
+                                                  'traffic', 'promote', 'rollback', 'delete', 'move')),
     before        jsonb,
     after         jsonb,
     reason        text
