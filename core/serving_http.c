@@ -614,14 +614,21 @@ void deployments_create(struct req *r)
     if (rc == 0) {
         const char *ext = json_string_value(json_object_get(out, "external_id"));
         const char *pb[] = {id, ext ? ext : ""};
-        if (ext && *ext &&
-            exec1(r, "UPDATE objects SET external_id = $2 WHERE id = $1", 2, pb, &err) == 0 &&
-            exec1(r,
-                  "UPDATE outbox SET state = 'done', attempts = attempts + 1, done_at = now(),"
-                  " updated_at = now() WHERE object_id = $1 AND operation = 'deploy'"
-                  " AND state = 'pending'",
-                  1, po, &err) == 0)
-            serving_apply_answer(app, id, out, SERVING_ACTOR_PLATFORM, &err);
+        /* One transaction: the watch polls only once the external id is visible, and by then
+         * the row holds this answer, so a terminal state the watch sees first is not written
+         * back to progressing by this (older) answer and audited twice. */
+        if (ext && *ext && exec1(r, "BEGIN", 0, NULL, &err) == 0) {
+            if (exec1(r, "UPDATE objects SET external_id = $2 WHERE id = $1", 2, pb, &err) == 0 &&
+                exec1(r,
+                      "UPDATE outbox SET state = 'done', attempts = attempts + 1, done_at = now(),"
+                      " updated_at = now() WHERE object_id = $1 AND operation = 'deploy'"
+                      " AND state = 'pending'",
+                      1, po, &err) == 0 &&
+                serving_apply_answer(app, id, out, SERVING_ACTOR_PLATFORM, &err) == 0)
+                exec1(r, "COMMIT", 0, NULL, &err);
+            else
+                exec1(r, "ROLLBACK", 0, NULL, &err);
+        }
         json_decref(out);
         snprintf(msg, sizeof msg, "deployment '%s' created in %s", name, in->name);
     } else if (retryable(&e)) {
