@@ -125,6 +125,17 @@ int auth_check(struct req *r)
         return -1;
     }
     r->who = e->who;
+    if (r->who.role == ROLE_ALERTS) {
+        if (r->route->flags & ROUTE_ALERTS)
+            return 0;
+        resp_error(r, API_FORBIDDEN,
+                   json_pack("{s:s,s:s}", "required_role", role_name(r->route->min_role), "role",
+                             role_name(r->who.role)),
+                   "%s %s needs the %s role; token '%s' has the alerts role, which may only post"
+                   " alerts (POST /llm-ops/v1/alerts)",
+                   r->route->method, r->route->pattern, role_name(r->route->min_role), r->who.name);
+        return -1;
+    }
     if (r->who.role < r->route->min_role) {
         resp_error(r, API_FORBIDDEN,
                    json_pack("{s:s,s:s}", "required_role", role_name(r->route->min_role), "role",

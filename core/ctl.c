@@ -33,7 +33,8 @@ static void usage(FILE *to)
             "                             list applied and pending migrations\n"
             "  seed [--file FILE]         insert the GPU types of the seed file (existing names\n"
             "                             are kept)\n"
-            "  token create --name NAME --role reader|operator|admin [--expires-in 30d|12h|90m]\n"
+            "  token create --name NAME --role reader|operator|admin|alerts [--expires-in "
+            "30d|12h|90m]\n"
             "                             print a new token on stdout (shown this once only)\n"
             "  token list                 list tokens (never the token itself)\n"
             "  token revoke NAME          revoke the token NAME\n"
@@ -207,7 +208,8 @@ static int cmd_token_create(const struct llmops_conf *conf, int argc, char **arg
         return EXIT_USAGE;
     }
     if (role_from_string(role, &rl) < 0) {
-        fprintf(stderr, "llm-opsctl token create: role '%s' is not reader, operator or admin\n",
+        fprintf(stderr,
+                "llm-opsctl token create: role '%s' is not reader, operator, admin or alerts\n",
                 role);
         return EXIT_USAGE;
     }

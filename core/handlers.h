@@ -39,4 +39,6 @@ void outbox_discard(struct req *r);
 void operations_list(struct req *r);
 void operations_get(struct req *r);
 void operations_cancel(struct req *r);
+void alerts_post(struct req *r);
+void alerts_list(struct req *r);
 #endif

@@ -80,7 +80,7 @@ const char *http_reason(int status)
     }
 }
 
-static const char *const role_names[] = {"public", "reader", "operator", "admin"};
+static const char *const role_names[] = {"public", "reader", "operator", "admin", "alerts"};
 
 const char *role_name(enum role r)
 {
@@ -89,7 +89,7 @@ const char *role_name(enum role r)
 
 int role_from_string(const char *s, enum role *out)
 {
-    for (int i = ROLE_READER; i <= ROLE_ADMIN; i++) {
+    for (int i = ROLE_READER; i <= ROLE_ALERTS; i++) {
         if (strcmp(s, role_names[i]) == 0) {
             *out = (enum role)i;
             return 0;

@@ -33,7 +33,9 @@ const char *api_error_code(enum api_error e);
 int api_error_status(enum api_error e);
 const char *http_reason(int status);
 
-enum role { ROLE_PUBLIC = 0, ROLE_READER, ROLE_OPERATOR, ROLE_ADMIN };
+/* reader < operator < admin. alerts is outside that order: a token of it may call only the
+ * routes marked ROUTE_ALERTS (Alertmanager's webhook), and nothing else, not even a read. */
+enum role { ROLE_PUBLIC = 0, ROLE_READER, ROLE_OPERATOR, ROLE_ADMIN, ROLE_ALERTS };
 const char *role_name(enum role r);
 int role_from_string(const char *s, enum role *out);
 

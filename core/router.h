@@ -10,6 +10,7 @@ typedef void (*route_handler)(struct req *r);
 enum route_flags {
     ROUTE_JSON_BODY = 1 << 0, /* needs a JSON object body */
     ROUTE_DB = 1 << 1,        /* needs the database at the right schema version */
+    ROUTE_ALERTS = 1 << 2,    /* a token of the alerts role may call it (and only these) */
 };
 
 struct route {

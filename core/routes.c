@@ -14,6 +14,7 @@ static const char *const q_compare[] = {"run_ids", "keys", "history", NULL};
 static const char *const q_jobs[] = {"env", "status", "limit", "after", NULL};
 static const char *const q_outbox[] = {"env", "state", "limit", "after", NULL};
 static const char *const q_operations[] = {"env", "state", "limit", "after", NULL};
+static const char *const q_alerts[] = {"status", "fingerprint", "limit", NULL};
 
 static const struct route routes[] = {
     {"GET", "/llm-ops/v1/health", health_get, ROLE_PUBLIC, 0, NULL, NULL, 0},
@@ -80,6 +81,10 @@ static const struct route routes[] = {
     {"GET", "/llm-ops/v1/operations/{id}", operations_get, ROLE_READER, ROUTE_DB, NULL, NULL, 0},
     {"POST", "/llm-ops/v1/operations/{id}/cancel", operations_cancel, ROLE_OPERATOR, ROUTE_DB, NULL,
      NULL, 0},
+    /* Alertmanager's webhook: operator, admin, or a token of the alerts role */
+    {"POST", "/llm-ops/v1/alerts", alerts_post, ROLE_OPERATOR,
+     ROUTE_DB | ROUTE_JSON_BODY | ROUTE_ALERTS, NULL, NULL, 0},
+    {"GET", "/llm-ops/v1/alerts", alerts_list, ROLE_READER, ROUTE_DB, q_alerts, NULL, 0},
 };
 
 const struct route *route_table(size_t *count)

@@ -2024,6 +2024,149 @@ paths.update({
     },
 })
 
+# ------------------------------------------------------------------ Alertmanager's webhook
+
+STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+schemas.update({
+    "AlertmanagerAlert": {
+        "type": "object",
+        "description": "One alert of Alertmanager's webhook message (notify/webhook, version 4). Members not listed are ignored.",
+        "required": ["status", "labels", "startsAt", "fingerprint"],
+        "properties": {
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "labels": {**STR_MAP, "description": "llmops_env with llmops_category rolls that flag back to its fallback; llmops_env with llmops_deployment rolls that deployment's canary back (when the serving core registered its target)."},
+            "annotations": {**STR_MAP, "description": "summary (else description, else message) goes into the audit reason."},
+            "startsAt": {"type": "string", "format": "date-time"},
+            "endsAt": {"type": "string", "format": "date-time"},
+            "generatorURL": {"type": "string"},
+            "fingerprint": {"type": "string", "pattern": "^[A-Za-z0-9]{1,64}$",
+                            "description": "With startsAt and status, what makes a repeat of the same alert act only once."},
+        },
+    },
+    "AlertmanagerMessage": {
+        "type": "object",
+        "description": "Alertmanager's webhook message, version \"4\" (any other version is a 400 VALIDATION_FAILED with field version). Members not listed are ignored; those listed must have their type (else 400 naming the member, e.g. field alerts[2].startsAt).",
+        "required": ["version", "status", "alerts"],
+        "properties": {
+            "version": {"type": "string", "enum": ["4"]},
+            "groupKey": {"type": "string"},
+            "truncatedAlerts": {"type": "integer", "minimum": 0},
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "receiver": {"type": "string"},
+            "groupLabels": STR_MAP,
+            "commonLabels": STR_MAP,
+            "commonAnnotations": STR_MAP,
+            "externalURL": {"type": "string"},
+            "alerts": {"type": "array", "maxItems": 1000, "items": ref("schemas", "AlertmanagerAlert")},
+        },
+    },
+    "AlertAction": {
+        "type": "object", "additionalProperties": False,
+        "required": ["action", "target", "result", "message"],
+        "properties": {
+            "action": {"type": "string", "description": "flag_rollback, deployment_rollback (a registered target), or none."},
+            "target": {"type": "string", "nullable": True, "description": "ENV/CATEGORY or ENV/DEPLOYMENT."},
+            "result": {"type": "string", "enum": ["done", "noop", "failed", "error"]},
+            "message": {"type": "string"},
+        },
+    },
+    "AlertOutcome": {
+        "type": "object",
+        "required": ["id", "fingerprint", "alertname", "status", "starts_at", "repeat", "result", "actions"],
+        "properties": {
+            "id": {"type": "string", "nullable": True, "description": "The record's id (GET /alerts); null when it could not be recorded."},
+            "fingerprint": {"type": "string"},
+            "alertname": {"type": "string"},
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "starts_at": {"type": "string"},
+            "repeat": {"type": "boolean", "description": "true: this alert was received before; nothing was done again (unless its earlier result was error)."},
+            "result": {"type": "string", "enum": ["done", "noop", "ignored", "failed", "error", "pending"],
+                       "description": "The worst of its actions: done (rolled back), noop (nothing to roll back), ignored (resolved, or no llmops_* label), failed (refused: unknown environment, category or deployment, no fallback, no llmops_env), error (could not be done now: done when Alertmanager sends it again)."},
+            "actions": {"type": "array", "items": ref("schemas", "AlertAction")},
+            "message": {"type": "string"},
+        },
+    },
+    "AlertsReceived": {
+        "type": "object", "additionalProperties": False,
+        "required": ["receiver", "status", "truncated_alerts", "alerts"],
+        "properties": {
+            "receiver": {"type": "string"},
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "truncated_alerts": {"type": "integer"},
+            "alerts": {"type": "array", "items": ref("schemas", "AlertOutcome"), "description": "In the message's order."},
+        },
+    },
+    "AlertRecord": {
+        "type": "object",
+        "required": ["id", "fingerprint", "alertname", "status", "starts_at", "ends_at", "receiver", "group_key",
+                     "labels", "annotations", "generator_url", "received_by", "result", "actions",
+                     "times_received", "first_received_at", "last_received_at"],
+        "properties": {
+            "id": {"type": "string"}, "fingerprint": {"type": "string"}, "alertname": {"type": "string"},
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "starts_at": TS_MS, "ends_at": {**TS_MS, "nullable": True},
+            "receiver": {"type": "string"}, "group_key": {"type": "string"},
+            "labels": STR_MAP, "annotations": STR_MAP, "generator_url": {"type": "string"},
+            "received_by": {"type": "string", "description": "The token's name."},
+            "result": {"type": "string", "enum": ["pending", "done", "noop", "ignored", "failed", "error"]},
+            "actions": {"type": "array", "items": ref("schemas", "AlertAction")},
+            "times_received": {"type": "integer", "minimum": 1, "description": "Alertmanager's repeats included."},
+            "first_received_at": TS_MS, "last_received_at": TS_MS,
+        },
+    },
+    "AlertsReceivedEnvelope": success_envelope(ref("schemas", "AlertsReceived"), "Envelope whose data says what was done per alert."),
+    "AlertRecordListEnvelope": success_envelope({"type": "object", "additionalProperties": False, "required": ["alerts"],
+                                                 "properties": {"alerts": {"type": "array", "items": ref("schemas", "AlertRecord"),
+                                                                           "description": "Last received first."}}},
+                                                "Envelope whose data is the alerts received."),
+})
+
+parameters.update({
+    "alertsStatus": {"name": "status", "in": "query", "required": False,
+                     "description": "Only firing or only resolved alerts.",
+                     "schema": {"type": "string", "enum": ["firing", "resolved"]}},
+    "alertsFingerprint": {"name": "fingerprint", "in": "query", "required": False,
+                          "description": "Only the alert of this fingerprint.", "schema": {"type": "string"}},
+})
+
+ALERTS_503 = err_response("DATABASE_UNAVAILABLE: PostgreSQL cannot be reached (POST: no alert of the message could be recorded; Alertmanager sends it again).",
+                          ["DATABASE_UNAVAILABLE"])
+
+paths.update({
+    "/llm-ops/v1/alerts": {
+        "summary": "Alertmanager's webhook receiver, and what it received",
+        "description": OTHER,
+        "post": {
+            "operationId": "receiveAlerts",
+            "tags": ["alerts"],
+            "summary": "Receive Alertmanager's webhook: firing alerts roll flags (and deployments) back",
+            "description": "Point an Alertmanager webhook_config at this URL with http_config.authorization (a token of the alerts role: it may call only this route; operator and admin tokens are accepted too). A firing alert whose labels carry llmops_env and llmops_category rolls that flag back to its fallback (as POST /flags/{env}/{category}/rollback; audited with actor alertmanager:<alertname>); one with llmops_env and llmops_deployment rolls that deployment's canary back. Each alert is recorded once per (fingerprint, startsAt, status): a repeat does nothing again. Resolved alerts are recorded and counted, nothing more. The answer is 200 when at least one alert was recorded, whatever was done (per alert in data.alerts); 503 only when none could be.",
+            "x-min-role": "operator",
+            "x-also-role": "alerts",
+            "parameters": [RID_P],
+            "requestBody": body("AlertmanagerMessage", "Alertmanager's webhook message, version 4 (Content-Type application/json)."),
+            "responses": merge({
+                "200": ok("What was done per alert.", "AlertsReceivedEnvelope"),
+                "400": bad("INVALID_JSON: the body is not JSON; VALIDATION_FAILED: not version 4, or a member of the wrong type (data.error.field names it, e.g. alerts[0].fingerprint)."),
+                "413": R("PayloadTooLarge"),
+                "415": R("UnsupportedMediaType"),
+            }, AUTH, {"500": R("Internal"), "503": ALERTS_503}),
+        },
+        "get": {
+            "operationId": "listAlerts",
+            "tags": ["alerts"],
+            "summary": "The alerts received, last first, with what was done",
+            "x-min-role": "reader",
+            "parameters": [ref("parameters", "alertsStatus"), ref("parameters", "alertsFingerprint"),
+                           ref("parameters", "pageLimit"), RID_P],
+            "responses": merge({
+                "200": ok("The alerts received.", "AlertRecordListEnvelope"),
+                "400": bad_query("VALIDATION_FAILED: an unknown query parameter; status not firing or resolved; limit not an integer 1-1000."),
+            }, AUTH, {"500": R("Internal"), "503": ALERTS_503}),
+        },
+    },
+})
+
 headers["Location"] = {"description": "The path of the object created, e.g. /llm-ops/v1/runs/run_9a0b1c2d3e4f5a6b7c8d9e0f.",
                        "schema": {"type": "string"}}
 
@@ -2044,6 +2187,7 @@ doc = {
         {"name": "training-jobs", "description": "The platform's training jobs; each opens a tracking run through the outbox, so jobs are created even while the tracker is down."},
         {"name": "outbox", "description": "Tool writes that can wait, delivered by the background process (llm-opsd --background) with backoff; dead letters and their retry."},
         {"name": "operations", "description": "Long operations ([jobs] ops of plugins) run by the background process: state, progress, cancel."},
+        {"name": "alerts", "description": "Alertmanager's webhook: firing alerts roll flags and deployments back, once per alert; the record of what was received."},
     ],
     "security": [{"bearerAuth": []}],
     "paths": paths,
@@ -2051,7 +2195,7 @@ doc = {
         "securitySchemes": {
             "bearerAuth": {
                 "type": "http", "scheme": "bearer",
-                "description": "A token created with llm-opsctl token create; each token has a role: reader, operator or admin.",
+                "description": "A token created with llm-opsctl token create; each token has a role: reader, operator or admin, or alerts (only POST /llm-ops/v1/alerts).",
             },
         },
         "parameters": parameters,
