@@ -23,6 +23,8 @@ const struct llmops_op_desc *engine_ops(int category, size_t *n)
     switch (category) {
     case LLMOPS_CATEGORY_EXPERIMENT_TRACKING:
         return llmops_tracking_op_table(n);
+    case LLMOPS_CATEGORY_SERVING:
+        return llmops_serving_op_table(n);
     default:
         *n = 0;
         return NULL;
@@ -44,15 +46,12 @@ const struct llmops_op_desc *engine_op(int category, const char *name)
  * engine_call_named uses these; engine_ops and engine_op answer for tabled categories alone. */
 #define UNTABLED_(type, member, req)                                                               \
     {.name = #member, .slot = offsetof(type, member), .required = (req)},
-#define SV_(member, req) UNTABLED_(struct llmops_serving_ops, member, req)
 #define OR_(member, req) UNTABLED_(struct llmops_orchestration_ops, member, req)
 #define RG_(member, req) UNTABLED_(struct llmops_registry_ops, member, req)
 #define DV_(member, req) UNTABLED_(struct llmops_versioning_ops, member, req)
-static const struct llmops_op_desc serving_ops[] = {LLMOPS_SERVING_OPS(SV_)};
 static const struct llmops_op_desc orchestration_ops[] = {LLMOPS_ORCHESTRATION_OPS(OR_)};
 static const struct llmops_op_desc registry_ops[] = {LLMOPS_REGISTRY_OPS(RG_)};
 static const struct llmops_op_desc versioning_ops[] = {LLMOPS_VERSIONING_OPS(DV_)};
-#undef SV_
 #undef OR_
 #undef RG_
 #undef DV_
@@ -63,9 +62,6 @@ static const struct llmops_op_desc *untabled_op(int category, const char *name)
     const struct llmops_op_desc *t;
     size_t n;
     switch (category) {
-    case LLMOPS_CATEGORY_SERVING:
-        t = serving_ops, n = UTIL_ARRAY_LEN(serving_ops);
-        break;
     case LLMOPS_CATEGORY_ORCHESTRATION:
         t = orchestration_ops, n = UTIL_ARRAY_LEN(orchestration_ops);
         break;

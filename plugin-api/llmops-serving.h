@@ -11,6 +11,7 @@
 #ifndef LLMOPS_SERVING_H
 #define LLMOPS_SERVING_H
 
+#include "llmops-ops.h"
 #include "llmops-plugin.h"
 
 #include <stddef.h>
@@ -264,6 +265,99 @@ struct llmops_serving_ops {
     X(set_canary_traffic, 0)                                                                       \
     X(promote_canary, 0)                                                                           \
     X(rollback_canary, 0)
+
+/* The operations as data (llmops-ops.h): kinds, objects, flags and input members, in the
+ * order of LLMOPS_SERVING_OPS (a unit test keeps them equal). The core checks every call's
+ * input against it, so a module may trust the types and bounds it states; what it cannot
+ * state (a DNS-1035 name, min <= max, a URI scheme, an env name's shape, the instance's
+ * features) the modules still check. */
+static inline const struct llmops_op_desc *llmops_serving_op_table(size_t *n)
+{
+#define LLMOPS_S_ID_ LLMOPS_STR("external_id", LLMOPS_M_REQUIRED, 1, 255)
+#define LLMOPS_S_SPEC_                                                                             \
+    LLMOPS_OBJECT("model", 0, model), LLMOPS_STR("runtime", 0, 1, 253),                            \
+        LLMOPS_STR("image", 0, 1, 1024), LLMOPS_ARRAY("args", 0, 0, 256, arg),                     \
+        LLMOPS_MAP("env", 0, 0, 256, 255, env_value, NULL),                                        \
+        LLMOPS_OBJECT("resources", 0, resources), LLMOPS_OBJECT("replicas", 0, replicas),          \
+        LLMOPS_OBJECT("autoscaling", 0, autoscaling)
+    static const struct llmops_member model[] = {LLMOPS_STR("uri", LLMOPS_M_REQUIRED, 1, 2048),
+                                                 LLMOPS_STR("format", LLMOPS_M_REQUIRED, 1, 64),
+                                                 LLMOPS_STR("format_version", 0, 0, 64),
+                                                 LLMOPS_END};
+    static const struct llmops_member arg[] = {LLMOPS_STR("", 0, 0, 4096)};
+    static const struct llmops_member env_value[] = {LLMOPS_STR("", 0, 0, 32768)};
+    static const struct llmops_member label_value[] = {LLMOPS_STR("", 0, 0, 63)};
+    static const struct llmops_member gpu[] = {
+        LLMOPS_STR("resource_name", LLMOPS_M_REQUIRED, 1, 253),
+        LLMOPS_INT("count", LLMOPS_M_REQUIRED, 1, LLMOPS_SERVING_MAX_GPUS),
+        LLMOPS_MAP("node_selector", 0, 0, 64, 317, label_value, NULL), LLMOPS_STR("type", 0, 0, 63),
+        LLMOPS_END};
+    static const struct llmops_member resources[] = {LLMOPS_STR("cpu", 0, 1, 64),
+                                                     LLMOPS_STR("memory", 0, 1, 64),
+                                                     LLMOPS_OBJECT("gpu", 0, gpu), LLMOPS_END};
+    static const struct llmops_member replicas[] = {
+        LLMOPS_INT("min", LLMOPS_M_REQUIRED, 0, LLMOPS_SERVING_MAX_REPLICAS),
+        LLMOPS_INT("max", LLMOPS_M_REQUIRED, 1, LLMOPS_SERVING_MAX_REPLICAS), LLMOPS_END};
+    static const struct llmops_member autoscaling[] = {
+        LLMOPS_STR("metric", LLMOPS_M_REQUIRED, 1, 64),
+        LLMOPS_INT("target", LLMOPS_M_REQUIRED, 1, 1000000), LLMOPS_END};
+    static const struct llmops_member deploy[] = {
+        LLMOPS_IDKEY("idempotency_key", LLMOPS_M_REQUIRED),
+        LLMOPS_STR("name", LLMOPS_M_REQUIRED, 1, LLMOPS_SERVING_NAME_MAX),
+        LLMOPS_OBJECT("model", LLMOPS_M_REQUIRED, model),
+        LLMOPS_STR("runtime", 0, 1, 253),
+        LLMOPS_STR("image", 0, 1, 1024),
+        LLMOPS_ARRAY("args", 0, 0, 256, arg),
+        LLMOPS_MAP("env", 0, 0, 256, 255, env_value, NULL),
+        LLMOPS_OBJECT("resources", 0, resources),
+        LLMOPS_OBJECT("replicas", LLMOPS_M_REQUIRED, replicas),
+        LLMOPS_OBJECT("autoscaling", 0, autoscaling),
+        LLMOPS_END};
+    static const struct llmops_member id_only[] = {LLMOPS_S_ID_, LLMOPS_END};
+    static const struct llmops_member list[] = {
+        LLMOPS_INT("max_results", LLMOPS_M_REQUIRED, 1, LLMOPS_SERVING_MAX_RESULTS),
+        LLMOPS_STR("page_token", 0, 1, 4096), LLMOPS_END};
+    static const struct llmops_member update[] = {LLMOPS_S_ID_, LLMOPS_S_SPEC_, LLMOPS_END};
+    static const struct llmops_member find[] = {LLMOPS_IDKEY("idempotency_key", LLMOPS_M_REQUIRED),
+                                                LLMOPS_END};
+    static const struct llmops_member predict[] = {
+        LLMOPS_S_ID_, LLMOPS_STR("path", LLMOPS_M_REQUIRED, 1, 2048),
+        LLMOPS_ANY("body", LLMOPS_M_REQUIRED),
+        LLMOPS_INT("timeout_ms", 0, 1, LLMOPS_SERVING_PREDICT_TIMEOUT_MAX_MS), LLMOPS_END};
+    static const struct llmops_member create_canary[] = {
+        LLMOPS_S_ID_,
+        LLMOPS_OBJECT("model", 0, model),
+        LLMOPS_STR("image", 0, 1, 1024),
+        LLMOPS_ARRAY("args", 0, 0, 256, arg),
+        LLMOPS_MAP("env", 0, 0, 256, 255, env_value, NULL),
+        LLMOPS_INT("traffic_percent", 0, 1, 99),
+        LLMOPS_INT("canary_replicas", 0, 1, LLMOPS_SERVING_MAX_REPLICAS),
+        LLMOPS_END};
+    static const struct llmops_member set_traffic[] = {
+        LLMOPS_S_ID_, LLMOPS_INT("traffic_percent", 0, 0, LLMOPS_SERVING_MAX_TRAFFIC),
+        LLMOPS_INT("canary_replicas", 0, 0, LLMOPS_SERVING_MAX_REPLICAS), LLMOPS_END};
+    static const struct llmops_member rollback[] = {LLMOPS_S_ID_, LLMOPS_STR("reason", 0, 0, 1024),
+                                                    LLMOPS_END};
+#define LLMOPS_S_OP_(...) LLMOPS_OP(struct llmops_serving_ops, __VA_ARGS__)
+    static const struct llmops_op_desc table[] = {
+        LLMOPS_S_OP_(deploy, 1, CREATE, "dep", LLMOPS_OP_IDEMPOTENT | LLMOPS_OP_OUTBOX, deploy),
+        LLMOPS_S_OP_(get_deployment, 1, READ, "dep", 0, id_only),
+        LLMOPS_S_OP_(list_deployments, 1, LIST, "dep", 0, list),
+        LLMOPS_S_OP_(update_deployment, 1, UPDATE, "dep", 0, update),
+        LLMOPS_S_OP_(delete_deployment, 1, DELETE, "dep", 0, id_only),
+        LLMOPS_S_OP_(find_by_idempotency_key, 1, READ, NULL, LLMOPS_OP_INTERNAL, find),
+        LLMOPS_S_OP_(predict, 0, READ, "dep", 0, predict),
+        LLMOPS_S_OP_(create_canary, 0, UPDATE, "dep", 0, create_canary),
+        LLMOPS_S_OP_(set_canary_traffic, 0, UPDATE, "dep", 0, set_traffic),
+        LLMOPS_S_OP_(promote_canary, 0, UPDATE, "dep", 0, id_only),
+        LLMOPS_S_OP_(rollback_canary, 0, UPDATE, "dep", 0, rollback),
+    };
+#undef LLMOPS_S_OP_
+#undef LLMOPS_S_ID_
+#undef LLMOPS_S_SPEC_
+    *n = sizeof table / sizeof table[0];
+    return table;
+}
 
 /* The name of the first required op that `ops` lacks (NULL, or beyond ops->size), or NULL
  * when it has them all: the loader refuses the module with that name. */

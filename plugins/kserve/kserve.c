@@ -335,7 +335,7 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
     struct kserve *s = state;
     struct k8s_call c = k8s_begin(&s->k, "deploy", err);
     const char *key = sv_sget(in, "idempotency_key");
-    if (sv_check_key(key, err) < 0 || sv_check_spec(in, &s->f, 0, err) < 0)
+    if (sv_check_spec(in, &s->f, 0, err) < 0)
         return -1;
     const char *name = sv_sget(in, "name");
     json_t *obj;
@@ -497,8 +497,6 @@ static int find_by_idempotency_key(void *state, json_t *in, json_t **out, struct
     struct kserve *s = state;
     struct k8s_call c = k8s_begin(&s->k, "find_by_idempotency_key", err);
     const char *key = sv_sget(in, "idempotency_key");
-    if (sv_check_key(key, err) < 0)
-        return -1;
     json_t *obj;
     int rc = find_key(s, &c, key, &obj);
     if (rc < 0)

@@ -481,8 +481,7 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
 {
     struct call c = begin(state, "deploy", err);
     const char *key = sv_sget(in, "idempotency_key"), *name = sv_sget(in, "name");
-    if (sv_check_key(key, err) < 0 || sv_check_spec(in, &c.s->f, 0, err) < 0 ||
-        check_runtime(&c, in) < 0)
+    if (sv_check_spec(in, &c.s->f, 0, err) < 0 || check_runtime(&c, in) < 0)
         return -1;
     json_t *doc;
     if (read_doc(&c, &doc) < 0)
@@ -616,8 +615,6 @@ static int find_by_idempotency_key(void *state, json_t *in, json_t **out, struct
 {
     struct call c = begin(state, "find_by_idempotency_key", err);
     const char *key = sv_sget(in, "idempotency_key");
-    if (sv_check_key(key, err) < 0)
-        return -1;
     json_t *doc;
     if (read_doc(&c, &doc) < 0)
         return -1;

@@ -420,8 +420,7 @@ static int deploy(void *state, json_t *in, json_t **out, struct llmops_error *er
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "deploy", err);
     const char *key = sv_sget(in, "idempotency_key");
-    if (sv_check_key(key, err) < 0 || sv_check_spec(in, &s->f, 0, err) < 0 ||
-        check_runtime(s, &c, in) < 0)
+    if (sv_check_spec(in, &s->f, 0, err) < 0 || check_runtime(s, &c, in) < 0)
         return -1;
     const char *name = sv_sget(in, "name");
     json_t *dep;
@@ -654,8 +653,6 @@ static int find_by_idempotency_key(void *state, json_t *in, json_t **out, struct
     struct sk *s = state;
     struct k8s_call c = k8s_begin(&s->k, "find_by_idempotency_key", err);
     const char *key = sv_sget(in, "idempotency_key");
-    if (sv_check_key(key, err) < 0)
-        return -1;
     json_t *dep;
     int rc = find_key(s, &c, key, &dep);
     if (rc < 0)

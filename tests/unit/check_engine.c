@@ -3,6 +3,7 @@
  * tracking table against the ops struct it describes. */
 #include "check_suites.h"
 #include "engine.h"
+#include "llmops-orchestration.h"
 #include "llmops-serving.h"
 #include "llmops-tracking.h"
 #include "plugin.h"
@@ -173,7 +174,7 @@ START_TEST(tracking_table_matches_the_ops_struct)
         ck_assert_ptr_eq(engine_op(LLMOPS_CATEGORY_EXPERIMENT_TRACKING, t[i].name), &t[i]);
     }
     ck_assert_ptr_null(engine_op(LLMOPS_CATEGORY_EXPERIMENT_TRACKING, "nope"));
-    ck_assert_ptr_null(engine_ops(LLMOPS_CATEGORY_SERVING, &n));
+    ck_assert_ptr_null(engine_ops(LLMOPS_CATEGORY_ORCHESTRATION, &n));
     ck_assert_uint_eq(n, 0);
 
     char path[256], msg[512];
@@ -190,6 +191,72 @@ START_TEST(tracking_table_matches_the_ops_struct)
     in = json_pack("{s:s,s:s}", "external_id", "r1", "status", "SCHEDULED");
     ck_assert_int_eq(engine_validate(ur->in, in, path, sizeof path, msg, sizeof msg), -1);
     ck_assert_str_eq(path, "status");
+    json_decref(in);
+}
+END_TEST
+
+/* The serving table: one entry per op of LLMOPS_SERVING_OPS, in order, with its slot and
+ * required flag; the inputs the core sends accepted, the shapes it must not send refused. */
+START_TEST(serving_table_matches_the_ops_struct)
+{
+    size_t n;
+    const struct llmops_op_desc *t = engine_ops(LLMOPS_CATEGORY_SERVING, &n);
+    static const struct {
+        const char *name;
+        size_t slot;
+        int required;
+    } want[] = {
+#define WANT_(m, r) {#m, offsetof(struct llmops_serving_ops, m), r},
+        LLMOPS_SERVING_OPS(WANT_)
+#undef WANT_
+    };
+    ck_assert_ptr_nonnull(t);
+    ck_assert_uint_eq(n, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_str_eq(t[i].name, want[i].name);
+        ck_assert_uint_eq(t[i].slot, want[i].slot);
+        ck_assert_int_eq(t[i].required, want[i].required);
+        ck_assert_ptr_nonnull(t[i].in);
+        if (t[i].kind == LLMOPS_OP_CREATE)
+            ck_assert(t[i].flags & LLMOPS_OP_IDEMPOTENT);
+        ck_assert_ptr_eq(engine_op(LLMOPS_CATEGORY_SERVING, t[i].name), &t[i]);
+    }
+    ck_assert(engine_op(LLMOPS_CATEGORY_SERVING, "deploy")->flags & LLMOPS_OP_OUTBOX);
+    char path[256], msg[512];
+    const struct llmops_op_desc *d = engine_op(LLMOPS_CATEGORY_SERVING, "deploy");
+    json_t *in = json_pack(
+        "{s:s,s:s,s:{s:s,s:s},s:s,s:[s],s:{s:s},s:{s:s,s:s,s:{s:s,s:i,s:{s:s},s:s}},"
+        "s:{s:i,s:i},s:{s:s,s:i}}",
+        "idempotency_key", "dep_0123", "name", "llama", "model", "uri", "hf://o/m", "format",
+        "huggingface", "runtime", "vllm", "args", "--x", "env", "K", "V", "resources", "cpu", "4",
+        "memory", "16Gi", "gpu", "resource_name", "nvidia.com/mig-1g.10gb", "count", 1,
+        "node_selector", "k", "v", "type", "a100-mig", "replicas", "min", 1, "max", 2,
+        "autoscaling", "metric", "concurrency", "target", 10);
+    ck_assert_msg(engine_validate(d->in, in, path, sizeof path, msg, sizeof msg) == 0, "%s", msg);
+    json_object_set_new(json_object_get(in, "replicas"), "max", json_integer(101));
+    ck_assert_int_eq(engine_validate(d->in, in, path, sizeof path, msg, sizeof msg), -1);
+    ck_assert_str_eq(path, "replicas.max");
+    json_object_set_new(json_object_get(in, "replicas"), "max", json_integer(2));
+    json_object_set_new(in, "args", json_pack("[i]", 4));
+    ck_assert_int_eq(engine_validate(d->in, in, path, sizeof path, msg, sizeof msg), -1);
+    ck_assert_str_eq(path, "args[0]");
+    json_object_del(in, "args");
+    json_object_set_new(in, "idempotency_key", json_string("-bad"));
+    ck_assert_int_eq(engine_validate(d->in, in, path, sizeof path, msg, sizeof msg), -1);
+    ck_assert_str_eq(path, "idempotency_key");
+    json_decref(in);
+    const struct llmops_op_desc *c = engine_op(LLMOPS_CATEGORY_SERVING, "create_canary");
+    in = json_pack("{s:s,s:i}", "external_id", "llama", "traffic_percent", 100);
+    ck_assert_int_eq(engine_validate(c->in, in, path, sizeof path, msg, sizeof msg), -1);
+    ck_assert_str_eq(path, "traffic_percent");
+    json_decref(in);
+    const struct llmops_op_desc *st = engine_op(LLMOPS_CATEGORY_SERVING, "set_canary_traffic");
+    in = json_pack("{s:s,s:i}", "external_id", "llama", "traffic_percent", 100);
+    ck_assert_msg(engine_validate(st->in, in, path, sizeof path, msg, sizeof msg) == 0, "%s", msg);
+    json_decref(in);
+    const struct llmops_op_desc *u = engine_op(LLMOPS_CATEGORY_SERVING, "update_deployment");
+    in = json_pack("{s:s,s:n}", "external_id", "llama", "autoscaling"); /* null: removed */
+    ck_assert_msg(engine_validate(u->in, in, path, sizeof path, msg, sizeof msg) == 0, "%s", msg);
     json_decref(in);
 }
 END_TEST
@@ -223,54 +290,72 @@ START_TEST(search_cursor_round_trip_and_refusals)
 }
 END_TEST
 
-static int predict_calls;
-static int fake_predict(void *state, json_t *in, json_t **out, struct llmops_error *err)
+static int get_run_calls;
+static int fake_get_run(void *state, json_t *in, json_t **out, struct llmops_error *err)
 {
     (void)state;
     (void)err;
-    predict_calls++;
+    get_run_calls++;
     *out = json_pack("{s:O}", "echo", in);
     return 0;
 }
 
-/* A category without an operations table (serving) still takes the one call path: the op is
+/* A category without an operations table (orchestration) still takes the one call path: the op is
  * found by member name, called without validation, and refused when the capabilities do not
  * list it (the generic deliverer's and the watches' calls). */
 START_TEST(untabled_category_calls_by_name_and_gates)
 {
-    struct llmops_serving_ops ops = {.size = sizeof ops, .predict = fake_predict};
-    struct llmops_plugin desc = {
-        .size = sizeof desc, .name = "fake", .category = LLMOPS_CATEGORY_SERVING, .ops = &ops};
+    struct llmops_orchestration_ops ops = {.size = sizeof ops, .get_run = fake_get_run};
+    struct llmops_plugin desc = {.size = sizeof desc,
+                                 .name = "fake",
+                                 .category = LLMOPS_CATEGORY_ORCHESTRATION,
+                                 .ops = &ops};
     struct module mod = {.name = "fake", .desc = &desc};
     struct instance in = {.name = "fake-1", .mod = &mod, .initialised = 1, .caps_loaded = 1};
-    in.caps = json_pack("{s:[s]}", "operations", "predict");
+    in.caps = json_pack("{s:[s]}", "operations", "get_run");
     json_t *input = json_pack("{s:i}", "anything", 1), *out = NULL;
     struct llmops_error err;
-    predict_calls = 0;
+    get_run_calls = 0;
 
     ck_assert_int_eq(
-        engine_call_named(NULL, &in, LLMOPS_CATEGORY_SERVING, "predict", input, &out, &err), 0);
-    ck_assert_int_eq(predict_calls, 1);
+        engine_call_named(NULL, &in, LLMOPS_CATEGORY_ORCHESTRATION, "get_run", input, &out, &err),
+        0);
+    ck_assert_int_eq(get_run_calls, 1);
     ck_assert_ptr_eq(json_object_get(out, "echo"), input);
     json_decref(out);
-    ck_assert_int_eq(engine_call_any(NULL, &in, "predict", input, &out, &err), 0);
-    ck_assert_int_eq(predict_calls, 2);
+    ck_assert_int_eq(engine_call_any(NULL, &in, "get_run", input, &out, &err), 0);
+    ck_assert_int_eq(get_run_calls, 2);
     json_decref(out);
 
-    ck_assert_int_eq(engine_call_any(NULL, &in, "deploy", input, &out, &err), -1);
+    ck_assert_int_eq(engine_call_any(NULL, &in, "submit_run", input, &out, &err), -1);
     ck_assert_int_eq(err.code, LLMOPS_ERR_UNSUPPORTED);
     ck_assert_ptr_null(out);
     ck_assert_int_eq(engine_call_any(NULL, &in, "no_such_op", input, &out, &err), -1);
     ck_assert_int_eq(err.code, LLMOPS_ERR_UNSUPPORTED);
 
     json_decref(in.caps);
-    in.caps = json_pack("{s:[s]}", "operations", "deploy");
-    ck_assert_int_eq(engine_call_any(NULL, &in, "predict", input, &out, &err), -1);
+    in.caps = json_pack("{s:[s]}", "operations", "submit_run");
+    ck_assert_int_eq(engine_call_any(NULL, &in, "get_run", input, &out, &err), -1);
     ck_assert_int_eq(err.code, LLMOPS_ERR_UNSUPPORTED);
     ck_assert_msg(strstr(err.message, "capabilities do not list it"), "%s", err.message);
-    ck_assert_int_eq(predict_calls, 2);
+    ck_assert_int_eq(get_run_calls, 2);
     json_decref(in.caps);
     json_decref(input);
+
+    /* serving has a table now: the same call by name is validated, and refused by member */
+    struct llmops_serving_ops sops = {.size = sizeof sops, .predict = fake_get_run};
+    struct llmops_plugin sdesc = {
+        .size = sizeof sdesc, .name = "fake", .category = LLMOPS_CATEGORY_SERVING, .ops = &sops};
+    struct module smod = {.name = "fake", .desc = &sdesc};
+    struct instance sin = {.name = "fake-2", .mod = &smod, .initialised = 1, .caps_loaded = 1};
+    sin.caps = json_pack("{s:[s]}", "operations", "predict");
+    input = json_pack("{s:i}", "anything", 1);
+    ck_assert_int_eq(engine_call_any(NULL, &sin, "predict", input, &out, &err), -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_INVALID);
+    ck_assert_msg(strstr(err.message, "anything is not a member"), "%s", err.message);
+    ck_assert_int_eq(get_run_calls, 2);
+    json_decref(input);
+    json_decref(sin.caps);
 }
 END_TEST
 
@@ -281,6 +366,7 @@ Suite *make_engine_suite(void)
     tcase_add_loop_test(tc, validate_each_type_and_bound, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, validate_reserved_and_not_an_object);
     tcase_add_test(tc, tracking_table_matches_the_ops_struct);
+    tcase_add_test(tc, serving_table_matches_the_ops_struct);
     tcase_add_test(tc, search_cursor_round_trip_and_refusals);
     tcase_add_test(tc, untabled_category_calls_by_name_and_gates);
     suite_add_tcase(s, tc);

@@ -154,22 +154,6 @@ static int dns1035(const char *s, int max)
     return 1;
 }
 
-int sv_check_key(const char *key, struct llmops_error *err)
-{
-    size_t n = key ? strlen(key) : 0;
-    int ok = n >= 1 && n <= 63;
-    for (size_t i = 0; ok && i < n; i++) {
-        char ch = key[i];
-        int alnum =
-            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-        ok = alnum || ((ch == '_' || ch == '-') && i > 0 && i + 1 < n);
-    }
-    return ok ? 0
-              : sv_failf(err, LLMOPS_ERR_INVALID,
-                         "idempotency_key must be 1..63 characters of [A-Za-z0-9_-], starting "
-                         "and ending with a letter or digit");
-}
-
 static int is_int_in(json_t *v, long long lo, long long hi)
 {
     return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
@@ -206,32 +190,18 @@ static int check_model(json_t *m, struct llmops_error *err)
 
 static int check_args_env(json_t *in, struct llmops_error *err)
 {
-    json_t *args = json_object_get(in, "args"), *env = json_object_get(in, "env"), *v;
-    size_t i;
+    /* the types (args strings, env an object of strings, image a string) are the
+     * operations table's (llmops_serving_op_table): the core checked them */
+    json_t *env = json_object_get(in, "env"), *v;
     const char *k;
-    if (args) {
-        if (!json_is_array(args))
-            return sv_failf(err, LLMOPS_ERR_INVALID, "args must be an array of strings");
-        json_array_foreach(args, i, v) if (!json_is_string(v)) return sv_failf(
-            err, LLMOPS_ERR_INVALID, "args[%zu] must be a string", i);
+    json_object_foreach(env, k, v)
+    {
+        char q[80];
+        if (!env_name(k))
+            return sv_failf(err, LLMOPS_ERR_INVALID,
+                            "env: \"%s\" is not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
+                            llmops_quote(q, sizeof q, k, 60));
     }
-    if (env) {
-        if (!json_is_object(env))
-            return sv_failf(err, LLMOPS_ERR_INVALID, "env must be an object of strings");
-        json_object_foreach(env, k, v)
-        {
-            char q[80];
-            if (!env_name(k))
-                return sv_failf(err, LLMOPS_ERR_INVALID,
-                                "env: \"%s\" is not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
-                                llmops_quote(q, sizeof q, k, 60));
-            if (!json_is_string(v))
-                return sv_failf(err, LLMOPS_ERR_INVALID, "env.%s must be a string", k);
-        }
-    }
-    json_t *image = json_object_get(in, "image");
-    if (image && !json_is_string(image))
-        return sv_failf(err, LLMOPS_ERR_INVALID, "image must be a string");
     return 0;
 }
 
@@ -248,10 +218,6 @@ int sv_check_spec(json_t *in, const struct sv_features *f, int is_update, struct
                             "([a-z]([-a-z0-9]*[a-z0-9])?)",
                             llmops_quote(q, sizeof q, name ? name : "", 70), f->name_max);
         }
-        if (!json_object_get(in, "model"))
-            return sv_failf(err, LLMOPS_ERR_INVALID, "model is required");
-        if (!json_object_get(in, "replicas"))
-            return sv_failf(err, LLMOPS_ERR_INVALID, "replicas is required");
     } else {
         static const char *const members[] = {"model",     "runtime",  "image",       "args", "env",
                                               "resources", "replicas", "autoscaling", NULL};
@@ -266,9 +232,6 @@ int sv_check_spec(json_t *in, const struct sv_features *f, int is_update, struct
     json_t *model = json_object_get(in, "model");
     if (model && check_model(model, err) < 0)
         return -1;
-    json_t *rt = json_object_get(in, "runtime");
-    if (rt && !json_is_string(rt))
-        return sv_failf(err, LLMOPS_ERR_INVALID, "runtime must be a string");
     if (check_args_env(in, err) < 0)
         return -1;
     if (json_object_get(in, "image") && !(f->flags & SV_IMAGE))

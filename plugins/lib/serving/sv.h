@@ -30,13 +30,12 @@ struct sv_features {
  * ops struct (the optional ops listed when non-NULL, the canary ops only with SV_CANARY). */
 json_t *sv_capabilities(const struct sv_features *f, const struct llmops_serving_ops *ops);
 
-/* Checks the Spec members of `in` (deploy when is_update is 0: name, model and replicas
- * required; update: at least one member). Returns 0, or -1 with err filled (INVALID naming
+/* Checks the Spec members of `in` beyond what the operations table states (the core
+ * validated types, bounds and required members: llmops_serving_op_table): the name's shape,
+ * min <= max, the URI scheme, env names, the instance's features; an update needs at least
+ * one member. Returns 0, or -1 with err filled (INVALID naming
  * the member, UNSUPPORTED naming the feature). */
 int sv_check_spec(json_t *in, const struct sv_features *f, int is_update, struct llmops_error *err);
-
-/* Checks idempotency_key (llmops-plugin.h's syntax). */
-int sv_check_key(const char *key, struct llmops_error *err);
 
 /* The canary split of create_canary (is_set 0: 1..99, replicas >= 1) or set_canary_traffic
  * (0..100, replicas >= 0): *percent or *replicas set, the other -1. */
