@@ -363,6 +363,8 @@ def scenario_b(api, env, d_dir):
     check(rec and rec.get("result") == "done" and
           [a.get("action") for a in rec.get("actions") or []] == ["deployment_rollback"],
           "the alert's record (GET /alerts): done, one deployment_rollback: %s" % rec)
+    check(rec.get("times_received", 0) >= 3 and rec.get("received_by") == "e2e-alertmanager",
+          "llm-opsd received the alert at least 3 times, from the alerts token: %s" % rec)
     counted = alert_actions_metric(api)
     check(counted.get("done") == 1,
           "llmops_alert_actions_total{action=\"deployment_rollback\",result=\"done\"} is 1: %s"
