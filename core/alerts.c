@@ -193,13 +193,17 @@ int alerts_parse(json_t *body, struct alerts_message *m, struct alerts_parse_err
         return bad(e, "version",
                    "version is required: this receiver takes Alertmanager's"
                    " webhook message version \"4\"");
-    if (!json_is_string(ver) || strcmp(json_string_value(ver), "4") != 0) {
+    if (!json_is_string(ver))
+        return bad(e, "version",
+                   "version must be a string, not a %s: Alertmanager's webhook"
+                   " message version \"4\"",
+                   json_is_integer(ver) ? "number" : "non-string");
+    if (strcmp(json_string_value(ver), "4") != 0) {
         char q[UTIL_QUOTE_SIZE(16)];
         return bad(e, "version",
-                   "version %s is not supported: this receiver takes Alertmanager's webhook"
+                   "version '%s' is not supported: this receiver takes Alertmanager's webhook"
                    " message version \"4\"",
-                   json_is_string(ver) ? util_quote(q, sizeof q, json_string_value(ver), 16)
-                                       : "(not a string)");
+                   util_quote(q, sizeof q, json_string_value(ver), 16));
     }
     if (status_of(body, "status", &m->status, e) < 0 ||
         opt_string(body, "receiver", "receiver", 1024, &m->receiver, e) < 0 ||
@@ -302,26 +306,51 @@ static const char *label(const struct alerts_alert *a, const char *name)
     return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
 }
 
+/* Labels the platform defines whose target another part of the core registers: an alert
+ * naming one while nothing is registered fails, saying so, rather than being ignored. */
+static const struct {
+    const char *label, *action;
+} reserved[] = {{ALERTS_DEPLOYMENT_LABEL, "deployment_rollback"}};
+
+static int registered(const char *name)
+{
+    for (int i = 0; i < ntargets; i++)
+        if (strcmp(targets[i].label, name) == 0)
+            return 1;
+    return 0;
+}
+
+static int plan_one(const struct alerts_alert *a, const char *env, const char *lbl,
+                    const char *action, alerts_target_fn fn, struct alerts_action *out,
+                    int *missing_env)
+{
+    const char *v = label(a, lbl);
+    if (!v)
+        return 0;
+    if (!env) {
+        *missing_env = 1;
+        return 0;
+    }
+    out->label = lbl;
+    out->action = action;
+    out->fn = fn;
+    out->env = env;
+    out->value = v;
+    return 1;
+}
+
 int alerts_plan(const struct alerts_alert *a, struct alerts_action *out, int max, int *missing_env)
 {
     int n = 0;
     *missing_env = 0;
     const char *env = label(a, ALERTS_ENV_LABEL);
-    for (int i = 0; i < ntargets && n < max; i++) {
-        const char *v = label(a, targets[i].label);
-        if (!v)
-            continue;
-        if (!env) {
-            *missing_env = 1;
-            continue;
-        }
-        out[n].label = targets[i].label;
-        out[n].action = targets[i].action;
-        out[n].fn = targets[i].fn;
-        out[n].env = env;
-        out[n].value = v;
-        n++;
-    }
+    for (int i = 0; i < ntargets && n < max; i++)
+        n += plan_one(a, env, targets[i].label, targets[i].action, targets[i].fn, &out[n],
+                      missing_env);
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0] && n < max; i++)
+        if (!registered(reserved[i].label))
+            n +=
+                plan_one(a, env, reserved[i].label, reserved[i].action, NULL, &out[n], missing_env);
     return n;
 }
 
@@ -407,14 +436,14 @@ static int flag_target(struct app *app, const char *env, const char *value, cons
         char list[600];
         conf_env_list(app->conf, list, sizeof list);
         return fail(err, LLMOPS_ERR_INVALID, 0,
-                    "unknown environment %s in label llmops_env;"
+                    "unknown environment '%s' in label llmops_env;"
                     " valid: %s",
                     util_quote(q, sizeof q, env, 64), list);
     }
     int category = category_from_string(value);
     if (category < 0)
         return fail(err, LLMOPS_ERR_INVALID, 0,
-                    "unknown category %s in label llmops_category;"
+                    "unknown category '%s' in label llmops_category;"
                     " valid: %s",
                     util_quote(q, sizeof q, value, 64), category_list());
     struct alert_rollback ar = {app->conf->envs[ei], category, 0};
@@ -453,6 +482,13 @@ const char *alerts_run(struct app *app, const struct alerts_action *act, const c
     memset(&err, 0, sizeof err);
     err.size = sizeof err;
     int changed = 0;
+    if (!act->fn) {
+        snprintf(message, msgsize,
+                 "nothing in this llm-opsd handles the label %s (the serving core registers it"
+                 " when it runs)",
+                 act->label);
+        return "failed";
+    }
     int rc = act->fn(app, act->env, act->value, actor, reason, &changed, &err);
     if (rc == 0) {
         if (err.message[0])

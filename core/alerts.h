@@ -77,11 +77,13 @@ void alerts_reset_targets(void);
 /* One thing an alert asks for. */
 struct alerts_action {
     const char *label, *action;
-    alerts_target_fn fn;
+    alerts_target_fn fn;     /* NULL: a reserved label nothing registered */
     const char *env, *value; /* borrowed from the alert's labels */
 };
 
-/* What a firing alert asks for: one action per target whose label it carries. Returns the
+/* What a firing alert asks for: one action per target whose label it carries (and one with
+ * fn NULL for llmops_deployment while no target is registered for it: alerts_run fails it,
+ * saying so). Returns the
  * count (0: the alert names nothing; it is ignored), at most max. *missing_env is set when
  * the alert names a target but no llmops_env (nothing can be done: failed). */
 int alerts_plan(const struct alerts_alert *a, struct alerts_action *out, int max, int *missing_env);

@@ -100,7 +100,9 @@ static json_t *handle(struct req *r, const struct alerts_message *m, const struc
     char *labels = json_dumps(a->labels, JSON_COMPACT | JSON_SORT_KEYS);
     char *annotations =
         a->annotations ? json_dumps(a->annotations, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    const char *params[] = {a->fingerprint,   a->starts_at, a->ends_at[0] ? a->ends_at : NULL,
+    /* Go's zero time: a firing alert has no end yet */
+    int no_end = !a->ends_at[0] || strncmp(a->ends_at, "0001-01-01T00:00:00", 19) == 0;
+    const char *params[] = {a->fingerprint,   a->starts_at, no_end ? NULL : a->ends_at,
                             status,           a->alertname, m->receiver,
                             m->group_key,     labels,       annotations ? annotations : "{}",
                             a->generator_url, r->who.name};

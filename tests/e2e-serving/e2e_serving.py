@@ -329,8 +329,9 @@ def scenario_b(api, env, d_dir):
                          "(%d failed) and llm-opsd recorded the alert as %r with actions %s: "
                          "no target is registered for the label llmops_deployment (the lead "
                          "wires serving_rollback_by_name into the alerts' target table); the "
-                         "canary of %s is still there (traffic %s)"
-                         % (sent, failed, rec.get("result"), acts, name, traffic(last)))
+                         "canary of %s is still there (traffic %s); what llm-opsd said: %s"
+                         % (sent, failed, rec.get("result"), acts, name, traffic(last),
+                            [a.get("message") for a in rec.get("actions") or []]))
         raise Failed("Alertmanager delivered %d notifications (%d failed) but the canary of %s "
                      "was not rolled back within 30 s (traffic %s, canary %s); the alert's "
                      "record: %s" % (sent, failed, name, traffic(last),

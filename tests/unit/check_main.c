@@ -12,6 +12,7 @@ int main(void)
     srunner_add_suite(sr, make_breaker_suite());
     srunner_add_suite(sr, make_tracking_suite());
     srunner_add_suite(sr, make_engine_suite());
+    srunner_add_suite(sr, make_alerts_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -8,4 +8,5 @@ Suite *make_gpu_suite(void);
 Suite *make_breaker_suite(void);
 Suite *make_tracking_suite(void);
 Suite *make_engine_suite(void);
+Suite *make_alerts_suite(void);
 #endif
