@@ -243,27 +243,28 @@ done
 
 echo
 echo "summary"
-awk -v polls="$POLLS" -v ndep="$NDEP" -v readyfile="$T/ready-ms" '
-    { k = $1 " " $2; n[k]++; p50[k] += $3; p99[k] += $4; co[k] += $5; cl[k] += $6; cf[k] += $7 }
-    END {
-        for (w = 1; w <= 2; w++) {
-            what = (w == 1) ? "list" : "get"
-            d = what " direct"; v = what " via"
-            printf "  %-4s (%d deployments)  direct p50 %.3f ms p99 %.3f ms;  through llm-opsd p50 %.3f ms p99 %.3f ms;  ratio p50 %.2f, p99 %.2f\n",
-                what, ndep, p50[d] / n[d], p99[d] / n[d], p50[v] / n[v], p99[v] / n[v],
-                (p50[v] / n[v]) / (p50[d] / n[d]), (p99[v] / n[v]) / (p99[d] / n[d])
-            printf "        CPU/request us: direct: fake %.1f;  through llm-opsd: llm-opsd %.1f + lighttpd %.1f + fake %.1f = %.1f (%.2f x the direct read)\n",
-                cf[d] / n[d], co[v] / n[v], cl[v] / n[v], cf[v] / n[v],
-                (co[v] + cl[v] + cf[v]) / n[v], ((co[v] + cl[v] + cf[v]) / n[v]) / (cf[d] / n[d])
-        }
-        fake_ms = polls * p50["get direct"] / n["get direct"]
-        m = 0
-        while ((getline line < readyfile) > 0) {
-            split(line, a, " "); t[++m] = a[2] + 0
-        }
-        # sort (insertion; a few values)
-        for (i = 2; i <= m; i++) { x = t[i]; j = i - 1; while (j > 0 && t[j] > x) { t[j + 1] = t[j]; j-- } t[j + 1] = x }
-        med = (m % 2) ? t[(m + 1) / 2] : (t[m / 2] + t[m / 2 + 1]) / 2
-        printf "  create -> ready (%d deployments): p50 %.0f ms, max %.0f ms, min %.0f ms; the fake'"'"'s own delay %d reads x %.3f ms = %.1f ms;\n", m, med, t[m], t[1], polls, p50["get direct"] / n["get direct"], fake_ms
-        printf "        added by llm-opsd'"'"'s background process: p50 %.0f ms, max %.0f ms\n", med - fake_ms, t[m] - fake_ms
-    }' "$T/lat"
+cat >"$T/summary.awk" <<'AWK'
+{ k = $1 " " $2; n[k]++; p50[k] += $3; p99[k] += $4; co[k] += $5; cl[k] += $6; cf[k] += $7 }
+END {
+    for (w = 1; w <= 2; w++) {
+        what = (w == 1) ? "list" : "get"
+        d = what " direct"; v = what " via"
+        printf "  %-4s (%d deployments)  direct p50 %.3f ms p99 %.3f ms;  through llm-opsd p50 %.3f ms p99 %.3f ms;  ratio p50 %.2f, p99 %.2f\n",
+            what, ndep, p50[d] / n[d], p99[d] / n[d], p50[v] / n[v], p99[v] / n[v],
+            (p50[v] / n[v]) / (p50[d] / n[d]), (p99[v] / n[v]) / (p99[d] / n[d])
+        printf "        CPU/request us: direct: fake %.1f;  through llm-opsd: llm-opsd %.1f + lighttpd %.1f + fake %.1f = %.1f (%.2f x the direct read)\n",
+            cf[d] / n[d], co[v] / n[v], cl[v] / n[v], cf[v] / n[v],
+            (co[v] + cl[v] + cf[v]) / n[v], ((co[v] + cl[v] + cf[v]) / n[v]) / (cf[d] / n[d])
+    }
+    read_ms = p50["get direct"] / n["get direct"]
+    fake_ms = polls * read_ms
+    m = 0
+    while ((getline line < readyfile) > 0) { split(line, a, " "); t[++m] = a[2] + 0 }
+    for (i = 2; i <= m; i++) { x = t[i]; j = i - 1; while (j > 0 && t[j] > x) { t[j + 1] = t[j]; j-- } t[j + 1] = x }
+    med = (m % 2) ? t[(m + 1) / 2] : (t[m / 2] + t[m / 2 + 1]) / 2
+    printf "  create -> ready (%d deployments): p50 %.0f ms, min %.0f ms, max %.0f ms; the fake's own delay: %d reads x %.3f ms = %.1f ms\n",
+        m, med, t[1], t[m], polls, read_ms, fake_ms
+    printf "        added by llm-opsd's background process: p50 %.0f ms, max %.0f ms\n", med - fake_ms, t[m] - fake_ms
+}
+AWK
+awk -v polls="$POLLS" -v ndep="$NDEP" -v readyfile="$T/ready-ms" -f "$T/summary.awk" "$T/lat"
