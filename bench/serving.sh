@@ -103,7 +103,8 @@ cpu_ticks_ns() { # pids...: user + system time of the whole process, its ended t
     echo "$total"
 }
 group_ns() { # "a,b,c" (schedstat) or "t:a" (clock ticks)
-    case "$1" in t:*) cpu_ticks_ns ${1#t:} ;; *) cpu_ns ${1//,/ } ;; esac # shellcheck disable=SC2086
+    # shellcheck disable=SC2086 # the pids are split on purpose
+    case "$1" in t:*) cpu_ticks_ns ${1#t:} ;; *) cpu_ns ${1//,/ } ;; esac
 }
 children() { cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -v '^$' | tr '\n' ' '; }
 
@@ -126,11 +127,13 @@ run_get() {
     for g in "$@"; do before+=("$(group_ns "$g")"); done
     BENCH_TOKEN=$token wrk -t1 -c1 -d"$DURATION" -s "$T/get.lua" "$url" >"$T/wrk-$name.out" 2>&1
     for g in "$@"; do after+=("$(group_ns "$g")"); done
-    local l r bad errs s p50 p99
+    local l r bad errs p50 p99
     l=$(grep '^REQS' "$T/wrk-$name.out") || { cat "$T/wrk-$name.out" >&2; die "no figures for $name"; }
-    read -r _ r _ bad _ errs _ s _ p50 _ p99 <<<"$l"
-    [ "$bad" = 0 ] && [ "$errs" = 0 ] && [ "$r" -gt 0 ] ||
-        { cat "$T/wrk-$name.out" >&2; die "$name: $bad non-2xx answers, $errs socket errors"; }
+    read -r _ r _ bad _ errs _ _ _ p50 _ p99 <<<"$l"
+    if [ "$bad" != 0 ] || [ "$errs" != 0 ] || [ "$r" -le 0 ]; then
+        cat "$T/wrk-$name.out" >&2
+        die "$name: $bad non-2xx answers, $errs socket errors"
+    fi
     local out="$r $p50 $p99" i
     for i in "${!before[@]}"; do
         out="$out $(awk -v d=$((after[i] - before[i])) -v n="$r" 'BEGIN { printf "%.1f", d / n / 1000 }')"
