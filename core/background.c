@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "operations.h"
 #include "outbox.h"
+#include "serving.h"
 #include "util.h"
 #include "watch.h"
 
@@ -30,6 +31,7 @@ static const struct {
     void (*prune)(struct app *app);
 } categories[] = {
     {tracking_outbox_register, tracking_prune},
+    {serving_outbox_register, NULL},
 };
 
 /* Delivered rows are kept [outbox] keep_done_hours for inspection, then deleted (at most

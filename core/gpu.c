@@ -715,3 +715,123 @@ int gpu_seed(struct db *db, const struct llmops_conf *conf, json_t *seed, int *i
     }
     return 0;
 }
+
+/* ------------------------------------------------------------------ use by deployments and jobs */
+
+int gpu_resolve(struct db *db, const char *env, const char *name, struct gpu_pick *out,
+                json_t **valid, int *disabled, struct db_error *err)
+{
+    const char *p[] = {env, name};
+    PGresult *res = db_exec(db,
+                            "SELECT name, resource_name, node_selector_key, node_selector_value,"
+                            " coalesce(mig_profile, ''), capacity, enabled, name = $2"
+                            " FROM gpu_types WHERE environment = $1 ORDER BY name",
+                            2, p, err);
+    if (!res)
+        return -1;
+    int found = 0, bad = 0;
+    *disabled = 0;
+    *valid = json_array();
+    for (int i = 0; i < PQntuples(res); i++) {
+        int enabled = strcmp(PQgetvalue(res, i, 6), "t") == 0;
+        if (enabled)
+            json_array_append_new(*valid, json_string(PQgetvalue(res, i, 0)));
+        if (strcmp(PQgetvalue(res, i, 7), "t") != 0)
+            continue;
+        if (!enabled) {
+            *disabled = 1;
+            continue;
+        }
+        found = 1;
+        memset(out, 0, sizeof *out);
+        snprintf(out->name, sizeof out->name, "%s", PQgetvalue(res, i, 0));
+        snprintf(out->resource_name, sizeof out->resource_name, "%s", PQgetvalue(res, i, 1));
+        snprintf(out->node_key, sizeof out->node_key, "%s", PQgetvalue(res, i, 2));
+        snprintf(out->node_value, sizeof out->node_value, "%s", PQgetvalue(res, i, 3));
+        snprintf(out->mig_profile, sizeof out->mig_profile, "%s", PQgetvalue(res, i, 4));
+        out->capacity = db_int(res, i, 5, &bad);
+    }
+    PQclear(res);
+    if (bad) {
+        json_decref(*valid);
+        *valid = NULL;
+        err->status = DB_QUERY_ERROR;
+        snprintf(err->message, sizeof err->message, "a GPU type's capacity is not a number");
+        return -1;
+    }
+    if (found) {
+        json_decref(*valid);
+        *valid = NULL;
+    }
+    return found;
+}
+
+int gpu_lock_usage(struct db *db, const char *env, const char *type, const char *exclude,
+                   long long *used, long long *capacity, struct db_error *err)
+{
+    const char *p[] = {env, type, exclude};
+    /* The lock first, in a statement of its own: in READ COMMITTED the next statement's
+     * snapshot then sees every create that held the lock before us. */
+    PGresult *res =
+        db_exec(db, "SELECT pg_advisory_xact_lock(8008, hashtext($1 || '/' || $2))", 2, p, err);
+    if (!res)
+        return -1;
+    PQclear(res);
+    res = db_exec(db,
+                  "SELECT coalesce((SELECT sum(d.gpu_count * d.replicas_max"
+                  "   * CASE WHEN d.canary IS NULL THEN 1 ELSE 2 END) FROM deployments d"
+                  "   WHERE d.environment = $1 AND d.gpu_type = $2 AND d.state <> 'deleted'"
+                  "   AND ($3::text IS NULL OR d.id <> $3)), 0)"
+                  " + coalesce((SELECT sum(j.gpu_count) FROM training_jobs j"
+                  "   WHERE j.environment = $1 AND j.gpu_type = $2"
+                  "   AND j.status = 'RUNNING'), 0),"
+                  " coalesce((SELECT capacity FROM gpu_types WHERE environment = $1 AND name = $2),"
+                  "   0)",
+                  3, p, err);
+    if (!res)
+        return -1;
+    int bad = 0;
+    *used = db_int(res, 0, 0, &bad);
+    *capacity = db_int(res, 0, 1, &bad);
+    PQclear(res);
+    if (bad) {
+        err->status = DB_QUERY_ERROR;
+        snprintf(err->message, sizeof err->message, "the GPUs in use could not be counted");
+        return -1;
+    }
+    return 0;
+}
+
+void gpu_refuse_capacity(struct req *r, const char *env, const char *type, long long requested,
+                         long long used, long long capacity)
+{
+    long long free_ = capacity > used ? capacity - used : 0;
+    resp_error(r, API_CONFLICT,
+               json_pack("{s:s,s:s,s:I,s:I,s:I}", "field", "gpu_count", "gpu_type", type,
+                         "requested", (json_int_t)requested, "free", (json_int_t)free_, "capacity",
+                         (json_int_t)capacity),
+               "not enough GPUs of type '%s' in %s: %lld requested, %lld free of %lld", type, env,
+               requested, free_, capacity);
+}
+
+void gpu_refuse_type(struct req *r, const char *env, const char *name, int disabled, json_t *valid)
+{
+    char list[600] = "", q[UTIL_QUOTE_SIZE(64)];
+    size_t i, used = 0;
+    json_t *v;
+    json_array_foreach(valid, i, v)
+    {
+        int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "",
+                         json_string_value(v));
+        if (w < 0 || (size_t)w >= sizeof list - used)
+            break;
+        used += (size_t)w;
+    }
+    resp_error(r, API_VALIDATION_FAILED,
+               json_pack("{s:s,s:o}", "field", "gpu_type", "valid", valid),
+               "gpu_type '%s' is %s in %s; valid: %s", util_quote(q, sizeof q, name, 64),
+               disabled ? "disabled" : "not a GPU type", env,
+               used ? list
+                    : "none (see GET "
+                      "/llm-ops/v1/gpu-types)");
+}

@@ -41,4 +41,15 @@ void operations_get(struct req *r);
 void operations_cancel(struct req *r);
 void alerts_post(struct req *r);
 void alerts_list(struct req *r);
+void deployments_list(struct req *r);
+void deployments_create(struct req *r);
+void deployments_get(struct req *r);
+void deployments_update(struct req *r);
+void deployments_delete(struct req *r);
+void deployments_canary_create(struct req *r);
+void deployments_canary_update(struct req *r);
+void deployments_promote(struct req *r);
+void deployments_rollback(struct req *r);
+void deployments_audit(struct req *r);
+void deployments_predict(struct req *r);
 #endif

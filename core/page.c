@@ -8,15 +8,18 @@
 
 static const char *cursor_shape(enum page_cursor c)
 {
-    return c == PAGE_CURSOR_ROW_ID ? "an outbox id, an integer of 0 or more"
-                                   : "a training job id, job_ and 24 hex digits";
+    return c == PAGE_CURSOR_ROW_ID   ? "an outbox id, an integer of 0 or more"
+           : c == PAGE_CURSOR_DEP_ID ? "a deployment id, dep_ and 24 hex digits"
+                                     : "a training job id, job_ and 24 hex digits";
 }
 
-static int valid_job_id(const char *s)
+/* PREFIX_ and 24 lowercase hex digits (prefix "job" or "dep") */
+static int valid_job_id(const char *s, const char *prefix)
 {
-    if (strncmp(s, "job_", 4) != 0 || strlen(s) != 28)
+    size_t n = strlen(prefix);
+    if (strncmp(s, prefix, n) != 0 || s[n] != '_' || strlen(s) != n + 25)
         return 0;
-    for (const char *p = s + 4; *p; p++)
+    for (const char *p = s + n + 1; *p; p++)
         if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
             return 0;
     return 1;
@@ -52,7 +55,7 @@ int page_args(struct req *r, enum page_cursor cursor, long long def_limit, long 
         }
         return 0;
     }
-    if (!valid_job_id(out->after)) {
+    if (!valid_job_id(out->after, cursor == PAGE_CURSOR_DEP_ID ? "dep" : "job")) {
         bad_cursor(r, cursor, out->after, "is not a cursor of this list");
         return -1;
     }

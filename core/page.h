@@ -13,6 +13,7 @@
 enum page_cursor {
     PAGE_CURSOR_ROW_ID, /* an integer >= 0 (an outbox id) */
     PAGE_CURSOR_JOB_ID, /* a training job id: job_ + 24 lowercase hex digits */
+    PAGE_CURSOR_DEP_ID, /* a deployment id: dep_ + 24 lowercase hex digits */
 };
 
 struct page {

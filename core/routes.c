@@ -15,6 +15,8 @@ static const char *const q_jobs[] = {"env", "status", "limit", "after", NULL};
 static const char *const q_outbox[] = {"env", "state", "limit", "after", NULL};
 static const char *const q_operations[] = {"env", "state", "limit", "after", NULL};
 static const char *const q_alerts[] = {"status", "fingerprint", "limit", NULL};
+static const char *const q_deployments[] = {"env", "state", "limit", "after", NULL};
+static const char *const q_predict[] = {"path", NULL};
 
 static const struct route routes[] = {
     {"GET", "/llm-ops/v1/health", health_get, ROLE_PUBLIC, 0, NULL, NULL, 0},
@@ -85,6 +87,27 @@ static const struct route routes[] = {
     {"POST", "/llm-ops/v1/alerts", alerts_post, ROLE_OPERATOR,
      ROUTE_DB | ROUTE_JSON_BODY | ROUTE_ALERTS, NULL, NULL, 0},
     {"GET", "/llm-ops/v1/alerts", alerts_list, ROLE_READER, ROUTE_DB, q_alerts, NULL, 0},
+    {"GET", "/llm-ops/v1/deployments", deployments_list, ROLE_READER, ROUTE_DB, q_deployments, NULL,
+     0},
+    {"POST", "/llm-ops/v1/deployments", deployments_create, ROLE_OPERATOR,
+     ROUTE_DB | ROUTE_JSON_BODY, q_env, NULL, 0},
+    {"GET", "/llm-ops/v1/deployments/{id}", deployments_get, ROLE_READER, ROUTE_DB, NULL, NULL, 0},
+    {"PATCH", "/llm-ops/v1/deployments/{id}", deployments_update, ROLE_OPERATOR,
+     ROUTE_DB | ROUTE_JSON_BODY, NULL, NULL, 0},
+    {"DELETE", "/llm-ops/v1/deployments/{id}", deployments_delete, ROLE_OPERATOR, ROUTE_DB, NULL,
+     NULL, 0},
+    {"GET", "/llm-ops/v1/deployments/{id}/audit", deployments_audit, ROLE_READER, ROUTE_DB, NULL,
+     NULL, 0},
+    {"POST", "/llm-ops/v1/deployments/{id}/canary", deployments_canary_create, ROLE_OPERATOR,
+     ROUTE_DB | ROUTE_JSON_BODY, NULL, NULL, 0},
+    {"PATCH", "/llm-ops/v1/deployments/{id}/canary", deployments_canary_update, ROLE_OPERATOR,
+     ROUTE_DB | ROUTE_JSON_BODY, NULL, NULL, 0},
+    {"POST", "/llm-ops/v1/deployments/{id}/promote", deployments_promote, ROLE_OPERATOR, ROUTE_DB,
+     NULL, NULL, 0},
+    {"POST", "/llm-ops/v1/deployments/{id}/rollback", deployments_rollback, ROLE_OPERATOR, ROUTE_DB,
+     NULL, NULL, 0},
+    {"POST", "/llm-ops/v1/deployments/{id}/predict", deployments_predict, ROLE_OPERATOR,
+     ROUTE_DB | ROUTE_JSON_BODY, q_predict, NULL, 0},
 };
 
 const struct route *route_table(size_t *count)

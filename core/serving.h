@@ -29,26 +29,32 @@
  * was none: idempotent, so a repeated alert changes nothing), or -1 with err (NOT_FOUND for a
  * name no live deployment of env has; UNAVAILABLE when its instance is not running; the
  * tool's error otherwise). */
-int serving_rollback_by_name(struct app *app, const char *env, const char *name,
-                             const char *actor, const char *reason, int *rolled_back,
-                             struct llmops_error *err);
+int serving_rollback_by_name(struct app *app, const char *env, const char *name, const char *actor,
+                             const char *reason, int *rolled_back, struct llmops_error *err);
 
 /* Serving's call path (an outbox_call_fn): engine_call in the serving category, and for an
  * instance with feature "serialized_writes" (rayserve) every write one at a time across all
  * processes (a PostgreSQL advisory lock per instance). */
-int serving_call(struct app *app, struct instance *in, const char *op, json_t *input,
-                 json_t **out, struct llmops_error *err);
+int serving_call(struct app *app, struct instance *in, const char *op, json_t *input, json_t **out,
+                 struct llmops_error *err);
 
 /* The deployment's row updated from a tool answer (a Deployment of llmops-serving.h):
  * state (unless deleted), reason, url, ready_replicas, traffic, the canary's state, links.
- * In the caller's transaction or alone. Returns 0 or -1 with err. */
-int serving_apply_answer(struct app *app, const char *id, json_t *answer, struct db_error *err);
+ * A deployment or canary that became ready or failed is audited (action "ready" or
+ * "failed") with `actor`: whoever observed it (the background's watch, or "llm-ops" when a
+ * request's read saw it first). In the caller's transaction or alone. 0 or -1 with err. */
+int serving_apply_answer(struct app *app, const char *id, json_t *answer, const char *actor,
+                         struct db_error *err);
+/* The actor of a transition a request observed (a GET that refreshed the row). */
+#define SERVING_ACTOR_PLATFORM "llm-ops"
+/* "REASON: MESSAGE" of a tool answer or canary (either alone) in buf, or NULL. */
+char *serving_reason(json_t *o, char *buf, size_t size);
 
 /* Starts (again) watching a deployment until its current spec, or its canary, is ready or
  * failed (an open watch of it is closed first). Returns 0 or -1 with err. */
 int serving_watch(struct app *app, const char *id, struct db_error *err);
 
-/* One audit row. before/after borrowed (NULL: null). Returns 0 or -1 with err. */
+/* One audit row. before/after stolen (NULL: null). Returns 0 or -1 with err. */
 int serving_audit(struct app *app, const char *id, const char *env, const char *actor,
                   const char *action, json_t *before, json_t *after, const char *reason,
                   struct db_error *err);

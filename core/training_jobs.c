@@ -1,6 +1,7 @@
 /* /llm-ops/v1/training-jobs: the platform's training jobs. Creating one never waits for the
  * tracker: the job, the platform id of its run and the outbox rows that open the run are
  * written in one statement; the background process (deliver.c) delivers them. */
+#include "gpu.h"
 #include "handlers.h"
 #include "log.h"
 #include "owner.h"
@@ -203,43 +204,35 @@ static int validate_create(struct req *r)
     return 0;
 }
 
-/* The GPU type must exist and be enabled in the job's environment, with enough capacity. */
+/* The GPU type must exist and be enabled in the job's environment (the capacity is checked
+ * in the creating transaction: gpu_lock_usage). */
 static int check_gpu(struct req *r)
 {
     const char *name = json_string_value(json_object_get(r->body, "gpu_type"));
-    const char *params[] = {r->env, name};
+    struct gpu_pick g;
+    json_t *valid = NULL;
+    int disabled = 0;
     struct db_error err;
-    PGresult *res = db_exec(&r->app->db,
-                            "SELECT enabled, capacity FROM gpu_types WHERE environment = $1 AND"
-                            " name = $2",
-                            2, params, &err);
-    if (!res) {
+    int found = gpu_resolve(&r->app->db, r->env, name, &g, &valid, &disabled, &err);
+    if (found < 0) {
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the GPU types: %s", err.message);
         return -1;
     }
-    int found = PQntuples(res) == 1, bad = 0;
-    int enabled = found && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    long long capacity = found ? db_int(res, 0, 1, &bad) : 0;
-    PQclear(res);
-    if (bad) {
-        resp_error(r, API_INTERNAL, NULL, "the GPU type's capacity could not be read");
-        return -1;
-    }
-    if (!found || !enabled) {
-        resp_error(r, API_VALIDATION_FAILED, json_pack("{s:s}", "field", "gpu_type"),
-                   "gpu_type '%s' is %s in %s (see GET /llm-ops/v1/gpu-types?env=%s)", name,
-                   found ? "disabled" : "not a GPU type", r->env, r->env);
-        return -1;
-    }
-    long long count = json_integer_value(json_object_get(r->body, "gpu_count"));
-    if (count > capacity) {
-        resp_error(r, API_VALIDATION_FAILED,
-                   json_pack("{s:s,s:I}", "field", "gpu_count", "capacity", (json_int_t)capacity),
-                   "gpu_count %lld is more than the %lld GPUs of type '%s' in %s", count, capacity,
-                   name, r->env);
+    if (!found) {
+        gpu_refuse_type(r, r->env, name, disabled, valid);
         return -1;
     }
     return 0;
+}
+
+/* ROLLBACK of the creating transaction, its failure ignored (the connection is reset on the
+ * next error anyway). */
+static void rollback(struct req *r)
+{
+    struct db_error e;
+    PGresult *x = db_exec(&r->app->db, "ROLLBACK", 0, NULL, &e);
+    if (x)
+        PQclear(x);
 }
 
 /* The outbox rows that open a job's run: create_run, then the hyperparameters as params. */
@@ -321,8 +314,30 @@ void jobs_create(struct req *r)
                             json_string_value(json_object_get(b, "description")),
                             rows_text};
     struct db_error err;
+    /* The capacity check and the insert in one transaction under the GPU type's lock, so
+     * concurrent creates (jobs and deployments) cannot both take the last GPUs. */
+    long long used = 0, capacity = 0, want = json_integer_value(json_object_get(b, "gpu_count"));
+    const char *gtype = json_string_value(json_object_get(b, "gpu_type"));
+    PGresult *res = db_exec(&app->db, "BEGIN", 0, NULL, &err);
+    if (res)
+        PQclear(res);
+    if (!res || gpu_lock_usage(&app->db, r->env, gtype, NULL, &used, &capacity, &err) < 0) {
+        if (res)
+            rollback(r);
+        free(rows_text);
+        free(hp);
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot store the job: %s", err.message);
+        return;
+    }
+    if (used + want > capacity) {
+        rollback(r);
+        free(rows_text);
+        free(hp);
+        gpu_refuse_capacity(r, r->env, gtype, want, used, capacity);
+        return;
+    }
     /* One statement: the job exists exactly when its run's outbox rows do. */
-    PGresult *res = db_exec(
+    res = db_exec(
         &app->db,
         "WITH obj AS (INSERT INTO objects (id, kind, environment, category, instance, created_by)"
         "  VALUES ($1, 'run', $3, 'experiment_tracking', $4, $5) RETURNING id),"
@@ -339,7 +354,12 @@ void jobs_create(struct req *r)
         14, params, &err);
     free(rows_text);
     free(hp);
+    if (res) {
+        PQclear(res);
+        res = db_exec(&app->db, "COMMIT", 0, NULL, &err);
+    }
     if (!res) {
+        rollback(r);
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot store the job: %s", err.message);
         return;
     }
@@ -472,6 +492,33 @@ static int terminal(const char *s)
     return strcmp(s, "SUCCEEDED") == 0 || strcmp(s, "FAILED") == 0 || strcmp(s, "CANCELLED") == 0;
 }
 
+/* The environment, GPU type and count of job r->path_params[0]: 0, or -1 after the answer. */
+static int job_gpu(struct req *r, char env[64], char gtype[64], long long *count)
+{
+    const char *p[] = {r->path_params[0]};
+    struct db_error err;
+    PGresult *res = db_exec(&r->app->db,
+                            "SELECT environment, gpu_type, gpu_count FROM training_jobs"
+                            " WHERE id = $1",
+                            1, p, &err);
+    if (!res) {
+        resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot read the job: %s", err.message);
+        return -1;
+    }
+    int bad = 0, found = PQntuples(res) == 1;
+    if (found) {
+        snprintf(env, 64, "%s", PQgetvalue(res, 0, 0));
+        snprintf(gtype, 64, "%s", PQgetvalue(res, 0, 1));
+        *count = db_int(res, 0, 2, &bad);
+    }
+    PQclear(res);
+    if (!found || bad) {
+        resp_error(r, API_INTERNAL, NULL, "the job's GPUs could not be read");
+        return -1;
+    }
+    return 0;
+}
+
 void jobs_update(struct req *r)
 {
     const char *k;
@@ -516,6 +563,29 @@ void jobs_update(struct req *r)
         snprintf(payload, sizeof payload, "{\"status\":\"%s\"}", run_status(status));
     const char *params[] = {r->path_params[0], from, status, payload};
     struct db_error err;
+    /* A job that starts takes its GPUs: checked under the type's lock, in the transaction
+     * of the change (gpu.h). */
+    int txn = strcmp(status, "RUNNING") == 0;
+    if (txn) {
+        char env[64], gtype[64];
+        long long count = 0, used = 0, capacity = 0;
+        if (job_gpu(r, env, gtype, &count) < 0)
+            return;
+        res = db_exec(&r->app->db, "BEGIN", 0, NULL, &err);
+        if (res)
+            PQclear(res);
+        if (!res || gpu_lock_usage(&r->app->db, env, gtype, NULL, &used, &capacity, &err) < 0) {
+            if (res)
+                rollback(r);
+            resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot update the job: %s", err.message);
+            return;
+        }
+        if (used + count > capacity) {
+            rollback(r);
+            gpu_refuse_capacity(r, env, gtype, count, used, capacity);
+            return;
+        }
+    }
     /* The status change and the run's update are one statement; `from` guards a race. */
     res = db_exec(&r->app->db,
                   "WITH j AS (UPDATE training_jobs SET status = $3, updated_at = now()"
@@ -525,7 +595,18 @@ void jobs_update(struct req *r)
                   "  $4::jsonb FROM j RETURNING id)"
                   " SELECT count(*) FROM ob",
                   4, params, &err);
+    if (res && txn) {
+        PGresult *c = db_exec(&r->app->db, "COMMIT", 0, NULL, &err);
+        if (c) {
+            PQclear(c);
+        } else {
+            PQclear(res);
+            res = NULL;
+        }
+    }
     if (!res) {
+        if (txn)
+            rollback(r);
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "cannot update the job: %s", err.message);
         return;
     }

@@ -1754,7 +1754,8 @@ paths.update({
             "responses": merge({
                 "201": ok("Created (status QUEUED); Location names it.", "TrainingJobEnvelope",
                           {"Location": ref("headers", "Location")}),
-                "400": bad("INVALID_JSON or VALIDATION_FAILED (data.error.field): an unknown member, query parameter or env; name or experiment not 1-250 bytes, base_model not 1-512, dataset not 1-2048, gpu_type not 1-63, description not 1-4096; gpu_count not an integer 1-1024; gpu_type not an enabled GPU type of the environment; gpu_count over its capacity (data.error.capacity); hyperparameters not an object of at most 500 strings, numbers or booleans, or a name or value out of the param limits; no instance serves experiment_tracking in the environment (field env)."),
+                "400": bad("INVALID_JSON or VALIDATION_FAILED (data.error.field): an unknown member, query parameter or env; name or experiment not 1-250 bytes, base_model not 1-512, dataset not 1-2048, gpu_type not 1-63, description not 1-4096; gpu_count not an integer 1-1024; gpu_type not an enabled GPU type of the environment (data.error.valid lists the enabled ones); hyperparameters not an object of at most 500 strings, numbers or booleans, or a name or value out of the param limits; no instance serves experiment_tracking in the environment (field env)."),
+                "409": err_response("CONFLICT: gpu_count is more than the GPUs of the type free now: data.error gpu_type, requested, free, capacity (the rule of POST /llm-ops/v1/deployments: RUNNING jobs and live deployments share the capacity; a QUEUED job holds none yet, and its move to RUNNING is checked again).", ["CONFLICT"]),
                 "413": R("PayloadTooLarge"),
                 "415": R("UnsupportedMediaType"),
                 "500": R("Internal"),
@@ -1791,7 +1792,7 @@ paths.update({
                 "200": ok("The job (unchanged when the status was the same).", "TrainingJobEnvelope"),
                 "400": bad("INVALID_JSON or VALIDATION_FAILED: a member other than status, a query parameter; status missing or not QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED (data.error.valid)."),
                 "404": JOB_404,
-                "409": err_response("CONFLICT: the job is SUCCEEDED, FAILED or CANCELLED already, or the status asked for is QUEUED (data.error.from and to); or the status changed meanwhile (read it again).", ["CONFLICT"]),
+                "409": err_response("CONFLICT: the job is SUCCEEDED, FAILED or CANCELLED already, or the status asked for is QUEUED (data.error.from and to); or the status changed meanwhile (read it again); or, for RUNNING, not enough GPUs of its type are free (data.error gpu_type, requested, free, capacity).", ["CONFLICT"]),
                 "413": R("PayloadTooLarge"),
                 "415": R("UnsupportedMediaType"),
             }, AUTH, {"500": R("Internal"), "503": JOB_503}),
@@ -2166,6 +2167,244 @@ paths.update({
         },
     },
 })
+# ---------------------------------------------------------------------------------- deployments
+
+MODEL = {"type": "object", "additionalProperties": False, "required": ["uri", "format"],
+         "properties": {
+             "uri": {"type": "string", "minLength": 1, "maxLength": 2048, "example": "hf://meta-llama/Llama-3-8B-Instruct",
+                     "description": "hf://, s3://, gs:// or pvc://CLAIM/PATH (a module refuses a scheme its tool cannot fetch)."},
+             "format": {"type": "string", "minLength": 1, "maxLength": 64, "example": "huggingface"},
+             "format_version": {"type": "string", "maxLength": 64}}}
+REPLICAS = {"type": "object", "additionalProperties": False, "required": ["min", "max"],
+            "description": "0 <= min <= max, 1 <= max <= 100; min < max needs autoscaling.",
+            "properties": {"min": {"type": "integer", "minimum": 0, "maximum": 100},
+                           "max": {"type": "integer", "minimum": 1, "maximum": 100}}}
+AUTOSCALING = {"type": "object", "additionalProperties": False, "required": ["metric", "target"],
+               "description": "metric one of the instance's autoscaling_metrics (kserve cpu, memory, concurrency, rps; serving-k8s cpu, memory; rayserve ongoing_requests).",
+               "properties": {"metric": {"type": "string", "minLength": 1, "maxLength": 64},
+                              "target": {"type": "integer", "minimum": 1, "maximum": 1000000}}}
+ENVMAP = {"type": "object", "maxProperties": 256, "additionalProperties": {"type": "string", "maxLength": 32768}}
+ARGS = {"type": "array", "maxItems": 256, "items": {"type": "string", "maxLength": 4096}}
+CANARY = {"type": "object", "properties": {
+    "model": MODEL, "args": ARGS, "env": ENVMAP,
+    "traffic_percent": {"type": "integer", "nullable": True},
+    "canary_replicas": {"type": "integer", "nullable": True},
+    "state": {"type": "string", "enum": ["progressing", "ready", "failed"]},
+    "reason": {"type": "string", "nullable": True},
+    "ready_replicas": {"type": "integer"}}}
+
+schemas.update({
+    "DeploymentCreate": {
+        "type": "object", "additionalProperties": False, "required": ["name", "model"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 63, "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+                     "description": "A DNS-1035 label, unique among the live deployments of the environment."},
+            "model": MODEL,
+            "runtime": {"type": "string", "minLength": 1, "maxLength": 253, "example": "vllm"},
+            "gpu_type": {"type": "string", "minLength": 1, "maxLength": 63,
+                         "description": "An enabled GPU type of the environment (GET /llm-ops/v1/gpu-types)."},
+            "gpu_count": {"type": "integer", "minimum": 1, "maximum": 64, "description": "Per replica; needs gpu_type (default 1 with one)."},
+            "cpu": {"type": "string", "minLength": 1, "maxLength": 64, "example": "4"},
+            "memory": {"type": "string", "minLength": 1, "maxLength": 64, "example": "16Gi"},
+            "replicas": REPLICAS, "autoscaling": AUTOSCALING, "env": ENVMAP, "args": ARGS,
+        },
+    },
+    "DeploymentPatch": {
+        "type": "object", "additionalProperties": False, "minProperties": 1,
+        "properties": {"replicas": REPLICAS,
+                       "autoscaling": dict(AUTOSCALING, nullable=True, description="null removes it.")},
+    },
+    "CanaryCreate": {
+        "type": "object", "additionalProperties": False,
+        "description": "At least one of model, args, env (the others are the stable spec's); exactly one of traffic_percent (feature canary_percent) and canary_replicas (feature canary_by_replicas).",
+        "properties": {"model": MODEL, "args": ARGS, "env": ENVMAP,
+                       "traffic_percent": {"type": "integer", "minimum": 1, "maximum": 99},
+                       "canary_replicas": {"type": "integer", "minimum": 1, "maximum": 100}},
+    },
+    "CanaryPatch": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"traffic_percent": {"type": "integer", "minimum": 0, "maximum": 100},
+                       "canary_replicas": {"type": "integer", "minimum": 0, "maximum": 100}},
+    },
+    "Rollback": {"type": "object", "additionalProperties": False,
+                 "properties": {"reason": {"type": "string", "maxLength": 1000}}},
+    "Deployment": {
+        "type": "object",
+        "required": ["id", "name", "environment", "instance", "state", "traffic", "canary", "created_at"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^dep_[0-9a-f]{24}$"},
+            "name": {"type": "string"}, "environment": {"type": "string"},
+            "instance": {"type": "string", "description": "The serving instance that holds it."},
+            "state": {"type": "string", "enum": ["progressing", "ready", "failed", "deleting"]},
+            "reason": {"type": "string", "nullable": True, "description": "The tool's reason (REASON: message) while not ready."},
+            "url": {"type": "string", "nullable": True},
+            "ready_replicas": {"type": "integer"},
+            "model": MODEL, "runtime": {"type": "string", "nullable": True},
+            "gpu_type": {"type": "string", "nullable": True}, "gpu_count": {"type": "integer", "nullable": True},
+            "gpu": {"type": "object", "nullable": True, "properties": {
+                "resource_name": {"type": "string", "example": "nvidia.com/mig-1g.10gb"},
+                "node_selector": {"type": "object", "additionalProperties": {"type": "string"}},
+                "mig_profile": {"type": "string", "nullable": True}}},
+            "cpu": {"type": "string", "nullable": True}, "memory": {"type": "string", "nullable": True},
+            "replicas": REPLICAS, "autoscaling": dict(AUTOSCALING, nullable=True),
+            "env": ENVMAP, "args": ARGS,
+            "traffic": {"type": "object", "properties": {"stable": {"type": "integer"}, "canary": {"type": "integer"}}},
+            "canary": dict(CANARY, nullable=True),
+            "links": {"type": "object", "properties": {"ui": {"type": "string"}}},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "created_by": {"type": "string"},
+            "version": {"type": "integer", "description": "Bumped by every change of the row."},
+        },
+    },
+    "DeploymentEnvelope": success_envelope(ref("schemas", "Deployment"), "Envelope whose data is one Deployment."),
+    "DeploymentListEnvelope": success_envelope({
+        "type": "object", "required": ["deployments", "next"],
+        "properties": {"deployments": {"type": "array", "items": ref("schemas", "Deployment")},
+                       "next": {"type": "string", "nullable": True, "description": "The after of the next page, or null."},
+                       "next_cursor": {"type": "string", "nullable": True, "description": "The same as next (the name /training-jobs uses)."}}},
+        "Envelope whose data is a page of deployments."),
+    "DeploymentAuditEnvelope": success_envelope({
+        "type": "object", "required": ["id", "audit"],
+        "properties": {"id": {"type": "string"}, "audit": {"type": "array", "items": {
+            "type": "object", "required": ["at", "actor", "action"],
+            "properties": {"at": {"type": "string", "format": "date-time"},
+                           "actor": {"type": "string", "description": "The token's name; llm-ops-background for what the background process did (a failed canary rolled back, a state it saw), llm-ops for a state a read saw first."},
+                           "action": {"type": "string", "enum": ["create", "ready", "failed", "scale", "canary", "traffic", "promote", "rollback", "delete"]},
+                           "before": {"nullable": True}, "after": {"nullable": True},
+                           "reason": {"type": "string", "nullable": True}}}}}},
+        "Envelope whose data is the deployment's audit, oldest first (at most 1000 rows)."),
+    "PredictEnvelope": success_envelope({
+        "type": "object", "properties": {
+            "status": {"type": "integer", "description": "The model server's HTTP status (also the answer's)."},
+            "body": {"description": "The model server's JSON (a string when it was not JSON)."},
+            "content_type": {"type": "string"}, "instance": {"type": "string"}}},
+        "Envelope whose data is the model server's answer."),
+})
+
+parameters.update({
+    "deploymentId": {"name": "id", "in": "path", "required": True,
+                     "schema": {"type": "string", "pattern": "^dep_[0-9a-f]{24}$"}},
+    "deploymentState": {"name": "state", "in": "query", "required": False,
+                        "schema": {"type": "string", "enum": ["progressing", "ready", "failed", "deleting"]}},
+    "deploymentAfter": {"name": "after", "in": "query", "required": False,
+                        "description": "next of the previous page: a deployment id of this environment.",
+                        "schema": {"type": "string", "pattern": "^dep_[0-9a-f]{24}$"}},
+    "predictPath": {"name": "path", "in": "query", "required": False,
+                    "description": "Appended to the deployment's URL; default /v1/models/NAME:predict (KServe's v1 protocol).",
+                    "schema": {"type": "string", "pattern": "^/", "maxLength": 2048}},
+})
+
+DEP_404 = err_response("NOT_FOUND: no deployment of that id, or it was deleted (data.error.field id).", ["NOT_FOUND"])
+DEP_503 = err_response("TOOL_UNAVAILABLE: the instance holding the deployment is not running or its tool cannot be reached (data.error.instance). DATABASE_UNAVAILABLE: PostgreSQL cannot be reached.",
+                       ["TOOL_UNAVAILABLE", "DATABASE_UNAVAILABLE"])
+CAPACITY_409 = ("CONFLICT: not enough GPUs of the type: data.error gpu_type, requested, free, capacity "
+                "(the sum of gpu_count x replicas.max of live deployments, twice while a canary runs, "
+                "and gpu_count of RUNNING training jobs never exceeds the capacity).")
+DEP_TAIL = {"500": R("Internal"), "502": TRACK_502, "503": DEP_503}
+DEP_P = [ref("parameters", "deploymentId"), RID_P]
+
+def dep_op(op_id, summary, desc, role, extra, body_schema=None, params=None):
+    o = {"operationId": op_id, "tags": ["deployments"], "summary": summary, "description": desc,
+         "x-min-role": role, "parameters": params or DEP_P,
+         "responses": merge(extra, AUTH, DEP_TAIL)}
+    if body_schema:
+        o["requestBody"] = body(body_schema, summary)
+    return o
+
+paths.update({
+    "/llm-ops/v1/deployments": {
+        "summary": "The model deployments of one environment",
+        "description": OTHER,
+        "get": dep_op("listDeployments", "List the live deployments, oldest first, a page at a time",
+                      "Reads only PostgreSQL (the rows the background process keeps in step with the tools).",
+                      "reader", {"200": ok("A page of deployments.", "DeploymentListEnvelope"),
+                                 "400": bad_query("VALIDATION_FAILED: an unknown query parameter or env; state not one of progressing, ready, failed, deleting; limit not 1-1000; after not a deployment of this environment.")},
+                      params=[ref("parameters", "env"), ref("parameters", "deploymentState"),
+                              ref("parameters", "pageLimit"), ref("parameters", "deploymentAfter"), RID_P]),
+        "post": dep_op("createDeployment", "Deploy a model on the instance the serving flag picks",
+                       "Answers 201 at once with state progressing; the background process watches it to ready (url, ready_replicas) or failed (reason). The row, its audit, its outbox row and its watch are one transaction, under the GPU type's lock with the capacity check; the request then tries the tool once, and when the tool is down (or its breaker open) the outbox delivers the create later, exactly one object in the tool (idempotency key). The same name with the same body again: 200 with the existing deployment.",
+                       "operator", {"201": ok("Created, progressing; Location names it.", "DeploymentEnvelope", {"Location": ref("headers", "Location")}),
+                                    "200": ok("A deployment of that name and body exists: it.", "DeploymentEnvelope"),
+                                    "400": bad("INVALID_JSON or VALIDATION_FAILED (data.error.field): a member out of its bounds; name not a DNS-1035 label; gpu_type unknown or disabled (data.error.valid lists the enabled ones); gpu_count without gpu_type; replicas.min > max, min < max without autoscaling or autoscaling with min = max; what the tool refused (INVALID) or cannot do (UNSUPPORTED, data.error.feature)."),
+                                    "409": err_response("CONFLICT: a live deployment of that name with another spec; or " + CAPACITY_409, ["CONFLICT"]),
+                                    "413": R("PayloadTooLarge"), "415": R("UnsupportedMediaType")},
+                       "DeploymentCreate", [ref("parameters", "env"), RID_P]),
+    },
+    "/llm-ops/v1/deployments/{id}": {
+        "summary": "One deployment",
+        "description": OTHER,
+        "get": dep_op("getDeployment", "Read a deployment, refreshed from its tool",
+                      "Asks the tool (get_deployment) and stores what it answers; when the tool does not answer, the stored row (the message says so).",
+                      "reader", {"200": ok("The deployment.", "DeploymentEnvelope"), "400": R("BadQuery"), "404": DEP_404}),
+        "patch": dep_op("updateDeployment", "Scale a deployment or change its autoscaling",
+                        "update_deployment with the new replicas and/or autoscaling; raising replicas.max takes GPUs under the type's lock first. The deployment is progressing until the tool has rolled it out. Audited (scale).",
+                        "operator", {"200": ok("The deployment.", "DeploymentEnvelope"),
+                                     "400": bad("VALIDATION_FAILED: no member, a member out of bounds, min > max, min < max without autoscaling, or what the tool refused."),
+                                     "404": DEP_404,
+                                     "409": err_response("CONFLICT: the deployment is not created in its tool yet; or " + CAPACITY_409, ["CONFLICT"]),
+                                     "413": R("PayloadTooLarge"), "415": R("UnsupportedMediaType")}, "DeploymentPatch"),
+        "delete": dep_op("deleteDeployment", "Delete a deployment in its tool",
+                         "delete_deployment (a tool that no longer has it is fine); the row is kept as deleted, gone from lists and reads, its name and GPUs free. A create still in the outbox is not delivered. Audited (delete).",
+                         "operator", {"204": {"description": "Deleted.", "headers": RID}, "404": DEP_404}),
+    },
+    "/llm-ops/v1/deployments/{id}/audit": {
+        "summary": "A deployment's transitions",
+        "description": OTHER,
+        "get": dep_op("getDeploymentAudit", "Every transition of a deployment: who, when, what, before, after, why",
+                      "Also for a deleted deployment.", "reader",
+                      {"200": ok("The audit.", "DeploymentAuditEnvelope"), "404": DEP_404}),
+    },
+    "/llm-ops/v1/deployments/{id}/canary": {
+        "summary": "The deployment's canary",
+        "description": OTHER,
+        "post": dep_op("createCanary", "Start a canary beside the stable spec",
+                       "create_canary; its GPUs (as many as the stable spec may take) are checked under the type's lock. One canary at a time. The background process watches it; a canary the tool reports failed is rolled back by it (audited, actor llm-ops-background).",
+                       "operator", {"201": ok("The deployment with its canary, progressing.", "DeploymentEnvelope"),
+                                    "400": bad("VALIDATION_FAILED: none of model, args, env; not exactly one of traffic_percent and canary_replicas; the instance makes no canaries or cannot split that way (data.error.feature: canary, canary_percent, canary_by_replicas)."),
+                                    "404": DEP_404,
+                                    "409": err_response("CONFLICT: a canary exists already, or the deployment is not created in its tool yet; or " + CAPACITY_409, ["CONFLICT"]),
+                                    "413": R("PayloadTooLarge"), "415": R("UnsupportedMediaType")}, "CanaryCreate"),
+        "patch": dep_op("setCanaryTraffic", "Change the canary's share of the traffic",
+                        "set_canary_traffic. Audited (traffic).", "operator",
+                        {"200": ok("The deployment.", "DeploymentEnvelope"),
+                         "400": bad("VALIDATION_FAILED: not exactly one of traffic_percent (0-100) and canary_replicas, or the instance cannot split that way (data.error.feature)."),
+                         "404": DEP_404, "409": err_response("CONFLICT: the deployment has no canary.", ["CONFLICT"]),
+                         "413": R("PayloadTooLarge"), "415": R("UnsupportedMediaType")}, "CanaryPatch"),
+    },
+    "/llm-ops/v1/deployments/{id}/promote": {
+        "summary": "Promote the canary",
+        "description": OTHER,
+        "post": dep_op("promoteCanary", "The canary becomes the stable spec at 100 %",
+                       "promote_canary; the canary's model, args and env become the stable spec, canary null. Takes no body (an empty object is accepted). Audited (promote).",
+                       "operator", {"200": ok("The deployment, progressing until the tool has rolled the promoted spec out.", "DeploymentEnvelope"),
+                                    "400": bad("VALIDATION_FAILED: a body member."),
+                                    "404": DEP_404, "409": err_response("CONFLICT: the deployment has no canary.", ["CONFLICT"])}),
+    },
+    "/llm-ops/v1/deployments/{id}/rollback": {
+        "summary": "Roll the canary back",
+        "description": OTHER,
+        "post": dep_op("rollbackCanary", "All traffic back to the stable revision, the canary removed",
+                       "rollback_canary; the body is optional ({reason}). Audited (rollback, with the reason). The alert webhook reaches the same rollback by name (serving_rollback_by_name).",
+                       "operator", {"200": ok("The deployment without a canary.", "DeploymentEnvelope"),
+                                    "400": bad("VALIDATION_FAILED: a member other than reason."),
+                                    "404": DEP_404, "409": err_response("CONFLICT: the deployment has no canary.", ["CONFLICT"])},
+                       "Rollback"),
+    },
+    "/llm-ops/v1/deployments/{id}/predict": {
+        "summary": "One inference request, passed through",
+        "description": OTHER,
+        "post": dep_op("predict", "Send one JSON request to the deployment's model server",
+                       "Through the module's predict op where it has one, else one POST to the deployment's URL + path (no retry), at most 1 MiB each way and 30 s. The model server's status is the answer's: 2xx is a success envelope, anything else the error envelope TOOL_ERROR with the same data (data.error.tool_status, body). Streaming (server-sent events, chunked token streams) is not proxied.",
+                       "operator", {"200": ok("The model server's answer (its 2xx status kept).", "PredictEnvelope"),
+                                    "400": bad("VALIDATION_FAILED: path not beginning with '/', or holding '..', spaces or control characters."),
+                                    "404": DEP_404,
+                                    "409": err_response("CONFLICT: the deployment is not ready or has no URL yet (data.error.state).", ["CONFLICT"]),
+                                    "413": R("PayloadTooLarge"), "415": R("UnsupportedMediaType")},
+                       "PredictBody", [ref("parameters", "deploymentId"), ref("parameters", "predictPath"), RID_P]),
+    },
+})
+schemas["PredictBody"] = {"type": "object", "description": "The inference request, as the model server takes it."}
 
 headers["Location"] = {"description": "The path of the object created, e.g. /llm-ops/v1/runs/run_9a0b1c2d3e4f5a6b7c8d9e0f.",
                        "schema": {"type": "string"}}
@@ -2188,6 +2427,7 @@ doc = {
         {"name": "outbox", "description": "Tool writes that can wait, delivered by the background process (llm-opsd --background) with backoff; dead letters and their retry."},
         {"name": "operations", "description": "Long operations ([jobs] ops of plugins) run by the background process: state, progress, cancel."},
         {"name": "alerts", "description": "Alertmanager's webhook: firing alerts roll flags and deployments back, once per alert; the record of what was received."},
+        {"name": "deployments", "description": "Model deployments on the serving instances (kserve, rayserve, serving-k8s): create, watch to ready, scale, canary, promote, rollback, audit, predict; GPU types resolved and their capacity enforced."},
     ],
     "security": [{"bearerAuth": []}],
     "paths": paths,

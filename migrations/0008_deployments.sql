@@ -60,4 +60,4 @@ CREATE INDEX deployment_audit_deployment ON deployment_audit (deployment_id, id)
 
 -- Running training jobs count against a GPU type's capacity too.
 CREATE INDEX training_jobs_gpu ON training_jobs (environment, gpu_type)
-    WHERE status IN ('QUEUED', 'RUNNING');
+    WHERE status = 'RUNNING';

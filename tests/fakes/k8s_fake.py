@@ -42,8 +42,10 @@ horizontalpodautoscalers, inferenceservices, workflows) starts in progress and, 
 or stays stuck (--outcome, default ready). Per object, annotations decide:
   fake.llm-ops/outcome: ready|failed|stuck    fake.llm-ops/polls: "N"
   fake.llm-ops/message: "..."                 (the failure message)
-and POST /_controller {"namespace","plural","name","outcome","polls","message"} scripts one
-object (or, without "name", sets the defaults). A spec change (a new generation) starts the
+and POST /_controller {"namespace","plural","name","outcome","polls","message","url"} scripts
+one object (or, without "name", sets the defaults); "url" replaces an InferenceService's
+status.url (e.g. this fake's own /_predict/NAME, a model server that answers POSTs with
+{"predictions", "path", "echo": the body} and the status the body's "fake_status" asks for). A spec change (a new generation) starts the
 rollout again. Pod logs: POST /_logs {"namespace","pod","container","lines":[...]}, or the
 annotation fake.llm-ops/logs (lines separated by \\n); otherwise a few generated lines.
 
@@ -1287,6 +1289,7 @@ class Controller:
         else:
             url = "http://%s-%s.example.com" % (name, ns)
             internal = "http://%s-predictor.%s.svc.cluster.local" % (name, ns)
+        url = self.store.script.get(("inferenceservices", ns, name), {}).get("url") or url
         if phase == "failed":
             msg = message or ("Revision \"%s\" failed with message: Container failed with: "
                               "ModelLoadError: model not found." % rev)
@@ -1670,7 +1673,7 @@ class Handler(faultserver.FaultHandler):
             api.refuse(seconds)
             return True
         if path == "/_controller" and self.command == "POST":
-            keys = {k: spec[k] for k in ("outcome", "polls", "message") if k in spec}
+            keys = {k: spec[k] for k in ("outcome", "polls", "message", "url") if k in spec}
             if "outcome" in keys and keys["outcome"] not in ("ready", "failed", "stuck"):
                 self.send_json(400, {"error": "outcome is ready, failed or stuck"})
                 return True
@@ -1682,6 +1685,12 @@ class Handler(faultserver.FaultHandler):
                 else:
                     st.defaults.update(keys)
             self.send_json(200, {"defaults": st.defaults})
+            return True
+        if path.startswith("/_predict/") and self.command == "POST":
+            # a model server behind a scripted url: the request back, the status it asks for
+            status = spec.get("fake_status", 200) if isinstance(spec, dict) else 200
+            self.send_json(status, {"predictions": [len(body or b"")], "path": path,
+                                    "echo": spec})
             return True
         if path == "/_logs" and self.command == "POST":
             with st.lock:
