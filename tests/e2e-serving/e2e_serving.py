@@ -94,7 +94,7 @@ def traffic(obj):
 
 def create(api, env, name, **extra):
     body = {"name": name, "model": MODEL_V1, "runtime": "vllm", "cpu": "2", "memory": "8Gi",
-            "replicas": {"min": 1, "max": 2}, "env": {"LOG_LEVEL": "info"},
+            "replicas": {"min": 1, "max": 1}, "env": {"LOG_LEVEL": "info"},
             "args": ["--max-model-len", "4096"]}
     body.update(extra)
     t0 = time.monotonic()
@@ -163,6 +163,7 @@ def inference_service(fake, name):
 def scenario_a(api, fake):
     name = "chat-a-" + SUFFIX
     d = create(api, "dev", name, gpu_type="nvidia-t4", gpu_count=1,
+               replicas={"min": 1, "max": 2},
                autoscaling={"metric": "concurrency", "target": 10})
     check(d.get("instance") == "kserve-dev", "dev's flag names kserve-dev: %s" % d.get("instance"))
     gpu = d.get("gpu") or {}
@@ -285,7 +286,7 @@ def rollbacks(audit):
     return [e for e in audit if e.get("action") == "rollback"]
 
 
-def scenario_b(api, env, d_dir):
+def scenario_b(api, env, d_dir, fake):
     name = "chat-b-" + SUFFIX
     d = create(api, "dev", name, gpu_type="nvidia-t4", gpu_count=1)
     wait_ready(api, d)
@@ -307,11 +308,14 @@ def scenario_b(api, env, d_dir):
         return o if o.get("canary") is None and traffic(o) == (100, 0) else None
 
     end = time.monotonic() + 30
-    o = None
+    o = rec = None
     while time.monotonic() < end:
         o = rolled_back()
         if o:
             break
+        rec = alert_record(api, alertname)
+        if rec and rec.get("result") == "failed":
+            break  # llm-opsd refused it for good: it will not act on a repeat either
         time.sleep(0.25)
     sent, failed = am.webhook_counts()
     if not o:
@@ -323,15 +327,19 @@ def scenario_b(api, env, d_dir):
             raise Failed("every delivery to llm-opsd failed (%d of %d); Alertmanager's last "
                          "error: %s" % (failed, sent, errs[-1] if errs else "?"))
         rec = alert_record(api, alertname)
-        acts = [a.get("action") for a in (rec or {}).get("actions") or []]
-        if rec and "deployment_rollback" not in acts:
+        acts = [(a.get("action"), a.get("result"), a.get("message"))
+                for a in (rec or {}).get("actions") or []]
+        if rec and not any(a == "deployment_rollback" and r in ("done", "noop")
+                           for a, r, _ in acts):
+            missing = any("llmops_deployment" in (m or "") for _, _, m in acts) or \
+                not any(a == "deployment_rollback" for a, _, _ in acts)
             raise Failed("Alertmanager delivered %d notifications to POST /llm-ops/v1/alerts "
-                         "(%d failed) and llm-opsd recorded the alert as %r with actions %s: "
-                         "no target is registered for the label llmops_deployment (the lead "
-                         "wires serving_rollback_by_name into the alerts' target table); the "
-                         "canary of %s is still there (traffic %s); what llm-opsd said: %s"
-                         % (sent, failed, rec.get("result"), acts, name, traffic(last),
-                            [a.get("message") for a in rec.get("actions") or []]))
+                         "(%d failed) and llm-opsd recorded the alert as %r, actions %s%s; "
+                         "the canary of %s is still there (traffic %s)"
+                         % (sent, failed, rec.get("result"), acts,
+                            ": the alert target for llmops_deployment is not registered (the "
+                            "lead wires serving_rollback_by_name into the alerts' target "
+                            "table)" if missing else "", name, traffic(last)))
         raise Failed("Alertmanager delivered %d notifications (%d failed) but the canary of %s "
                      "was not rolled back within 30 s (traffic %s, canary %s); the alert's "
                      "record: %s" % (sent, failed, name, traffic(last),
@@ -341,8 +349,17 @@ def scenario_b(api, env, d_dir):
     log("rolled back %.2f s after the alert was fed (Alertmanager: %d sent, %d failed)"
         % (took, sent, failed))
     check(failed == 0, "Alertmanager saw %d failed deliveries before the rollback" % failed)
-    check(o.get("state") == "ready" and (o.get("model") or {}).get("uri") == MODEL_V1["uri"],
-          "after the rollback the stable model serves: %s %s" % (o.get("state"), o.get("model")))
+    o = api.wait(d["id"], "ready again on the stable model after the rollback",
+                 lambda x: x.get("state") in ("ready", "failed") and x.get("canary") is None)
+    check(o.get("state") == "ready" and (o.get("model") or {}).get("uri") == MODEL_V1["uri"] and
+          traffic(o) == (100, 0),
+          "after the rollback the stable model serves: %s %s %s" % (o.get("state"),
+                                                                   o.get("model"), traffic(o)))
+    spec = inference_service(fake, name)["spec"]["predictor"]
+    check(spec.get("canaryTrafficPercent", 100) == 100 and MODEL_V1["uri"] in json.dumps(spec) and
+          MODEL_V2["uri"] not in json.dumps(spec),
+          "after the rollback the InferenceService holds the stable model alone: %s"
+          % json.dumps(spec)[:800])
     # Alertmanager repeats itself: two more notifications (repeat_interval 3 s), all 2xx
     base = sent
     S.wait_for("Alertmanager repeats the notification twice", 20,
@@ -434,7 +451,7 @@ def test():
     scenarios = [("A", "kserve create, canary 10/25 %, promote", lambda: scenario_a(api, fake)),
                  ("C", "serving-k8s create, ready, delete", lambda: scenario_c(api, fake)),
                  ("B", "canary rolled back by an Alertmanager alert",
-                  lambda: scenario_b(api, env, d))]
+                  lambda: scenario_b(api, env, d, fake))]
     for key, what, fn in scenarios:
         # each scenario on its own deployments: one failing does not hide the others
         t0 = time.monotonic()
