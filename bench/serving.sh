@@ -12,9 +12,10 @@
 #      lighttpd -> llm-opsd -> kserve -> the fake, against the same reads straight from the
 #      fake (GET .../inferenceservices and .../inferenceservices/{name} with its bearer token),
 #      one connection each, alternating rounds: p50 and p99, as ratios, and the CPU per
-#      request of llm-opsd's workers, lighttpd and the background process
-#      (/proc/PID/schedstat, as bench/gpu-types.sh measures it) and of the fake (its
-#      /proc/PID/stat utime + stime: it answers on short-lived threads).
+#      request of llm-opsd's workers, their PostgreSQL backends, lighttpd and the background
+#      process (/proc/PID/schedstat, as bench/gpu-types.sh measures it) and of the fake (its
+#      /proc/PID/stat utime + stime: it answers on short-lived threads), and how many
+#      requests the fake answered per request (its /_stats).
 #
 # Prints figures; see bench/README.md. Exits 0 whatever the figures; 1 only when the set-up
 # failed or a run is invalid (non-2xx answers, no figures).
@@ -83,10 +84,14 @@ fake() { # METHOD PATH [BODY]
         ${3:+--data "$3"} "$FAKE$2"
 }
 
+fake_requests() { # every request the fake has answered so far (its /_stats counts)
+    curl -sf -H "Authorization: Bearer $FAKE_TOKEN" "$FAKE/_stats" |
+        python3 -c 'import json, sys; print(sum(json.load(sys.stdin)["counts"].values()))'
+}
 cpu_ns() { # pids...: nanoseconds they have run on a CPU (first field of /proc/PID/schedstat)
     local pid total=0 ns
     for pid in "$@"; do
-        read -r ns _ <"/proc/$pid/schedstat" 2>/dev/null || continue
+        { read -r ns _ <"/proc/$pid/schedstat"; } 2>/dev/null || continue
         total=$((total + ns))
     done
     echo "$total"
@@ -118,15 +123,19 @@ done = function(summary, latency, requests)
     latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end
 LUA
-# run_get NAME URL TOKEN PIDS... -> "reqs p50 p99 cpu_us_per_request..." (one figure per pid group
-# given as comma-separated lists)
+# run_get NAME URL TOKEN GROUP... -> "reqs p50 p99 fake_requests_per_request cpu_us_per_request..."
+# (one CPU figure per group of pids: "a,b" by schedstat, "t:a" by clock ticks; the fake's
+# request count less the /_stats call itself)
 run_get() {
     local name=$1 url=$2 token=$3 g
     shift 3
     local before=() after=()
+    local f0 f1
+    f0=$(fake_requests)
     for g in "$@"; do before+=("$(group_ns "$g")"); done
     BENCH_TOKEN=$token wrk -t1 -c1 -d"$DURATION" -s "$T/get.lua" "$url" >"$T/wrk-$name.out" 2>&1
     for g in "$@"; do after+=("$(group_ns "$g")"); done
+    f1=$(fake_requests)
     local l r bad errs p50 p99
     l=$(grep '^REQS' "$T/wrk-$name.out") || { cat "$T/wrk-$name.out" >&2; die "no figures for $name"; }
     read -r _ r _ bad _ errs _ _ _ p50 _ p99 <<<"$l"
@@ -134,7 +143,8 @@ run_get() {
         cat "$T/wrk-$name.out" >&2
         die "$name: $bad non-2xx answers, $errs socket errors"
     fi
-    local out="$r $p50 $p99" i
+    local out i
+    out="$r $p50 $p99 $(awk -v d=$((f1 - f0 - 1)) -v n="$r" 'BEGIN { printf "%.2f", d / n }')"
     for i in "${!before[@]}"; do
         out="$out $(awk -v d=$((after[i] - before[i])) -v n="$r" 'BEGIN { printf "%.1f", d / n / 1000 }')"
     done
@@ -152,7 +162,7 @@ if [ "$DIRECT_ONLY" = 1 ]; then
     for round in $(seq "$ROUNDS"); do
         for what in list get; do
             if [ $what = list ]; then u=$FAKE$ISVC; else u=$FAKE$ISVC/bench-1; fi
-            read -r r p50 p99 cf <<<"$(run_get "direct-$what-$round" "$u" "$FAKE_TOKEN" "t:$fake_pid")" || exit 1
+            read -r r p50 p99 _ cf <<<"$(run_get "direct-$what-$round" "$u" "$FAKE_TOKEN" "t:$fake_pid")" || exit 1
             printf '   round %d %-4s direct %6d requests  p50 %7.3f ms  p99 %7.3f ms  CPU/request: fake %6.1f us\n' \
                 "$round" "$what" "$r" "$p50" "$p99" "$cf"
         done
@@ -184,11 +194,29 @@ MASTER=$(tr -dc 0-9 <"$(env_value LLMOPS_PID_FILE)")
 LIGHTTPD=$(env_value LIGHTTPD_PID)
 JOBS=$(env_value LLMOPS_JOBS_PID)
 WORKER_PIDS=$(children "$MASTER")
+PGROOT=$T/stack/pg
+[ -f "$T/stack/pgroot" ] && PGROOT=$(cat "$T/stack/pgroot")
+POSTMASTER=$(head -n 1 "$PGROOT/data/postmaster.pid" 2>/dev/null | tr -dc 0-9)
+pg_backends() { # the client backends (llm-opsd's connections: they stay), as "a,b,c"
+    local p out=
+    for p in $(children "${POSTMASTER:-0}"); do
+        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q '^postgres: postgres llmops' && out="$out,$p"
+    done
+    echo "${out#,}"
+}
 [ -n "$WORKER_PIDS" ] || die "no llm-opsd workers under the master $MASTER"
 psql_q() { "$PGBIN/psql" -h "$(env_value PGHOST)" -p "$(env_value PGPORT)" -U postgres -d llmops -X -q -tA -c "$1"; }
-api() { # METHOD PATH [BODY] -> body on stdout; fails on a non-2xx
-    curl -sf -X "$1" -H "Authorization: Bearer $OP" -H 'Content-Type: application/json' \
-        ${3:+--data "$3"} "$URL$2"
+api() { # METHOD PATH [BODY] -> body on stdout; a non-2xx answer is printed and fails
+    local out code
+    out=$(curl -s -w '\n%{http_code}' -X "$1" -H "Authorization: Bearer $OP" \
+        -H 'Content-Type: application/json' ${3:+--data "$3"} "$URL$2") || return 1
+    code=${out##*$'\n'}
+    out=${out%$'\n'*}
+    case "$code" in
+    2??) [ -n "$out" ] || { echo "serving.sh: $1 $2: HTTP $code with an empty body" >&2; return 1; }
+         echo "$out" ;;
+    *) echo "serving.sh: $1 $2: HTTP $code $out" >&2; return 1 ;;
+    esac
 }
 jget() { python3 -c 'import json,sys; d=json.load(sys.stdin)["data"]
 for k in sys.argv[1].split("."): d=d[k]
@@ -235,11 +263,13 @@ for round in $(seq "$ROUNDS"); do
                 if [ $what = list ]; then u="$URL/deployments?env=dev"; else u=$URL/deployments/$ID1; fi
                 tok=$READER
             fi
-            res=$(run_get "$which-$what-$round" "$u" "$tok" "$OPSD_GROUP" "$LIGHTTPD" "t:$fake_pid" "${JOBS:-0}") || exit 1
-            read -r r p50 p99 co cl cf cj <<<"$res"
-            printf '   round %d %-4s %-6s %6d requests  p50 %7.3f ms  p99 %7.3f ms  CPU/request us: llm-opsd %6.1f  lighttpd %5.1f  fake %6.1f  background %5.1f\n' \
-                "$round" "$what" "$which" "$r" "$p50" "$p99" "$co" "$cl" "$cf" "$cj"
-            echo "$what $which $p50 $p99 $co $cl $cf $cj $r" >>"$T/lat"
+            # PostgreSQL's backends (the workers' connections) as they are now
+            PG_GROUP=$(pg_backends)
+            res=$(run_get "$which-$what-$round" "$u" "$tok" "$OPSD_GROUP" "$LIGHTTPD" "t:$fake_pid" "${JOBS:-0}" "${PG_GROUP%,}") || exit 1
+            read -r r p50 p99 fr co cl cf cj cp <<<"$res"
+            printf '   round %d %-4s %-6s %6d requests  p50 %7.3f ms  p99 %7.3f ms  fake calls/request %4.2f  CPU/request us: llm-opsd %6.1f  PostgreSQL %6.1f  lighttpd %5.1f  fake %6.1f  background %5.1f\n' \
+                "$round" "$what" "$which" "$r" "$p50" "$p99" "$fr" "$co" "$cp" "$cl" "$cf" "$cj"
+            echo "$what $which $p50 $p99 $co $cl $cf $cj $r $fr $cp" >>"$T/lat"
         done
     done
 done
@@ -247,7 +277,7 @@ done
 echo
 echo "summary"
 cat >"$T/summary.awk" <<'AWK'
-{ k = $1 " " $2; n[k]++; p50[k] += $3; p99[k] += $4; co[k] += $5; cl[k] += $6; cf[k] += $7 }
+{ k = $1 " " $2; n[k]++; p50[k] += $3; p99[k] += $4; co[k] += $5; cl[k] += $6; cf[k] += $7; fr[k] += $10; cp[k] += $11 }
 END {
     for (w = 1; w <= 2; w++) {
         what = (w == 1) ? "list" : "get"
@@ -255,9 +285,10 @@ END {
         printf "  %-4s (%d deployments)  direct p50 %.3f ms p99 %.3f ms;  through llm-opsd p50 %.3f ms p99 %.3f ms;  ratio p50 %.2f, p99 %.2f\n",
             what, ndep, p50[d] / n[d], p99[d] / n[d], p50[v] / n[v], p99[v] / n[v],
             (p50[v] / n[v]) / (p50[d] / n[d]), (p99[v] / n[v]) / (p99[d] / n[d])
-        printf "        CPU/request us: direct: fake %.1f;  through llm-opsd: llm-opsd %.1f + lighttpd %.1f + fake %.1f = %.1f (%.2f x the direct read)\n",
-            cf[d] / n[d], co[v] / n[v], cl[v] / n[v], cf[v] / n[v],
-            (co[v] + cl[v] + cf[v]) / n[v], ((co[v] + cl[v] + cf[v]) / n[v]) / (cf[d] / n[d])
+        printf "        CPU/request us: direct: fake %.1f;  through llm-opsd: llm-opsd %.1f + PostgreSQL %.1f + lighttpd %.1f + fake %.1f = %.1f (%.2f x the direct read); the fake called %.2f times per request\n",
+            cf[d] / n[d], co[v] / n[v], cp[v] / n[v], cl[v] / n[v], cf[v] / n[v],
+            (co[v] + cp[v] + cl[v] + cf[v]) / n[v], ((co[v] + cp[v] + cl[v] + cf[v]) / n[v]) / (cf[d] / n[d]),
+            fr[v] / n[v]
     }
     read_ms = p50["get direct"] / n["get direct"]
     fake_ms = polls * read_ms
