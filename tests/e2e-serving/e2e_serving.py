@@ -54,8 +54,11 @@ class Api:
         self.admin = env["LLMOPS_ADMIN_TOKEN"]
 
     def call(self, method, path, body=None, token=None, want=None):
-        s, j, _ = S.request(self.url, method, path, token=token or self.op, body=body,
+        s, j, h = S.request(self.url, method, path, token=token or self.op, body=body,
                             timeout=30)
+        if 200 <= s < 300 and s != 204 and not isinstance(j, dict):
+            raise Failed("%s %s: HTTP %d without a JSON envelope (Content-Length %s)"
+                         % (method, path, s, h.get("Content-Length")))
         if want is not None:
             S.expect(s, want, j, "%s %s" % (method, path))
         return s, j
@@ -460,6 +463,10 @@ def test():
             results[key] = "passed (%.1f s)" % (time.monotonic() - t0)
         except Failed as e:
             results[key] = "FAILED: %s" % e
+        except Exception as e:  # a bug of the test or an answer of an unexpected shape
+            import traceback
+            traceback.print_exc()
+            results[key] = "FAILED: %s: %s" % (type(e).__name__, e)
         log("scenario %s (%s): %s" % (key, what, results[key]))
     bad = sanitizer_reports(d)
     for f in bad:
