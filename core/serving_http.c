@@ -156,7 +156,7 @@ static json_t *dep_json(const PGresult *res, int i, int *bad)
     }
     json_t *g = json_object_get(spec, "gpu_count");
     json_t *o = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:O,s:O,s:O,s:O,s:O,s:o,s:O,s:O,s:O,s:O,s:O,s:o,s:o,"
+        "{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:O,s:O,s:O,s:O,s:o,s:O,s:O,s:O,s:O,s:O,s:O,s:o,s:o,"
         "s:o,s:s,s:s,s:s,s:I}",
         "id", V(0), "name", V(2), "environment", V(1), "instance", V(3), "state", V(6), "reason",
         json_str_or_null(N(7)), "url", json_str_or_null(N(8)), "ready_replicas",
@@ -517,11 +517,11 @@ void deployments_create(struct req *r)
         struct db_error err;
         int ok = gpu_resolve(&app->db, r->env, gtype, &g, &valid, &disabled, &err);
         if (ok <= 0) {
-            json_decref(spec);
             if (ok < 0)
                 db_failed(r, "read the GPU types", &err);
             else
-                gpu_refuse_type(r, r->env, gtype, disabled, valid);
+                gpu_refuse_type(r, r->env, gtype, disabled, valid); /* gtype is spec's */
+            json_decref(spec);
             return;
         }
         gpu = json_pack("{s:s,s:{s:s},s:s?}", "resource_name", g.resource_name, "node_selector",
@@ -947,25 +947,22 @@ void deployments_canary_create(struct req *r)
     struct instance *in;
     if (load_for_canary(r, &d, &in, 0) < 0)
         return;
-    json_t *canary = json_pack(
-        "{s:O,s:O,s:O,s:O?,s:O?,s:s,s:n}", "model",
-        json_object_get(b, "model") ? json_object_get(b, "model")
-                                    : json_object_get(d.spec, "model"),
-        "args",
-        json_object_get(b, "args")
-            ? json_object_get(b, "args")
-            : (json_object_get(d.spec, "args") ? json_object_get(d.spec, "args") : json_array()),
-        "env",
-        json_object_get(b, "env")
-            ? json_object_get(b, "env")
-            : (json_object_get(d.spec, "env") ? json_object_get(d.spec, "env") : json_object()),
-        "traffic_percent", json_object_get(b, "traffic_percent"), "canary_replicas",
-        json_object_get(b, "canary_replicas"), "state", "progressing", "reason");
-    /* json_pack's O of a fresh json_array()/json_object() took a reference: drop ours */
-    if (!json_object_get(b, "args") && !json_object_get(d.spec, "args"))
-        json_decref(json_object_get(canary, "args"));
-    if (!json_object_get(b, "env") && !json_object_get(d.spec, "env"))
-        json_decref(json_object_get(canary, "env"));
+    /* the candidate as the row keeps it: what the body gives, the stable spec's for the rest */
+    json_t *canary = json_pack("{s:s,s:n}", "state", "progressing", "reason");
+    static const char *const spec_members[] = {"model", "args", "env"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(spec_members); i++) {
+        json_t *v = json_object_get(b, spec_members[i]);
+        if (!v)
+            v = json_object_get(d.spec, spec_members[i]);
+        if (v)
+            json_object_set(canary, spec_members[i], v);
+        else
+            json_object_set_new(canary, spec_members[i], i == 1 ? json_array() : json_object());
+    }
+    json_object_set(canary, "traffic_percent",
+                    pct ? json_object_get(b, "traffic_percent") : json_null());
+    json_object_set(canary, "canary_replicas",
+                    pct ? json_null() : json_object_get(b, "canary_replicas"));
     char *ct = json_dumps(canary, JSON_COMPACT);
     const char *p[] = {d.id, ct};
     struct db_error err;

@@ -24,7 +24,7 @@
 #define ISVC "/apis/serving.kserve.io/v1beta1/namespaces/" NS "/inferenceservices"
 
 static struct stack st;
-static int fake_port;
+static int fake_port, ray_port;
 static char fake_dir[256];
 
 #define EXPECT(status, want, j)                                                                    \
@@ -60,6 +60,25 @@ static void fake_start(void)
                 break;
         }
         ck_assert_msg(now_s() < end, "the Kubernetes fake did not start");
+        sleep_ms(50);
+    }
+    /* Ray Serve's dashboard API: one document that every write replaces whole */
+    ck_assert_int_eq(tu_sh("python3 %s/tests/fakes/rayserve_fake.py --port 0 --ready-file"
+                           " %s/ray-ready --max-seconds 900 --idle-timeout 600 --polls 2"
+                           " >%s/ray.log 2>&1 & echo $! >%s/ray-pid",
+                           LLMOPS_SOURCE_DIR, fake_dir, fake_dir, fake_dir),
+                     0);
+    snprintf(path, sizeof path, "%s/ray-ready", fake_dir);
+    end = now_s() + 20;
+    for (;;) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            int ok = fscanf(f, "%d", &ray_port) == 1;
+            fclose(f);
+            if (ok)
+                break;
+        }
+        ck_assert_msg(now_s() < end, "the Ray Serve fake did not start");
         sleep_ms(50);
     }
 }
@@ -136,13 +155,16 @@ static void setup(void)
             "[plugin \"k8s-stg\"]\nmodule = serving-k8s\nurl = http://127.0.0.1:%d\n"
             "token_file = %s/token\nnamespace = " NS "\ntimeout_ms = 3000\nretries = 0\n"
             "connect_timeout_ms = 500\nimage = ghcr.io/example/model-server:1\n"
+            "[plugin \"ray-qa\"]\nmodule = rayserve\nurl = http://127.0.0.1:%d\n"
+            "import_path = serve_llm:app\ntimeout_ms = 3000\nretries = 0\n"
             "[flags \"dev\"]\nserving = kserve-dev\n[flags \"prod\"]\nserving = kserve-prod\n"
-            "[flags \"stg\"]\nserving = k8s-stg\n",
-            fake_port, fake_dir);
+            "[flags \"stg\"]\nserving = k8s-stg\n[flags \"qa\"]\nserving = ray-qa\n",
+            fake_port, fake_dir, ray_port);
     fclose(f);
     char opts[900];
     snprintf(opts, sizeof opts,
-             "--custom-plugins --workers 4 --drop-in %s --set outbox.base_delay_ms=100"
+             "--custom-plugins --workers 4 --drop-in %s --set 'server.environments=dev stg prod qa'"
+             " --set outbox.base_delay_ms=100"
              " --set outbox.max_delay_ms=1000 --set outbox.max_attempts=1000"
              " --set breaker.min_calls=100000",
              dropin);
@@ -153,7 +175,8 @@ static void teardown(void)
 {
     stack_stop(&st);
     if (fake_dir[0]) {
-        tu_sh("kill $(cat %s/pid) 2>/dev/null; rm -rf %s", fake_dir, fake_dir);
+        tu_sh("kill $(cat %s/pid) $(cat %s/ray-pid) 2>/dev/null; rm -rf %s", fake_dir, fake_dir,
+              fake_dir);
         fake_dir[0] = '\0';
     }
 }
@@ -170,14 +193,23 @@ static char *uname_(const char *prefix)
 }
 
 /* POST /deployments?env=E of `extra` members beside name and model; the answer. */
+static char last_raw[4096];
+
 static json_t *create(const char *env, const char *name, int *s, const char *extra)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/deployments?env=%s", env);
-    return api(&st, s, st.operator_, "POST", path,
-               "{\"name\":\"%s\",\"model\":{\"uri\":\"hf://org/llama\",\"format\":\"huggingface\"}"
-               "%s%s}",
-               name, extra && *extra ? "," : "", extra ? extra : "");
+    char url[400], *body = NULL;
+    snprintf(url, sizeof url, "%s/deployments?env=%s", st.url, env);
+    ck_assert_int_ge(asprintf(&body,
+                              "{\"name\":\"%s\",\"model\":{\"uri\":\"hf://org/llama\",\"format\":"
+                              "\"huggingface\"}%s%s}",
+                              name, extra && *extra ? "," : "", extra ? extra : ""),
+                     0);
+    char *text = http_text("POST", url, st.operator_, NULL, body, s, NULL, 0);
+    snprintf(last_raw, sizeof last_raw, "%s", text);
+    json_t *j = json_loads(text, 0, NULL);
+    free(text);
+    free(body);
+    return j ? j : json_object();
 }
 
 static char *create_ok(const char *env, const char *name, const char *extra)
@@ -185,7 +217,11 @@ static char *create_ok(const char *env, const char *name, const char *extra)
     int s;
     json_t *j = create(env, name, &s, extra);
     EXPECT(s, 201, j);
-    ck_assert_str_eq(jstr(j, "data.state"), "progressing");
+    if (!jstr(j, "data.state") || strcmp(jstr(j, "data.state"), "progressing") != 0) {
+        char *d = json_dumps(j, JSON_COMPACT);
+        ck_abort_msg("create of %s answered 201 but not progressing: %.900s (raw: %.1500s)", name,
+                     d, last_raw);
+    }
     char *id = strdup(jstr(j, "data.id"));
     ck_assert(strncmp(id, "dep_", 4) == 0);
     json_decref(j);
@@ -374,19 +410,41 @@ START_TEST(tool_down_during_create_is_delivered_later_once)
     j = wait_for(id, "data.state", "ready", 40);
     json_decref(j);
     ck_assert_int_eq(fake_count(name), 1);
+    /* a read while the tool is down answers the stored row, and says so */
+    json_decref(fake("POST", "/_refuse", "{\"seconds\": 1.5}"));
+    sleep_ms(500);
+    char path[96];
+    snprintf(path, sizeof path, "/deployments/%s", id);
+    j = api(&st, &s, st.reader, "GET", path, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.state"), "ready");
+    ck_assert_msg(strstr(jstr(j, "message"), "the tool did not answer"), "%s", jstr(j, "message"));
+    json_decref(j);
+    sleep_ms(1200);
 
     /* a lost answer: the tool made it, the request never heard; the background finds it by
      * its key instead of making a second one */
     name = uname_("lost");
-    json_decref(
-        fake("POST", "/_faults", "{\"path\":\"" ISVC "\",\"responses\":[{\"lost\":true}]}"));
+    /* the module lists by key, dry-runs, then creates: the create's answer is lost, and so
+     * are the answers to the module's own retry and search, so the request gives up; the
+     * background then finds the object by its key */
+    json_decref(fake("POST", "/_faults",
+                     "{\"path\":\"" ISVC "\",\"responses\":[{\"pass\":true},{\"pass\":true},"
+                     "{\"lost\":true},{\"lost\":true},{\"lost\":true},{\"lost\":true},"
+                     "{\"lost\":true}]}"));
     j = create("dev", name, &s, NULL);
     EXPECT(s, 201, j);
+    ck_assert_msg(strstr(jstr(j, "message"), "background process delivers it"), "%s",
+                  jstr(j, "message"));
     char *id2 = strdup(jstr(j, "data.id"));
     json_decref(j);
+    json_t *stats;
     j = wait_for(id2, "data.state", "ready", 40);
     json_decref(j);
     ck_assert_int_eq(fake_count(name), 1);
+    stats = fake("GET", "/_stats", NULL);
+    ck_assert_ptr_null(json_object_get(json_object_get(stats, "queued"), ISVC));
+    json_decref(stats);
     json_decref(fake("POST", "/_faults", "{\"path\":\"" ISVC "\",\"responses\":[]}"));
     free(id);
     free(id2);
@@ -477,9 +535,10 @@ static void gpu_type(const char *name, int capacity)
     json_decref(j);
 }
 
-/* N concurrent creates through lighttpd and llm-opsd (curl processes started together):
- * how many answered each status. */
-static void race(const char *gname, int n, int *created, int *refused, int *other)
+/* N concurrent creates through lighttpd and llm-opsd (curl processes started together) in
+ * env, of gpu type gname when not NULL, named PREFIX-i: how many answered each status. */
+static void race_in(const char *env, const char *prefix, const char *gname, int n, int *created,
+                    int *refused, int *other)
 {
     char out[300], body[300];
     snprintf(out, sizeof out, "%s/race.out", fake_dir);
@@ -490,10 +549,11 @@ static void race(const char *gname, int n, int *created, int *refused, int *othe
     for (int i = 0; i < n; i++)
         fprintf(f,
                 "curl -s -o /dev/null -w '%%{http_code}\\n' -X POST -H 'Authorization: Bearer %s'"
-                " -H 'Content-Type: application/json' -d '{\"name\":\"race-%s-%d\",\"model\":"
-                "{\"uri\":\"hf://org/m\",\"format\":\"huggingface\"},\"gpu_type\":\"%s\","
-                "\"gpu_count\":1}' '%s/deployments?env=prod' >>%s &\n",
-                st.operator_, uniq(), i, gname, st.url, out);
+                " -H 'Content-Type: application/json' -d '{\"name\":\"%s-%d\",\"model\":"
+                "{\"uri\":\"hf://org/m\",\"format\":\"huggingface\"}%s%s%s}'"
+                " '%s/deployments?env=%s' >>%s &\n",
+                st.operator_, prefix, i, gname ? ",\"gpu_count\":1,\"gpu_type\":\"" : "",
+                gname ? gname : "", gname ? "\"" : "", st.url, env, out);
     fprintf(f, "wait\n");
     fclose(f);
     ck_assert_int_eq(tu_sh("sh %s", body), 0);
@@ -510,6 +570,13 @@ static void race(const char *gname, int n, int *created, int *refused, int *othe
             (*other)++;
     }
     fclose(f);
+}
+
+static void race(const char *gname, int n, int *created, int *refused, int *other)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "race-%s", uniq());
+    race_in("prod", prefix, gname, n, created, refused, other);
 }
 
 START_TEST(capacity_race_cannot_oversubscribe)
@@ -932,6 +999,44 @@ START_TEST(predict_passes_through)
 }
 END_TEST
 
+/* rayserve keeps every application in one document that a write replaces whole: concurrent
+ * creates through different workers would lose each other's applications unless the core
+ * runs the instance's writes one at a time (feature serialized_writes). */
+START_TEST(serialized_writes_lose_no_application)
+{
+    enum { N = 8 };
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "ray-%s", uniq());
+    int created, refused, other;
+    double t0 = now_s();
+    race_in("qa", prefix, NULL, N, &created, &refused, &other);
+    fprintf(stderr, "rayserve: %d parallel creates: %d created, %d other, %.2f s\n", N, created,
+            refused + other, now_s() - t0);
+    ck_assert_int_eq(created, N);
+    json_t *all = NULL;
+    int present = 0;
+    double end = now_s() + 20;
+    for (;;) { /* what the tool holds: every application written */
+        struct stack f;
+        memset(&f, 0, sizeof f);
+        snprintf(f.url, sizeof f.url, "http://127.0.0.1:%d", ray_port);
+        int s;
+        all = api(&f, &s, NULL, "GET", "/api/serve/applications/", NULL);
+        ck_assert_int_eq(s, 200);
+        present = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(all, "applications"), k, v) present +=
+            strncmp(k, prefix, strlen(prefix)) == 0;
+        json_decref(all);
+        if (present == N || now_s() > end)
+            break;
+        sleep_ms(200);
+    }
+    ck_assert_int_eq(present, N);
+}
+END_TEST
+
 static Suite *deployments_suite(void)
 {
     Suite *s = suite_create("deployments");
@@ -952,6 +1057,7 @@ static Suite *deployments_suite(void)
     tcase_add_test(tc, unsupported_split_names_the_feature);
     tcase_add_test(tc, rollback_by_name_from_c);
     tcase_add_test(tc, predict_passes_through);
+    tcase_add_test(tc, serialized_writes_lose_no_application);
     suite_add_tcase(s, tc);
     return s;
 }
