@@ -2,9 +2,11 @@
  *
  * Each alert of a notification is recorded once per (fingerprint, startsAt, status) in
  * alert_events: Alertmanager sends a group again every repeat_interval and after a restart,
- * and such a repeat only bumps times_received, so a firing alert acts once. An alert whose
- * action could not be made (result error: the database or the tool was down) or that a
- * worker was acting on when it died (pending) acts again when it comes again. Alertmanager
+ * and such a repeat only bumps times_received, so a firing alert acts once, also when two
+ * deliveries of it cross (the row is claimed under its lock). An alert whose action could not
+ * be made (result error: the database or the tool was down), or that a delivery took more
+ * than 60 s ago without finishing (its worker died: still pending), acts again when it comes
+ * again. Alertmanager
  * looks only at the status: 2xx is delivered, 5xx is retried; so the answer is 200 whenever
  * one alert was recorded (what went wrong per alert is in the answer and the record), and
  * 503 only when none could be. */
@@ -123,13 +125,21 @@ static json_t *handle(struct req *r, const struct alerts_message *m, const struc
         snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
     if (repeat) {
-        /* RETURNING shows the row as this statement left it: result and actions unchanged */
+        /* Takes the alert to act on it again when its last try failed (error), or when the
+         * delivery acting on it has not finished for 60 s (its worker died). The row lock
+         * serialises concurrent deliveries: the one that blocked sees the claim made. */
         const char *p2[] = {a->fingerprint, a->starts_at, status};
         res = db_exec(&app->db,
-                      "UPDATE alert_events SET times_received = times_received + 1,"
-                      " last_received_at = now() WHERE fingerprint = $1 AND"
-                      " starts_at = $2::timestamptz AND status = $3"
-                      " RETURNING id, result, actions::text",
+                      "WITH old AS (SELECT id, result, (result = 'error' OR (result = 'pending' AND"
+                      "  claimed_at < now() - interval '60 seconds')) AS take FROM alert_events"
+                      "  WHERE fingerprint = $1 AND starts_at = $2::timestamptz AND status = $3"
+                      "  FOR UPDATE)"
+                      " UPDATE alert_events e SET times_received = e.times_received + 1,"
+                      "  last_received_at = now(),"
+                      "  result = CASE WHEN old.take THEN 'pending' ELSE e.result END,"
+                      "  claimed_at = CASE WHEN old.take THEN now() ELSE e.claimed_at END"
+                      " FROM old WHERE e.id = old.id"
+                      " RETURNING e.id, old.result, e.actions::text, old.take",
                       3, p2, err);
         if (!res)
             return NULL;
@@ -142,9 +152,10 @@ static json_t *handle(struct req *r, const struct alerts_message *m, const struc
         snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
         char result[16];
         snprintf(result, sizeof result, "%s", PQgetvalue(res, 0, 1));
+        int take = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
         json_t *actions = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
         PQclear(res);
-        if (strcmp(result, "error") != 0 && strcmp(result, "pending") != 0)
+        if (!take) /* done, or being done by another delivery (pending) */
             return answer(a, id, 1, result, actions ? actions : json_array());
         json_decref(actions); /* acted on again below */
     }
@@ -159,7 +170,7 @@ static json_t *handle(struct req *r, const struct alerts_message *m, const struc
     free(as);
     if (res)
         PQclear(res);
-    else /* acted but not written: the record stays pending, so a repeat acts again (idempotent) */
+    else /* acted but not written: the record stays pending; a repeat 60 s on acts again */
         log_warning("alert %s: its result could not be recorded: %s", a->fingerprint,
                     db_error_detail(&uerr));
     return answer(a, id, repeat, result, actions);
@@ -240,16 +251,16 @@ void alerts_list(struct req *r)
     struct db_error err;
     PGresult *res = db_exec(
         &r->app->db,
-        "SELECT coalesce(json_agg(a ORDER BY a.last_received_at DESC, a.id DESC), '[]') FROM ("
+        "SELECT coalesce(json_agg(a ORDER BY a.lr DESC, a.rid DESC), '[]') FROM ("
         " SELECT id::text AS id, fingerprint, alertname, status,"
         " to_char(starts_at AT TIME ZONE 'UTC', " TS_FMT ") AS starts_at,"
         " to_char(ends_at AT TIME ZONE 'UTC', " TS_FMT ") AS ends_at, receiver, group_key,"
         " labels, annotations, generator_url, received_by, result, actions, times_received,"
         " to_char(first_received_at AT TIME ZONE 'UTC', " TS_FMT ") AS first_received_at,"
         " to_char(last_received_at AT TIME ZONE 'UTC', " TS_FMT ") AS last_received_at,"
-        " last_received_at AS lr FROM alert_events"
+        " e.last_received_at AS lr, e.id AS rid FROM alert_events e"
         " WHERE ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR fingerprint = $3)"
-        " ORDER BY last_received_at DESC, id DESC LIMIT $1::int) a",
+        " ORDER BY e.last_received_at DESC, e.id DESC LIMIT $1::int) a",
         3, params, &err);
     if (!res) {
         resp_error(r, API_DATABASE_UNAVAILABLE, NULL, "the alert record is unavailable");
@@ -261,7 +272,11 @@ void alerts_list(struct req *r)
         list = json_array();
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) json_object_del(v, "lr");
+    json_array_foreach(list, i, v)
+    {
+        json_object_del(v, "lr"); /* only for the order */
+        json_object_del(v, "rid");
+    }
     char msg[64];
     snprintf(msg, sizeof msg, "%zu alert%s", json_array_size(list),
              json_array_size(list) == 1 ? "" : "s");

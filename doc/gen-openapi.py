@@ -2082,7 +2082,7 @@ schemas.update({
             "starts_at": {"type": "string"},
             "repeat": {"type": "boolean", "description": "true: this alert was received before; nothing was done again (unless its earlier result was error)."},
             "result": {"type": "string", "enum": ["done", "noop", "ignored", "failed", "error", "pending"],
-                       "description": "The worst of its actions: done (rolled back), noop (nothing to roll back), ignored (resolved, or no llmops_* label), failed (refused: unknown environment, category or deployment, no fallback, no llmops_env), error (could not be done now: done when Alertmanager sends it again)."},
+                       "description": "The worst of its actions: done (rolled back), noop (nothing to roll back), ignored (resolved, or no llmops_* label), failed (refused: unknown environment, category or deployment, no fallback, no llmops_env), error (could not be done now: done when Alertmanager sends it again), pending (a repeat only: another delivery of the same alert is acting on it now)."},
             "actions": {"type": "array", "items": ref("schemas", "AlertAction")},
             "message": {"type": "string"},
         },

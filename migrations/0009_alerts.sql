@@ -11,7 +11,8 @@ ALTER TABLE api_tokens ADD CONSTRAINT api_tokens_role_check
 -- done, one member per target the alert's labels named: {action, target, result, message}.
 -- result is the worst of them: done (a rollback was made), noop (nothing to roll back),
 -- ignored (resolved, or no llmops_* label), failed (refused: unknown deployment, no
--- fallback...) or error (the action could not be made now: tried again on the next repeat).
+-- fallback...) or error (the action could not be made now: tried again on the next repeat);
+-- pending while a delivery acts on it.
 CREATE TABLE alert_events (
     id               bigserial PRIMARY KEY,
     fingerprint      text NOT NULL CHECK (fingerprint ~ '^[A-Za-z0-9]{1,64}$'),
@@ -28,6 +29,9 @@ CREATE TABLE alert_events (
     result           text NOT NULL DEFAULT 'pending'
                      CHECK (result IN ('pending', 'done', 'noop', 'ignored', 'failed', 'error')),
     actions          jsonb NOT NULL DEFAULT '[]',
+    -- when a delivery took the alert to act on it: a repeat while it is pending does not act
+    -- too, unless that delivery is 60 s old (its worker died): then the repeat takes it over
+    claimed_at       timestamptz NOT NULL DEFAULT now(),
     times_received   integer NOT NULL DEFAULT 1,
     first_received_at timestamptz NOT NULL DEFAULT now(),
     last_received_at timestamptz NOT NULL DEFAULT now(),

@@ -27,9 +27,15 @@ group_interval 2 s, repeat_interval 3 s. Asserted:
     a reader is refused (403), an operator may post; seven alerts in one message get their
     own results (no fallback, no llmops_env, an unregistered llmops_deployment, an unknown
     environment: failed; no llmops_* label, resolved: ignored; already on the fallback:
-    noop), and the same message again answers repeat with the same results; with PostgreSQL
+    noop), and the same message again answers repeat with the same results; one new alert
+    posted by 8 clients at once, its rollback slowed to 0.5 s by a trigger so that the others
+    come while it acts, acts once (one answer done and not a repeat, the others
+    repeats that are done or pending, never noop; the record done, times_received 8; one
+    flag audit row); an alert whose rollback fails for now (a trigger refuses its audit row) is
+    an error, made by the next repeat (done, one audit row, the error counted); with PostgreSQL
     stopped the answer is 503 (nothing recorded: Alertmanager retries), and once it is back
     the alert is recorded;
+  - the alertmanager.yml of doc/alerting.md passes amtool check-config;
   - an alert routed to the `wrong` receiver is refused (llmops_http_requests_total of POST
     /llm-ops/v1/alerts with code 4xx grows), is not recorded, and Alertmanager counts the
     failure (alertmanager_notifications_failed_total{integration="webhook"} > 0).
@@ -43,6 +49,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -54,6 +61,7 @@ from scaleout_common import (  # noqa: E402
 
 ALERTMANAGER = os.environ.get("ALERTMANAGER", "/usr/bin/prometheus-alertmanager")
 ALERTNAME = "LlmOpsTrackingErrors"
+RACERS = 8
 
 
 def am_request(port, method, path, body=None):
@@ -296,6 +304,25 @@ receivers:
                    integration="webhook"))
 
     direct(url, env, token, st_dir)
+    doc_example(d, cred)
+
+
+def doc_example(d, cred):
+    """The alertmanager.yml of doc/alerting.md is one amtool check-config accepts."""
+    src = os.environ.get("LLMOPS_SOURCE_DIR") or os.path.join(HERE, "..", "..")
+    with open(os.path.join(src, "doc", "alerting.md")) as f:
+        blocks = re.findall(r"```yaml\n(.*?)```", f.read(), re.S)
+    conf = [b for b in blocks if "receivers:" in b]
+    check(len(conf) == 1, "doc/alerting.md has one alertmanager.yml block")
+    path = os.path.join(d, "doc-alertmanager.yml")
+    with open(path, "w") as f:
+        f.write(conf[0].replace("/etc/prometheus/llm-ops-alerts.token", cred))
+    amtool = os.path.join(os.path.dirname(ALERTMANAGER), "amtool")
+    r = subprocess.run([amtool, "check-config", path], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=30)
+    check(r.returncode == 0 and "SUCCESS" in r.stdout and "2 receivers" in r.stdout,
+          "amtool check-config of doc/alerting.md's example: %s" % r.stdout)
+    log("doc/alerting.md's alertmanager.yml passes amtool check-config")
 
 
 def message(alerts, status="firing"):
@@ -308,6 +335,13 @@ def one(fp, labels, status="firing"):
     return {"status": status, "labels": labels, "annotations": {"summary": "direct " + fp},
             "startsAt": "2026-12-03T11:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
             "generatorURL": "", "fingerprint": fp}
+
+
+def psql(env, sql):
+    r = subprocess.run(["psql", "-h", env["PGHOST"], "-p", env["PGPORT"], "-U", "postgres",
+                        "-d", "llmops", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+    check(r.returncode == 0, "psql: %s" % r.stdout)
 
 
 def direct(url, env, token, st_dir):
@@ -355,6 +389,105 @@ def direct(url, env, token, st_dir):
           [a["result"] for a in j["data"]["alerts"]] == [want[a["fingerprint"]]
                                                           for a in j["data"]["alerts"]],
           "a repeat answers what was done: %s" % json.dumps(j["data"]["alerts"]))
+
+    # the same new alert delivered concurrently (Alertmanagers of a cluster both sending, or
+    # a retry crossing the first delivery): one delivery acts, the others see it acting
+    st, j, _ = request(url, "PUT", "/llm-ops/v1/flags/stg/experiment_tracking",
+                       env["LLMOPS_ADMIN_TOKEN"],
+                       {"active": "tracking-pg", "fallback": "tracking-pg-b", "reason": "race"})
+    expect(st, 200, j, "PUT stg's flag with a fallback")
+    race = message([one("dd01", {"alertname": "Race", "llmops_env": "stg",
+                                 "llmops_category": "experiment_tracking"})])
+    # the first delivery's rollback takes 0.5 s (its audit row waits), so the others surely
+    # come while it acts
+    psql(env, "CREATE FUNCTION alerts_test_slow() RETURNS trigger LANGUAGE plpgsql AS $$"
+              " BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$;"
+              " CREATE TRIGGER alerts_test_slow BEFORE INSERT ON flag_audit FOR EACH ROW"
+              " WHEN (NEW.actor = 'alertmanager:Race') EXECUTE FUNCTION alerts_test_slow()")
+    answers = []
+    barrier = threading.Barrier(RACERS)
+
+    def racer():
+        barrier.wait()
+        answers.append(request(url, "POST", path, token, race))
+
+    threads = [threading.Thread(target=racer) for _ in range(RACERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    check(len(answers) == RACERS and all(a[0] == 200 for a in answers),
+          "concurrent posts: %s" % [a[0] for a in answers])
+    psql(env, "DROP TRIGGER alerts_test_slow ON flag_audit; DROP FUNCTION alerts_test_slow()")
+    outs = [a[1]["data"]["alerts"][0] for a in answers]
+    firsts = [o for o in outs if not o["repeat"]]
+    check(len(firsts) == 1 and firsts[0]["result"] == "done",
+          "one delivery acted: %s" % json.dumps(outs))
+    check(all(o["result"] in ("done", "pending") for o in outs),
+          "no delivery reports another outcome: %s" % json.dumps(outs))
+    st, j, _ = request(url, "GET", path + "?fingerprint=dd01", env["LLMOPS_READER_TOKEN"])
+    rec = j["data"]["alerts"]
+    check(len(rec) == 1 and rec[0]["result"] == "done" and rec[0]["times_received"] == RACERS,
+          "the raced alert's record: %s" % json.dumps(rec))
+    st, j, _ = request(url, "GET", "/llm-ops/v1/flags/audit?env=stg&limit=100",
+                       env["LLMOPS_READER_TOKEN"])
+    check(len([e for e in j["data"]["entries"] if e["actor"] == "alertmanager:Race"]) == 1,
+          "one flag change by the raced alert")
+    log("%d concurrent deliveries of one alert: one acted, %d saw it acting" %
+        (RACERS, RACERS - 1))
+
+    # an action that fails for now (the flag audit refuses the row: a trigger stands in for a
+    # database failure during the change) is an error, made again at the next repeat
+    psql(env, "CREATE FUNCTION alerts_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$"
+              " BEGIN RAISE EXCEPTION 'refused by the test'; END $$;"
+              " CREATE TRIGGER alerts_test_refuse BEFORE INSERT ON flag_audit FOR EACH ROW"
+              " WHEN (NEW.actor = 'alertmanager:Flaky') EXECUTE FUNCTION alerts_test_refuse()")
+    st, j, _ = request(url, "PUT", "/llm-ops/v1/flags/prod/experiment_tracking",
+                       env["LLMOPS_ADMIN_TOKEN"],
+                       {"active": "tracking-pg", "fallback": "tracking-pg-b", "reason": "flaky"})
+    expect(st, 200, j, "PUT prod's flag with a fallback")
+    flaky = message([one("ee01", {"alertname": "Flaky", "llmops_env": "prod",
+                                  "llmops_category": "experiment_tracking"})])
+    st, j, _ = request(url, "POST", path, token, flaky)
+    expect(st, 200, j, "the flaky alert, first delivery")
+    o = j["data"]["alerts"][0]
+    check(o["result"] == "error" and not o["repeat"], "first delivery: %s" % json.dumps(o))
+    psql(env, "DROP TRIGGER alerts_test_refuse ON flag_audit; DROP FUNCTION alerts_test_refuse()")
+    st, j, _ = request(url, "POST", path, token, flaky)
+    o = j["data"]["alerts"][0]
+    check(st == 200 and o["result"] == "done" and o["repeat"],
+          "the repeat makes what failed: %s" % json.dumps(o))
+    st, j, _ = request(url, "POST", path, token, flaky)
+    o = j["data"]["alerts"][0]
+    check(o["result"] == "done" and o["repeat"] and o["actions"][0]["result"] == "done",
+          "and a third delivery does nothing: %s" % json.dumps(o))
+    st, j, _ = request(url, "GET", "/llm-ops/v1/flags/audit?env=prod&limit=100",
+                       env["LLMOPS_READER_TOKEN"])
+    check(len([e for e in j["data"]["entries"] if e["actor"] == "alertmanager:Flaky"]) == 1,
+          "one flag change by the flaky alert")
+    m = metrics(url)
+    check(m.get('llmops_alert_actions_total{action="flag_rollback",result="error"}', 0) == 1,
+          "the error counted")
+
+    # the record, last received first; a page is the head of the whole list
+    rt = env["LLMOPS_READER_TOKEN"]
+    st, j, _ = request(url, "GET", path + "?limit=1000", rt)
+    expect(st, 200, j, "GET /alerts")
+    full = j["data"]["alerts"]
+    check(len(full) >= 9 and set(full[0]) == {
+        "id", "fingerprint", "alertname", "status", "starts_at", "ends_at", "receiver",
+        "group_key", "labels", "annotations", "generator_url", "received_by", "result",
+        "actions", "times_received", "first_received_at", "last_received_at"},
+        "GET /alerts members: %s" % json.dumps(full[:1]))
+    check([a["last_received_at"] for a in full] ==
+          sorted((a["last_received_at"] for a in full), reverse=True), "last received first")
+    st, j, _ = request(url, "GET", path + "?limit=3", rt)
+    check([a["id"] for a in j["data"]["alerts"]] == [a["id"] for a in full[:3]],
+          "limit=3 is the head of the list")
+    st, j, _ = request(url, "GET", path + "?status=dead", rt)
+    check(st == 400 and j["data"]["error"]["field"] == "status", "status=dead: %d" % st)
+    st, j, _ = request(url, "GET", path, token)
+    expect(st, 403, j, "the alerts token reading /alerts")
 
     # PostgreSQL down: nothing can be recorded, so a 5xx makes Alertmanager retry
     r = subprocess.run([STACK, "pg-stop", st_dir], stdout=subprocess.PIPE,
