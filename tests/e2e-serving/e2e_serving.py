@@ -468,6 +468,9 @@ def test():
             traceback.print_exc()
             results[key] = "FAILED: %s: %s" % (type(e).__name__, e)
         log("scenario %s (%s): %s" % (key, what, results[key]))
+    # stopped first, so what the sanitizers report at exit (LeakSanitizer) is in the logs too
+    subprocess.run([S.STACK, "stop", os.path.join(d, "st")], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.STDOUT, timeout=120)
     bad = sanitizer_reports(d)
     for f in bad:
         log("sanitizer report in %s:\n%s" % (f, S.tail(f, 40)))

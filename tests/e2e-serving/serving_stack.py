@@ -15,7 +15,7 @@ sys.dont_write_bytecode = True  # nothing written into the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "scaleout"))
 from scaleout_common import (  # noqa: E402,F401 (re-exported for the test)
-    BIN, SRC, Failed, check, expect, free_port, log, main, make_dir, metrics, request, spawn,
+    BIN, SRC, STACK, Failed, check, expect, free_port, log, main, make_dir, metrics, request, spawn,
     stack_start, tail, wait_for)
 
 FAKES = os.path.join(SRC, "tests", "fakes")
