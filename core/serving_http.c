@@ -789,23 +789,32 @@ void deployments_update(struct req *r)
     long long new_max = json_integer_value(json_object_get(rep, "max"));
     long long need = d.gpu_count * new_max * (d.canary ? 2 : 1);
     int raising = d.gpu_type[0] && new_max > d.replicas_max;
-    json_t *before = json_pack("{s:O,s:O?}", "replicas", json_object_get(d.spec, "replicas"),
-                               "autoscaling", json_object_get(d.spec, "autoscaling"));
-    json_t *after =
-        json_pack("{s:O,s:O?}", "replicas", rep, "autoscaling", json_is_object(as) ? as : NULL);
+    /* only the members the body gives are written (and given back on failure): a concurrent
+     * PATCH of the other member keeps its change */
+    json_t *given_rep = json_object_get(b, "replicas"),
+           *given_as = json_object_get(b, "autoscaling");
+    json_t *before = json_object(), *after = json_object();
+    if (given_rep) {
+        json_object_set(before, "replicas", json_object_get(d.spec, "replicas"));
+        json_object_set(after, "replicas", given_rep);
+    }
+    if (given_as) {
+        json_t *old_as = json_object_get(d.spec, "autoscaling");
+        json_object_set(before, "autoscaling", old_as ? old_as : json_null());
+        json_object_set(after, "autoscaling", given_as);
+    }
     char *after_t = json_dumps(after, JSON_COMPACT), *before_t = json_dumps(before, JSON_COMPACT);
-    char maxs[24], oldmax[24];
-    snprintf(maxs, sizeof maxs, "%lld", new_max);
-    snprintf(oldmax, sizeof oldmax, "%lld", d.replicas_max);
     struct db_error err;
     /* the new spec (and the GPUs it takes) first, under the type's lock when it takes more */
-    const char *p[] = {d.id, after_t, maxs};
+    const char *p[] = {d.id, after_t};
     static const char upd[] =
-        "UPDATE deployments SET spec = (spec - 'autoscaling') || jsonb_strip_nulls($2::jsonb),"
-        " replicas_max = $3::integer, version = version + 1, updated_at = now() WHERE id = $1";
+        "UPDATE deployments SET spec = CASE WHEN $2::jsonb ? 'autoscaling'"
+        "  THEN spec - 'autoscaling' ELSE spec END || jsonb_strip_nulls($2::jsonb),"
+        " replicas_max = coalesce(($2::jsonb -> 'replicas' ->> 'max')::integer, replicas_max),"
+        " version = version + 1, updated_at = now() WHERE id = $1";
     int rc = raising ? begin_capacity(r, d.env, d.gpu_type, d.id, need) : 0;
     if (rc == 0) {
-        rc = exec1(r, upd, 3, p, &err);
+        rc = exec1(r, upd, 2, p, &err);
         if (rc < 0)
             db_failed(r, "store the change", &err);
         if (raising)
@@ -813,13 +822,13 @@ void deployments_update(struct req *r)
     }
     if (rc < 0)
         goto out;
-    json_t *input = json_pack("{s:s,s:O,s:O}", "external_id", d.ext, "replicas", rep, "autoscaling",
-                              as ? as : json_null());
+    json_t *input = json_pack("{s:s}", "external_id", d.ext);
+    json_object_update(input, after);
     json_t *res = NULL;
     struct llmops_error e;
     if (serving_call(r->app, in, "update_deployment", input, &res, &e) < 0) {
-        const char *pr[] = {d.id, before_t, oldmax};
-        exec1(r, upd, 3, pr, &err); /* the old spec back */
+        const char *pr[] = {d.id, before_t};
+        exec1(r, upd, 2, pr, &err); /* the old members back */
         call_failed(r, in->name, "update_deployment", &e);
         json_decref(input);
         goto out;

@@ -137,6 +137,9 @@ static int fake_count(const char *name)
     return n;
 }
 
+static const char *stack_breaker = "--set breaker.min_calls=100000";
+static int stack_workers = 4;
+
 static void setup(void)
 {
     fake_start();
@@ -163,12 +166,20 @@ static void setup(void)
     fclose(f);
     char opts[900];
     snprintf(opts, sizeof opts,
-             "--custom-plugins --workers 4 --drop-in %s --set 'server.environments=dev stg prod qa'"
-             " --set outbox.base_delay_ms=100"
-             " --set outbox.max_delay_ms=1000 --set outbox.max_attempts=1000"
-             " --set breaker.min_calls=100000",
-             dropin);
+             "--custom-plugins --workers %d --drop-in %s"
+             " --set 'server.environments=dev stg prod qa' --set outbox.base_delay_ms=100"
+             " --set outbox.max_delay_ms=1000 --set outbox.max_attempts=1000 %s",
+             stack_workers, dropin, stack_breaker);
     stack_start(&st, "deploy", opts);
+}
+
+/* One worker whose breaker opens after two failed calls of three. */
+static void setup_breaker(void)
+{
+    stack_breaker = "--set breaker.min_calls=2 --set breaker.error_percent=50"
+                    " --set breaker.open_seconds=30";
+    stack_workers = 1;
+    setup();
 }
 
 static void teardown(void)
@@ -695,6 +706,14 @@ START_TEST(patch_scales_and_delete_removes)
     ck_assert_int_eq(json_integer_value(jpath(o, "spec.predictor.minReplicas")), 1);
     json_decref(o);
     json_decref(wait_for(id, "data.state", "ready", 30));
+    /* one member alone: the other stays as it is */
+    j = api(&st, &s, st.operator_, "PATCH", path,
+            "{\"autoscaling\":{\"metric\":\"concurrency\",\"target\":20}}");
+    EXPECT(s, 200, j);
+    ck_assert_int_eq(json_integer_value(jpath(j, "data.replicas.max")), 4);
+    ck_assert_int_eq(json_integer_value(jpath(j, "data.autoscaling.target")), 20);
+    json_decref(j);
+    json_decref(wait_for(id, "data.state", "ready", 30));
     /* min < max without autoscaling, and an empty body: 400 */
     j = api(&st, &s, st.operator_, "PATCH", path, "{\"autoscaling\":null}");
     EXPECT(s, 400, j);
@@ -711,7 +730,7 @@ START_TEST(patch_scales_and_delete_removes)
     json_decref(j);
     char actions[300];
     json_decref(audit(id, actions, sizeof actions));
-    ck_assert_msg(strstr(actions, "create,ready,scale"), "%s", actions);
+    ck_assert_msg(strstr(actions, "create,ready,scale,ready,scale"), "%s", actions);
 
     j = api(&st, &s, st.operator_, "DELETE", path, NULL);
     EXPECT(s, 204, j);
@@ -1037,6 +1056,34 @@ START_TEST(serialized_writes_lose_no_application)
 }
 END_TEST
 
+/* With the instance's breaker open the request does not call the tool at all: the create
+ * waits in the outbox at once and is delivered once the tool is back. */
+START_TEST(breaker_open_create_waits_in_the_outbox)
+{
+    json_decref(fake("POST", "/_refuse", "{\"seconds\": 4}"));
+    sleep_ms(500);
+    char ids[3][64];
+    const char *names[3];
+    for (int i = 0; i < 3; i++) {
+        names[i] = uname_("brk");
+        int s;
+        json_t *j = create("dev", names[i], &s, NULL);
+        EXPECT(s, 201, j);
+        snprintf(ids[i], sizeof ids[i], "%s", jstr(j, "data.id"));
+        const char *msg = jstr(j, "message");
+        if (i == 2)
+            ck_assert_msg(strstr(msg, "breaker open"), "%s", msg);
+        else
+            ck_assert_msg(strstr(msg, "did not take it yet"), "%s", msg);
+        json_decref(j);
+    }
+    for (int i = 0; i < 3; i++) {
+        json_decref(wait_for(ids[i], "data.state", "ready", 40));
+        ck_assert_int_eq(fake_count(names[i]), 1);
+    }
+}
+END_TEST
+
 static Suite *deployments_suite(void)
 {
     Suite *s = suite_create("deployments");
@@ -1059,6 +1106,11 @@ static Suite *deployments_suite(void)
     tcase_add_test(tc, predict_passes_through);
     tcase_add_test(tc, serialized_writes_lose_no_application);
     suite_add_tcase(s, tc);
+    TCase *tb = tcase_create("Breaker");
+    tcase_add_unchecked_fixture(tb, setup_breaker, teardown);
+    tcase_set_timeout(tb, 120);
+    tcase_add_test(tb, breaker_open_create_waits_in_the_outbox);
+    suite_add_tcase(s, tb);
     return s;
 }
 
