@@ -116,8 +116,17 @@ int serving_apply_answer(struct app *app, const char *id, json_t *answer, const 
      * before and after (audited below) */
     PGresult *res = db_exec(
         &app->db,
-        "WITH old AS (SELECT id, state, canary->>'state' AS cstate FROM deployments"
-        "  WHERE id = $1 FOR UPDATE),"
+        /* a row the answer would not change is neither locked nor written: a read that
+         * only confirms what is stored costs no new row version and bumps no version */
+        "WITH old AS (SELECT id, state, canary->>'state' AS cstate FROM deployments d"
+        "  WHERE id = $1 AND (d.state, d.reason, d.url, d.ready_replicas, d.traffic, d.canary,"
+        "  d.links) IS DISTINCT FROM (CASE WHEN d.state = 'deleted' THEN d.state ELSE $2 END,"
+        "  $3::text, coalesce($4::text, d.url), $5::integer,"
+        "  CASE WHEN d.canary IS NULL THEN '{\"stable\": 100, \"canary\": 0}'::jsonb"
+        "    ELSE $6::jsonb END,"
+        "  CASE WHEN d.canary IS NULL OR $7::jsonb IS NULL THEN d.canary"
+        "    ELSE d.canary || $7::jsonb END,"
+        "  coalesce($8::jsonb, d.links)) FOR UPDATE),"
         " upd AS (UPDATE deployments d SET"
         "  state = CASE WHEN d.state = 'deleted' THEN d.state ELSE $2 END,"
         "  reason = $3, url = coalesce($4, d.url), ready_replicas = $5::integer,"
