@@ -315,11 +315,17 @@ static void call_failed(struct req *r, const char *instance, const char *op,
     if (err->tool_status)
         json_object_set_new(extra, "tool_status", json_integer(err->tool_status));
     if (err->code == LLMOPS_ERR_UNSUPPORTED) {
+        /* `feature "NAME"`: the modules' and the engine's way of naming what is missing;
+         * the engine's `OP with MEMBER needs feature` names the member too */
         const char *f = strstr(err->message, "feature \"");
         if (f) {
-            char feat[64];
+            char feat[64], member[128];
             if (sscanf(f + 9, "%63[a-z_]", feat) == 1)
                 json_object_set_new(extra, "feature", json_string(feat));
+            size_t oplen = strlen(op);
+            if (strncmp(err->message, op, oplen) == 0 &&
+                sscanf(err->message + oplen, " with %127[a-z_.] needs feature", member) == 1)
+                json_object_set_new(extra, "field", json_string(member));
         }
     }
     resp_error(r, e, extra, "%s (instance %s)", err->message, instance);
@@ -956,6 +962,20 @@ void deployments_canary_create(struct req *r)
     struct instance *in;
     if (load_for_canary(r, &d, &in, 0) < 0)
         return;
+    json_t *input = json_pack("{s:s}", "external_id", d.ext);
+    static const char *const copy[] = {"model", "args", "env", "traffic_percent",
+                                       "canary_replicas"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(copy); i++)
+        if (json_object_get(b, copy[i]))
+            json_object_set(input, copy[i], json_object_get(b, copy[i]));
+    /* what the instance lacks (the op table's features) is refused before anything is stored */
+    struct llmops_error e;
+    if (engine_check_features(in, engine_op(SV, "create_canary"), input, &e) < 0) {
+        call_failed(r, in->name, "create_canary", &e);
+        json_decref(input);
+        dep_free(&d);
+        return;
+    }
     /* the candidate as the row keeps it: what the body gives, the stable spec's for the rest */
     json_t *canary = json_pack("{s:s,s:n}", "state", "progressing", "reason");
     static const char *const spec_members[] = {"model", "args", "env"};
@@ -1002,18 +1022,12 @@ void deployments_canary_create(struct req *r)
     }
     free(ct);
     if (rc < 0) {
+        json_decref(input);
         json_decref(canary);
         dep_free(&d);
         return;
     }
-    json_t *input = json_pack("{s:s}", "external_id", d.ext);
-    static const char *const copy[] = {"model", "args", "env", "traffic_percent",
-                                       "canary_replicas"};
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(copy); i++)
-        if (json_object_get(b, copy[i]))
-            json_object_set(input, copy[i], json_object_get(b, copy[i]));
     json_t *out = NULL;
-    struct llmops_error e;
     if (serving_call(r->app, in, "create_canary", input, &out, &e) < 0) {
         const char *p2[] = {d.id};
         exec1(r,

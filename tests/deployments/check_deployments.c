@@ -905,11 +905,35 @@ START_TEST(unsupported_split_names_the_feature)
     ck_assert_str_eq(jstr(j, "data.error.code"), "VALIDATION_FAILED");
     ck_assert_str_eq(jstr(j, "data.error.feature"), "canary_percent");
     ck_assert_ptr_nonnull(strstr(jstr(j, "message"), "canary_percent"));
+    /* refused by the core from serving's operations table, before the module: the message
+     * names the op, the member, the feature and the instance */
+    ck_assert_msg(strstr(jstr(j, "message"),
+                         "create_canary with traffic_percent needs feature \"canary_percent\", "
+                         "which instance k8s-stg (module serving-k8s)"),
+                  "%s", jstr(j, "message"));
+    ck_assert_str_eq(jstr(j, "data.error.field"), "traffic_percent");
+    ck_assert_str_eq(jstr(j, "data.error.instance"), "k8s-stg");
     json_decref(j);
     snprintf(path, sizeof path, "/deployments/%s", id);
     j = api(&st, &s, st.reader, "GET", path, NULL);
     EXPECT(s, 200, j);
     ck_assert(json_is_null(jpath(j, "data.canary"))); /* nothing left behind */
+    json_decref(j);
+    /* the same for set_canary_traffic on a canary made the instance's way */
+    snprintf(path, sizeof path, "/deployments/%s/canary", id);
+    j = api(&st, &s, st.operator_, "POST", path, "{\"args\":[\"--v2\"],\"canary_replicas\":1}");
+    EXPECT(s, 201, j);
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "PATCH", path, "{\"traffic_percent\":50}");
+    EXPECT(s, 400, j);
+    ck_assert_str_eq(jstr(j, "data.error.feature"), "canary_percent");
+    ck_assert_msg(strstr(jstr(j, "message"), "set_canary_traffic with traffic_percent needs "
+                                             "feature \"canary_percent\""),
+                  "%s", jstr(j, "message"));
+    json_decref(j);
+    snprintf(path, sizeof path, "/deployments/%s/rollback", id);
+    j = api(&st, &s, st.operator_, "POST", path, NULL);
+    EXPECT(s, 200, j);
     json_decref(j);
     free(id);
 }
