@@ -439,14 +439,21 @@ static int retryable(const struct llmops_error *e)
            (e->code == LLMOPS_ERR_TOOL && e->retryable);
 }
 
+/* A failed deployment whose create the tool refused for good through the outbox (its dead
+ * row no longer binds it: serving_outbox.c) holds its name only until a create of the same
+ * name: that create retires it (deleted, audited) in its own transaction. */
+#define REFUSED_FOR_GOOD_                                                                          \
+    " d.state = 'failed' AND EXISTS (SELECT 1 FROM outbox x WHERE x.object_id = d.id"              \
+    "  AND x.operation = 'deploy' AND x.state IN ('dead', 'discarded') AND NOT x.binds_object)"
+
 /* A live deployment named `name` in env: 1 with its id and spec, 0 none, -1 after the answer. */
 static int find_named(struct req *r, const char *env, const char *name, char id[64], json_t **spec)
 {
     const char *p[] = {env, name};
     struct db_error err;
     PGresult *res = db_exec(&r->app->db,
-                            "SELECT id, spec::text FROM deployments WHERE environment = $1"
-                            " AND name = $2 AND state <> 'deleted'",
+                            "SELECT id, spec::text FROM deployments d WHERE environment = $1"
+                            " AND name = $2 AND state <> 'deleted' AND NOT (" REFUSED_FOR_GOOD_ ")",
                             2, p, &err);
     if (!res) {
         db_failed(r, "read the deployments", &err);
@@ -558,6 +565,24 @@ void deployments_create(struct req *r)
     const char *p[] = {id, r->env, name, in->name, spec_t, gpu_t, gtype, count, maxs, actor, in_t};
     struct db_error err;
     int rc = begin_capacity(r, r->env, gtype, NULL, gcount * rmax);
+    if (rc == 0) {
+        /* a failed deployment of this name that the tool refused for good gives the name up */
+        const char *pr[] = {r->env, name, actor, id};
+        rc = exec1(r,
+                   "WITH old AS (UPDATE deployments d SET state = 'deleted', deleted_at = now(),"
+                   "  version = version + 1, updated_at = now()"
+                   "  WHERE d.environment = $1 AND d.name = $2 AND " REFUSED_FOR_GOOD_
+                   "  RETURNING d.id, d.environment)"
+                   " INSERT INTO deployment_audit (deployment_id, environment, actor, action,"
+                   "  before, after, reason) SELECT old.id, old.environment, $3, 'delete',"
+                   "  '{\"state\": \"failed\"}', '{\"state\": \"deleted\"}',"
+                   "  'its name was taken by a new create, ' || $4 FROM old",
+                   4, pr, &err);
+        if (rc < 0) {
+            rollback_txn(r);
+            db_failed(r, "retire the failed deployment of this name", &err);
+        }
+    }
     if (rc == 0) {
         /* the row, its owner, its audit, the outbox row that delivers it if this request's
          * own try does not (held back 60 s for that try), and its watch: one transaction */

@@ -1108,6 +1108,102 @@ START_TEST(breaker_open_create_waits_in_the_outbox)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ follow-ups */
+
+/* A create accepted while the tool is down, whose delivery the tool then refuses for good
+ * (the InferenceService's dry run answers 422 Invalid, as an admission check only the cluster
+ * can make would): the deployment is failed with the tool's reason, the tool has nothing, its
+ * GPUs are free at once, the dead outbox row can be discarded, and a create of the same name
+ * takes the name. */
+START_TEST(create_refused_for_good_through_the_outbox)
+{
+    char gname[64];
+    snprintf(gname, sizeof gname, "refuse-%s", uniq());
+    gpu_type(gname, 1);
+    char name[80], extra[200];
+    snprintf(name, sizeof name, "%s", uname_("refused"));
+    snprintf(extra, sizeof extra, "\"gpu_type\":\"%s\",\"gpu_count\":1", gname);
+    /* the outbox's delivery: find by key (a list), the module's own list, its dry run: 422 */
+    json_decref(fake(
+        "POST", "/_faults",
+        "{\"path\":\"" ISVC "\",\"responses\":[{\"pass\":true},{\"pass\":true},{\"status\":422,"
+        "\"body\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":"
+        "\"Failure\",\"message\":\"admission webhook \\\"inferenceservice.kserve-webhook-server."
+        "validator\\\" denied the request: no ServingRuntime supports model format huggingface "
+        "on nvidia.com/gpu\",\"reason\":\"Invalid\",\"details\":{\"name\":\"%s\",\"group\":"
+        "\"serving.kserve.io\",\"kind\":\"InferenceService\",\"causes\":[{\"reason\":"
+        "\"FieldValueNotSupported\",\"message\":\"no ServingRuntime supports model format "
+        "huggingface on nvidia.com/gpu\",\"field\":\"spec.predictor.model.modelFormat\"}]},"
+        "\"code\":422}}]}",
+        name));
+    json_decref(fake("POST", "/_refuse", "{\"seconds\": 2}"));
+    sleep_ms(500);
+    int s;
+    json_t *j = create("prod", name, &s, extra);
+    EXPECT(s, 201, j);
+    ck_assert_msg(strstr(jstr(j, "message"), "background process delivers it"), "%s",
+                  jstr(j, "message"));
+    char *id = strdup(jstr(j, "data.id"));
+    json_decref(j);
+    double t0 = now_s();
+    j = wait_for(id, "data.state", "failed", 40);
+    fprintf(stderr, "refused for good: failed %.1f s after the create\n", now_s() - t0);
+    ck_assert_msg(jstr(j, "data.reason") &&
+                      strstr(jstr(j, "data.reason"), "refused by kserve-prod") &&
+                      strstr(jstr(j, "data.reason"), "spec.predictor.model.modelFormat"),
+                  "reason %s", jstr(j, "data.reason"));
+    ck_assert_int_eq(json_integer_value(jpath(j, "data.gpu_count")), 1); /* as asked */
+    json_decref(j);
+    ck_assert_int_eq(fake_count(name), 0);
+    char actions[300];
+    json_decref(audit(id, actions, sizeof actions));
+    ck_assert_str_eq(actions, "create,failed");
+
+    /* its GPU is free: another deployment takes the type's only one */
+    char *other = create_ok("prod", uname_("takes"), extra);
+    /* the dead row is listed and can be discarded */
+    j = api(&st, &s, st.operator_, "GET", "/outbox?env=prod&state=dead", NULL);
+    EXPECT(s, 200, j);
+    long long row = -1;
+    size_t i;
+    json_t *r;
+    json_array_foreach(jpath(j, "data.rows"), i, r)
+    {
+        if (strcmp(json_string_value(json_object_get(r, "object_id")), id) == 0)
+            row = json_integer_value(json_object_get(r, "id"));
+    }
+    json_decref(j);
+    ck_assert_msg(row > 0, "no dead outbox row for %s", id);
+    char path[96];
+    snprintf(path, sizeof path, "/outbox/%lld/discard", row);
+    j = api(&st, &s, st.admin, "POST", path, "{\"reason\":\"the tool refused it for good\"}");
+    EXPECT(s, 200, j);
+    json_decref(j);
+    /* the name is free for a new create (with another body; the failed one is retired) */
+    snprintf(path, sizeof path, "/deployments/%s", other);
+    j = api(&st, &s, st.operator_, "DELETE", path, NULL);
+    EXPECT(s, 204, j);
+    json_decref(j);
+    char *again = create_ok("prod", name, "\"args\":[\"--fixed\"]");
+    ck_assert_str_ne(again, id);
+    json_decref(wait_for(again, "data.state", "ready", 30));
+    ck_assert_int_eq(fake_count(name), 1);
+    snprintf(path, sizeof path, "/deployments/%s", id);
+    j = api(&st, &s, st.reader, "GET", path, NULL);
+    EXPECT(s, 404, j);
+    json_decref(j);
+    json_decref(audit(id, actions, sizeof actions));
+    ck_assert_str_eq(actions, "create,failed,delete");
+    snprintf(path, sizeof path, "/deployments/%s", again);
+    j = api(&st, &s, st.operator_, "DELETE", path, NULL);
+    EXPECT(s, 204, j);
+    json_decref(j);
+    free(again);
+    free(other);
+    free(id);
+}
+END_TEST
+
 static Suite *deployments_suite(void)
 {
     Suite *s = suite_create("deployments");
@@ -1130,6 +1226,11 @@ static Suite *deployments_suite(void)
     tcase_add_test(tc, predict_passes_through);
     tcase_add_test(tc, serialized_writes_lose_no_application);
     suite_add_tcase(s, tc);
+    TCase *tf = tcase_create("Follow");
+    tcase_add_unchecked_fixture(tf, setup, teardown);
+    tcase_set_timeout(tf, 240);
+    tcase_add_test(tf, create_refused_for_good_through_the_outbox);
+    suite_add_tcase(s, tf);
     TCase *tb = tcase_create("Breaker");
     tcase_add_unchecked_fixture(tb, setup_breaker, teardown);
     tcase_set_timeout(tb, 120);
