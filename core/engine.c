@@ -394,6 +394,23 @@ engine_missing_feature(struct instance *in, const struct llmops_op_desc *op, jso
     return NULL;
 }
 
+int engine_check_features(struct instance *in, const struct llmops_op_desc *op, json_t *input,
+                          struct llmops_error *err)
+{
+    const struct llmops_op_feature *miss = engine_missing_feature(in, op, input);
+    if (!miss)
+        return 0;
+    memset(err, 0, sizeof *err);
+    err->size = sizeof *err;
+    err->code = LLMOPS_ERR_UNSUPPORTED;
+    snprintf(err->message, sizeof err->message,
+             "%s%s%s needs feature \"%s\", which instance %s (module %s) does not list in its "
+             "capabilities",
+             op->name, miss->member ? " with " : "", miss->member ? miss->member : "",
+             miss->feature, in && in->name ? in->name : "?", in && in->mod ? in->mod->name : "?");
+    return -1;
+}
+
 /* ------------------------------------------------------------------ the call path */
 
 int engine_call(struct app *app, struct instance *in, int category, const struct llmops_op_desc *op,
@@ -422,16 +439,8 @@ int engine_call(struct app *app, struct instance *in, int category, const struct
         llmops_quote(err->message, sizeof err->message, full, SIZE_MAX); /* cut between chars */
         return -1;
     }
-    const struct llmops_op_feature *miss = engine_missing_feature(in, op, input);
-    if (miss) {
-        err->code = LLMOPS_ERR_UNSUPPORTED;
-        snprintf(err->message, sizeof err->message,
-                 "%s%s%s needs feature %s, which instance %s (module %s) does not list in its "
-                 "capabilities",
-                 name, miss->member ? " with " : "", miss->member ? miss->member : "",
-                 miss->feature, iname, in->mod ? in->mod->name : "?");
+    if (engine_check_features(in, op, input, err) < 0)
         return -1;
-    }
     int64_t t0 = util_now_us();
     int rc = fn(in->state, input, out, err);
     int64_t dur = util_now_us() - t0;

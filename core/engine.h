@@ -37,6 +37,12 @@ int engine_has_feature(struct instance *in, const char *feature);
  * member. */
 const struct llmops_op_feature *
 engine_missing_feature(struct instance *in, const struct llmops_op_desc *op, json_t *input);
+/* 0 when the instance has every feature `op` needs for `input`; else -1 with err filled as
+ * engine_call refuses it (UNSUPPORTED, `OP with MEMBER needs feature "F", which instance I
+ * (module M) does not list in its capabilities`), so a handler can refuse before it stores
+ * anything. */
+int engine_check_features(struct instance *in, const struct llmops_op_desc *op, json_t *input,
+                          struct llmops_error *err);
 
 /* The one call path. Calls `op` of `in` with `input` (borrowed): 0 with *out (an object, the
  * caller's), or -1 with err filled and *out NULL. An input the table refuses is

@@ -315,11 +315,17 @@ static void call_failed(struct req *r, const char *instance, const char *op,
     if (err->tool_status)
         json_object_set_new(extra, "tool_status", json_integer(err->tool_status));
     if (err->code == LLMOPS_ERR_UNSUPPORTED) {
+        /* `feature "NAME"`: the modules' and the engine's way of naming what is missing;
+         * the engine's `OP with MEMBER needs feature` names the member too */
         const char *f = strstr(err->message, "feature \"");
         if (f) {
-            char feat[64];
+            char feat[64], member[128];
             if (sscanf(f + 9, "%63[a-z_]", feat) == 1)
                 json_object_set_new(extra, "feature", json_string(feat));
+            size_t oplen = strlen(op);
+            if (strncmp(err->message, op, oplen) == 0 &&
+                sscanf(err->message + oplen, " with %127[a-z_.] needs feature", member) == 1)
+                json_object_set_new(extra, "field", json_string(member));
         }
     }
     resp_error(r, e, extra, "%s (instance %s)", err->message, instance);
@@ -433,14 +439,21 @@ static int retryable(const struct llmops_error *e)
            (e->code == LLMOPS_ERR_TOOL && e->retryable);
 }
 
+/* A failed deployment whose create the tool refused for good through the outbox (its dead
+ * row no longer binds it: serving_outbox.c) holds its name only until a create of the same
+ * name: that create retires it (deleted, audited) in its own transaction. */
+#define REFUSED_FOR_GOOD_                                                                          \
+    " d.state = 'failed' AND EXISTS (SELECT 1 FROM outbox x WHERE x.object_id = d.id"              \
+    "  AND x.operation = 'deploy' AND x.state IN ('dead', 'discarded') AND NOT x.binds_object)"
+
 /* A live deployment named `name` in env: 1 with its id and spec, 0 none, -1 after the answer. */
 static int find_named(struct req *r, const char *env, const char *name, char id[64], json_t **spec)
 {
     const char *p[] = {env, name};
     struct db_error err;
     PGresult *res = db_exec(&r->app->db,
-                            "SELECT id, spec::text FROM deployments WHERE environment = $1"
-                            " AND name = $2 AND state <> 'deleted'",
+                            "SELECT id, spec::text FROM deployments d WHERE environment = $1"
+                            " AND name = $2 AND state <> 'deleted' AND NOT (" REFUSED_FOR_GOOD_ ")",
                             2, p, &err);
     if (!res) {
         db_failed(r, "read the deployments", &err);
@@ -552,6 +565,24 @@ void deployments_create(struct req *r)
     const char *p[] = {id, r->env, name, in->name, spec_t, gpu_t, gtype, count, maxs, actor, in_t};
     struct db_error err;
     int rc = begin_capacity(r, r->env, gtype, NULL, gcount * rmax);
+    if (rc == 0) {
+        /* a failed deployment of this name that the tool refused for good gives the name up */
+        const char *pr[] = {r->env, name, actor, id};
+        rc = exec1(r,
+                   "WITH old AS (UPDATE deployments d SET state = 'deleted', deleted_at = now(),"
+                   "  version = version + 1, updated_at = now()"
+                   "  WHERE d.environment = $1 AND d.name = $2 AND " REFUSED_FOR_GOOD_
+                   "  RETURNING d.id, d.environment)"
+                   " INSERT INTO deployment_audit (deployment_id, environment, actor, action,"
+                   "  before, after, reason) SELECT old.id, old.environment, $3, 'delete',"
+                   "  '{\"state\": \"failed\"}', '{\"state\": \"deleted\"}',"
+                   "  'its name was taken by a new create, ' || $4 FROM old",
+                   4, pr, &err);
+        if (rc < 0) {
+            rollback_txn(r);
+            db_failed(r, "retire the failed deployment of this name", &err);
+        }
+    }
     if (rc == 0) {
         /* the row, its owner, its audit, the outbox row that delivers it if this request's
          * own try does not (held back 60 s for that try), and its watch: one transaction */
@@ -963,6 +994,20 @@ void deployments_canary_create(struct req *r)
     struct instance *in;
     if (load_for_canary(r, &d, &in, 0) < 0)
         return;
+    json_t *input = json_pack("{s:s}", "external_id", d.ext);
+    static const char *const copy[] = {"model", "args", "env", "traffic_percent",
+                                       "canary_replicas"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(copy); i++)
+        if (json_object_get(b, copy[i]))
+            json_object_set(input, copy[i], json_object_get(b, copy[i]));
+    /* what the instance lacks (the op table's features) is refused before anything is stored */
+    struct llmops_error e;
+    if (engine_check_features(in, engine_op(SV, "create_canary"), input, &e) < 0) {
+        call_failed(r, in->name, "create_canary", &e);
+        json_decref(input);
+        dep_free(&d);
+        return;
+    }
     /* the candidate as the row keeps it: what the body gives, the stable spec's for the rest */
     json_t *canary = json_pack("{s:s,s:n}", "state", "progressing", "reason");
     static const char *const spec_members[] = {"model", "args", "env"};
@@ -1009,18 +1054,12 @@ void deployments_canary_create(struct req *r)
     }
     free(ct);
     if (rc < 0) {
+        json_decref(input);
         json_decref(canary);
         dep_free(&d);
         return;
     }
-    json_t *input = json_pack("{s:s}", "external_id", d.ext);
-    static const char *const copy[] = {"model", "args", "env", "traffic_percent",
-                                       "canary_replicas"};
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(copy); i++)
-        if (json_object_get(b, copy[i]))
-            json_object_set(input, copy[i], json_object_get(b, copy[i]));
     json_t *out = NULL;
-    struct llmops_error e;
     if (serving_call(r->app, in, "create_canary", input, &out, &e) < 0) {
         const char *p2[] = {d.id};
         exec1(r,

@@ -78,20 +78,51 @@ static int deploy_apply(struct app *app, struct instance *in, struct outbox_row 
     return 0;
 }
 
+/* Whether the deliverer would try again (core/deliver.c): an error that may pass by itself. */
+static int passes_by_itself(const struct llmops_error *err)
+{
+    return err->code == LLMOPS_ERR_UNAVAILABLE || err->code == LLMOPS_ERR_INTERNAL ||
+           (err->code == LLMOPS_ERR_TOOL && err->retryable);
+}
+
+/* The create's row became dead. Refused for good (the tool found the spec invalid, cannot do
+ * it, or the name is another object's): the tool made nothing (the call looked for the key
+ * first), so the deployment is failed with the tool's reason, holds no GPUs (its gpu_count
+ * column, what capacity sums, becomes 0; the spec keeps what was asked), its watch ends, and
+ * the outbox row no longer binds the object, so an operator may discard it and a create of
+ * the same name replaces the failed deployment (serving_http.c, find_named). After
+ * max_attempts of errors that pass by themselves the outcome is unknown (an answer may have
+ * been lost after the tool made it): the deployment is failed but keeps its name and GPUs,
+ * and its row binds it, until someone deletes it. */
 static void deploy_dead(struct app *app, const struct outbox_row *row,
                         const struct llmops_error *err)
 {
     char reason[700];
-    snprintf(reason, sizeof reason, "the create could not be delivered to %s: %.600s",
-             row->instance, err->message);
-    const char *p[] = {row->object_id, reason};
+    int for_good = !passes_by_itself(err);
+    if (for_good)
+        snprintf(reason, sizeof reason, "refused by %s: %.600s", row->instance, err->message);
+    else
+        snprintf(reason, sizeof reason, "the create could not be delivered to %s: %.600s",
+                 row->instance, err->message);
+    const char *p[] = {row->object_id, reason, for_good ? "t" : "f", row->id};
     struct db_error dberr;
     if (outbox_exec(app,
-                    "UPDATE deployments SET state = 'failed', reason = $2, version = version + 1,"
-                    " updated_at = now() WHERE id = $1 AND state <> 'deleted'",
-                    2, p, &dberr) < 0 ||
+                    "UPDATE deployments SET state = 'failed', reason = $2,"
+                    " gpu_count = CASE WHEN $3::boolean THEN 0 ELSE gpu_count END,"
+                    " version = version + 1, updated_at = now() WHERE id = $1"
+                    " AND state <> 'deleted'",
+                    3, p, &dberr) < 0 ||
+        (for_good &&
+         (outbox_exec(app,
+                      "UPDATE watches SET state = 'failed', reason = $2, done_at = now(),"
+                      " updated_at = now() WHERE object_id = $1 AND state = 'watching'",
+                      2, p, &dberr) < 0 ||
+          outbox_exec(app,
+                      "UPDATE outbox SET binds_object = false, updated_at = now()"
+                      " WHERE id = $1::bigint",
+                      1, p + 3, &dberr) < 0)) ||
         serving_audit(app, row->object_id, row->environment, SERVING_ACTOR_BACKGROUND, "failed",
-                      NULL, NULL, reason, &dberr) < 0)
+                      NULL, json_pack("{s:s}", "state", "failed"), reason, &dberr) < 0)
         log_warning("serving: %s: cannot record the dead create: %s", row->object_id,
                     dberr.message);
 }

@@ -69,9 +69,13 @@ extern "C" {
  *                        delete_deployment and canary ops one at a time across all
  *                        processes (a PostgreSQL advisory lock), and the module reads the
  *                        document again before each write (rayserve).
- * The core refuses a request that needs an absent feature before calling the module; a
- * module refuses it too (UNSUPPORTED, the message naming the feature), so that a core that
- * did not check never gets an approximation.
+ * The core refuses a request that needs an absent feature before calling the module: the
+ * operations table (llmops_serving_op_table) names, per op, the feature each member needs
+ * (image, autoscaling, resources.gpu.node_selector, traffic_percent, canary_replicas, and
+ * "canary" for every canary op). A module refuses it too (UNSUPPORTED, the message naming the
+ * feature as `feature "NAME"`), so that a caller that did not go through the core (the
+ * conformance runner and the modules' own suites call the ops directly) never gets an
+ * approximation; what depends on values (scale_to_zero, min < max) only the module checks.
  *
  * Objects in answers
  *   Spec        {name, model, runtime?, image?, args?, env?, resources?, replicas,
@@ -268,9 +272,10 @@ struct llmops_serving_ops {
 
 /* The operations as data (llmops-ops.h): kinds, objects, flags and input members, in the
  * order of LLMOPS_SERVING_OPS (a unit test keeps them equal). The core checks every call's
- * input against it, so a module may trust the types and bounds it states; what it cannot
- * state (a DNS-1035 name, min <= max, a URI scheme, an env name's shape, the instance's
- * features) the modules still check. */
+ * input against it, so a module may trust the types and bounds it states, and refuses a call
+ * whose members need a feature the instance does not list; what it cannot state (a DNS-1035
+ * name, min <= max, a URI scheme, an env name's shape, features that depend on values) the
+ * modules still check. */
 static inline const struct llmops_op_desc *llmops_serving_op_table(size_t *n)
 {
 #define LLMOPS_S_ID_ LLMOPS_STR("external_id", LLMOPS_M_REQUIRED, 1, 255)
@@ -338,21 +343,40 @@ static inline const struct llmops_op_desc *llmops_serving_op_table(size_t *n)
         LLMOPS_INT("canary_replicas", 0, 0, LLMOPS_SERVING_MAX_REPLICAS), LLMOPS_END};
     static const struct llmops_member rollback[] = {LLMOPS_S_ID_, LLMOPS_STR("reason", 0, 0, 1024),
                                                     LLMOPS_END};
+    /* The features (above) each op needs, when its input has the member (NULL: always): the
+     * core refuses the call before the module sees it. What depends on values rather than on
+     * a member being there (replicas.min 0: scale_to_zero; min < max: autoscaling; a metric
+     * outside autoscaling_metrics) the modules check. */
+    static const struct llmops_op_feature spec_needs[] = {
+        LLMOPS_FEATURE("image", "image"), LLMOPS_FEATURE("autoscaling", "autoscaling"),
+        LLMOPS_FEATURE("resources.gpu.node_selector", "node_selector"), LLMOPS_FEATURES_END};
+    static const struct llmops_op_feature canary_needs[] = {
+        LLMOPS_FEATURE(NULL, "canary"), LLMOPS_FEATURE("traffic_percent", "canary_percent"),
+        LLMOPS_FEATURE("canary_replicas", "canary_by_replicas"), LLMOPS_FEATURE("image", "image"),
+        LLMOPS_FEATURES_END};
+    static const struct llmops_op_feature traffic_needs[] = {
+        LLMOPS_FEATURE(NULL, "canary"), LLMOPS_FEATURE("traffic_percent", "canary_percent"),
+        LLMOPS_FEATURE("canary_replicas", "canary_by_replicas"), LLMOPS_FEATURES_END};
+    static const struct llmops_op_feature canary_only[] = {LLMOPS_FEATURE(NULL, "canary"),
+                                                           LLMOPS_FEATURES_END};
 #define LLMOPS_S_OP_(...) LLMOPS_OP(struct llmops_serving_ops, __VA_ARGS__)
+#define LLMOPS_S_OP_F_(...) LLMOPS_OP_F(struct llmops_serving_ops, __VA_ARGS__)
     static const struct llmops_op_desc table[] = {
-        LLMOPS_S_OP_(deploy, 1, CREATE, "dep", LLMOPS_OP_IDEMPOTENT | LLMOPS_OP_OUTBOX, deploy),
+        LLMOPS_S_OP_F_(deploy, 1, CREATE, "dep", LLMOPS_OP_IDEMPOTENT | LLMOPS_OP_OUTBOX, deploy,
+                       spec_needs),
         LLMOPS_S_OP_(get_deployment, 1, READ, "dep", 0, id_only),
         LLMOPS_S_OP_(list_deployments, 1, LIST, "dep", 0, list),
-        LLMOPS_S_OP_(update_deployment, 1, UPDATE, "dep", 0, update),
+        LLMOPS_S_OP_F_(update_deployment, 1, UPDATE, "dep", 0, update, spec_needs),
         LLMOPS_S_OP_(delete_deployment, 1, DELETE, "dep", 0, id_only),
         LLMOPS_S_OP_(find_by_idempotency_key, 1, READ, NULL, LLMOPS_OP_INTERNAL, find),
         LLMOPS_S_OP_(predict, 0, READ, "dep", 0, predict),
-        LLMOPS_S_OP_(create_canary, 0, UPDATE, "dep", 0, create_canary),
-        LLMOPS_S_OP_(set_canary_traffic, 0, UPDATE, "dep", 0, set_traffic),
-        LLMOPS_S_OP_(promote_canary, 0, UPDATE, "dep", 0, id_only),
-        LLMOPS_S_OP_(rollback_canary, 0, UPDATE, "dep", 0, rollback),
+        LLMOPS_S_OP_F_(create_canary, 0, UPDATE, "dep", 0, create_canary, canary_needs),
+        LLMOPS_S_OP_F_(set_canary_traffic, 0, UPDATE, "dep", 0, set_traffic, traffic_needs),
+        LLMOPS_S_OP_F_(promote_canary, 0, UPDATE, "dep", 0, id_only, canary_only),
+        LLMOPS_S_OP_F_(rollback_canary, 0, UPDATE, "dep", 0, rollback, canary_only),
     };
 #undef LLMOPS_S_OP_
+#undef LLMOPS_S_OP_F_
 #undef LLMOPS_S_ID_
 #undef LLMOPS_S_SPEC_
     *n = sizeof table / sizeof table[0];

@@ -161,13 +161,14 @@ static void setup(void)
             "[plugin \"ray-qa\"]\nmodule = rayserve\nurl = http://127.0.0.1:%d\n"
             "import_path = serve_llm:app\ntimeout_ms = 3000\nretries = 0\n"
             "[flags \"dev\"]\nserving = kserve-dev\n[flags \"prod\"]\nserving = kserve-prod\n"
-            "[flags \"stg\"]\nserving = k8s-stg\n[flags \"qa\"]\nserving = ray-qa\n",
+            "[flags \"stg\"]\nserving = k8s-stg\n[flags \"qa\"]\nserving = ray-qa\n"
+            "[flags \"flip\"]\nserving = k8s-stg\n",
             fake_port, fake_dir, ray_port);
     fclose(f);
     char opts[900];
     snprintf(opts, sizeof opts,
              "--custom-plugins --workers %d --drop-in %s"
-             " --set 'server.environments=dev stg prod qa' --set outbox.base_delay_ms=100"
+             " --set 'server.environments=dev stg prod qa flip' --set outbox.base_delay_ms=100"
              " --set outbox.max_delay_ms=1000 --set outbox.max_attempts=1000 %s",
              stack_workers, dropin, stack_breaker);
     stack_start(&st, "deploy", opts);
@@ -905,11 +906,35 @@ START_TEST(unsupported_split_names_the_feature)
     ck_assert_str_eq(jstr(j, "data.error.code"), "VALIDATION_FAILED");
     ck_assert_str_eq(jstr(j, "data.error.feature"), "canary_percent");
     ck_assert_ptr_nonnull(strstr(jstr(j, "message"), "canary_percent"));
+    /* refused by the core from serving's operations table, before the module: the message
+     * names the op, the member, the feature and the instance */
+    ck_assert_msg(strstr(jstr(j, "message"),
+                         "create_canary with traffic_percent needs feature \"canary_percent\", "
+                         "which instance k8s-stg (module serving-k8s)"),
+                  "%s", jstr(j, "message"));
+    ck_assert_str_eq(jstr(j, "data.error.field"), "traffic_percent");
+    ck_assert_str_eq(jstr(j, "data.error.instance"), "k8s-stg");
     json_decref(j);
     snprintf(path, sizeof path, "/deployments/%s", id);
     j = api(&st, &s, st.reader, "GET", path, NULL);
     EXPECT(s, 200, j);
     ck_assert(json_is_null(jpath(j, "data.canary"))); /* nothing left behind */
+    json_decref(j);
+    /* the same for set_canary_traffic on a canary made the instance's way */
+    snprintf(path, sizeof path, "/deployments/%s/canary", id);
+    j = api(&st, &s, st.operator_, "POST", path, "{\"args\":[\"--v2\"],\"canary_replicas\":1}");
+    EXPECT(s, 201, j);
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "PATCH", path, "{\"traffic_percent\":50}");
+    EXPECT(s, 400, j);
+    ck_assert_str_eq(jstr(j, "data.error.feature"), "canary_percent");
+    ck_assert_msg(strstr(jstr(j, "message"), "set_canary_traffic with traffic_percent needs "
+                                             "feature \"canary_percent\""),
+                  "%s", jstr(j, "message"));
+    json_decref(j);
+    snprintf(path, sizeof path, "/deployments/%s/rollback", id);
+    j = api(&st, &s, st.operator_, "POST", path, NULL);
+    EXPECT(s, 200, j);
     json_decref(j);
     free(id);
 }
@@ -1084,6 +1109,318 @@ START_TEST(breaker_open_create_waits_in_the_outbox)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ follow-ups */
+
+/* The dev-like environment flip starts on serving-k8s; its flag then moves to kserve and back.
+ * Every deployment stays on the instance that made it (the objects table), whatever the flag
+ * says now. */
+static json_t *flag_put(const char *body)
+{
+    int s;
+    json_t *j = api(&st, &s, st.operator_, "PUT", "/flags/flip/serving", "%s", body);
+    EXPECT(s, 200, j);
+    return j;
+}
+
+/* Creates deployments named PREFIX-N in flip until one lands on `instance` (the workers see a
+ * flag change within a few seconds), deleting those that did not; its id. */
+static char *create_on(const char *prefix, const char *instance, char *name, size_t size)
+{
+    double end = now_s() + 10;
+    for (int n = 0;; n++) {
+        snprintf(name, size, "%s-%d", prefix, n);
+        int s;
+        json_t *j = create("flip", name, &s, NULL);
+        EXPECT(s, 201, j);
+        char *id = strdup(jstr(j, "data.id"));
+        int here = strcmp(jstr(j, "data.instance"), instance) == 0;
+        json_decref(j);
+        if (here)
+            return id;
+        ck_assert_msg(now_s() < end, "creates in flip still go to another instance than %s",
+                      instance);
+        char path[96];
+        snprintf(path, sizeof path, "/deployments/%s", id);
+        j = api(&st, &s, st.operator_, "DELETE", path, NULL);
+        EXPECT(s, 204, j);
+        json_decref(j);
+        free(id);
+        sleep_ms(300);
+    }
+}
+
+/* The serving-k8s Deployment `name` as the fake stores it (NULL: none), the caller's. */
+static json_t *fake_k8s_deployment(const char *name)
+{
+    json_t *all = fake("GET", "/_state", NULL);
+    char key[128];
+    snprintf(key, sizeof key, "%s/%s", NS, name);
+    json_t *o = json_object_get(json_object_get(all, "apps/deployments"), key);
+    if (o)
+        json_incref(o);
+    json_decref(all);
+    return o;
+}
+
+START_TEST(flag_flip_keeps_each_deployment_where_it_lives)
+{
+    char prefix[64], a[80], b[80], c[80];
+    snprintf(prefix, sizeof prefix, "flipa-%s", uniq());
+    char *ida = create_on(prefix, "k8s-stg", a, sizeof a);
+    json_decref(wait_for(ida, "data.state", "ready", 30));
+    json_t *o = fake_k8s_deployment(a);
+    ck_assert_ptr_nonnull(o);
+    json_decref(o);
+
+    json_decref(flag_put("{\"active\":\"kserve-dev\",\"fallback\":\"k8s-stg\","
+                         "\"reason\":\"flip to kserve\"}"));
+    snprintf(prefix, sizeof prefix, "flipb-%s", uniq());
+    char *idb = create_on(prefix, "kserve-dev", b, sizeof b);
+    json_decref(wait_for(idb, "data.state", "ready", 30));
+    ck_assert_int_eq(fake_count(b), 1);
+    ck_assert_ptr_null(fake_k8s_deployment(b));
+
+    /* A still reads, patches and deletes through serving-k8s */
+    char path[96];
+    snprintf(path, sizeof path, "/deployments/%s", ida);
+    int s;
+    json_t *j = api(&st, &s, st.reader, "GET", path, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.instance"), "k8s-stg");
+    ck_assert_str_eq(jstr(j, "data.state"), "ready");
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "PATCH", path, "{\"replicas\":{\"min\":2,\"max\":2}}");
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.instance"), "k8s-stg");
+    json_decref(j);
+    o = fake_k8s_deployment(a);
+    ck_assert_int_eq(json_integer_value(jpath(o, "spec.replicas")), 2);
+    json_decref(o);
+    ck_assert_int_eq(fake_count(a), 0); /* never an InferenceService */
+
+    /* the list holds both, each with its instance */
+    j = api(&st, &s, st.reader, "GET", "/deployments?env=flip&limit=500", NULL);
+    EXPECT(s, 200, j);
+    int seen = 0;
+    size_t i;
+    json_t *d;
+    json_array_foreach(jpath(j, "data.deployments"), i, d)
+    {
+        const char *id = json_string_value(json_object_get(d, "id"));
+        const char *inst = json_string_value(json_object_get(d, "instance"));
+        if (strcmp(id, ida) == 0) {
+            ck_assert_str_eq(inst, "k8s-stg");
+            seen |= 1;
+        } else if (strcmp(id, idb) == 0) {
+            ck_assert_str_eq(inst, "kserve-dev");
+            seen |= 2;
+        }
+    }
+    ck_assert_int_eq(seen, 3);
+    json_decref(j);
+
+    j = api(&st, &s, st.operator_, "DELETE", path, NULL);
+    EXPECT(s, 204, j);
+    json_decref(j);
+    ck_assert_ptr_null(fake_k8s_deployment(a));
+    ck_assert_int_eq(fake_count(b), 1); /* B untouched */
+
+    /* the flag rolled back: new deployments go to serving-k8s again, B stays on kserve */
+    j = api(&st, &s, st.operator_, "POST", "/flags/flip/serving/rollback",
+            "{\"reason\":\"back to serving-k8s\"}");
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.flag.active"), "k8s-stg");
+    json_decref(j);
+    snprintf(prefix, sizeof prefix, "flipc-%s", uniq());
+    char *idc = create_on(prefix, "k8s-stg", c, sizeof c);
+    json_decref(wait_for(idc, "data.state", "ready", 30));
+    o = fake_k8s_deployment(c);
+    ck_assert_ptr_nonnull(o);
+    json_decref(o);
+    ck_assert_int_eq(fake_count(c), 0);
+    snprintf(path, sizeof path, "/deployments/%s", idb);
+    j = api(&st, &s, st.reader, "GET", path, NULL);
+    EXPECT(s, 200, j);
+    ck_assert_str_eq(jstr(j, "data.instance"), "kserve-dev");
+    ck_assert_str_eq(jstr(j, "data.state"), "ready");
+    json_decref(j);
+    j = api(&st, &s, st.operator_, "DELETE", path, NULL);
+    EXPECT(s, 204, j);
+    json_decref(j);
+    ck_assert_int_eq(fake_count(b), 0);
+    free(ida);
+    free(idb);
+    free(idc);
+}
+END_TEST
+
+/* Two PATCHes at once of different members (replicas, autoscaling), through lighttpd and two
+ * workers, 20 times: the row and the InferenceService keep both changes every time. */
+START_TEST(concurrent_patches_of_different_members_lose_nothing)
+{
+    enum { TRIALS = 20 };
+    const char *name = uname_("conc");
+    char *id = create_ok("dev", name,
+                         "\"replicas\":{\"min\":1,\"max\":2},\"autoscaling\":{\"metric\":"
+                         "\"concurrency\",\"target\":5}");
+    json_decref(wait_for(id, "data.state", "ready", 30));
+    char script[300], out[300];
+    snprintf(script, sizeof script, "%s/patch.sh", fake_dir);
+    snprintf(out, sizeof out, "%s/patch.out", fake_dir);
+    int lost_row = 0, lost_tool = 0;
+    for (int t = 0; t < TRIALS; t++) {
+        int max = 3 + t % 2, target = 10 + t;
+        FILE *f = fopen(script, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "#!/bin/sh\nrm -f %s\n", out);
+        char body[2][160];
+        snprintf(body[0], sizeof body[0], "{\"replicas\":{\"min\":1,\"max\":%d}}", max);
+        snprintf(body[1], sizeof body[1],
+                 "{\"autoscaling\":{\"metric\":\"concurrency\",\"target\":%d}}", target);
+        for (int k = 0; k < 2; k++)
+            fprintf(f,
+                    "curl -s -o /dev/null -w '%%{http_code}\\n' -X PATCH -H 'Authorization: Bearer"
+                    " %s' -H 'Content-Type: application/json' -d '%s' '%s/deployments/%s' >>%s &\n",
+                    st.operator_, body[k], st.url, id, out);
+        fprintf(f, "wait\n");
+        fclose(f);
+        ck_assert_int_eq(tu_sh("sh %s", script), 0);
+        f = fopen(out, "r");
+        ck_assert_ptr_nonnull(f);
+        int code, n = 0;
+        while (fscanf(f, "%d", &code) == 1) {
+            ck_assert_msg(code == 200, "trial %d: a PATCH answered %d", t, code);
+            n++;
+        }
+        fclose(f);
+        ck_assert_int_eq(n, 2);
+        char path[96];
+        snprintf(path, sizeof path, "/deployments/%s", id);
+        int s;
+        json_t *j = api(&st, &s, st.reader, "GET", path, NULL);
+        EXPECT(s, 200, j);
+        if (json_integer_value(jpath(j, "data.replicas.max")) != max ||
+            json_integer_value(jpath(j, "data.autoscaling.target")) != target) {
+            fprintf(stderr, "trial %d: the row has max %lld target %lld, wanted %d %d\n", t,
+                    (long long)json_integer_value(jpath(j, "data.replicas.max")),
+                    (long long)json_integer_value(jpath(j, "data.autoscaling.target")), max,
+                    target);
+            lost_row++;
+        }
+        json_decref(j);
+        json_t *o = fake_isvc(name);
+        if (json_integer_value(jpath(o, "spec.predictor.maxReplicas")) != max ||
+            json_integer_value(jpath(o, "spec.predictor.scaleTarget")) != target) {
+            fprintf(stderr, "trial %d: the tool has max %lld target %lld, wanted %d %d\n", t,
+                    (long long)json_integer_value(jpath(o, "spec.predictor.maxReplicas")),
+                    (long long)json_integer_value(jpath(o, "spec.predictor.scaleTarget")), max,
+                    target);
+            lost_tool++;
+        }
+        json_decref(o);
+    }
+    fprintf(stderr, "concurrent PATCHes: %d trials, a change lost in the row %d, in the tool %d\n",
+            TRIALS, lost_row, lost_tool);
+    ck_assert_int_eq(lost_row, 0);
+    ck_assert_int_eq(lost_tool, 0);
+    free(id);
+}
+END_TEST
+
+/* A create accepted while the tool is down, whose delivery the tool then refuses for good
+ * (the InferenceService's dry run answers 422 Invalid, as an admission check only the cluster
+ * can make would): the deployment is failed with the tool's reason, the tool has nothing, its
+ * GPUs are free at once, the dead outbox row can be discarded, and a create of the same name
+ * takes the name. */
+START_TEST(create_refused_for_good_through_the_outbox)
+{
+    char gname[64];
+    snprintf(gname, sizeof gname, "refuse-%s", uniq());
+    gpu_type(gname, 1);
+    char name[80], extra[200];
+    snprintf(name, sizeof name, "%s", uname_("refused"));
+    snprintf(extra, sizeof extra, "\"gpu_type\":\"%s\",\"gpu_count\":1", gname);
+    /* the outbox's delivery: find by key (a list), the module's own list, its dry run: 422 */
+    json_decref(fake(
+        "POST", "/_faults",
+        "{\"path\":\"" ISVC "\",\"responses\":[{\"pass\":true},{\"pass\":true},{\"status\":422,"
+        "\"body\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":"
+        "\"Failure\",\"message\":\"admission webhook \\\"inferenceservice.kserve-webhook-server."
+        "validator\\\" denied the request: no ServingRuntime supports model format huggingface "
+        "on nvidia.com/gpu\",\"reason\":\"Invalid\",\"details\":{\"name\":\"%s\",\"group\":"
+        "\"serving.kserve.io\",\"kind\":\"InferenceService\",\"causes\":[{\"reason\":"
+        "\"FieldValueNotSupported\",\"message\":\"no ServingRuntime supports model format "
+        "huggingface on nvidia.com/gpu\",\"field\":\"spec.predictor.model.modelFormat\"}]},"
+        "\"code\":422}}]}",
+        name));
+    json_decref(fake("POST", "/_refuse", "{\"seconds\": 2}"));
+    sleep_ms(500);
+    int s;
+    json_t *j = create("prod", name, &s, extra);
+    EXPECT(s, 201, j);
+    ck_assert_msg(strstr(jstr(j, "message"), "background process delivers it"), "%s",
+                  jstr(j, "message"));
+    char *id = strdup(jstr(j, "data.id"));
+    json_decref(j);
+    double t0 = now_s();
+    j = wait_for(id, "data.state", "failed", 40);
+    fprintf(stderr, "refused for good: failed %.1f s after the create\n", now_s() - t0);
+    ck_assert_msg(jstr(j, "data.reason") &&
+                      strstr(jstr(j, "data.reason"), "refused by kserve-prod") &&
+                      strstr(jstr(j, "data.reason"), "spec.predictor.model.modelFormat"),
+                  "reason %s", jstr(j, "data.reason"));
+    ck_assert_int_eq(json_integer_value(jpath(j, "data.gpu_count")), 1); /* as asked */
+    json_decref(j);
+    ck_assert_int_eq(fake_count(name), 0);
+    char actions[300];
+    json_decref(audit(id, actions, sizeof actions));
+    ck_assert_str_eq(actions, "create,failed");
+
+    /* its GPU is free: another deployment takes the type's only one */
+    char *other = create_ok("prod", uname_("takes"), extra);
+    /* the dead row is listed and can be discarded */
+    j = api(&st, &s, st.operator_, "GET", "/outbox?env=prod&state=dead", NULL);
+    EXPECT(s, 200, j);
+    long long row = -1;
+    size_t i;
+    json_t *r;
+    json_array_foreach(jpath(j, "data.rows"), i, r)
+    {
+        if (strcmp(json_string_value(json_object_get(r, "object_id")), id) == 0)
+            row = json_integer_value(json_object_get(r, "id"));
+    }
+    json_decref(j);
+    ck_assert_msg(row > 0, "no dead outbox row for %s", id);
+    char path[96];
+    snprintf(path, sizeof path, "/outbox/%lld/discard", row);
+    j = api(&st, &s, st.admin, "POST", path, "{\"reason\":\"the tool refused it for good\"}");
+    EXPECT(s, 200, j);
+    json_decref(j);
+    /* the name is free for a new create (with another body; the failed one is retired) */
+    snprintf(path, sizeof path, "/deployments/%s", other);
+    j = api(&st, &s, st.operator_, "DELETE", path, NULL);
+    EXPECT(s, 204, j);
+    json_decref(j);
+    char *again = create_ok("prod", name, "\"args\":[\"--fixed\"]");
+    ck_assert_str_ne(again, id);
+    json_decref(wait_for(again, "data.state", "ready", 30));
+    ck_assert_int_eq(fake_count(name), 1);
+    snprintf(path, sizeof path, "/deployments/%s", id);
+    j = api(&st, &s, st.reader, "GET", path, NULL);
+    EXPECT(s, 404, j);
+    json_decref(j);
+    json_decref(audit(id, actions, sizeof actions));
+    ck_assert_str_eq(actions, "create,failed,delete");
+    snprintf(path, sizeof path, "/deployments/%s", again);
+    j = api(&st, &s, st.operator_, "DELETE", path, NULL);
+    EXPECT(s, 204, j);
+    json_decref(j);
+    free(again);
+    free(other);
+    free(id);
+}
+END_TEST
+
 static Suite *deployments_suite(void)
 {
     Suite *s = suite_create("deployments");
@@ -1106,6 +1443,13 @@ static Suite *deployments_suite(void)
     tcase_add_test(tc, predict_passes_through);
     tcase_add_test(tc, serialized_writes_lose_no_application);
     suite_add_tcase(s, tc);
+    TCase *tf = tcase_create("Follow");
+    tcase_add_unchecked_fixture(tf, setup, teardown);
+    tcase_set_timeout(tf, 240);
+    tcase_add_test(tf, flag_flip_keeps_each_deployment_where_it_lives);
+    tcase_add_test(tf, concurrent_patches_of_different_members_lose_nothing);
+    tcase_add_test(tf, create_refused_for_good_through_the_outbox);
+    suite_add_tcase(s, tf);
     TCase *tb = tcase_create("Breaker");
     tcase_add_unchecked_fixture(tb, setup_breaker, teardown);
     tcase_set_timeout(tb, 120);

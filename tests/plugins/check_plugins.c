@@ -308,8 +308,8 @@ START_TEST(test_feature_gate)
         engine_call(NULL, wide, LLMOPS_CATEGORY_EXPERIMENT_TRACKING, &get_run, in, &out, &err), -1);
     ck_assert_int_eq(err.code, LLMOPS_ERR_UNSUPPORTED);
     ck_assert_int_eq(plugin_status_to_api(err.code), API_VALIDATION_FAILED);
-    ck_assert_str_eq(err.message, "get_run needs feature canary, which instance wide (module "
-                                  "echo) does not list in its capabilities");
+    ck_assert_str_eq(err.message, "get_run needs feature \"canary\", which instance wide "
+                                  "(module echo) does not list in its capabilities");
     ck_assert_ptr_nonnull(engine_missing_feature(wide, &get_run, in));
     ck_assert_ptr_null(engine_missing_feature(narrow, &get_run, in));
     ck_assert_int_eq(
@@ -322,7 +322,7 @@ START_TEST(test_feature_gate)
     ck_assert_int_eq(
         engine_call(NULL, wide, LLMOPS_CATEGORY_EXPERIMENT_TRACKING, &log_batch, in, &out, &err),
         -1);
-    ck_assert_str_eq(err.message, "log_batch with params.lr needs feature canary, which "
+    ck_assert_str_eq(err.message, "log_batch with params.lr needs feature \"canary\", which "
                                   "instance wide (module echo) does not list in its "
                                   "capabilities");
     ck_assert_int_eq(
@@ -338,6 +338,82 @@ START_TEST(test_feature_gate)
     json_decref(in);
     in = json_pack("{s:s,s:n}", "external_id", "r1", "params");
     ck_assert_ptr_null(engine_missing_feature(wide, &log_batch, in));
+    json_decref(in);
+    plugins_unload(&reg);
+    conf_free(&conf);
+    conf_errors_free(&e);
+}
+END_TEST
+
+/* Serving's operations table says what each op needs of an instance's features (the members
+ * that need one, and "canary" for every canary op), so the core refuses before a module sees
+ * the call: asked with the echo module listing only "canary" ("narrow") or nothing ("wide"). */
+START_TEST(test_serving_table_features)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "[server]\nplugin_dir = %s\n[plugin \"narrow\"]\nmodule = echo\nfeature = canary\n"
+             "[plugin \"wide\"]\nmodule = echo\n",
+             TEST_PLUGIN_DIR);
+    struct llmops_conf conf;
+    struct conf_errors e = {0};
+    ck_assert_int_eq(conf_load_buffer("t.conf", text, &conf, &e), 0);
+    struct plugin_registry reg;
+    ck_assert_int_eq(plugins_load(&reg, &conf, NULL, 1, &e), 0);
+    struct instance *narrow = plugins_find(&reg, "narrow"), *wide = plugins_find(&reg, "wide");
+    static const struct {
+        const char *op, *input, *narrow, *wide; /* the feature missing, or NULL */
+    } cases[] = {
+        {"create_canary", "{\"external_id\":\"x\",\"args\":[]}", NULL, "canary"},
+        {"create_canary", "{\"external_id\":\"x\",\"args\":[],\"traffic_percent\":10}",
+         "canary_percent", "canary"},
+        {"create_canary", "{\"external_id\":\"x\",\"args\":[],\"canary_replicas\":1}",
+         "canary_by_replicas", "canary"},
+        {"create_canary", "{\"external_id\":\"x\",\"image\":\"i\"}", "image", "canary"},
+        {"set_canary_traffic", "{\"external_id\":\"x\",\"traffic_percent\":0}", "canary_percent",
+         "canary"},
+        {"set_canary_traffic", "{\"external_id\":\"x\",\"canary_replicas\":0}",
+         "canary_by_replicas", "canary"},
+        {"promote_canary", "{\"external_id\":\"x\"}", NULL, "canary"},
+        {"rollback_canary", "{\"external_id\":\"x\"}", NULL, "canary"},
+        {"deploy", "{\"name\":\"a\"}", NULL, NULL},
+        {"deploy", "{\"name\":\"a\",\"image\":\"i\"}", "image", "image"},
+        {"deploy", "{\"autoscaling\":{\"metric\":\"cpu\",\"target\":1}}", "autoscaling",
+         "autoscaling"},
+        {"deploy", "{\"resources\":{\"gpu\":{\"count\":1}}}", NULL, NULL},
+        {"deploy", "{\"resources\":{\"gpu\":{\"node_selector\":{\"k\":\"v\"}}}}", "node_selector",
+         "node_selector"},
+        {"update_deployment", "{\"external_id\":\"x\",\"autoscaling\":null}", NULL, NULL},
+        {"update_deployment", "{\"external_id\":\"x\",\"autoscaling\":{}}", "autoscaling",
+         "autoscaling"},
+        {"get_deployment", "{\"external_id\":\"x\"}", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct llmops_op_desc *op = engine_op(LLMOPS_CATEGORY_SERVING, cases[i].op);
+        ck_assert_ptr_nonnull(op);
+        json_t *in = json_loads(cases[i].input, 0, NULL);
+        ck_assert_ptr_nonnull(in);
+        const struct llmops_op_feature *n = engine_missing_feature(narrow, op, in),
+                                       *w = engine_missing_feature(wide, op, in);
+        ck_assert_msg(n == NULL ? cases[i].narrow == NULL
+                                : cases[i].narrow && strcmp(n->feature, cases[i].narrow) == 0,
+                      "case %zu (%s): narrow misses %s", i, cases[i].op, n ? n->feature : "none");
+        ck_assert_msg(w == NULL ? cases[i].wide == NULL
+                                : cases[i].wide && strcmp(w->feature, cases[i].wide) == 0,
+                      "case %zu (%s): wide misses %s", i, cases[i].op, w ? w->feature : "none");
+        json_decref(in);
+    }
+    /* the refusal names the op, the member and the feature as the modules do ("feature \"F\"") */
+    struct llmops_error err;
+    json_t *in = json_pack("{s:s,s:i}", "external_id", "x", "traffic_percent", 5);
+    ck_assert_int_eq(engine_check_features(narrow,
+                                           engine_op(LLMOPS_CATEGORY_SERVING, "set_canary_traffic"),
+                                           in, &err),
+                     -1);
+    ck_assert_int_eq(err.code, LLMOPS_ERR_UNSUPPORTED);
+    ck_assert_str_eq(err.message, "set_canary_traffic with traffic_percent needs feature "
+                                  "\"canary_percent\", which instance narrow (module echo) does "
+                                  "not list in its capabilities");
     json_decref(in);
     plugins_unload(&reg);
     conf_free(&conf);
@@ -786,6 +862,7 @@ int main(void)
     tcase_add_test(limits, test_missing_category_op);
     tcase_add_test(limits, test_capabilities_gate_calls);
     tcase_add_test(limits, test_feature_gate);
+    tcase_add_test(limits, test_serving_table_features);
     tcase_add_test(limits, test_unsupported_category_abi);
     tcase_add_test(limits, test_not_elf);
     tcase_add_test(limits, test_symlink_refused);
