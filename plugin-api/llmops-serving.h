@@ -74,8 +74,9 @@ extern "C" {
  * (image, autoscaling, resources.gpu.node_selector, traffic_percent, canary_replicas, and
  * "canary" for every canary op). A module refuses it too (UNSUPPORTED, the message naming the
  * feature as `feature "NAME"`), so that a caller that did not go through the core (the
- * conformance runner and the modules' own suites call the ops directly) never gets an
- * approximation; what depends on values (scale_to_zero, min < max) only the module checks.
+ * modules' own suites, and the conformance runner's cases that hand a module bad input
+ * directly) never gets an approximation; what depends on values (scale_to_zero, min < max)
+ * only the module checks.
  *
  * Objects in answers
  *   Spec        {name, model, runtime?, image?, args?, env?, resources?, replicas,

@@ -190,9 +190,20 @@ static int check_model(json_t *m, struct llmops_error *err)
 
 static int check_args_env(json_t *in, struct llmops_error *err)
 {
-    /* the types (args strings, env an object of strings, image a string) are the
-     * operations table's (llmops_serving_op_table): the core checked them */
-    json_t *env = json_object_get(in, "env"), *v;
+    /* the core checked these types against the operations table (llmops_serving_op_table);
+     * checked again for a caller that did not go through the core, so that such a call
+     * never writes a spec the module did not read */
+    json_t *args = json_object_get(in, "args"), *env = json_object_get(in, "env"), *v;
+    size_t i;
+    if (args && !json_is_array(args))
+        return sv_failf(err, LLMOPS_ERR_INVALID, "args must be an array of strings");
+    json_array_foreach(args, i, v) if (!json_is_string(v)) return sv_failf(
+        err, LLMOPS_ERR_INVALID, "args[%zu] must be a string", i);
+    if (env && !json_is_object(env))
+        return sv_failf(err, LLMOPS_ERR_INVALID, "env must be an object of strings");
+    json_t *image = json_object_get(in, "image");
+    if (image && !json_is_string(image))
+        return sv_failf(err, LLMOPS_ERR_INVALID, "image must be a string");
     const char *k;
     json_object_foreach(env, k, v)
     {
@@ -200,6 +211,9 @@ static int check_args_env(json_t *in, struct llmops_error *err)
         if (!env_name(k))
             return sv_failf(err, LLMOPS_ERR_INVALID,
                             "env: \"%s\" is not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
+                            llmops_quote(q, sizeof q, k, 60));
+        if (!json_is_string(v))
+            return sv_failf(err, LLMOPS_ERR_INVALID, "env.%s must be a string",
                             llmops_quote(q, sizeof q, k, 60));
     }
     return 0;
@@ -210,6 +224,14 @@ int sv_check_spec(json_t *in, const struct sv_features *f, int is_update, struct
     if (!json_is_object(in))
         return sv_failf(err, LLMOPS_ERR_INVALID, "the request must be an object");
     if (!is_update) {
+        /* required members (the operations table's): checked again for a direct caller */
+        const char *key = json_string_value(json_object_get(in, "idempotency_key"));
+        if (!key || !*key)
+            return sv_failf(err, LLMOPS_ERR_INVALID, "idempotency_key is required (a string)");
+        if (!json_is_object(json_object_get(in, "model")))
+            return sv_failf(err, LLMOPS_ERR_INVALID, "model is required: {uri, format}");
+        if (!json_is_object(json_object_get(in, "replicas")))
+            return sv_failf(err, LLMOPS_ERR_INVALID, "replicas is required: {min, max}");
         const char *name = json_string_value(json_object_get(in, "name"));
         if (!name || !dns1035(name, f->name_max)) {
             char q[80];

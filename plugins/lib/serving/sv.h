@@ -33,8 +33,11 @@ json_t *sv_capabilities(const struct sv_features *f, const struct llmops_serving
 /* Checks the Spec members of `in` beyond what the operations table states (the core
  * validated types, bounds and required members: llmops_serving_op_table): the name's shape,
  * min <= max, the URI scheme, env names, the instance's features; an update needs at least
- * one member. Returns 0, or -1 with err filled (INVALID naming
- * the member, UNSUPPORTED naming the feature). */
+ * one member. For a caller that skipped the core it also checks the required members of a
+ * deploy (idempotency_key, name, model, replicas) and the types of model, args, env, image,
+ * resources, replicas and autoscaling, so a module never writes a spec it did not read.
+ * Returns 0, or -1 with err filled (INVALID naming the member, UNSUPPORTED naming the
+ * feature). */
 int sv_check_spec(json_t *in, const struct sv_features *f, int is_update, struct llmops_error *err);
 
 /* The canary split of create_canary (is_set 0: 1..99, replicas >= 1) or set_canary_traffic
