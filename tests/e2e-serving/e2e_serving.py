@@ -352,6 +352,10 @@ def scenario_b(api, env, d_dir, fake):
     log("rolled back %.2f s after the alert was fed (Alertmanager: %d sent, %d failed)"
         % (took, sent, failed))
     check(failed == 0, "Alertmanager saw %d failed deliveries before the rollback" % failed)
+    # The row gives up its canary when a rollback claims it, before the tool is asked; the
+    # audit row is written once the tool has rolled back (kserve: two patches), so the
+    # cluster is read only after it.
+    S.wait_for("the rollback's audit row", 30, lambda: rollbacks(api.audit(d["id"])), 0.1)
     o = api.wait(d["id"], "ready again on the stable model after the rollback",
                  lambda x: x.get("state") in ("ready", "failed") and x.get("canary") is None)
     check(o.get("state") == "ready" and (o.get("model") or {}).get("uri") == MODEL_V1["uri"] and
@@ -427,6 +431,30 @@ def scenario_c(api, fake):
     log("serving-k8s: %s created, ready, deleted (audit %s)" % (name, aud))
 
 
+NOCRD = "kserve-nocrd"
+NOCRD_WHY = "serving.kserve.io/v1beta1 is not installed in the cluster"
+
+
+def scenario_d(api, env):
+    """A kserve instance on a cluster without KServe's CRD (the fake serving only Argo's):
+    the admin reads why in GET /integrations and in llm-opsctl doctor, in the same words."""
+    s, j = api.call("GET", "/integrations", token=api.rd)
+    check(s == 200, "GET /integrations: HTTP %d %s" % (s, j))
+    items = j["data"] if isinstance(j["data"], list) else j["data"].get("integrations", [])
+    mine = [i for i in items if i.get("name") == NOCRD]
+    check(len(mine) == 1, "GET /integrations lists %s once: %s" % (NOCRD, json.dumps(items)[:800]))
+    text = json.dumps(mine[0])
+    check(NOCRD_WHY in text, "GET /integrations says why %s is not running: %s" % (NOCRD, text))
+    r = subprocess.run([os.path.join(S.BIN, "llm-opsctl"), "--config", env["LLMOPS_CONFIG"],
+                        "doctor"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=60)
+    check(r.returncode != 0, "llm-opsctl doctor exits non-zero with %s down:\n%s" % (NOCRD,
+                                                                                    r.stdout))
+    line = [x for x in r.stdout.splitlines() if NOCRD in x]
+    check(line and any(NOCRD_WHY in x for x in r.stdout.splitlines()),
+          "llm-opsctl doctor names %s and why:\n%s" % (NOCRD, r.stdout))
+
+
 def sanitizer_reports(d):
     """Sanitizer reports in the stack's logs (the ASan+UBSan run)."""
     out = []
@@ -443,8 +471,17 @@ def test():
     d = S.make_dir("llmops-e2es.")
     fake = S.K8sFake(d, polls=2)
     log("Kubernetes fake at %s" % fake.url)
-    env = S.stack_start(os.path.join(d, "st"), "--drop-in", S.serving_dropin(d, fake),
-                        "--workers", "2")
+    # a second cluster that has Argo's CRD but not KServe's (scenario D)
+    nocrd_dir = os.path.join(d, "nocrd")
+    os.makedirs(nocrd_dir)
+    bare = S.K8sFake(nocrd_dir, extra=["--crd", os.path.join(S.crd_dir(),
+                                                            "argoproj.io_workflows.minimal.yaml")])
+    dropin = S.serving_dropin(d, fake)
+    with open(dropin, "a") as f:
+        f.write('\n[plugin "%s"]\nmodule = kserve\nurl = %s\ntoken_file = %s\nnamespace = %s\n'
+                'timeout_ms = 5000\nretries = 0\n' % (NOCRD, bare.url, bare.token_file,
+                                                       S.NAMESPACE))
+    env = S.stack_start(os.path.join(d, "st"), "--drop-in", dropin, "--workers", "2")
     api = Api(env)
     s, j = api.call("GET", "/deployments?env=dev", token=api.rd)
     check(s != 404 or "no route" not in json.dumps(j),
@@ -454,7 +491,9 @@ def test():
     scenarios = [("A", "kserve create, canary 10/25 %, promote", lambda: scenario_a(api, fake)),
                  ("C", "serving-k8s create, ready, delete", lambda: scenario_c(api, fake)),
                  ("B", "canary rolled back by an Alertmanager alert",
-                  lambda: scenario_b(api, env, d, fake))]
+                  lambda: scenario_b(api, env, d, fake)),
+                 ("D", "a missing CRD named in /integrations and doctor",
+                  lambda: scenario_d(api, env))]
     for key, what, fn in scenarios:
         # each scenario on its own deployments: one failing does not hide the others
         t0 = time.monotonic()

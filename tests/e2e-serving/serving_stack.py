@@ -34,7 +34,7 @@ def _ready_port(path):
 class K8sFake:
     """tests/fakes/k8s_fake.py on a free port, plain http, with a bearer token."""
 
-    def __init__(self, d, polls=2, max_seconds=600):
+    def __init__(self, d, polls=2, max_seconds=600, extra=()):
         self.dir = d
         self.token = "e2e-k8s-token-%d" % os.getpid()
         self.token_file = os.path.join(d, "k8s.token")
@@ -45,7 +45,7 @@ class K8sFake:
         self.proc = spawn([sys.executable, os.path.join(FAKES, "k8s_fake.py"), "--port", "0",
                            "--ready-file", ready, "--token", self.token, "--any-namespace",
                            "--polls", str(polls), "--max-seconds", str(max_seconds),
-                           "--exit-with-parent"], self.log)
+                           "--exit-with-parent"] + list(extra), self.log)
         port = wait_for("the Kubernetes fake starts", 20, lambda: _ready_port(ready), 0.05)
         self.url = "http://127.0.0.1:%d" % port
 
@@ -166,6 +166,13 @@ receivers:
                      if k.startswith("alertmanager_notifications_failed_total") and
                      'integration="webhook"' in k)
         return int(sent), int(failed)
+
+
+def crd_dir():
+    """Where the fake reads its CRDs by default ($LLMOPS_CRD_DIR, else ../shared/contracts/crds
+    next to the repository)."""
+    return os.environ.get("LLMOPS_CRD_DIR") or os.path.join(os.path.dirname(SRC), "shared",
+                                                            "contracts", "crds")
 
 
 def serving_dropin(d, fake, kserve_env="dev", k8s_env="stg"):
