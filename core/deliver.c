@@ -139,8 +139,9 @@ static int run_one(struct app *app)
     int ok;
     if (rc == 0) {
         const char *p[] = {row.id};
-        char labels[96];
-        snprintf(labels, sizeof labels, "operation=\"%s\",outcome=\"ok\"", row.operation);
+        char labels[200];
+        snprintf(labels, sizeof labels, "category=\"%s\",operation=\"%s\",outcome=\"ok\"",
+                 row.category, row.operation);
         metrics_add("llmops_outbox_deliveries_total", labels, 1);
         ok = outbox_exec(
                  app,
@@ -151,9 +152,9 @@ static int run_one(struct app *app)
                   row.instance);
     } else {
         int retry = is_retryable(&err) && row.attempts + 1 < app->conf->outbox_max_attempts;
-        char labels[96];
-        snprintf(labels, sizeof labels, "operation=\"%s\",outcome=\"%s\"", row.operation,
-                 retry ? "retry" : "dead");
+        char labels[200];
+        snprintf(labels, sizeof labels, "category=\"%s\",operation=\"%s\",outcome=\"%s\"",
+                 row.category, row.operation, retry ? "retry" : "dead");
         metrics_add("llmops_outbox_deliveries_total", labels, 1);
         if (!retry)
             metrics_add("llmops_outbox_dead_letters_total", "", 1);

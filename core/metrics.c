@@ -418,7 +418,10 @@ static const struct {
     {"llmops_alert_actions_total",
      "What alerts received for the first time made happen, by action and result."},
     {"llmops_outbox_dead_letters_total", "Outbox rows that became dead."},
-    {"llmops_outbox_deliveries_total", "Outbox delivery attempts, by operation and outcome."},
+    {"llmops_outbox_deliveries_total",
+     "Outbox delivery attempts, by category, operation and outcome."},
+    {"llmops_canary_transitions_total",
+     "Canary changes of deployments, by environment, action and trigger."},
     {"llmops_database_reconnects_total", "Reconnections to PostgreSQL, all processes."},
 };
 

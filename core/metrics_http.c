@@ -1,5 +1,5 @@
 /* GET [metrics] path: the Prometheus text format of the shared counters, plus the gauges read
- * at scrape time (build, start, database, outbox). */
+ * at scrape time (build, start, database, outbox, deployments). */
 #include "app.h"
 #include "auth.h"
 #include "build-config.h"
@@ -23,9 +23,18 @@ static char *scrape_extra(struct app *app)
     char *b = malloc(cap);
     if (!b)
         return NULL;
+        /* grows: the deployments' series have a line per (environment, instance, state) */
 #define PUT(...)                                                                                   \
     do {                                                                                           \
         int w_ = snprintf(b + n, cap - n, __VA_ARGS__);                                            \
+        if (w_ > 0 && (size_t)w_ >= cap - n) {                                                     \
+            char *nb_ = realloc(b, cap * 2 + (size_t)w_);                                          \
+            if (nb_) {                                                                             \
+                b = nb_;                                                                           \
+                cap = cap * 2 + (size_t)w_;                                                        \
+                w_ = snprintf(b + n, cap - n, __VA_ARGS__);                                        \
+            }                                                                                      \
+        }                                                                                          \
         if (w_ > 0 && (size_t)w_ < cap - n)                                                        \
             n += (size_t)w_;                                                                       \
     } while (0)
@@ -64,6 +73,45 @@ static char *scrape_extra(struct app *app)
                 "llmops_outbox_oldest_pending_age_seconds %.3f\n",
                 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), atof(PQgetvalue(res, 0, 2)));
         }
+        if (res)
+            PQclear(res);
+        /* the live deployments by environment, instance and state: every state of a pair
+         * that has one, 0 included, so a state that empties reads 0 rather than vanishing.
+         * The instance is the label `plugin` (as in llmops_tool_up): Prometheus owns
+         * `instance`, the scraped target, and would rename ours to exported_instance. */
+        res = db_exec(&app->db,
+                      "SELECT d.environment, d.instance, s.state,"
+                      " count(*) FILTER (WHERE d.state = s.state) FROM deployments d"
+                      " CROSS JOIN (VALUES ('progressing'), ('ready'), ('failed'), ('deleting'))"
+                      " s (state) WHERE d.state <> 'deleted' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                      0, NULL, &err);
+        if (res) {
+            PUT("# HELP llmops_deployments Live deployments by environment, plugin instance and "
+                "state.\n"
+                "# TYPE llmops_deployments gauge\n");
+            for (int i = 0; i < PQntuples(res); i++) {
+                char e[130], in[130];
+                metrics_escape(e, sizeof e, PQgetvalue(res, i, 0));
+                metrics_escape(in, sizeof in, PQgetvalue(res, i, 1));
+                PUT("llmops_deployments{environment=\"%s\",plugin=\"%s\",state=\"%s\"} %s\n", e, in,
+                    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+            }
+            PQclear(res);
+        }
+        /* how long the oldest progressing deployment has been at it: since the last change
+         * that started a rollout (create, scale, promote, move), else since its create */
+        res = db_exec(&app->db,
+                      "SELECT coalesce(extract(epoch FROM now() - min(coalesce((SELECT max(a.at)"
+                      " FROM deployment_audit a WHERE a.deployment_id = d.id AND a.action IN"
+                      " ('create', 'scale', 'promote', 'move')), d.created_at))), 0)"
+                      " FROM deployments d WHERE d.state = 'progressing'",
+                      0, NULL, &err);
+        if (res && PQntuples(res) == 1)
+            PUT("# HELP llmops_deployments_oldest_progressing_age_seconds Time the oldest "
+                "progressing deployment has been rolling out.\n"
+                "# TYPE llmops_deployments_oldest_progressing_age_seconds gauge\n"
+                "llmops_deployments_oldest_progressing_age_seconds %.3f\n",
+                atof(PQgetvalue(res, 0, 0)));
         if (res)
             PQclear(res);
     }

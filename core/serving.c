@@ -7,6 +7,7 @@
 
 #include "engine.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "util.h"
 #include "watch.h"
@@ -227,8 +228,17 @@ static void set_err(struct llmops_error *err, enum llmops_status code, const cha
     va_end(ap);
 }
 
+void serving_count_canary(const char *env, const char *action, const char *trigger)
+{
+    char e[130], labels[256];
+    metrics_escape(e, sizeof e, env ? env : "");
+    snprintf(labels, sizeof labels, "environment=\"%s\",action=\"%s\",trigger=\"%s\"", e, action,
+             trigger);
+    metrics_add("llmops_canary_transitions_total", labels, 1);
+}
+
 int serving_rollback_id(struct app *app, const char *id, const char *actor, const char *reason,
-                        int *rolled_back, struct llmops_error *err)
+                        const char *trigger, int *rolled_back, struct llmops_error *err)
 {
     *rolled_back = 0;
     struct db_error dberr;
@@ -305,6 +315,7 @@ int serving_rollback_id(struct app *app, const char *id, const char *actor, cons
     }
     log_info("serving: the canary of %s rolled back by %s%s%s", id, actor, reason ? ": " : "",
              reason ? reason : "");
+    serving_count_canary(env, "rollback", trigger);
     *rolled_back = 1;
     return 0;
 }
@@ -333,6 +344,6 @@ int serving_rollback_by_name(struct app *app, const char *env, const char *name,
     char id[64];
     snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
-    return serving_rollback_id(app, id, actor && *actor ? actor : "unknown", reason, rolled_back,
-                               err);
+    return serving_rollback_id(app, id, actor && *actor ? actor : "unknown", reason,
+                               SERVING_TRIGGER_ALERT, rolled_back, err);
 }

@@ -61,9 +61,19 @@ int serving_audit(struct app *app, const char *id, const char *env, const char *
 
 /* Rolls back the canary of deployment `id` (shared by the route, the alert entry point and
  * the background's automatic rollback): claims the row's canary, calls rollback_canary,
- * audits. 0 with *rolled_back, or -1 with err. */
+ * audits, and counts it in llmops_canary_transitions_total with `trigger` (one of the
+ * SERVING_TRIGGER_*). 0 with *rolled_back, or -1 with err. */
 int serving_rollback_id(struct app *app, const char *id, const char *actor, const char *reason,
-                        int *rolled_back, struct llmops_error *err);
+                        const char *trigger, int *rolled_back, struct llmops_error *err);
+
+/* The `trigger` label of llmops_canary_transitions_total: a request to the API, an alert
+ * (POST /alerts), the background's rollback of a canary the tool reports failed. */
+#define SERVING_TRIGGER_API "api"
+#define SERVING_TRIGGER_ALERT "alert"
+#define SERVING_TRIGGER_TOOL_FAILED "tool_failed"
+/* One llmops_canary_transitions_total{environment, action, trigger}: action create,
+ * traffic, promote or rollback. */
+void serving_count_canary(const char *env, const char *action, const char *trigger);
 
 /* The background process: the outbox's deploy delivery and the watch hook (serving_outbox.c). */
 int serving_outbox_register(void);

@@ -1070,6 +1070,7 @@ void deployments_canary_create(struct req *r)
     } else {
         serving_audit(r->app, d.id, d.env, actor_of(r), "canary",
                       json_pack("{s:O}", "traffic", d.traffic), json_incref(canary), NULL, &err);
+        serving_count_canary(d.env, "create", SERVING_TRIGGER_API);
         serving_apply_answer(r->app, d.id, out, SERVING_ACTOR_PLATFORM, &err);
         serving_watch(r->app, d.id, &err);
         answer_dep(r, 201, "canary created; it is progressing", d.id);
@@ -1113,6 +1114,7 @@ void deployments_canary_update(struct req *r)
         free(pt);
         serving_audit(r->app, d.id, d.env, actor_of(r), "traffic",
                       json_pack("{s:O}", "traffic", d.traffic), json_incref(patch), NULL, &err);
+        serving_count_canary(d.env, "traffic", SERVING_TRIGGER_API);
         serving_apply_answer(r->app, d.id, out, SERVING_ACTOR_PLATFORM, &err);
         json_decref(patch);
         answer_dep(r, 200, "canary traffic changed", d.id);
@@ -1153,6 +1155,7 @@ void deployments_promote(struct req *r)
                       json_pack("{s:O,s:n,s:{s:i,s:i}}", "model", json_object_get(patch, "model"),
                                 "canary", "traffic", "stable", 100, "canary", 0),
                       NULL, &err);
+        serving_count_canary(d.env, "promote", SERVING_TRIGGER_API);
         json_decref(patch);
         serving_apply_answer(r->app, d.id, out, SERVING_ACTOR_PLATFORM, &err);
         serving_watch(r->app, d.id, &err);
@@ -1174,8 +1177,8 @@ void deployments_rollback(struct req *r)
         return;
     int rolled = 0;
     struct llmops_error e;
-    if (serving_rollback_id(r->app, d.id, actor_of(r), reason ? reason : "manual rollback", &rolled,
-                            &e) < 0)
+    if (serving_rollback_id(r->app, d.id, actor_of(r), reason ? reason : "manual rollback",
+                            SERVING_TRIGGER_API, &rolled, &e) < 0)
         call_failed(r, in->name, "rollback_canary", &e);
     else if (!rolled)
         resp_error(r, API_CONFLICT, json_pack("{s:s}", "field", "canary"),

@@ -172,8 +172,8 @@ static int watch_apply(struct app *app, const struct watch_row *w, enum watch_st
             snprintf(why, sizeof why, "the tool reports the canary failed: %.700s",
                      r ? r : (reason ? reason : "no reason given"));
             int rolled = 0;
-            return serving_rollback_id(app, w->object_id, SERVING_ACTOR_BACKGROUND, why, &rolled,
-                                       err) < 0
+            return serving_rollback_id(app, w->object_id, SERVING_ACTOR_BACKGROUND, why,
+                                       SERVING_TRIGGER_TOOL_FAILED, &rolled, err) < 0
                        ? -1 /* polled again */
                        : 0;
         }

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "api.h"
 #include "conf.h"
+#include "metrics.h"
 #include "serving.h"
 #include "testutil.h"
 
@@ -295,6 +296,51 @@ static json_t *audit_row(json_t *audit_answer, const char *action)
     return found;
 }
 
+/* ------------------------------------------------------------------ metrics */
+
+/* The value of the series line "NAME{LABELS} V" in a scrape's text, or -1 when absent. */
+static double series(const char *text, const char *name_labels)
+{
+    size_t n = strlen(name_labels);
+    for (const char *p = text; p && *p;) {
+        if (strncmp(p, name_labels, n) == 0 && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return -1;
+}
+
+/* One series of GET /llm-ops/metrics (the stack's workers and background process), -1 when
+ * absent. */
+static double scrape(const char *name_labels)
+{
+    char url[300];
+    snprintf(url, sizeof url, "%.*s/metrics", (int)(strlen(st.url) - 3), st.url);
+    int status;
+    char *t = http_text("GET", url, NULL, NULL, NULL, &status, NULL, 0);
+    ck_assert_int_eq(status, 200);
+    double v = series(t, name_labels);
+    free(t);
+    return v;
+}
+
+/* A counter's value, 0 while it was never counted. */
+static double counted(const char *name_labels)
+{
+    double v = scrape(name_labels);
+    return v < 0 ? 0 : v;
+}
+
+#define DEPS_DEV(state)                                                                            \
+    "llmops_deployments{environment=\"dev\",plugin=\"kserve-dev\",state=\"" state "\"}"
+#define CANARY(env, action, trigger)                                                               \
+    "llmops_canary_transitions_total{environment=\"" env "\",action=\"" action                     \
+    "\",trigger=\"" trigger "\"}"
+#define SERVING_DEPLOY_OK                                                                          \
+    "llmops_outbox_deliveries_total{category=\"serving\",operation=\"deploy\",outcome=\"ok\"}"
+
 /* ------------------------------------------------------------------ create, read, list */
 
 START_TEST(create_becomes_ready)
@@ -402,6 +448,9 @@ START_TEST(tool_down_during_create_is_delivered_later_once)
 {
     /* refused connections: the create is accepted, waits in the outbox, is delivered */
     const char *name = uname_("later");
+    /* dev's earlier deployments are ready or failed by now: none progressing */
+    double progressing0 = counted(DEPS_DEV("progressing")), ready0 = counted(DEPS_DEV("ready"));
+    double deploys0 = counted(SERVING_DEPLOY_OK);
     json_decref(fake("POST", "/_refuse", "{\"seconds\": 3}"));
     sleep_ms(500); /* the fake stops listening from a thread of its own */
     int s;
@@ -418,10 +467,22 @@ START_TEST(tool_down_during_create_is_delivered_later_once)
     ck_assert_msg(strstr(text, id), "no pending outbox row for %s: %.600s", id, text);
     free(text);
     json_decref(j);
+    /* the scrape counts it progressing (from PostgreSQL), and how long it has been at it */
+    ck_assert_double_eq(scrape(DEPS_DEV("progressing")), progressing0 + 1);
+    ck_assert_double_gt(scrape("llmops_deployments_oldest_progressing_age_seconds"), 0);
     sleep_ms(2600);
     j = wait_for(id, "data.state", "ready", 40);
     json_decref(j);
     ck_assert_int_eq(fake_count(name), 1);
+    /* then ready; the outbox delivered it, counted as serving's deploy (the count follows
+     * the tool's answer, which a GET may have seen first) */
+    ck_assert_double_eq(scrape(DEPS_DEV("progressing")), progressing0);
+    ck_assert_double_eq(scrape(DEPS_DEV("ready")), ready0 + 1);
+    for (double end = now_s() + 10; counted(SERVING_DEPLOY_OK) < deploys0 + 1;) {
+        ck_assert_msg(now_s() < end, "no " SERVING_DEPLOY_OK " counted after 10 s (was %g)",
+                      deploys0);
+        sleep_ms(100);
+    }
     /* a read while the tool is down answers the stored row, and says so */
     json_decref(fake("POST", "/_refuse", "{\"seconds\": 1.5}"));
     sleep_ms(500);
@@ -766,6 +827,9 @@ START_TEST(canary_then_promote)
 {
     const char *name = uname_("canary");
     char *id = ready_deployment("dev", name);
+    double created0 = counted(CANARY("dev", "create", "api")),
+           traffic0 = counted(CANARY("dev", "traffic", "api")),
+           promoted0 = counted(CANARY("dev", "promote", "api"));
     char path[128];
     snprintf(path, sizeof path, "/deployments/%s/canary", id);
     int s;
@@ -810,6 +874,10 @@ START_TEST(canary_then_promote)
     json_decref(audit(id, actions, sizeof actions));
     ck_assert_msg(strstr(actions, "create,ready,canary,ready,traffic,promote,ready"), "%s",
                   actions);
+    /* one of each, by the API; the refused second canary and promote count nothing */
+    ck_assert_double_eq(counted(CANARY("dev", "create", "api")), created0 + 1);
+    ck_assert_double_eq(counted(CANARY("dev", "traffic", "api")), traffic0 + 1);
+    ck_assert_double_eq(counted(CANARY("dev", "promote", "api")), promoted0 + 1);
     free(id);
 }
 END_TEST
@@ -817,6 +885,8 @@ END_TEST
 START_TEST(canary_then_rollback)
 {
     char *id = ready_deployment("dev", uname_("back"));
+    double api0 = counted(CANARY("dev", "rollback", "api")),
+           auto0 = counted(CANARY("dev", "rollback", "tool_failed"));
     char path[128];
     snprintf(path, sizeof path, "/deployments/%s/canary", id);
     int s;
@@ -842,6 +912,9 @@ START_TEST(canary_then_rollback)
     ck_assert_str_eq(json_string_value(json_object_get(row, "actor")), "stack-operator");
     ck_assert_int_eq(json_integer_value(jpath(row, "before.canary.traffic_percent")), 25);
     json_decref(j);
+    /* a rollback by hand: trigger api, once (the 409 counts nothing) */
+    ck_assert_double_eq(counted(CANARY("dev", "rollback", "api")), api0 + 1);
+    ck_assert_double_eq(counted(CANARY("dev", "rollback", "tool_failed")), auto0);
     free(id);
 }
 END_TEST
@@ -850,6 +923,8 @@ START_TEST(failed_canary_is_rolled_back_by_the_background)
 {
     const char *name = uname_("auto");
     char *id = ready_deployment("dev", name);
+    double api0 = counted(CANARY("dev", "rollback", "api")),
+           auto0 = counted(CANARY("dev", "rollback", "tool_failed"));
     /* the next rollout of this object (the canary's revision) fails in the tool */
     json_decref(fake("POST", "/_controller",
                      "{\"plural\":\"inferenceservices\",\"namespace\":\"" NS "\",\"name\":\"%s\","
@@ -876,6 +951,9 @@ START_TEST(failed_canary_is_rolled_back_by_the_background)
         sleep_ms(200);
     }
     ck_assert_str_eq(json_string_value(json_object_get(row, "actor")), SERVING_ACTOR_BACKGROUND);
+    /* counted by the background before it committed the audit row: trigger tool_failed */
+    ck_assert_double_eq(counted(CANARY("dev", "rollback", "tool_failed")), auto0 + 1);
+    ck_assert_double_eq(counted(CANARY("dev", "rollback", "api")), api0);
     ck_assert_msg(strstr(json_string_value(json_object_get(row, "reason")), "CUDA out of memory"),
                   "%s", json_string_value(json_object_get(row, "reason")));
     json_decref(j);
@@ -980,6 +1058,13 @@ START_TEST(rollback_by_name_from_c)
         serving_rollback_by_name(app, "dev", name, "alertmanager", "HighErrorRate", &rolled, &err),
         0);
     ck_assert_int_eq(rolled, 0);
+    /* counted in this process's metrics (it has no shared file): trigger alert, once */
+    size_t len = 0;
+    char *text = metrics_render(NULL, &len);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_msg(series(text, CANARY("dev", "rollback", "alert")) == 1, "%s", text);
+    ck_assert_msg(series(text, CANARY("dev", "rollback", "api")) == -1, "%s", text);
+    free(text);
     app_fini(app);
     free(app);
     conf_free(&conf);

@@ -394,6 +394,10 @@ def scenario_b(api, env, d_dir, fake):
     check(counted.get("done") == 1,
           "llmops_alert_actions_total{action=\"deployment_rollback\",result=\"done\"} is 1: %s"
           % counted)
+    key = 'llmops_canary_transitions_total{environment="dev",action="rollback",trigger="alert"}'
+    m = S.metrics(api.url)
+    check(m.get(key) == 1, "%s is 1 after %d notifications: %s"
+          % (key, sent, {k: v for k, v in m.items() if "canary_transitions" in k}))
     o = api.get(d["id"])
     check(o.get("canary") is None and traffic(o) == (100, 0),
           "still rolled back after the repeats: %s %s" % (traffic(o), o.get("canary")))

@@ -13,7 +13,7 @@ both nodes' sockets as two fastcgi backends (round-robin). Asserted:
      are all created (201) while it is down, and after it returns each job has exactly one
      run in MLflow with its param and its points once; runs/create reached MLflow exactly
      200 times; every outbox row is done; both jobs processes delivered some (their
-     llmops_outbox_deliveries_total{operation="create_run",outcome="ok"} add up to 200).
+     llmops_outbox_deliveries_total{category="experiment_tracking",operation="create_run",outcome="ok"} add up to 200).
 """
 import json
 import os
@@ -284,7 +284,7 @@ def test():
     log("MLflow received runs/create %d times, runs/log-batch %d times" % (creates, batches))
     check(creates == JOBS, "runs/create reached MLflow %d times for %d jobs" % (creates, JOBS))
 
-    key = 'llmops_outbox_deliveries_total{operation="create_run",outcome="ok"}'
+    key = 'llmops_outbox_deliveries_total{category="experiment_tracking",operation="create_run",outcome="ok"}'
     did = {}
     for n, u in (("A", A), ("B", B)):
         m = metrics(u)
