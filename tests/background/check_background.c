@@ -737,7 +737,7 @@ START_TEST(prune_deletes_the_old_and_keeps_the_rest_in_batches)
 END_TEST
 
 /* Two background processes pruning at once (two hosts): each row deleted once, what is kept
- * stays, no error. */
+ * stays, no error; a deleted deployment stays for ever by default. */
 START_TEST(two_processes_prune_at_once)
 {
     const char *t = "prune_two";
@@ -760,6 +760,16 @@ START_TEST(two_processes_prune_at_once)
         " created_at) SELECT 'mdl_' || substr(md5('pw2-' || g), 1, 24), 'dev', 'model_registry',"
         " 'tool_state', 'x', now() - interval '25 hours' FROM generate_series(1, 2) g,"
         " generate_series(1, 3100) k WHERE k <= CASE WHEN g = 1 THEN 3000 ELSE 100 END");
+    /* a deployment deleted 400 days ago: kept, with its audit, when no limit is set */
+    sql("INSERT INTO objects (id, kind, environment, category, instance, created_by) VALUES"
+        " ('dep_' || substr(md5('pd2-1'), 1, 24), 'dep', 'dev', 'serving', 'bgtest', 'test')");
+    sql("INSERT INTO deployments (id, environment, name, instance, spec, replicas_max, state,"
+        " created_by, created_at, deleted_at) VALUES ('dep_' || substr(md5('pd2-1'), 1, 24),"
+        " 'dev', 'prune-old', 'bgtest', '{}', 1, 'deleted', 'test', now() - interval '401 days',"
+        " now() - interval '400 days')");
+    sql("INSERT INTO deployment_audit (deployment_id, environment, actor, action, at) VALUES"
+        " ('dep_' || substr(md5('pd2-1'), 1, 24), 'dev', 'test', 'delete', now() - interval"
+        " '400 days')");
     long from = log_size();
     const char *conf = "[background]\nprune_interval_seconds = 1\nprune_batch = 300\n"
                        "keep_watches_hours = 24\nkeep_operations_hours = 24\n";
@@ -784,6 +794,12 @@ START_TEST(two_processes_prune_at_once)
     ck_assert_int_eq(N(ALL_OPS("prune_two") " AND state = 'running'"), 5);
     ck_assert_int_eq(N("SELECT count(*) FROM object_events WHERE object_id IN " OBJ("pw2-", 2, 2)),
                      100);
+    ck_assert_int_eq(N("SELECT count(*) FROM deployment_audit WHERE deployment_id = 'dep_' ||"
+                       " substr(md5('pd2-1'), 1, 24)"),
+                     1);
+    ck_assert_int_eq(N("SELECT count(*) FROM deployments WHERE id = 'dep_' ||"
+                       " substr(md5('pd2-1'), 1, 24)"),
+                     1);
     ck_assert_int_eq(
         tu_sh("tail -c +%ld %s/bg.log | grep -E 'cannot prune|ERROR' >&2", from + 1, st.dir), 1);
 }
