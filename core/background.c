@@ -36,13 +36,99 @@ static const struct {
     {sync_serving_outbox_register, NULL}, /* the old object of a moved deployment */
 };
 
-/* Delivered rows are kept [outbox] keep_done_hours for inspection, then deleted (at most
- * once a minute, a bounded number at a time). */
+/* One bounded pass over one table: `sql` deletes at most $2 rows older than $1 (hours or
+ * days, as the statement says) that nothing still needs, the rows chosen with FOR UPDATE
+ * SKIP LOCKED, so two background processes pruning at once delete disjoint rows, wait for
+ * none and count each row once. Logs what it deleted; returns the count, or -1. */
+static long long prune_table(struct app *app, const char *what, const char *sql, long long age,
+                             const char *unit)
+{
+    char ages[24], batch[24];
+    snprintf(ages, sizeof ages, "%lld", age);
+    snprintf(batch, sizeof batch, "%lld", app->conf->bg_prune_batch);
+    const char *p[] = {ages, batch};
+    struct db_error err;
+    PGresult *r = db_exec(&app->db, sql, 2, p, &err);
+    if (!r) {
+        log_warning("background: cannot prune %s: %s", what, err.message);
+        return -1;
+    }
+    long long n = 0;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        util_parse_int(PQgetvalue(r, 0, 0), 0, INT64_MAX, &n, NULL);
+    else
+        util_parse_int(PQcmdTuples(r), 0, INT64_MAX, &n, NULL);
+    PQclear(r);
+    if (n > 0)
+        log_info("background: pruned %lld %s older than %s %s", n, what, ages, unit);
+    return n;
+}
+
+/* What the background process keeps for a while ([background] keep_*), pruned by
+ * prune_batch rows per table and pass: a first pass over a big table is many short
+ * statements, one per prune_interval_seconds, not one long transaction. */
+static int prune_retained(struct app *app)
+{
+    const struct llmops_conf *c = app->conf;
+    /* Finished watches: the open one of an object (state watching) is never touched. */
+    if (prune_table(app, "finished watches",
+                    "DELETE FROM watches WHERE id IN (SELECT id FROM watches WHERE state <>"
+                    " 'watching' AND done_at < now() - $1::bigint * interval '1 hour'"
+                    " ORDER BY id LIMIT $2::bigint FOR UPDATE SKIP LOCKED)",
+                    c->bg_keep_watches_hours, "h") < 0)
+        return -1; /* the database is down, most likely: the next pass */
+    /* Their events, as old; an object being watched keeps all of its events. */
+    if (prune_table(app, "object events",
+                    "DELETE FROM object_events WHERE id IN (SELECT e.id FROM object_events e"
+                    " WHERE e.created_at < now() - $1::bigint * interval '1 hour' AND NOT EXISTS"
+                    " (SELECT 1 FROM watches w WHERE w.object_id = e.object_id AND w.state ="
+                    " 'watching') ORDER BY e.id LIMIT $2::bigint FOR UPDATE OF e SKIP LOCKED)",
+                    c->bg_keep_watches_hours, "h") < 0)
+        return -1;
+    /* Finished operations: what a client polls (GET /operations/{id}); pending and running
+     * ones are never touched. */
+    if (prune_table(app, "finished operations",
+                    "DELETE FROM operations WHERE id IN (SELECT id FROM operations WHERE state IN"
+                    " ('succeeded', 'failed', 'cancelled') AND finished_at < now() - $1::bigint *"
+                    " interval '1 hour' ORDER BY id LIMIT $2::bigint FOR UPDATE SKIP LOCKED)",
+                    c->bg_keep_operations_hours, "h") < 0)
+        return -1;
+    /* Alerts Alertmanager has not sent again for that long: a repeat of a firing alert
+     * bumps last_received_at, so the row that stops it acting twice stays. */
+    if (prune_table(app, "alert events",
+                    "DELETE FROM alert_events WHERE id IN (SELECT id FROM alert_events WHERE"
+                    " last_received_at < now() - $1::bigint * interval '1 day'"
+                    " ORDER BY last_received_at, id LIMIT $2::bigint FOR UPDATE SKIP LOCKED)",
+                    c->bg_keep_alert_events_days, "days") < 0)
+        return -1;
+    /* Deleted deployments are kept, with their audit trail, unless a limit is set: then a
+     * deployment deleted that long ago that no outbox row names any more (its delivered rows
+     * are pruned above) goes with its audit rows and its object (the object's watches and
+     * events with it), in one statement. */
+    if (c->bg_keep_deleted_deployments_days > 0 &&
+        prune_table(app, "deleted deployments (with their audit rows)",
+                    "WITH d AS (SELECT id FROM deployments WHERE state = 'deleted' AND"
+                    " deleted_at < now() - $1::bigint * interval '1 day' AND NOT EXISTS"
+                    " (SELECT 1 FROM outbox b WHERE b.object_id = deployments.id) ORDER BY id"
+                    " LIMIT $2::bigint FOR UPDATE SKIP LOCKED),"
+                    " a AS (DELETE FROM deployment_audit WHERE deployment_id IN (SELECT id FROM"
+                    " d)), x AS (DELETE FROM deployments WHERE id IN (SELECT id FROM d)"
+                    " RETURNING id),"
+                    " o AS (DELETE FROM objects WHERE id IN (SELECT id FROM x))"
+                    " SELECT count(*) FROM x",
+                    c->bg_keep_deleted_deployments_days, "days") < 0)
+        return -1;
+    return 0;
+}
+
+/* Delivered rows are kept [outbox] keep_done_hours for inspection, then deleted; with them
+ * what [background] keeps (at most once per prune_interval_seconds, a bounded number at a
+ * time). */
 static void prune(struct app *app)
 {
     static int64_t last;
     int64_t now = util_now_ms();
-    if (last && now - last < 60000)
+    if (last && now - last < app->conf->bg_prune_interval_seconds * 1000)
         return;
     last = now;
     char hours[24];
@@ -62,6 +148,8 @@ static void prune(struct app *app)
     if (util_parse_int(PQcmdTuples(r), 0, INT64_MAX, &n, NULL) == 0 && n > 0)
         log_info("background: pruned %lld delivered outbox rows older than %s h", n, hours);
     PQclear(r);
+    if (prune_retained(app) < 0)
+        return;
     for (size_t k = 0; k < UTIL_ARRAY_LEN(categories); k++)
         if (categories[k].prune)
             categories[k].prune(app);

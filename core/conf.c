@@ -73,6 +73,13 @@ static const struct key_def keys[] = {
     {"outbox", "base_delay_ms", KT_INT, OFF(outbox_base_delay_ms), 10, 600000},
     {"outbox", "max_delay_ms", KT_INT, OFF(outbox_max_delay_ms), 100, 86400000},
     {"outbox", "keep_done_hours", KT_INT, OFF(outbox_keep_done_hours), 1, 87600},
+    {"background", "prune_interval_seconds", KT_INT, OFF(bg_prune_interval_seconds), 1, 3600},
+    {"background", "prune_batch", KT_INT, OFF(bg_prune_batch), 1, 100000},
+    {"background", "keep_watches_hours", KT_INT, OFF(bg_keep_watches_hours), 1, 87600},
+    {"background", "keep_operations_hours", KT_INT, OFF(bg_keep_operations_hours), 1, 87600},
+    {"background", "keep_alert_events_days", KT_INT, OFF(bg_keep_alert_events_days), 1, 36500},
+    {"background", "keep_deleted_deployments_days", KT_INT, OFF(bg_keep_deleted_deployments_days),
+     0, 36500},
     {"metrics", "enabled", KT_BOOL, OFF(metrics_enabled), 0, 0},
     {"metrics", "path", KT_URLPATH, OFF(metrics_path), 0, 0},
     {"metrics", "shm_file", KT_STRING, OFF(metrics_shm_file), 0, 0},
@@ -468,7 +475,7 @@ static int handler(void *user, const char *section, const char *name, const char
         else
             add_error(st->errs, st->file, st->line,
                       "unknown section [%s] (known: server, database, auth, gpu_types, breaker, "
-                      "outbox, metrics, plugin \"NAME\", flags \"ENV\")",
+                      "outbox, background, metrics, plugin \"NAME\", flags \"ENV\")",
                       section);
         return 1;
     }
@@ -607,6 +614,12 @@ static void set_defaults(struct llmops_conf *c)
     c->outbox_base_delay_ms = 1000;
     c->outbox_max_delay_ms = 300000;
     c->outbox_keep_done_hours = 168;
+    c->bg_prune_interval_seconds = 60;
+    c->bg_prune_batch = 1000;
+    c->bg_keep_watches_hours = 168;
+    c->bg_keep_operations_hours = 168;
+    c->bg_keep_alert_events_days = 90;
+    c->bg_keep_deleted_deployments_days = 0;
     c->metrics_enabled = 1;
     c->metrics_path = strdup("/llm-ops/metrics");
     c->metrics_shm_file = strdup("/run/llm-ops/metrics");

@@ -85,6 +85,13 @@ struct llmops_conf {
     long long outbox_base_delay_ms;
     long long outbox_max_delay_ms;
     long long outbox_keep_done_hours;
+    /* [background]: what the background process prunes, how often, how much at a time */
+    long long bg_prune_interval_seconds;
+    long long bg_prune_batch;
+    long long bg_keep_watches_hours;
+    long long bg_keep_operations_hours;
+    long long bg_keep_alert_events_days;
+    long long bg_keep_deleted_deployments_days; /* 0: kept for ever */
     /* [metrics] */
     int metrics_enabled;
     char *metrics_path;

@@ -78,9 +78,21 @@ static char *sql(const char *fmt, ...)
     return out;
 }
 
-/* A background process of our own, logging to DIR/bg.log; its pid is noted for teardown. */
-static pid_t bg_start(void)
+/* A background process of our own, logging to DIR/bg.log; its pid is noted for teardown.
+ * `extra`: lines appended to a copy of the stack's configuration (NULL: none). */
+static pid_t bg_start_with(const char *extra)
 {
+    static int confs;
+    char conf[300];
+    snprintf(conf, sizeof conf, "%s", st.conf);
+    if (extra) {
+        snprintf(conf, sizeof conf, "%s/bg-%d.conf", st.dir, ++confs);
+        ck_assert_int_eq(tu_sh("cp %s %s", st.conf, conf), 0);
+        FILE *f = fopen(conf, "a");
+        ck_assert_ptr_nonnull(f);
+        fputs(extra, f);
+        fclose(f);
+    }
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -90,11 +102,16 @@ static pid_t bg_start(void)
         if (!freopen(log, "a", stdout) || !freopen(log, "a", stderr))
             _exit(126);
         setsid();
-        execl(bin, "llm-opsd", "--background", "--config", st.conf, (char *)NULL);
+        execl(bin, "llm-opsd", "--background", "--config", conf, (char *)NULL);
         _exit(127);
     }
     tu_sh("echo %ld >>%s/bg.pids", (long)pid, st.dir);
     return pid;
+}
+
+static pid_t bg_start(void)
+{
+    return bg_start_with(NULL);
 }
 
 /* SIGTERM and wait; returns the seconds it took to exit. */
@@ -535,6 +552,259 @@ START_TEST(op_ctx_checks_the_host_size)
 }
 END_TEST
 
+/* The size of DIR/bg.log now: what the background processes log later starts there. */
+static long log_size(void)
+{
+    int rc;
+    char *out = tu_capture(&rc, "wc -c <%s/bg.log 2>/dev/null || echo 0", st.dir);
+    return strtol(out, NULL, 10);
+}
+
+/* The "pruned N <what> older than" lines logged since byte `from`: their number, the sum
+ * and the largest N; the number of distinct processes that logged one in *pids. */
+static long pruned(long from, const char *what, int *lines, long *largest, int *pids)
+{
+    int rc;
+    char *out = tu_capture(&rc,
+                           "tail -c +%ld %s/bg.log | grep -E 'background: pruned [0-9]+ %s older "
+                           "than' | sed -E 's/^[^[]*\\[([0-9]+)\\].*pruned ([0-9]+) .*/\\1 \\2/'"
+                           " | awk '{s+=$2; n++; if ($2>m) m=$2; p[$1]=1} END {k=0; for (i in p)"
+                           " k++; printf \"%%d %%d %%d %%d\\n\", s, n, m, k}'",
+                           from + 1, st.dir, what);
+    ck_assert_int_eq(rc, 0);
+    long sum = 0, m = 0;
+    int n = 0, k = 0;
+    ck_assert_msg(sscanf(out, "%ld %d %ld %d", &sum, &n, &m, &k) == 4, "not a count: %s", out);
+    *lines = n;
+    *largest = m;
+    if (pids)
+        *pids = k;
+    return sum;
+}
+
+#define N(...) strtol(sql(__VA_ARGS__), NULL, 10)
+
+/* Waits (bounded) until the first line of the query's answer is `want`; returns the last. */
+static long count_wait(const char *q, long want, double seconds)
+{
+    double t0 = now_s();
+    long n;
+    while ((n = N("%s", q)) != want && now_s() - t0 < seconds)
+        sleep_ms(100);
+    return n;
+}
+
+/* Objects of bgtest named by `tag` and 1..n (ids mdl_ + md5), for watches and events. */
+static void objects_tagged(const char *tag, int n)
+{
+    sql("INSERT INTO objects (id, kind, environment, category, instance, external_id,"
+        " created_by) SELECT 'mdl_' || substr(md5('%s' || g), 1, 24), 'model', 'dev',"
+        " 'model_registry', 'bgtest', 'e-%s-' || g, 'test' FROM generate_series(1, %d) g",
+        tag, tag, n);
+}
+
+#define OBJ(tag, from, to)                                                                         \
+    "(SELECT 'mdl_' || substr(md5('" tag "' || g), 1, 24) AS id FROM generate_series(" #from       \
+    ", " #to ") g)"
+
+#define OLD_OPS(cat)                                                                               \
+    "SELECT count(*) FROM operations WHERE category = '" cat "' AND finished_at < now() - "        \
+    "interval '24 hours'"
+#define ALL_OPS(cat) "SELECT count(*) FROM operations WHERE category = '" cat "'"
+
+/* What the background process keeps ([background] keep_*) it deletes once older, a batch
+ * per table and pass; what is younger, unfinished or still watched stays. */
+START_TEST(prune_deletes_the_old_and_keeps_the_rest_in_batches)
+{
+    const char *t = "prune_one";
+    /* operations: 2500 finished 25 h ago (three kinds of end), 10 finished 23 h ago, 5
+     * running for 30 days (a lease held elsewhere for an hour) */
+    sql("INSERT INTO operations (environment, category, operation, instance, state,"
+        " created_by, created_at, finished_at) SELECT 'dev', '%s', 'count', 'bgtest',"
+        " (ARRAY['succeeded', 'failed', 'cancelled'])[1 + g %% 3], 'test',"
+        " now() - interval '26 hours', now() - interval '25 hours'"
+        " FROM generate_series(1, 2500) g",
+        t);
+    sql("INSERT INTO operations (environment, category, operation, instance, state,"
+        " created_by, created_at, finished_at) SELECT 'dev', '%s', 'count', 'bgtest',"
+        " 'succeeded', 'test', now() - interval '24 hours', now() - interval '23 hours'"
+        " FROM generate_series(1, 10) g",
+        t);
+    sql("INSERT INTO operations (environment, category, operation, instance, state,"
+        " created_by, created_at, lease_owner, lease_until, attempts) SELECT 'dev', '%s',"
+        " 'count', 'bgtest', 'running', 'test', now() - interval '30 days', 'elsewhere',"
+        " now() + interval '1 hour', 1 FROM generate_series(1, 5) g",
+        t);
+    /* watches: objects 1-20 a watch that ended 25 h ago and 2 events as old; 21-25 one that
+     * ended an hour ago and its events; 26-30 an open watch (not due) besides an old ended
+     * one, and events of 25 h ago, kept while it is open */
+    objects_tagged("pw1-", 30);
+    /* (ended watch: objects from-to, its state, deadline, created, done, as intervals ago) */
+    static const struct {
+        int from, to;
+        const char *state, *age;
+    } ended[] = {{1, 20, "ready", "25 hours"},
+                 {21, 25, "failed", "1 hour"},
+                 {26, 30, "timed_out", "25 hours"}};
+    for (size_t i = 0; i < sizeof ended / sizeof ended[0]; i++)
+        sql("INSERT INTO watches (object_id, environment, category, read_op, ready_states, state,"
+            " deadline_at, created_at, done_at) SELECT 'mdl_' || substr(md5('pw1-' || g), 1, 24),"
+            " 'dev', 'model_registry', 'get_model', '{ready}', '%s', now() - interval '%s',"
+            " now() - interval '%s' - interval '1 hour', now() - interval '%s'"
+            " FROM generate_series(%d, %d) g",
+            ended[i].state, ended[i].age, ended[i].age, ended[i].age, ended[i].from, ended[i].to);
+    sql("INSERT INTO watches (object_id, environment, category, read_op, ready_states,"
+        " next_poll_at, deadline_at) SELECT id, 'dev', 'model_registry', 'get_model', '{ready}',"
+        " now() + interval '1 hour', now() + interval '2 hours' FROM " OBJ("pw1-", 26, 30) " o");
+    /* events: 2 each of 1-20 25 h ago, 1 each of 21-25 an hour ago, 1 each of 26-30 25 h ago */
+    static const struct {
+        int from, to, each;
+        const char *age;
+    } events[] = {{1, 20, 2, "25 hours"}, {21, 25, 1, "1 hour"}, {26, 30, 1, "25 hours"}};
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
+        sql("INSERT INTO object_events (object_id, environment, category, kind, tool_state,"
+            " created_at) SELECT 'mdl_' || substr(md5('pw1-' || g), 1, 24), 'dev',"
+            " 'model_registry', 'tool_state', 'x', now() - interval '%s'"
+            " FROM generate_series(%d, %d) g, generate_series(1, %d) k",
+            events[i].age, events[i].from, events[i].to, events[i].each);
+    /* alert events: 3 last received 31 days ago, 2 29 days ago */
+    sql("INSERT INTO alert_events (fingerprint, starts_at, status, labels, annotations,"
+        " received_by, result, last_received_at) SELECT 'prune' || g, now() - interval"
+        " '40 days', 'firing', '{}', '{}', 'test', 'done', now() - CASE WHEN g <= 3 THEN"
+        " interval '31 days' ELSE interval '29 days' END FROM generate_series(1, 5) g");
+    /* deployments: 1-2 deleted 11 days ago (gone, with their audit rows and object), 3
+     * deleted as long ago but named by an outbox row still, 4 deleted 9 days ago, 5 live and
+     * 100 days old */
+    sql("INSERT INTO objects (id, kind, environment, category, instance, created_by) SELECT"
+        " 'dep_' || substr(md5('pd1-' || g), 1, 24), 'dep', 'dev', 'serving', 'bgtest', 'test'"
+        " FROM generate_series(1, 5) g");
+    sql("INSERT INTO deployments (id, environment, name, instance, spec, replicas_max, state,"
+        " created_by, created_at, deleted_at) SELECT 'dep_' || substr(md5('pd1-' || g), 1, 24),"
+        " 'dev', 'prune-' || g, 'bgtest', '{}', 1, CASE WHEN g = 5 THEN 'ready' ELSE 'deleted'"
+        " END, 'test', now() - interval '100 days', CASE WHEN g <= 3 THEN now() - interval"
+        " '11 days' WHEN g = 4 THEN now() - interval '9 days' END FROM generate_series(1, 5) g");
+    sql("INSERT INTO deployment_audit (deployment_id, environment, actor, action, at) SELECT"
+        " 'dep_' || substr(md5('pd1-' || g), 1, 24), 'dev', 'test', a, now() - interval"
+        " '11 days' FROM generate_series(1, 5) g, unnest(ARRAY['create', 'ready', 'delete']) a");
+    sql("INSERT INTO outbox (category, object_id, environment, operation, payload, state,"
+        " done_at) VALUES ('serving', 'dep_' || substr(md5('pd1-3'), 1, 24), 'dev', 'undeploy',"
+        " '{}', 'done', now())");
+
+    long from = log_size();
+    pid_t bg = bg_start_with("[background]\nprune_interval_seconds = 1\nprune_batch = 1000\n"
+                             "keep_watches_hours = 24\nkeep_operations_hours = 24\n"
+                             "keep_alert_events_days = 30\nkeep_deleted_deployments_days = 10\n");
+    ck_assert_int_eq(count_wait(OLD_OPS("prune_one"), 0, 30), 0);
+    sleep_ms(1500); /* the pass that took the last operations is over */
+    bg_stop(bg);
+    int lines;
+    long largest;
+    long sum = pruned(from, "finished operations", &lines, &largest, NULL);
+    printf("prune: 2500 finished operations in %d passes (largest %ld)\n", lines, largest);
+    ck_assert_int_eq(sum, 2500);
+    ck_assert_int_ge(lines, 3);
+    ck_assert_int_le(largest, 1000);
+    /* kept: the young and the running */
+    ck_assert_int_eq(N(ALL_OPS("prune_one")), 15);
+    ck_assert_int_eq(N(ALL_OPS("prune_one") " AND state = 'running'"), 5);
+    /* watches: the 25 old ended ones gone; the 5 young ended and the 5 open kept */
+    ck_assert_int_eq(N("SELECT count(*) FROM watches WHERE object_id IN " OBJ("pw1-", 1, 30)), 10);
+    ck_assert_int_eq(
+        N("SELECT count(*) FROM watches WHERE state = 'watching' AND object_id IN " OBJ("pw1-", 26,
+                                                                                        30)),
+        5);
+    /* events: the young ones and the old ones of the watched objects */
+    ck_assert_int_eq(N("SELECT count(*) FROM object_events WHERE object_id IN " OBJ("pw1-", 1, 30)),
+                     10);
+    ck_assert_int_eq(
+        N("SELECT count(*) FROM object_events WHERE object_id IN " OBJ("pw1-", 26, 30)), 5);
+    ck_assert_int_eq(N("SELECT count(*) FROM alert_events WHERE fingerprint LIKE 'prune%%'"), 2);
+    /* deployments: 3 (still named by the outbox), 4 (younger) and 5 (live) with their audit
+     * rows and objects */
+    ck_assert_str_eq(sql("SELECT string_agg(name, ',' ORDER BY name) FROM deployments WHERE id IN"
+                         " (SELECT 'dep_' || substr(md5('pd1-' || g), 1, 24) FROM"
+                         " generate_series(1, 5) g)"),
+                     "prune-3,prune-4,prune-5");
+    ck_assert_int_eq(N("SELECT count(*) FROM deployment_audit WHERE deployment_id IN (SELECT 'dep_'"
+                       " || substr(md5('pd1-' || g), 1, 24) FROM generate_series(1, 5) g)"),
+                     9);
+    ck_assert_int_eq(N("SELECT count(*) FROM objects WHERE id IN (SELECT 'dep_' ||"
+                       " substr(md5('pd1-' || g), 1, 24) FROM generate_series(1, 5) g)"),
+                     3);
+    ck_assert_int_eq(
+        tu_sh("tail -c +%ld %s/bg.log | grep -E 'cannot prune|ERROR' >&2", from + 1, st.dir), 1);
+}
+END_TEST
+
+/* Two background processes pruning at once (two hosts): each row deleted once, what is kept
+ * stays, no error; a deleted deployment stays for ever by default. */
+START_TEST(two_processes_prune_at_once)
+{
+    const char *t = "prune_two";
+    sql("INSERT INTO operations (environment, category, operation, instance, state,"
+        " created_by, created_at, finished_at) SELECT 'dev', '%s', 'count', 'bgtest',"
+        " 'succeeded', 'test', now() - interval '26 hours', now() - CASE WHEN g <= 3000 THEN"
+        " interval '25 hours' ELSE interval '23 hours' END FROM generate_series(1, 3020) g",
+        t);
+    sql("INSERT INTO operations (environment, category, operation, instance, state,"
+        " created_by, created_at, lease_owner, lease_until, attempts) SELECT 'dev', '%s',"
+        " 'count', 'bgtest', 'running', 'test', now() - interval '30 days', 'elsewhere',"
+        " now() + interval '1 hour', 1 FROM generate_series(1, 5) g",
+        t);
+    /* 3000 old events of an object no longer watched, 100 of one being watched */
+    objects_tagged("pw2-", 2);
+    sql("INSERT INTO watches (object_id, environment, category, read_op, ready_states,"
+        " next_poll_at, deadline_at) SELECT id, 'dev', 'model_registry', 'get_model', '{ready}',"
+        " now() + interval '1 hour', now() + interval '2 hours' FROM " OBJ("pw2-", 2, 2) " o");
+    sql("INSERT INTO object_events (object_id, environment, category, kind, tool_state,"
+        " created_at) SELECT 'mdl_' || substr(md5('pw2-' || g), 1, 24), 'dev', 'model_registry',"
+        " 'tool_state', 'x', now() - interval '25 hours' FROM generate_series(1, 2) g,"
+        " generate_series(1, 3100) k WHERE k <= CASE WHEN g = 1 THEN 3000 ELSE 100 END");
+    /* a deployment deleted 400 days ago: kept, with its audit, when no limit is set */
+    sql("INSERT INTO objects (id, kind, environment, category, instance, created_by) VALUES"
+        " ('dep_' || substr(md5('pd2-1'), 1, 24), 'dep', 'dev', 'serving', 'bgtest', 'test')");
+    sql("INSERT INTO deployments (id, environment, name, instance, spec, replicas_max, state,"
+        " created_by, created_at, deleted_at) VALUES ('dep_' || substr(md5('pd2-1'), 1, 24),"
+        " 'dev', 'prune-old', 'bgtest', '{}', 1, 'deleted', 'test', now() - interval '401 days',"
+        " now() - interval '400 days')");
+    sql("INSERT INTO deployment_audit (deployment_id, environment, actor, action, at) VALUES"
+        " ('dep_' || substr(md5('pd2-1'), 1, 24), 'dev', 'test', 'delete', now() - interval"
+        " '400 days')");
+    long from = log_size();
+    const char *conf = "[background]\nprune_interval_seconds = 1\nprune_batch = 300\n"
+                       "keep_watches_hours = 24\nkeep_operations_hours = 24\n";
+    pid_t a = bg_start_with(conf), b = bg_start_with(conf);
+    ck_assert_int_eq(count_wait(OLD_OPS("prune_two"), 0, 40), 0);
+    ck_assert_int_eq(N("SELECT count(*) FROM object_events WHERE object_id IN " OBJ("pw2-", 1, 1)),
+                     0);
+    sleep_ms(1500);
+    bg_stop(a);
+    bg_stop(b);
+    int lines, procs;
+    long largest;
+    long ops = pruned(from, "finished operations", &lines, &largest, &procs);
+    printf("prune: two processes deleted %ld operations in %d statements (largest %ld, %d "
+           "process(es))\n",
+           ops, lines, largest, procs);
+    ck_assert_int_eq(ops, 3000);
+    ck_assert_int_le(largest, 300);
+    ck_assert_int_eq(pruned(from, "object events", &lines, &largest, NULL), 3000);
+    ck_assert_int_le(largest, 300);
+    ck_assert_int_eq(N(ALL_OPS("prune_two")), 25);
+    ck_assert_int_eq(N(ALL_OPS("prune_two") " AND state = 'running'"), 5);
+    ck_assert_int_eq(N("SELECT count(*) FROM object_events WHERE object_id IN " OBJ("pw2-", 2, 2)),
+                     100);
+    ck_assert_int_eq(N("SELECT count(*) FROM deployment_audit WHERE deployment_id = 'dep_' ||"
+                       " substr(md5('pd2-1'), 1, 24)"),
+                     1);
+    ck_assert_int_eq(N("SELECT count(*) FROM deployments WHERE id = 'dep_' ||"
+                       " substr(md5('pd2-1'), 1, 24)"),
+                     1);
+    ck_assert_int_eq(
+        tu_sh("tail -c +%ld %s/bg.log | grep -E 'cannot prune|ERROR' >&2", from + 1, st.dir), 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("background");
@@ -551,6 +821,8 @@ static Suite *suite(void)
     tcase_add_test(tc, outbox_delivers_during_a_long_operation);
     tcase_add_test(tc, outbox_row_of_an_unknown_pair_is_dead);
     tcase_add_test(tc, op_ctx_checks_the_host_size);
+    tcase_add_test(tc, prune_deletes_the_old_and_keeps_the_rest_in_batches);
+    tcase_add_test(tc, two_processes_prune_at_once);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -33,6 +33,32 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.workers, 2);
     ck_assert_int_eq(c.max_body_bytes, 1048576);
     ck_assert_int_eq(c.access_log, 1);
+    /* what the background process keeps, and prunes after */
+    ck_assert_int_eq(c.bg_prune_interval_seconds, 60);
+    ck_assert_int_eq(c.bg_prune_batch, 1000);
+    ck_assert_int_eq(c.bg_keep_watches_hours, 168);
+    ck_assert_int_eq(c.bg_keep_operations_hours, 168);
+    ck_assert_int_eq(c.bg_keep_alert_events_days, 90);
+    ck_assert_int_eq(c.bg_keep_deleted_deployments_days, 0);
+    conf_free(&c);
+    conf_errors_free(&e);
+}
+END_TEST
+
+START_TEST(test_background_keys)
+{
+    struct llmops_conf c;
+    struct conf_errors e;
+    const char *t = "[background]\nprune_interval_seconds = 5\nprune_batch = 250\n"
+                    "keep_watches_hours = 24\nkeep_operations_hours = 720\n"
+                    "keep_alert_events_days = 30\nkeep_deleted_deployments_days = 365\n";
+    ck_assert_int_eq(load(t, &c, &e), 0);
+    ck_assert_int_eq(c.bg_prune_interval_seconds, 5);
+    ck_assert_int_eq(c.bg_prune_batch, 250);
+    ck_assert_int_eq(c.bg_keep_watches_hours, 24);
+    ck_assert_int_eq(c.bg_keep_operations_hours, 720);
+    ck_assert_int_eq(c.bg_keep_alert_events_days, 30);
+    ck_assert_int_eq(c.bg_keep_deleted_deployments_days, 365);
     conf_free(&c);
     conf_errors_free(&e);
 }
@@ -79,6 +105,13 @@ static const struct {
     {"[server]\nworkers = 99999999999999999999\n", "t.conf:2: workers: '99999999999999999999'"},
     {"[server]\n\nbogus = 1\n", "t.conf:3: unknown key 'bogus' in [server]"},
     {"[nope]\nx = 1\n", "t.conf:2: unknown section [nope]"},
+    {"[background]\nprune_batch = 0\n", "t.conf:2: prune_batch: '0' is out of range"},
+    {"[background]\nkeep_operations_hours = 0\n",
+     "t.conf:2: keep_operations_hours: '0' is out of range"},
+    {"[background]\nkeep_deleted_deployments_days = -1\n",
+     "t.conf:2: keep_deleted_deployments_days: '-1' is out of range"},
+    {"[background]\nkeep_event_days = 1\n",
+     "t.conf:2: unknown key 'keep_event_days' in [background]"},
     {"x = 1\n", "t.conf:1: key 'x' is outside any section"},
     {"[server]\naccess_log = maybe\n", "t.conf:2: access_log: 'maybe' is not on or off"},
     {"[server]\nlog_level = loud\n", "t.conf:2: log_level: 'loud' is not one of"},
@@ -253,6 +286,7 @@ Suite *make_conf_suite(void)
     TCase *core = tcase_create("Core");
     tcase_add_test(core, test_defaults);
     tcase_add_test(core, test_values);
+    tcase_add_test(core, test_background_keys);
     tcase_add_test(core, test_dropins);
     tcase_add_test(core, test_plugins_and_flags);
     suite_add_tcase(s, core);
