@@ -347,3 +347,36 @@ int serving_rollback_by_name(struct app *app, const char *env, const char *name,
     return serving_rollback_id(app, id, actor && *actor ? actor : "unknown", reason,
                                SERVING_TRIGGER_ALERT, rolled_back, err);
 }
+
+/* The deploy op's input (llmops-serving.h) from a deployment's stored spec and the GPU
+ * resolved at its create (gpu: {resource_name, node_selector} or NULL), under `key`: what the
+ * create route and a move (sync serving) hand the module. A new reference. */
+json_t *serving_deploy_input(const char *key, const char *name, json_t *spec, json_t *gpu)
+{
+    json_t *in =
+        json_pack("{s:s,s:s,s:O,s:O}", "idempotency_key", key, "name", name, "model",
+                  json_object_get(spec, "model"), "replicas", json_object_get(spec, "replicas"));
+    static const char *const copy[] = {"runtime", "args", "env", "autoscaling"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(copy); i++)
+        if (json_object_get(spec, copy[i]))
+            json_object_set(in, copy[i], json_object_get(spec, copy[i]));
+    json_t *res = json_object();
+    if (json_object_get(spec, "cpu"))
+        json_object_set(res, "cpu", json_object_get(spec, "cpu"));
+    if (json_object_get(spec, "memory"))
+        json_object_set(res, "memory", json_object_get(spec, "memory"));
+    if (json_is_object(gpu)) {
+        json_t *g = json_pack("{s:O,s:O}", "resource_name", json_object_get(gpu, "resource_name"),
+                              "count", json_object_get(spec, "gpu_count"));
+        if (json_object_size(json_object_get(gpu, "node_selector")))
+            json_object_set(g, "node_selector", json_object_get(gpu, "node_selector"));
+        if (json_object_get(spec, "gpu_type"))
+            json_object_set(g, "type", json_object_get(spec, "gpu_type"));
+        json_object_set_new(res, "gpu", g);
+    }
+    if (json_object_size(res))
+        json_object_set_new(in, "resources", res);
+    else
+        json_decref(res);
+    return in;
+}

@@ -75,6 +75,11 @@ int serving_rollback_id(struct app *app, const char *id, const char *actor, cons
  * traffic, promote or rollback. */
 void serving_count_canary(const char *env, const char *action, const char *trigger);
 
+/* The deploy op's input from a deployment's stored spec and the GPU resolved at its create
+ * ({resource_name, node_selector} or NULL), under idempotency key `key`: the create route's
+ * and a move's (sync serving). A new reference. */
+json_t *serving_deploy_input(const char *key, const char *name, json_t *spec, json_t *gpu);
+
 /* The background process: the outbox's deploy delivery and the watch hook (serving_outbox.c). */
 int serving_outbox_register(void);
 

@@ -404,35 +404,6 @@ static json_t *normal_spec(json_t *body)
     return s;
 }
 
-/* The deploy op's input (llmops-serving.h) from the stored spec and the resolved GPU. */
-static json_t *deploy_input(const char *id, const char *name, json_t *spec, json_t *gpu)
-{
-    json_t *in =
-        json_pack("{s:s,s:s,s:O,s:O}", "idempotency_key", id, "name", name, "model",
-                  json_object_get(spec, "model"), "replicas", json_object_get(spec, "replicas"));
-    static const char *const copy[] = {"runtime", "args", "env", "autoscaling"};
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(copy); i++)
-        if (json_object_get(spec, copy[i]))
-            json_object_set(in, copy[i], json_object_get(spec, copy[i]));
-    json_t *res = json_object();
-    if (json_object_get(spec, "cpu"))
-        json_object_set(res, "cpu", json_object_get(spec, "cpu"));
-    if (json_object_get(spec, "memory"))
-        json_object_set(res, "memory", json_object_get(spec, "memory"));
-    if (json_is_object(gpu))
-        json_object_set_new(res, "gpu",
-                            json_pack("{s:O,s:O,s:O,s:O}", "resource_name",
-                                      json_object_get(gpu, "resource_name"), "count",
-                                      json_object_get(spec, "gpu_count"), "node_selector",
-                                      json_object_get(gpu, "node_selector"), "type",
-                                      json_object_get(spec, "gpu_type")));
-    if (json_object_size(res))
-        json_object_set_new(in, "resources", res);
-    else
-        json_decref(res);
-    return in;
-}
-
 static int retryable(const struct llmops_error *e)
 {
     return e->code == LLMOPS_ERR_UNAVAILABLE || e->code == LLMOPS_ERR_INTERNAL ||
@@ -555,7 +526,7 @@ void deployments_create(struct req *r)
         return;
     }
     snprintf(id, sizeof id, "dep_%s", hex);
-    json_t *input = deploy_input(id, name, spec, gpu);
+    json_t *input = serving_deploy_input(id, name, spec, gpu);
     char *spec_t = json_dumps(spec, JSON_COMPACT), *gpu_t = json_dumps(gpu, JSON_ENCODE_ANY);
     char *in_t = json_dumps(input, JSON_COMPACT);
     char count[24], maxs[24];

@@ -100,39 +100,6 @@ static void rollback(struct app *app)
         PQclear(r);
 }
 
-/* The deploy op's input (llmops-serving.h) from the stored spec and the GPU resolved at the
- * create: what the create route hands the module (serving_http.c deploy_input), under the
- * move's key. */
-static json_t *move_input(const char *key, const char *name, json_t *spec, json_t *gpu)
-{
-    json_t *in =
-        json_pack("{s:s,s:s,s:O,s:O}", "idempotency_key", key, "name", name, "model",
-                  json_object_get(spec, "model"), "replicas", json_object_get(spec, "replicas"));
-    static const char *const copy[] = {"runtime", "args", "env", "autoscaling"};
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(copy); i++)
-        if (json_object_get(spec, copy[i]))
-            json_object_set(in, copy[i], json_object_get(spec, copy[i]));
-    json_t *res = json_object();
-    if (json_object_get(spec, "cpu"))
-        json_object_set(res, "cpu", json_object_get(spec, "cpu"));
-    if (json_object_get(spec, "memory"))
-        json_object_set(res, "memory", json_object_get(spec, "memory"));
-    if (json_is_object(gpu)) {
-        json_t *g = json_pack("{s:O,s:O}", "resource_name", json_object_get(gpu, "resource_name"),
-                              "count", json_object_get(spec, "gpu_count"));
-        if (json_object_size(json_object_get(gpu, "node_selector")))
-            json_object_set(g, "node_selector", json_object_get(gpu, "node_selector"));
-        if (json_object_get(spec, "gpu_type"))
-            json_object_set(g, "type", json_object_get(spec, "gpu_type"));
-        json_object_set_new(res, "gpu", g);
-    }
-    if (json_object_size(res))
-        json_object_set_new(in, "resources", res);
-    else
-        json_decref(res);
-    return in;
-}
-
 /* What the stored spec needs of the target that its capabilities do not list (a feature, or
  * the autoscaling metric), in buf; NULL when it has all. The module would refuse it too
  * (UNSUPPORTED); asking first lets a dry run say so and a run make nothing for nothing. */
@@ -477,7 +444,8 @@ static void move_locked(struct move_ctx *c, struct cand *d)
         snprintf(ext, sizeof ext, "%s", fext);
     } else {
         json_t *out = NULL;
-        if (call(c, c->to, "deploy", move_input(key, d->name, d->spec, d->gpu), &out, &err) < 0) {
+        if (call(c, c->to, "deploy", serving_deploy_input(key, d->name, d->spec, d->gpu), &out,
+                 &err) < 0) {
             c->n->failed++;
             say(c, d, "failed: %s refused it: %s; it stays in %s", c->to->name, err.message,
                 c->from->name);
