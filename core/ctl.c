@@ -591,6 +591,21 @@ static int cmd_outbox(const struct llmops_conf *conf, int argc, char **argv)
 
 static int cmd_sync_serving(const struct llmops_conf *conf, int argc, char **argv);
 
+/* sync CATEGORY's --from and --to: both given, no other argument, not the same instance. */
+static int check_from_to(const char *category, const char *from, const char *to, int args_done)
+{
+    if (!from || !to || !args_done) {
+        fprintf(stderr, "llm-opsctl sync %s: --from INSTANCE and --to INSTANCE are required\n",
+                category);
+        return -1;
+    }
+    if (strcmp(from, to) == 0) {
+        fprintf(stderr, "llm-opsctl sync %s: --from and --to name the same instance\n", category);
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_sync(const struct llmops_conf *conf, int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "serving") == 0)
@@ -629,15 +644,8 @@ static int cmd_sync(const struct llmops_conf *conf, int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (!from || !to || optind != argc - 1) {
-        fprintf(stderr, "llm-opsctl sync tracking: --from INSTANCE and --to INSTANCE are "
-                        "required\n");
+    if (check_from_to("tracking", from, to, optind == argc - 1) < 0)
         return EXIT_USAGE;
-    }
-    if (strcmp(from, to) == 0) {
-        fprintf(stderr, "llm-opsctl sync tracking: --from and --to name the same instance\n");
-        return EXIT_USAGE;
-    }
     struct db db;
     if (connect_db(&db, conf) < 0)
         return EXIT_FAIL;
@@ -726,15 +734,8 @@ static int cmd_sync_serving(const struct llmops_conf *conf, int argc, char **arg
             return EXIT_USAGE;
         }
     }
-    if (!from || !to || optind != argc - 1) {
-        fprintf(stderr, "llm-opsctl sync serving: --from INSTANCE and --to INSTANCE are "
-                        "required\n");
+    if (check_from_to("serving", from, to, optind == argc - 1) < 0)
         return EXIT_USAGE;
-    }
-    if (strcmp(from, to) == 0) {
-        fprintf(stderr, "llm-opsctl sync serving: --from and --to name the same instance\n");
-        return EXIT_USAGE;
-    }
     struct app *app = calloc(1, sizeof *app);
     if (!app) {
         fprintf(stderr, "llm-opsctl: out of memory\n");
