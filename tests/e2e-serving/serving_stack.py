@@ -169,10 +169,15 @@ receivers:
 
 
 def crd_dir():
-    """Where the fake reads its CRDs by default ($LLMOPS_CRD_DIR, else ../shared/contracts/crds
-    next to the repository)."""
-    return os.environ.get("LLMOPS_CRD_DIR") or os.path.join(os.path.dirname(SRC), "shared",
-                                                            "contracts", "crds")
+    """Where the fake reads its CRDs by default, found as k8s_fake.py finds them:
+    $LLMOPS_CRD_DIR, else ../shared/contracts/crds next to the repository, else
+    /work/shared/contracts/crds."""
+    d = os.environ.get("LLMOPS_CRD_DIR")
+    if not d:
+        d = os.path.join(os.path.dirname(SRC), "shared", "contracts", "crds")
+        if not os.path.isdir(d):
+            d = "/work/shared/contracts/crds"
+    return d
 
 
 def serving_dropin(d, fake, kserve_env="dev", k8s_env="stg"):
