@@ -51,18 +51,7 @@ static void fake_start(void)
                      0);
     char path[300];
     snprintf(path, sizeof path, "%s/ready", fake_dir);
-    double end = now_s() + 20;
-    for (;;) {
-        FILE *f = fopen(path, "r");
-        if (f) {
-            int ok = fscanf(f, "%d", &fake_port) == 1;
-            fclose(f);
-            if (ok)
-                break;
-        }
-        ck_assert_msg(now_s() < end, "the Kubernetes fake did not start");
-        sleep_ms(50);
-    }
+    fake_port = ready_port(path, "the Kubernetes fake");
     /* Ray Serve's dashboard API: one document that every write replaces whole */
     ck_assert_int_eq(tu_sh("python3 %s/tests/fakes/rayserve_fake.py --port 0 --ready-file"
                            " %s/ray-ready --max-seconds 900 --idle-timeout 600 --polls 2"
@@ -70,18 +59,7 @@ static void fake_start(void)
                            LLMOPS_SOURCE_DIR, fake_dir, fake_dir, fake_dir),
                      0);
     snprintf(path, sizeof path, "%s/ray-ready", fake_dir);
-    end = now_s() + 20;
-    for (;;) {
-        FILE *f = fopen(path, "r");
-        if (f) {
-            int ok = fscanf(f, "%d", &ray_port) == 1;
-            fclose(f);
-            if (ok)
-                break;
-        }
-        ck_assert_msg(now_s() < end, "the Ray Serve fake did not start");
-        sleep_ms(50);
-    }
+    ray_port = ready_port(path, "the Ray Serve fake");
 }
 
 /* A control call to the fake (/_controller, /_faults, /_refuse, /_state). */

@@ -48,18 +48,7 @@ static void fake_start(void)
                      0);
     char path[300];
     snprintf(path, sizeof path, "%s/ready", fake_dir);
-    double end = now_s() + 20;
-    for (;;) {
-        FILE *f = fopen(path, "r");
-        if (f) {
-            int ok = fscanf(f, "%d", &fake_port) == 1;
-            fclose(f);
-            if (ok)
-                break;
-        }
-        ck_assert_msg(now_s() < end, "the Kubernetes fake did not start");
-        sleep_ms(50);
-    }
+    fake_port = ready_port(path, "the Kubernetes fake");
 }
 
 static json_t *fake(const char *method, const char *path, const char *body_fmt, ...)

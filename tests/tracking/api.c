@@ -205,3 +205,19 @@ const char *jstr(json_t *j, const char *path)
 {
     return json_string_value(jpath(j, path));
 }
+
+int ready_port(const char *path, const char *what)
+{
+    double end = now_s() + 20;
+    for (;;) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            int port, ok = fscanf(f, "%d", &port) == 1;
+            fclose(f);
+            if (ok)
+                return port;
+        }
+        ck_assert_msg(now_s() < end, "%s did not start", what);
+        sleep_ms(50);
+    }
+}

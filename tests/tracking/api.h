@@ -36,6 +36,9 @@ const char *jstr(json_t *j, const char *path);
 
 double now_s(void);
 void sleep_ms(int ms);
+/* The port a fake started with --ready-file `path` wrote there, waited for up to 20 s; the
+ * test fails with "`what` did not start" when none came. */
+int ready_port(const char *path, const char *what);
 /* A short random suffix so names never collide between runs. */
 const char *uniq(void);
 
